@@ -1,0 +1,72 @@
+// The one place that loads the native module and owns its interface.
+import * as fs from 'fs';
+import * as path from 'path';
+import { OvDiffusionError, fromNative } from './errors';
+
+export type TensorType = 'f32' | 'f16' | 'i64' | 'i32' | 'u8';
+export interface NativeTensor {
+  type: TensorType;
+  shape: number[];
+  data: Float32Array | Uint16Array | BigInt64Array | Int32Array | Uint8Array;
+}
+export interface NativePort { name: string; type: string; shape: string }
+export type PropertyValue = string | number | boolean;
+
+export interface NativeIrModel {
+  infer(inputs: Record<string, NativeTensor>): Promise<Record<string, NativeTensor>>;
+  inputs(): NativePort[];
+  outputs(): NativePort[];
+  compileMs(): number;
+  dispose(): void;
+}
+
+export interface NativeBinding {
+  openvinoVersion(): string;
+  availableDevices(): string[];
+  sourceHash(): string;
+  loadTokenizersExtension(libraryPath: string): void;
+  IrModel: { load(xmlPath: string, device?: string, properties?: Record<string, PropertyValue>): Promise<NativeIrModel> };
+}
+
+export const PACKAGE_ROOT = path.resolve(__dirname, '..');
+
+interface RuntimePaths { sitePackages: string; tokenizersLibrary: string }
+
+// Shared with the install script so both agree on where the runtime lives.
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const runtime = require(path.join(PACKAGE_ROOT, 'scripts', 'runtime.js')) as {
+  runtimePaths(): RuntimePaths;
+  missingPieces(dir: string): string[];
+  ENV_VAR: string;
+};
+
+let cached: NativeBinding | undefined;
+
+export function binding(): NativeBinding {
+  if (cached) return cached;
+  const paths = runtime.runtimePaths();
+  const missing = runtime.missingPieces(paths.sitePackages);
+  if (missing.length) {
+    throw new OvDiffusionError('ERR_BINDING',
+      `the OpenVINO Runtime is not installed in ${paths.sitePackages} (missing ${missing.map((m) => path.basename(m)).join(', ')}). `
+      + `Run \`npm rebuild ov-diffusion\` (needs python3 with pip), or set ${runtime.ENV_VAR} to a site-packages `
+      + 'folder with the pinned openvino and openvino-tokenizers, then rebuild.');
+  }
+  let native: NativeBinding;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    native = require('node-gyp-build')(PACKAGE_ROOT) as NativeBinding;
+  } catch (error) {
+    throw new OvDiffusionError('ERR_BINDING', `cannot load the ov-diffusion native addon: ${(error as Error).message}. `
+      + 'Run `npm rebuild ov-diffusion` to build it for this platform.', { cause: error });
+  }
+  const tokenizers = process.env.OV_DIFFUSION_TOKENIZERS_LIBRARY ?? paths.tokenizersLibrary;
+  if (!fs.existsSync(tokenizers)) throw new OvDiffusionError('ERR_BINDING', `openvino_tokenizers library not found: ${tokenizers}`);
+  try {
+    native.loadTokenizersExtension(tokenizers);
+  } catch (error) {
+    throw fromNative(error);
+  }
+  cached = native;
+  return native;
+}

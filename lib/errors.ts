@@ -1,0 +1,44 @@
+/** Stable error codes. Native errors carry the same codes. */
+export type ErrorCode =
+  | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_MODEL_NOT_FOUND'
+  | 'ERR_UNSUPPORTED_MODEL'
+  | 'ERR_RUNTIME'
+  | 'ERR_ABORTED'
+  | 'ERR_DISPOSED'
+  | 'ERR_INTERNAL'
+  | 'ERR_BINDING';
+
+export class OvDiffusionError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'OvDiffusionError';
+    this.code = code;
+  }
+}
+
+const KNOWN_CODES = new Set<string>([
+  'ERR_INVALID_ARGUMENT', 'ERR_MODEL_NOT_FOUND', 'ERR_UNSUPPORTED_MODEL', 'ERR_RUNTIME',
+  'ERR_ABORTED', 'ERR_DISPOSED', 'ERR_INTERNAL', 'ERR_BINDING',
+]);
+
+/** Turns an error thrown by the native layer into an OvDiffusionError, keeping the caller's stack. */
+export function fromNative(error: unknown, callSiteStack?: string): OvDiffusionError {
+  if (error instanceof OvDiffusionError) return error;
+  const e = error as { code?: unknown; message?: unknown };
+  const code = typeof e?.code === 'string' && KNOWN_CODES.has(e.code) ? (e.code as ErrorCode) : 'ERR_INTERNAL';
+  const wrapped = new OvDiffusionError(code, String(e?.message ?? error), { cause: error });
+  if (callSiteStack) wrapped.stack = `${wrapped.name}: ${wrapped.message}\n${callSiteStack.split('\n').slice(1).join('\n')}`;
+  return wrapped;
+}
+
+/** Runs a native call that returns a promise, mapping its errors and keeping the JS call site. */
+export async function callNative<T>(run: () => Promise<T>): Promise<T> {
+  const callSite = new Error().stack;
+  try {
+    return await run();
+  } catch (error) {
+    throw fromNative(error, callSite);
+  }
+}

@@ -1,0 +1,56 @@
+// Module entry: process-level functions and the classes.
+#include <napi.h>
+
+#include "addon_state.hpp"
+#include "async_task.hpp"
+#include "convert.hpp"
+#include "ir_model_wrap.hpp"
+#include "runtime.hpp"
+
+namespace ovd::addon {
+namespace {
+
+// Engine exceptions thrown synchronously on the JS thread keep their code as well.
+template <typename F>
+auto guarded(Napi::Env env, F&& body) -> decltype(body()) {
+    try {
+        return body();
+    } catch (const EngineError& e) {
+        throw make_error(env, error_code_name(e.code()), e.what());
+    }
+}
+
+Napi::Value openvino_version(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), ovd::openvino_version());
+}
+
+Napi::Value available_devices(const Napi::CallbackInfo& info) {
+    return from_strings(info.Env(), guarded(info.Env(), [] { return ovd::available_devices(); }));
+}
+
+Napi::Value source_hash(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), OVD_SOURCE_HASH); }
+
+void load_tokenizers_extension(const Napi::CallbackInfo& info) {
+    const std::string path = to_string(info[0], "libraryPath");
+    guarded(info.Env(), [&] { ovd::load_tokenizers_extension(path); });
+}
+
+}  // namespace
+
+Napi::Object init(Napi::Env env, Napi::Object exports) {
+    auto* state = new AddonState();
+    env.SetInstanceData(state);
+    Napi::Function ir_model = IrModelWrap::define(env);
+    state->ir_model_constructor = Napi::Persistent(ir_model);
+    exports.Set("IrModel", ir_model);
+    exports.Set("openvinoVersion", Napi::Function::New(env, openvino_version));
+    exports.Set("availableDevices", Napi::Function::New(env, available_devices));
+    exports.Set("sourceHash", Napi::Function::New(env, source_hash));
+    exports.Set("loadTokenizersExtension", Napi::Function::New(env, load_tokenizers_extension));
+    return exports;
+}
+
+}  // namespace ovd::addon
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return ovd::addon::init(env, exports); }
+NODE_API_MODULE(ov_diffusion, InitModule)

@@ -1,0 +1,70 @@
+#pragma once
+// Runs engine work on a libuv worker thread and settles a Promise on the JS thread.
+// The work function must not touch N-API; the convert function runs back on the JS thread.
+#include <napi.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "errors.hpp"
+
+namespace ovd::addon {
+
+// A JS Error with the engine's stable `code`.
+Napi::Error make_error(Napi::Env env, const std::string& code, const std::string& message);
+
+template <typename Result>
+class PromiseTask : public Napi::AsyncWorker {
+public:
+    using Work = std::function<Result()>;
+    using Convert = std::function<Napi::Value(Napi::Env, Result&)>;
+
+    static Napi::Promise queue(Napi::Env env, Work work, Convert convert) {
+        auto* task = new PromiseTask(env, std::move(work), std::move(convert));
+        Napi::Promise promise = task->deferred_.Promise();
+        task->Queue();  // the worker deletes itself after OnOK/OnError
+        return promise;
+    }
+
+protected:
+    void Execute() override {
+        try {
+            result_.emplace(work_());
+        } catch (const EngineError& e) {
+            code_ = error_code_name(e.code());
+            SetError(e.what());
+        } catch (const std::exception& e) {
+            code_ = error_code_name(ErrorCode::Runtime);
+            SetError(e.what());
+        }
+    }
+
+    void OnOK() override {
+        Napi::Env env = Env();
+        try {
+            deferred_.Resolve(convert_(env, *result_));
+        } catch (const Napi::Error& e) {
+            deferred_.Reject(e.Value());
+        } catch (const std::exception& e) {
+            deferred_.Reject(make_error(env, error_code_name(ErrorCode::Internal), e.what()).Value());
+        }
+    }
+
+    void OnError(const Napi::Error& error) override {
+        deferred_.Reject(make_error(Env(), code_, error.Message()).Value());
+    }
+
+private:
+    PromiseTask(Napi::Env env, Work work, Convert convert)
+        : Napi::AsyncWorker(env, "ov-diffusion"), deferred_(Napi::Promise::Deferred::New(env)),
+          work_(std::move(work)), convert_(std::move(convert)) {}
+
+    Napi::Promise::Deferred deferred_;
+    Work work_;
+    Convert convert_;
+    std::optional<Result> result_;
+    std::string code_;
+};
+
+}  // namespace ovd::addon

@@ -1,0 +1,42 @@
+#pragma once
+// Engine errors carry a stable code; the addon turns it into the JS error's `code` property.
+#include <stdexcept>
+#include <string>
+
+namespace ovd {
+
+enum class ErrorCode {
+    InvalidArgument,   // a parameter the caller passed is out of range or malformed
+    ModelNotFound,     // a model folder or one of its files is missing
+    UnsupportedModel,  // the folder exists but holds a model class/config we do not run
+    Runtime,           // OpenVINO failed (compile, infer, device)
+    Aborted,           // the caller cancelled
+    Disposed,          // the object was released before the call
+    Internal,          // a bug: an invariant did not hold
+};
+
+inline const char* error_code_name(ErrorCode code) {
+    switch (code) {
+        case ErrorCode::InvalidArgument: return "ERR_INVALID_ARGUMENT";
+        case ErrorCode::ModelNotFound: return "ERR_MODEL_NOT_FOUND";
+        case ErrorCode::UnsupportedModel: return "ERR_UNSUPPORTED_MODEL";
+        case ErrorCode::Runtime: return "ERR_RUNTIME";
+        case ErrorCode::Aborted: return "ERR_ABORTED";
+        case ErrorCode::Disposed: return "ERR_DISPOSED";
+        case ErrorCode::Internal: return "ERR_INTERNAL";
+    }
+    return "ERR_INTERNAL";
+}
+
+class EngineError : public std::runtime_error {
+public:
+    EngineError(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+    ErrorCode code() const { return code_; }
+
+private:
+    ErrorCode code_;
+};
+
+inline EngineError invalid_argument(const std::string& message) { return {ErrorCode::InvalidArgument, message}; }
+
+}  // namespace ovd

@@ -1,0 +1,104 @@
+#include "ir_model.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <sstream>
+
+#include "errors.hpp"
+
+namespace ovd {
+
+InferRequestPool::Lease InferRequestPool::borrow() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!idle_.empty()) {
+            ov::InferRequest request = std::move(idle_.back());
+            idle_.pop_back();
+            return Lease(*this, std::move(request));
+        }
+    }
+    return Lease(*this, compiled_.create_infer_request());
+}
+
+void InferRequestPool::give_back(ov::InferRequest request) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    idle_.push_back(std::move(request));
+}
+
+std::shared_ptr<ov::Model> read_ir(const std::string& xml_path) {
+    if (!std::filesystem::exists(xml_path)) throw EngineError(ErrorCode::ModelNotFound, "model file not found: " + xml_path);
+    try {
+        return shared_core().read_model(xml_path);
+    } catch (const std::exception& e) {
+        throw EngineError(ErrorCode::UnsupportedModel, "cannot read model " + xml_path + ": " + e.what());
+    }
+}
+
+ov::CompiledModel compile_for(const std::shared_ptr<ov::Model>& model, const std::string& device,
+                              const PropertyMap& properties, const std::string& what) {
+    try {
+        return shared_core().compile_model(model, device, to_any_map(properties));
+    } catch (const std::exception& e) {
+        throw EngineError(ErrorCode::Runtime, "cannot compile " + what + " for device '" + device + "': " + e.what());
+    }
+}
+
+std::shared_ptr<IrModel> IrModel::load(const std::string& xml_path, const std::string& device,
+                                       const PropertyMap& properties) {
+    const auto start = std::chrono::steady_clock::now();
+    auto compiled = compile_for(read_ir(xml_path), device, properties, xml_path);
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    return std::shared_ptr<IrModel>(new IrModel(std::move(compiled), device, ms));
+}
+
+ov::Tensor copy_tensor(const ov::Tensor& source) {
+    ov::Tensor copy(source.get_element_type(), source.get_shape());
+    source.copy_to(copy);
+    return copy;
+}
+
+std::vector<NamedTensor> IrModel::infer(const std::vector<NamedTensor>& inputs) {
+    auto request = pool_.borrow();
+    const auto& compiled = pool_.compiled();
+    for (const auto& input : inputs) {
+        ov::Output<const ov::Node> port;
+        try {
+            port = compiled.input(input.name);
+        } catch (const std::exception&) {
+            throw invalid_argument("the model has no input named '" + input.name + "'");
+        }
+        if (port.get_element_type() != input.tensor.get_element_type())
+            throw invalid_argument("input '" + input.name + "' expects " + port.get_element_type().get_type_name() +
+                                   ", got " + input.tensor.get_element_type().get_type_name());
+        if (!port.get_partial_shape().compatible(input.tensor.get_shape()))
+            throw invalid_argument("input '" + input.name + "' expects shape " + port.get_partial_shape().to_string() +
+                                   ", got " + input.tensor.get_shape().to_string());
+        request->set_tensor(port, input.tensor);
+    }
+    try {
+        request->infer();
+    } catch (const std::exception& e) {
+        throw EngineError(ErrorCode::Runtime, std::string("inference failed: ") + e.what());
+    }
+    std::vector<NamedTensor> outputs;
+    for (const auto& port : compiled.outputs()) {
+        const auto& names = port.get_names();
+        outputs.push_back({names.empty() ? std::string() : port.get_any_name(), copy_tensor(request->get_tensor(port))});
+    }
+    return outputs;
+}
+
+namespace {
+std::vector<PortInfo> describe(const std::vector<ov::Output<const ov::Node>>& ports) {
+    std::vector<PortInfo> infos;
+    for (const auto& port : ports)
+        infos.push_back({port.get_names().empty() ? std::string() : port.get_any_name(),
+                         port.get_element_type().get_type_name(), port.get_partial_shape().to_string()});
+    return infos;
+}
+}  // namespace
+
+std::vector<PortInfo> IrModel::inputs() const { return describe(pool_.compiled().inputs()); }
+std::vector<PortInfo> IrModel::outputs() const { return describe(pool_.compiled().outputs()); }
+
+}  // namespace ovd

@@ -1,0 +1,88 @@
+#pragma once
+// A single OpenVINO IR model, compiled once and inferred from any thread: each call borrows an
+// infer request from a pool, so concurrent calls share the compiled weights.
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <openvino/openvino.hpp>
+
+#include "runtime.hpp"
+
+namespace ovd {
+
+struct NamedTensor {
+    std::string name;
+    ov::Tensor tensor;  // owns its memory when returned from infer()
+};
+
+struct PortInfo {
+    std::string name;
+    std::string element_type;
+    std::string shape;  // partial shape as OpenVINO prints it, e.g. [?,77]
+};
+
+class InferRequestPool {
+public:
+    explicit InferRequestPool(ov::CompiledModel compiled) : compiled_(std::move(compiled)) {}
+
+    // RAII loan: the request returns to the pool when the lease is destroyed.
+    class Lease {
+    public:
+        Lease(InferRequestPool& pool, ov::InferRequest request) : pool_(&pool), request_(std::move(request)) {}
+        Lease(Lease&& other) noexcept : pool_(other.pool_), request_(std::move(other.request_)) { other.pool_ = nullptr; }
+        Lease(const Lease&) = delete;
+        Lease& operator=(const Lease&) = delete;
+        Lease& operator=(Lease&&) = delete;
+        ~Lease() {
+            if (pool_) pool_->give_back(std::move(request_));
+        }
+        ov::InferRequest& operator*() { return request_; }
+        ov::InferRequest* operator->() { return &request_; }
+
+    private:
+        InferRequestPool* pool_;
+        ov::InferRequest request_;
+    };
+
+    Lease borrow();
+    const ov::CompiledModel& compiled() const { return compiled_; }
+
+private:
+    void give_back(ov::InferRequest request);
+
+    ov::CompiledModel compiled_;
+    std::mutex mutex_;
+    std::vector<ov::InferRequest> idle_;
+};
+
+class IrModel {
+public:
+    static std::shared_ptr<IrModel> load(const std::string& xml_path, const std::string& device,
+                                         const PropertyMap& properties);
+
+    // Runs one inference; inputs are matched by name, outputs are copied out of the request.
+    std::vector<NamedTensor> infer(const std::vector<NamedTensor>& inputs);
+
+    std::vector<PortInfo> inputs() const;
+    std::vector<PortInfo> outputs() const;
+    const std::string& device() const { return device_; }
+    double compile_ms() const { return compile_ms_; }
+
+private:
+    IrModel(ov::CompiledModel compiled, std::string device, double compile_ms)
+        : pool_(std::move(compiled)), device_(std::move(device)), compile_ms_(compile_ms) {}
+
+    InferRequestPool pool_;
+    std::string device_;
+    double compile_ms_;
+};
+
+// Reads an IR, wrapping OpenVINO's exceptions with the file name and a stable error code.
+std::shared_ptr<ov::Model> read_ir(const std::string& xml_path);
+ov::CompiledModel compile_for(const std::shared_ptr<ov::Model>& model, const std::string& device,
+                              const PropertyMap& properties, const std::string& what);
+ov::Tensor copy_tensor(const ov::Tensor& source);
+
+}  // namespace ovd

@@ -1,0 +1,109 @@
+'use strict';
+// Locates or provisions the OpenVINO Runtime this package runs on.
+//
+// Layout: <package>/runtime/site-packages/{openvino,openvino_tokenizers}/ holds the contents of the
+// pinned PyPI wheels. The addon's RUNPATH points at runtime/site-packages/openvino/libs relative to
+// the .node file, so no LD_LIBRARY_PATH is needed. An existing installation (a site-packages folder
+// that already has both packages, e.g. a venv) can be used instead by naming it in
+// OV_DIFFUSION_OPENVINO_DIR: runtime/site-packages then becomes a link to it.
+const fs = require('fs');
+const path = require('path');
+const { spawnSync } = require('child_process');
+
+const ROOT = path.resolve(__dirname, '..');
+const RUNTIME_DIR = path.join(ROOT, 'runtime');
+const SITE_PACKAGES = path.join(RUNTIME_DIR, 'site-packages');
+const ENV_VAR = 'OV_DIFFUSION_OPENVINO_DIR';
+
+function pinnedVersions() {
+  return require(path.join(ROOT, 'package.json')).openvino;
+}
+
+/** The release as the shared library names it: 2026.4.1 -> libopenvino.so.2641. */
+function libraryTag(version) {
+  const [year, minor, patch] = version.split('.');
+  return `${year.slice(-2)}${minor}${patch}`;
+}
+
+function runtimePaths(sitePackages = SITE_PACKAGES) {
+  const tag = libraryTag(pinnedVersions().openvino);
+  return {
+    sitePackages,
+    libDir: path.join(sitePackages, 'openvino', 'libs'),
+    openvinoLibrary: path.join(sitePackages, 'openvino', 'libs', `libopenvino.so.${tag}`),
+    cmakeDir: path.join(sitePackages, 'openvino', 'cmake'),
+    tokenizersLibrary: path.join(sitePackages, 'openvino_tokenizers', 'lib', 'libopenvino_tokenizers.so'),
+  };
+}
+
+/** Names what is missing from a site-packages folder for the pinned release, or [] when complete. */
+function missingPieces(sitePackages) {
+  const p = runtimePaths(sitePackages);
+  return [p.openvinoLibrary, p.cmakeDir, p.tokenizersLibrary].filter((f) => !fs.existsSync(f));
+}
+
+function describeFix() {
+  const v = pinnedVersions();
+  return [
+    'Fix one of:',
+    `  - install python3 with pip (Debian: apt-get install python3 python3-pip) and run npm install again;`,
+    `  - or set ${ENV_VAR} to a site-packages folder that has openvino==${v.openvino} and`,
+    `    openvino-tokenizers==${v['openvino-tokenizers']} installed, and run npm install again.`,
+  ].join('\n');
+}
+
+function findPython() {
+  for (const candidate of [process.env.PYTHON, 'python3', 'python'].filter(Boolean)) {
+    const r = spawnSync(candidate, ['-m', 'pip', '--version'], { encoding: 'utf8' });
+    if (r.status === 0) return candidate;
+  }
+  return null;
+}
+
+function log(message) {
+  process.stderr.write(`ov-diffusion: ${message}\n`);
+}
+
+/** Makes runtime/site-packages usable for the pinned release; returns its paths. Throws with the fix. */
+function provisionRuntime() {
+  const external = process.env[ENV_VAR];
+  if (external) {
+    const dir = path.resolve(external);
+    const missing = missingPieces(dir);
+    if (missing.length) throw new Error(`${ENV_VAR}=${dir} lacks:\n  ${missing.join('\n  ')}\n${describeFix()}`);
+    fs.mkdirSync(RUNTIME_DIR, { recursive: true });
+    fs.rmSync(SITE_PACKAGES, { recursive: true, force: true });
+    fs.symlinkSync(dir, SITE_PACKAGES, 'dir');
+    log(`using the OpenVINO installation in ${dir}`);
+    return runtimePaths();
+  }
+  if (missingPieces(SITE_PACKAGES).length === 0) return runtimePaths();
+
+  const python = findPython();
+  if (!python) throw new Error(`the OpenVINO Runtime is not installed and no python3 with pip was found.\n${describeFix()}`);
+  const v = pinnedVersions();
+  const staging = `${SITE_PACKAGES}.partial`;
+  fs.rmSync(staging, { recursive: true, force: true });
+  log(`installing openvino==${v.openvino} and openvino-tokenizers==${v['openvino-tokenizers']} from PyPI into ${SITE_PACKAGES}`);
+  const r = spawnSync(python, ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-deps', '--no-warn-script-location',
+    '--target', staging, `openvino==${v.openvino}`, `openvino-tokenizers==${v['openvino-tokenizers']}`], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`pip could not install the OpenVINO wheels (exit ${r.status}).\n${describeFix()}`);
+  const missing = missingPieces(staging);
+  if (missing.length) throw new Error(`the installed wheels lack:\n  ${missing.join('\n  ')}`);
+  // Swap in only a complete installation, so an interrupted install is never picked up.
+  fs.rmSync(SITE_PACKAGES, { recursive: true, force: true });
+  fs.renameSync(staging, SITE_PACKAGES);
+  return runtimePaths();
+}
+
+module.exports = { provisionRuntime, runtimePaths, missingPieces, pinnedVersions, libraryTag, ENV_VAR, ROOT };
+
+if (require.main === module) {
+  try {
+    const p = provisionRuntime();
+    console.log(JSON.stringify(p, null, 2));
+  } catch (e) {
+    log(e.message);
+    process.exit(1);
+  }
+}
