@@ -5,6 +5,7 @@
 #include "async_task.hpp"
 #include "convert.hpp"
 #include "ir_model_wrap.hpp"
+#include "pipeline_wrap.hpp"
 #include "runtime.hpp"
 
 namespace ovd::addon {
@@ -43,6 +44,9 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
     Napi::Function ir_model = IrModelWrap::define(env);
     state->ir_model_constructor = Napi::Persistent(ir_model);
     exports.Set("IrModel", ir_model);
+    Napi::Function pipeline = PipelineWrap::define(env);
+    state->pipeline_constructor = Napi::Persistent(pipeline);
+    exports.Set("Pipeline", pipeline);
     exports.Set("openvinoVersion", Napi::Function::New(env, openvino_version));
     exports.Set("availableDevices", Napi::Function::New(env, available_devices));
     exports.Set("sourceHash", Napi::Function::New(env, source_hash));

@@ -6,6 +6,7 @@ namespace ovd::addon {
 
 struct AddonState {
     Napi::FunctionReference ir_model_constructor;
+    Napi::FunctionReference pipeline_constructor;
 
     static AddonState& of(Napi::Env env) { return *env.GetInstanceData<AddonState>(); }
 };

@@ -45,8 +45,13 @@ ov::CompiledModel compile_for(const std::shared_ptr<ov::Model>& model, const std
 
 std::shared_ptr<IrModel> IrModel::load(const std::string& xml_path, const std::string& device,
                                        const PropertyMap& properties) {
+    return compile(read_ir(xml_path), device, properties, xml_path);
+}
+
+std::shared_ptr<IrModel> IrModel::compile(const std::shared_ptr<ov::Model>& model, const std::string& device,
+                                          const PropertyMap& properties, const std::string& what) {
     const auto start = std::chrono::steady_clock::now();
-    auto compiled = compile_for(read_ir(xml_path), device, properties, xml_path);
+    auto compiled = compile_for(model, device, properties, what);
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     return std::shared_ptr<IrModel>(new IrModel(std::move(compiled), device, ms));
 }

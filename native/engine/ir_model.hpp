@@ -61,6 +61,13 @@ class IrModel {
 public:
     static std::shared_ptr<IrModel> load(const std::string& xml_path, const std::string& device,
                                          const PropertyMap& properties);
+    // Compiles a model that was read (and perhaps rewritten, e.g. with pre/post-processing) by the caller.
+    static std::shared_ptr<IrModel> compile(const std::shared_ptr<ov::Model>& model, const std::string& device,
+                                            const PropertyMap& properties, const std::string& what);
+
+    // A request for several consecutive inferences (a whole generation), returned to the pool afterwards.
+    InferRequestPool::Lease borrow() { return pool_.borrow(); }
+    const ov::CompiledModel& compiled() const { return pool_.compiled(); }
 
     // Runs one inference; inputs are matched by name, outputs are copied out of the request.
     std::vector<NamedTensor> infer(const std::vector<NamedTensor>& inputs);

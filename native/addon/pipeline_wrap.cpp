@@ -1,0 +1,244 @@
+#include "pipeline_wrap.hpp"
+
+#include <cmath>
+#include <cstring>
+
+#include "addon_state.hpp"
+#include "async_task.hpp"
+#include "convert.hpp"
+#include "errors.hpp"
+
+namespace ovd::addon {
+namespace {
+
+struct StepEvent {
+    size_t step = 0, total = 0;
+    ov::Tensor preview;  // RGB u8 [N,H,W,3], empty when no preview was asked for this step
+};
+
+Napi::Object images_to_js(Napi::Env env, const ov::Tensor& images) {
+    Napi::Object out = Napi::Object::New(env);
+    const ov::Shape& shape = images.get_shape();
+    out.Set("count", Napi::Number::New(env, shape[0]));
+    out.Set("height", Napi::Number::New(env, shape[1]));
+    out.Set("width", Napi::Number::New(env, shape[2]));
+    out.Set("data", Napi::Buffer<uint8_t>::Copy(env, images.data<const uint8_t>(), images.get_byte_size()));
+    return out;
+}
+
+void call_on_step(Napi::Env env, Napi::Function callback, std::nullptr_t*, StepEvent* event) {
+    std::unique_ptr<StepEvent> owned(event);  // freed even when the environment is shutting down
+    if (!env || !callback) return;
+    Napi::Value preview = owned->preview ? Napi::Value(images_to_js(env, owned->preview)) : env.Undefined();
+    callback.Call({Napi::Number::New(env, owned->step), Napi::Number::New(env, owned->total), preview});
+}
+using StepFunction = Napi::TypedThreadSafeFunction<std::nullptr_t, StepEvent, call_on_step>;
+
+std::optional<std::string> optional_string(const Napi::Object& o, const char* key) {
+    Napi::Value v = o.Get(key);
+    if (v.IsUndefined() || v.IsNull()) return std::nullopt;
+    return to_string(v, key);
+}
+
+std::optional<double> optional_number(const Napi::Object& o, const char* key) {
+    Napi::Value v = o.Get(key);
+    if (v.IsUndefined() || v.IsNull()) return std::nullopt;
+    if (!v.IsNumber()) throw_invalid(o.Env(), std::string(key) + " must be a number");
+    return v.As<Napi::Number>().DoubleValue();
+}
+
+std::optional<int64_t> optional_integer(const Napi::Object& o, const char* key) {
+    auto v = optional_number(o, key);
+    if (!v) return std::nullopt;
+    if (*v != std::floor(*v) || std::abs(*v) > 9007199254740991.0) throw_invalid(o.Env(), std::string(key) + " must be an integer");
+    return static_cast<int64_t>(*v);
+}
+
+GenerationParams to_params(const Napi::Value& value) {
+    Napi::Env env = value.Env();
+    if (!value.IsObject()) throw_invalid(env, "params must be an object");
+    Napi::Object o = value.As<Napi::Object>();
+    GenerationParams p;
+    p.prompt = to_string(o.Get("prompt"), "prompt");
+    p.prompt_2 = optional_string(o, "prompt2");
+    p.prompt_3 = optional_string(o, "prompt3");
+    p.negative_prompt = optional_string(o, "negativePrompt");
+    p.negative_prompt_2 = optional_string(o, "negativePrompt2");
+    p.negative_prompt_3 = optional_string(o, "negativePrompt3");
+    p.width = optional_integer(o, "width");
+    p.height = optional_integer(o, "height");
+    p.num_inference_steps = optional_integer(o, "numInferenceSteps");
+    if (auto g = optional_number(o, "guidanceScale")) p.guidance_scale = static_cast<float>(*g);
+    if (auto n = optional_integer(o, "numImagesPerPrompt")) p.num_images_per_prompt = *n;
+    if (auto s = optional_integer(o, "seed")) {
+        if (*s < 0) throw_invalid(env, "seed must be a non-negative integer");
+        p.rng_seed = static_cast<uint64_t>(*s);
+    }
+    if (auto s = optional_number(o, "strength")) p.strength = static_cast<float>(*s);
+    p.max_sequence_length = optional_integer(o, "maxSequenceLength");
+    if (auto s = optional_string(o, "scheduler")) {
+        try {
+            p.scheduler = parse_scheduler_type(*s);
+        } catch (const std::exception& e) {
+            throw_invalid(env, e.what());
+        }
+    }
+    return p;
+}
+
+// {data: Uint8Array, width, height, channels} -> u8 [1,H,W,C]
+ov::Tensor to_image(const Napi::Value& value, const char* what) {
+    Napi::Env env = value.Env();
+    if (value.IsUndefined() || value.IsNull()) return {};
+    if (!value.IsObject()) throw_invalid(env, std::string(what) + " must be a raw image {data, width, height, channels}");
+    Napi::Object o = value.As<Napi::Object>();
+    const auto width = optional_integer(o, "width"), height = optional_integer(o, "height"), channels = optional_integer(o, "channels");
+    if (!width || !height || !channels || *width <= 0 || *height <= 0 || (*channels != 1 && *channels != 3))
+        throw_invalid(env, std::string(what) + " needs positive width and height and 1 or 3 channels");
+    Napi::Value data = o.Get("data");
+    if (!data.IsTypedArray() || data.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+        throw_invalid(env, std::string(what) + ".data must be a Uint8Array or Buffer");
+    Napi::Uint8Array bytes = data.As<Napi::Uint8Array>();
+    ov::Tensor tensor(ov::element::u8, ov::Shape{1, size_t(*height), size_t(*width), size_t(*channels)});
+    if (bytes.ByteLength() != tensor.get_byte_size())
+        throw_invalid(env, std::string(what) + ".data has " + std::to_string(bytes.ByteLength()) + " bytes, expected " +
+                               std::to_string(tensor.get_byte_size()));
+    std::memcpy(tensor.data(), bytes.Data(), bytes.ByteLength());
+    return tensor;
+}
+
+Task to_task(Napi::Env env, const std::string& name) {
+    if (name == "text2image") return Task::Text2Image;
+    if (name == "image2image") return Task::Image2Image;
+    if (name == "inpainting") return Task::Inpainting;
+    throw_invalid(env, "task must be text2image, image2image or inpainting");
+}
+
+Napi::Object metrics_to_js(Napi::Env env, const GenerationMetrics& m) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("textEncodeMs", m.text_encode_ms);
+    o.Set("vaeEncodeMs", m.vae_encode_ms);
+    o.Set("vaeDecodeMs", m.vae_decode_ms);
+    o.Set("totalMs", m.total_ms);
+    Napi::Array steps = Napi::Array::New(env, m.step_ms.size());
+    for (size_t i = 0; i < m.step_ms.size(); ++i) steps.Set(i, m.step_ms[i]);
+    o.Set("stepMs", steps);
+    Napi::Array denoiser = Napi::Array::New(env, m.denoiser_ms.size());
+    for (size_t i = 0; i < m.denoiser_ms.size(); ++i) denoiser.Set(i, m.denoiser_ms[i]);
+    o.Set("denoiserMs", denoiser);
+    return o;
+}
+
+}  // namespace
+
+Napi::Function PipelineWrap::define(Napi::Env env) {
+    return DefineClass(env, "Pipeline",
+                       {StaticMethod("load", &PipelineWrap::load), InstanceMethod("generate", &PipelineWrap::generate),
+                        InstanceMethod("info", &PipelineWrap::info), InstanceMethod("dispose", &PipelineWrap::dispose)});
+}
+
+PipelineWrap::PipelineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PipelineWrap>(info) {
+    if (info.Length() != 1 || !info[0].IsExternal())
+        throw_invalid(info.Env(), "Pipeline cannot be constructed directly; use Pipeline.load()");
+    pipeline_ = *info[0].As<Napi::External<std::shared_ptr<DiffusionPipeline>>>().Data();
+}
+
+Napi::Value PipelineWrap::load(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const std::string dir = to_string(info[0], "modelDir");
+    DeviceConfig devices;
+    if (info[1].IsObject()) {
+        Napi::Object d = info[1].As<Napi::Object>();
+        if (auto v = optional_string(d, "textEncoder")) devices.text_encoder = *v;
+        if (auto v = optional_string(d, "denoiser")) devices.denoiser = *v;
+        if (auto v = optional_string(d, "vae")) devices.vae = *v;
+    }
+    devices.properties = to_property_map(info[2], "properties");
+    return PromiseTask<std::shared_ptr<DiffusionPipeline>>::queue(
+        env, [=] { return load_pipeline(dir, devices); },
+        [](Napi::Env env, std::shared_ptr<DiffusionPipeline>& pipeline) -> Napi::Value {
+            std::shared_ptr<DiffusionPipeline> holder = pipeline;
+            auto external = Napi::External<std::shared_ptr<DiffusionPipeline>>::New(env, &holder);
+            return AddonState::of(env).pipeline_constructor.New({external});
+        });
+}
+
+std::shared_ptr<DiffusionPipeline> PipelineWrap::pipeline_or_throw(Napi::Env env) const {
+    if (!pipeline_) throw make_error(env, error_code_name(ErrorCode::Disposed), "the pipeline was disposed");
+    return pipeline_;
+}
+
+Napi::Value PipelineWrap::generate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::shared_ptr<DiffusionPipeline> pipeline = pipeline_or_throw(env);
+    const Task task = to_task(env, to_string(info[0], "task"));
+    const GenerationParams params = to_params(info[1]);
+    ImageInputs images;
+    if (info[2].IsObject()) {
+        images.image = to_image(info[2].As<Napi::Object>().Get("image"), "image");
+        images.mask = to_image(info[2].As<Napi::Object>().Get("mask"), "mask");
+    }
+    const size_t previews = info[4].IsNumber() ? static_cast<size_t>(std::max(0.0, info[4].As<Napi::Number>().DoubleValue())) : 0;
+
+    auto cancelled = std::make_shared<std::atomic<bool>>(false);
+    std::shared_ptr<StepFunction> on_step;
+    if (info[3].IsFunction()) {
+        on_step = std::make_shared<StepFunction>(
+            StepFunction::New(env, info[3].As<Napi::Function>(), "ov-diffusion-step", 0, 1, nullptr));
+    }
+    Napi::Promise promise = PromiseTask<GenerationResult>::queue(
+        env,
+        [pipeline, task, params, images, on_step, cancelled, previews] {
+            // Releases the step function on every exit path so the JS thread can finalize it.
+            struct Release {
+                std::shared_ptr<StepFunction> fn;
+                ~Release() {
+                    if (fn) fn->Release();
+                }
+            } release{on_step};
+            GenerationControl control;
+            control.cancelled = cancelled.get();
+            if (on_step) {
+                control.on_step = [&](size_t step, size_t total, const ov::Tensor& denoised) {
+                    auto* event = new StepEvent{step, total, {}};
+                    // Previews at evenly spread steps, the last one at the final step.
+                    for (size_t k = 1; k <= previews; ++k)
+                        if (step + 1 == (total * k + previews - 1) / previews && step + 1 < total) event->preview = pipeline->decode(denoised);
+                    if (on_step->NonBlockingCall(event) != napi_ok) delete event;
+                    return false;
+                };
+            }
+            GenerationResult result = pipeline->generate(task, params, images, control);
+            if (result.stopped) throw EngineError(ErrorCode::Aborted, "the generation was cancelled");
+            return result;
+        },
+        [](Napi::Env env, GenerationResult& result) -> Napi::Value {
+            Napi::Object out = images_to_js(env, result.images);
+            out.Set("steps", Napi::Number::New(env, result.steps));
+            out.Set("seed", Napi::Number::New(env, static_cast<double>(result.seed)));
+            out.Set("scheduler", result.scheduler);
+            out.Set("metrics", metrics_to_js(env, result.metrics));
+            return out;
+        });
+    Napi::Object job = Napi::Object::New(env);
+    job.Set("promise", promise);
+    job.Set("cancel", Napi::Function::New(env, [cancelled](const Napi::CallbackInfo&) { cancelled->store(true); }));
+    return job;
+}
+
+Napi::Value PipelineWrap::info(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto pipeline = pipeline_or_throw(env);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("className", pipeline->class_name());
+    o.Set("loadMs", pipeline->load_ms());
+    Napi::Array tasks = Napi::Array::New(env);
+    for (Task t : {Task::Text2Image, Task::Image2Image, Task::Inpainting})
+        if (pipeline->supports(t)) tasks.Set(tasks.Length(), Napi::String::New(env, t == Task::Text2Image ? "text2image" : t == Task::Image2Image ? "image2image" : "inpainting"));
+    o.Set("tasks", tasks);
+    return o;
+}
+
+void PipelineWrap::dispose(const Napi::CallbackInfo&) { pipeline_.reset(); }
+
+}  // namespace ovd::addon

@@ -1,0 +1,29 @@
+#pragma once
+// JS class `Pipeline`: a loaded diffusion model folder. generate() runs on a worker thread and
+// reports steps (and optional decoded previews) back to the JS thread in order.
+#include <napi.h>
+
+#include <memory>
+
+#include "diffusion_pipeline.hpp"
+
+namespace ovd::addon {
+
+class PipelineWrap : public Napi::ObjectWrap<PipelineWrap> {
+public:
+    static Napi::Function define(Napi::Env env);
+    explicit PipelineWrap(const Napi::CallbackInfo& info);
+
+private:
+    // (modelDir, {textEncoder, denoiser, vae}, properties) -> Promise<Pipeline>
+    static Napi::Value load(const Napi::CallbackInfo& info);
+    // (task, params, images, onStep?, previews) -> {promise, cancel}
+    Napi::Value generate(const Napi::CallbackInfo& info);
+    Napi::Value info(const Napi::CallbackInfo& info);
+    void dispose(const Napi::CallbackInfo& info);
+    std::shared_ptr<DiffusionPipeline> pipeline_or_throw(Napi::Env env) const;
+
+    std::shared_ptr<DiffusionPipeline> pipeline_;
+};
+
+}  // namespace ovd::addon

@@ -1,0 +1,61 @@
+#include "autoencoder_kl.hpp"
+
+#include <openvino/core/preprocess/pre_post_process.hpp>
+#include <openvino/opsets/opset13.hpp>
+
+#include "errors.hpp"
+
+namespace ovd {
+namespace {
+
+// Wraps the decoder so it returns what the user sees: z' = z / scaling + shift in, then
+// clamp(x * 0.5 + 0.5, 0, 1) * 255 converted to u8 and laid out NHWC.
+std::shared_ptr<ov::Model> with_image_postprocessing(std::shared_ptr<ov::Model> decoder, float scaling, float shift) {
+    using namespace ov::opset13;
+    ov::preprocess::PrePostProcessor ppp(decoder);
+    if (scaling != 1.0f) ppp.input().preprocess().scale(scaling);
+    if (shift != 0.0f) ppp.input().preprocess().mean(-shift);
+    ppp.output().postprocess().custom([](const ov::Output<ov::Node>& port) {
+        auto half = Constant::create(ov::element::f32, ov::Shape{}, {0.5f});
+        auto scaled = std::make_shared<Multiply>(port, half);
+        auto shifted = std::make_shared<Add>(scaled, half);
+        auto clamped = std::make_shared<Clamp>(shifted, 0.0, 1.0);
+        return std::make_shared<Multiply>(clamped, Constant::create(ov::element::f32, ov::Shape{}, {255.0f}));
+    });
+    ppp.output().postprocess().convert_element_type(ov::element::u8);
+    ppp.output().model().set_layout("NCHW");
+    ppp.output().tensor().set_layout("NHWC");
+    return ppp.build();
+}
+
+}  // namespace
+
+std::shared_ptr<AutoencoderKL> AutoencoderKL::load(const ModelFolder& folder, bool with_encoder, const std::string& device,
+                                                   const PropertyMap& properties) {
+    auto vae = std::make_shared<AutoencoderKL>();
+    const Json config = folder.json("vae_decoder/config.json");
+    const auto blocks = config.get_or<std::vector<double>>("block_out_channels", {64});
+    vae->scale_factor_ = size_t(1) << (blocks.empty() ? 0 : blocks.size() - 1);
+    vae->latent_channels_ = config.get_or<size_t>("latent_channels", 4);
+    vae->scaling_factor_ = config.get_or<float>("scaling_factor", 1.0f);
+    vae->shift_factor_ = config.get_or<float>("shift_factor", 0.0f);
+    const std::string decoder_xml = folder.file("vae_decoder/openvino_model.xml").string();
+    vae->decoder_ = IrModel::compile(with_image_postprocessing(read_ir(decoder_xml), vae->scaling_factor_, vae->shift_factor_),
+                                     device, properties, decoder_xml);
+    if (with_encoder)
+        vae->encoder_ = IrModel::load(folder.file("vae_encoder/openvino_model.xml").string(), device, properties);
+    return vae;
+}
+
+ov::Tensor AutoencoderKL::decode(const ov::Tensor& latent) const {
+    auto request = decoder_->borrow();
+    request->set_input_tensor(latent);
+    try {
+        request->infer();
+    } catch (const std::exception& e) {
+        throw EngineError(ErrorCode::Runtime, std::string("VAE decode failed: ") + e.what());
+    }
+    return copy_tensor(request->get_output_tensor());
+}
+
+}  // namespace ovd

@@ -1,0 +1,38 @@
+#pragma once
+// The VAE (AutoencoderKL): decode latents to RGB u8 images, encode images to latents.
+#include <memory>
+#include <optional>
+
+#include "ir_model.hpp"
+#include "model_folder.hpp"
+
+namespace ovd {
+
+class RandomGenerator;
+
+class AutoencoderKL {
+public:
+    // Loads vae_decoder (always) and vae_encoder (when `with_encoder`). All parameters come from
+    // vae_decoder/config.json, as in the oracle.
+    static std::shared_ptr<AutoencoderKL> load(const ModelFolder& folder, bool with_encoder, const std::string& device,
+                                               const PropertyMap& properties);
+
+    // Latent f32 [N,C,h,w] -> RGB u8 [N,H,W,3]. Scaling, clamping and the u8 conversion are part of the
+    // compiled graph, as in the oracle, so the rounding is OpenVINO's.
+    ov::Tensor decode(const ov::Tensor& latent) const;
+
+    size_t scale_factor() const { return scale_factor_; }
+    size_t latent_channels() const { return latent_channels_; }
+    float scaling_factor() const { return scaling_factor_; }
+    float shift_factor() const { return shift_factor_; }
+
+private:
+    std::shared_ptr<IrModel> decoder_;
+    std::shared_ptr<IrModel> encoder_;
+    size_t scale_factor_ = 8;
+    size_t latent_channels_ = 4;
+    float scaling_factor_ = 1.0f;
+    float shift_factor_ = 0.0f;
+};
+
+}  // namespace ovd

@@ -1,0 +1,95 @@
+#include "clip_text_encoder.hpp"
+
+#include <cstring>
+
+#include "errors.hpp"
+
+namespace ovd {
+
+std::shared_ptr<ClipTextEncoder> ClipTextEncoder::load(const ModelFolder& folder, const std::string& component,
+                                                       const std::string& device, const PropertyMap& properties) {
+    auto encoder = std::make_shared<ClipTextEncoder>();
+    const Json config = folder.json(component + "/config.json");
+    encoder->context_length_ = config.get_or<size_t>("max_position_embeddings", 77);
+    encoder->num_hidden_layers_ = config.get_or<size_t>("num_hidden_layers", 12);
+    std::string tokenizer_component = component;
+    tokenizer_component.replace(0, std::string("text_encoder").size(), "tokenizer");
+    encoder->tokenizer_ = Tokenizer::load(folder.file(tokenizer_component + "/openvino_tokenizer.xml").parent_path());
+    encoder->model_ = IrModel::load(folder.file(component + "/openvino_model.xml").string(), device, properties);
+    return encoder;
+}
+
+std::vector<ov::Tensor> ClipTextEncoder::encode(const std::string& positive, const std::string& negative,
+                                                bool with_negative) const {
+    const size_t batch = with_negative ? 2 : 1;
+    auto request = model_->borrow();
+    const auto port = model_->compiled().input(0);
+    ov::Tensor ids(port.get_element_type(), ov::Shape{batch, context_length_});
+    auto fill_row = [&](size_t row, const std::string& text) {
+        std::vector<int64_t> tokens = tokenizer_->encode(text);
+        tokens.resize(context_length_, tokenizer_->pad_token_id());  // cut or pad to the context
+        if (ids.get_element_type() == ov::element::i64) {
+            std::copy(tokens.begin(), tokens.end(), ids.data<int64_t>() + row * context_length_);
+        } else if (ids.get_element_type() == ov::element::i32) {
+            std::transform(tokens.begin(), tokens.end(), ids.data<int32_t>() + row * context_length_,
+                           [](int64_t v) { return static_cast<int32_t>(v); });
+        } else {
+            throw EngineError(ErrorCode::UnsupportedModel, "text encoder input ids must be i32 or i64");
+        }
+    };
+    if (with_negative) {
+        fill_row(0, negative);
+        fill_row(1, positive);
+    } else {
+        fill_row(0, positive);
+    }
+    request->set_tensor(port, ids);
+    request->infer();
+    std::vector<ov::Tensor> outputs;
+    for (const auto& output : model_->compiled().outputs()) outputs.push_back(copy_tensor(request->get_tensor(output)));
+    return outputs;
+}
+
+namespace {
+size_t row_elements(const ov::Tensor& t) { return t.get_size() / t.get_shape()[0]; }
+}  // namespace
+
+ov::Tensor slice_rows(const ov::Tensor& t, size_t r0, size_t r1) {
+    ov::Shape shape = t.get_shape();
+    shape[0] = r1 - r0;
+    ov::Tensor out(t.get_element_type(), shape);
+    const size_t row_bytes = row_elements(t) * t.get_element_type().size();
+    std::memcpy(out.data(), static_cast<const uint8_t*>(t.data()) + r0 * row_bytes, (r1 - r0) * row_bytes);
+    return out;
+}
+
+ov::Tensor concat_last_dim(const ov::Tensor& a, const ov::Tensor& b) {
+    ov::Shape shape = a.get_shape();
+    const size_t da = shape.back(), db = b.get_shape().back();
+    const size_t outer = a.get_size() / da;
+    shape.back() = da + db;
+    ov::Tensor out(ov::element::f32, shape);
+    const float* pa = a.data<const float>();
+    const float* pb = b.data<const float>();
+    float* po = out.data<float>();
+    for (size_t i = 0; i < outer; ++i) {
+        std::copy_n(pa + i * da, da, po + i * (da + db));
+        std::copy_n(pb + i * db, db, po + i * (da + db) + da);
+    }
+    return out;
+}
+
+ov::Tensor repeat_rows(const ov::Tensor& t, size_t times) {
+    ov::Shape shape = t.get_shape();
+    const size_t rows = shape[0];
+    shape[0] = rows * times;
+    ov::Tensor out(t.get_element_type(), shape);
+    const size_t row_bytes = row_elements(t) * t.get_element_type().size();
+    for (size_t r = 0; r < rows; ++r)
+        for (size_t k = 0; k < times; ++k)
+            std::memcpy(static_cast<uint8_t*>(out.data()) + (r * times + k) * row_bytes,
+                        static_cast<const uint8_t*>(t.data()) + r * row_bytes, row_bytes);
+    return out;
+}
+
+}  // namespace ovd

@@ -1,0 +1,44 @@
+#pragma once
+// A CLIP text encoder (CLIPTextModel or CLIPTextModelWithProjection) with its tokenizer.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir_model.hpp"
+#include "model_folder.hpp"
+#include "tokenizer.hpp"
+
+namespace ovd {
+
+class ClipTextEncoder {
+public:
+    // `component` is e.g. "text_encoder_2"; its tokenizer is the matching "tokenizer_2".
+    static std::shared_ptr<ClipTextEncoder> load(const ModelFolder& folder, const std::string& component,
+                                                 const std::string& device, const PropertyMap& properties);
+
+    // One inference over [negative, positive] when `with_negative`, else [positive]. Prompts longer
+    // than the context are cut to its first ids (no trailing EOS), as the oracle does. Returns every
+    // output, copied out of the request.
+    std::vector<ov::Tensor> encode(const std::string& positive, const std::string& negative, bool with_negative) const;
+
+    // Output index of the penultimate hidden state (hidden_states[-2]).
+    size_t penultimate_hidden_index() const { return num_hidden_layers_ + 1; }
+    size_t context_length() const { return context_length_; }
+    const IrModel& model() const { return *model_; }
+
+private:
+    std::shared_ptr<IrModel> model_;
+    std::shared_ptr<Tokenizer> tokenizer_;
+    size_t context_length_ = 77;
+    size_t num_hidden_layers_ = 12;
+};
+
+// Row-wise helpers shared by the pipelines' conditioning code.
+// Rows [r0, r1) of a tensor along dim 0.
+ov::Tensor slice_rows(const ov::Tensor& t, size_t r0, size_t r1);
+// Concatenates tensors along the last dimension (all other dims equal).
+ov::Tensor concat_last_dim(const ov::Tensor& a, const ov::Tensor& b);
+// [rows...] each repeated `times` consecutively along dim 0: [a,b] x2 -> [a,a,b,b].
+ov::Tensor repeat_rows(const ov::Tensor& t, size_t times);
+
+}  // namespace ovd

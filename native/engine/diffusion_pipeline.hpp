@@ -1,0 +1,50 @@
+#pragma once
+// The engine's entry point: a loaded model folder that generates images. One instance serves
+// several generate() calls at once; each call borrows its own infer requests.
+#include <memory>
+#include <string>
+
+#include "generation_params.hpp"
+#include "runtime.hpp"
+
+namespace ovd {
+
+struct DeviceConfig {
+    std::string text_encoder = "CPU";
+    std::string denoiser = "CPU";
+    std::string vae = "CPU";
+    PropertyMap properties;  // passed to every submodel's compile (CACHE_DIR, PERFORMANCE_HINT, ...)
+};
+
+enum class Task { Text2Image, Image2Image, Inpainting };
+const char* task_name(Task task);
+
+// Optional image inputs: RGB u8 [1,H,W,3]; mask u8 [1,H,W,1] or [1,H,W,3] (white = repaint).
+struct ImageInputs {
+    ov::Tensor image;
+    ov::Tensor mask;
+};
+
+class DiffusionPipeline {
+public:
+    virtual ~DiffusionPipeline() = default;
+
+    virtual GenerationResult generate(Task task, const GenerationParams& params, const ImageInputs& images,
+                                      const GenerationControl& control) const = 0;
+    // Decodes a latent (e.g. one passed to a step callback) to RGB u8 images.
+    virtual ov::Tensor decode(const ov::Tensor& latent) const = 0;
+    virtual bool supports(Task task) const = 0;
+
+    const std::string& class_name() const { return class_name_; }
+    double load_ms() const { return load_ms_; }
+
+protected:
+    std::string class_name_;
+    double load_ms_ = 0;
+    friend std::shared_ptr<DiffusionPipeline> load_pipeline(const std::string&, const DeviceConfig&);
+};
+
+// Reads model_index.json and builds the pipeline its _class_name names.
+std::shared_ptr<DiffusionPipeline> load_pipeline(const std::string& model_dir, const DeviceConfig& devices);
+
+}  // namespace ovd

@@ -1,0 +1,41 @@
+#pragma once
+// UNet pipelines: Stable Diffusion 1.x/2.x, LCM and SDXL (and their dedicated inpainting variants).
+#include "autoencoder_kl.hpp"
+#include "clip_text_encoder.hpp"
+#include "diffusion_pipeline.hpp"
+#include "model_folder.hpp"
+
+namespace ovd {
+
+class StableDiffusionPipeline : public DiffusionPipeline {
+public:
+    StableDiffusionPipeline(const ModelFolder& folder, const DeviceConfig& devices);
+
+    GenerationResult generate(Task task, const GenerationParams& params, const ImageInputs& images,
+                              const GenerationControl& control) const override;
+    ov::Tensor decode(const ov::Tensor& latent) const override { return vae_->decode(latent); }
+    bool supports(Task task) const override;
+
+private:
+    struct Resolved;           // params with the model's defaults filled in
+    struct UNetConditioning;   // the UNet's per-call constant inputs
+
+    Resolved resolve(Task task, const GenerationParams& params) const;
+    UNetConditioning encode_prompts(const Resolved& r) const;
+    UNetConditioning encode_prompts_xl(const Resolved& r) const;
+
+    bool is_xl_ = false;
+    bool force_zeros_for_empty_prompt_ = true;
+    bool dedicated_inpainting_ = false;  // 9-channel UNet
+    size_t unet_in_channels_ = 4;
+    size_t unet_sample_size_ = 0;
+    int64_t time_cond_proj_dim_ = -1;  // >= 0: LCM (guidance embedded, no CFG)
+    Json scheduler_config_;
+    std::string scheduler_source_;
+    std::shared_ptr<ClipTextEncoder> text_encoder_;    // CLIP-L (SD: the only one)
+    std::shared_ptr<ClipTextEncoder> text_encoder_2_;  // SDXL: CLIP-G with projection
+    std::shared_ptr<IrModel> unet_;
+    std::shared_ptr<AutoencoderKL> vae_;
+};
+
+}  // namespace ovd
