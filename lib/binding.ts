@@ -20,11 +20,36 @@ export interface NativeIrModel {
   dispose(): void;
 }
 
+export interface NativeDevices { textEncoder?: string; denoiser?: string; vae?: string }
+export type NativeTask = 'text2image' | 'image2image' | 'inpainting';
+export interface NativeParams {
+  prompt: string;
+  prompt2?: string; prompt3?: string;
+  negativePrompt?: string; negativePrompt2?: string; negativePrompt3?: string;
+  width?: number; height?: number;
+  numInferenceSteps?: number; guidanceScale?: number; numImagesPerPrompt?: number;
+  seed?: number; strength?: number; maxSequenceLength?: number; scheduler?: string;
+}
+export interface NativeRawImage { data: Uint8Array; width: number; height: number; channels: number }
+export interface NativeImages { count: number; width: number; height: number; data: Buffer }
+export interface NativeMetrics {
+  textEncodeMs: number; vaeEncodeMs: number; vaeDecodeMs: number; totalMs: number; stepMs: number[]; denoiserMs: number[];
+}
+export interface NativeResult extends NativeImages { steps: number; seed: number; scheduler: string; metrics: NativeMetrics }
+export interface NativeJob { promise: Promise<NativeResult>; cancel(): void }
+export interface NativePipeline {
+  generate(task: NativeTask, params: NativeParams, images: { image?: NativeRawImage; mask?: NativeRawImage },
+    onStep: ((step: number, total: number, preview?: NativeImages) => void) | undefined, previews: number): NativeJob;
+  info(): { className: string; loadMs: number; tasks: NativeTask[] };
+  dispose(): void;
+}
+
 export interface NativeBinding {
   openvinoVersion(): string;
   availableDevices(): string[];
   sourceHash(): string;
   loadTokenizersExtension(libraryPath: string): void;
+  Pipeline: { load(modelDir: string, devices: NativeDevices, properties: Record<string, PropertyValue>): Promise<NativePipeline> };
   IrModel: { load(xmlPath: string, device?: string, properties?: Record<string, PropertyValue>): Promise<NativeIrModel> };
 }
 

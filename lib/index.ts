@@ -1,7 +1,13 @@
-import { binding } from './binding';
+import * as path from 'path';
+import { binding, PACKAGE_ROOT } from './binding';
 
 export { OvDiffusionError, ErrorCode } from './errors';
 export { IrModel, Tensor, Port } from './ir-model';
+export {
+  DiffusionModel, LoadOptions, GenerateOptions, GenerationResult, GenerationMetrics, StepProgress, Task, SchedulerName, DeviceSpec,
+} from './diffusion-model';
+export { Text2ImagePipeline, Image2ImagePipeline, InpaintingPipeline } from './pipelines';
+export { GeneratedImage, ImageInput, RawImage, OutputFormat, EncodeOptions, DEFAULT_MAX_INPUT_PIXELS } from './images';
 
 /** The OpenVINO Runtime build this addon runs on, e.g. "2026.4.1-22982-...". */
 export function openvinoVersion(): string {
@@ -12,3 +18,6 @@ export function openvinoVersion(): string {
 export function availableDevices(): string[] {
   return binding().availableDevices();
 }
+
+/** The tiny random-weight SD 1.x model shipped with the package (for demos and tests; its images are noise). */
+export const DEMO_MODEL_DIR = path.join(PACKAGE_ROOT, 'test', 'fixtures', 'sd15');

@@ -63,6 +63,11 @@ std::unique_ptr<Scheduler> create_scheduler(const std::string& scheduler_config_
                                             SchedulerType type = SchedulerType::Auto);
 std::unique_ptr<Scheduler> create_scheduler(const Json& config, SchedulerType type,
                                             const std::string& source_name = "scheduler config");
+// A string literal is a path (Json is implicitly constructible from it too).
+inline std::unique_ptr<Scheduler> create_scheduler(const char* scheduler_config_json_path,
+                                                   SchedulerType type = SchedulerType::Auto) {
+    return create_scheduler(std::string(scheduler_config_json_path), type);
+}
 
 // ---- Shared building blocks for the scheduler implementations (not part of the engine API) ----
 namespace detail {

@@ -1,4 +1,5 @@
 // DDIM with eta = 0 (deterministic). LMSDiscreteScheduler configs also land here, as in the oracle.
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -45,7 +46,9 @@ public:
         const int64_t t = m_timesteps.at(step_index);
         // The step size always uses the un-sliced step count.
         const int64_t t_prev = t - static_cast<int64_t>(m_betas.num_train_timesteps / m_num_inference_steps);
-        const float alpha_t = alpha_at(m_alphas_cumprod, t);
+        // TRAILING spacing can end in t = -1. The oracle then reads the word before its table, which
+        // is zero in practice (checked against its pixels); zero is also the zero-terminal-SNR limit.
+        const float alpha_t = t < 0 ? 0.0f : alpha_at(m_alphas_cumprod, t);
         const float alpha_prev = t_prev >= 0 ? alpha_at(m_alphas_cumprod, t_prev) : m_final_alpha_cumprod;
         const float beta_t = 1 - alpha_t;
         const float sqrt_alpha_t = std::sqrt(alpha_t), sqrt_beta_t = std::sqrt(beta_t);

@@ -1,0 +1,208 @@
+// A loaded model folder and the three generation tasks on it. The text-to-image, image-to-image and
+// inpainting pipelines built from one folder share one DiffusionModel, so weights load once.
+import { binding, NativeParams, NativePipeline, NativeRawImage, NativeResult, NativeTask, PropertyValue } from './binding';
+import { OvDiffusionError, callNative, fromNative } from './errors';
+import { DEFAULT_MAX_INPUT_PIXELS, GeneratedImage, ImageInput, decodeImage, splitImages } from './images';
+import { ConcurrencyLimiter } from './limiter';
+
+export type Task = NativeTask;
+export type SchedulerName =
+  | 'DDIM' | 'EULER_DISCRETE' | 'EULER_ANCESTRAL_DISCRETE' | 'PNDM' | 'LCM' | 'FLOW_MATCH_EULER_DISCRETE' | 'LMS_DISCRETE' | 'AUTO';
+
+/** One device for every submodel, or one each for the text encoders, the UNet/transformer and the VAE. */
+export type DeviceSpec = string | { textEncoder?: string; denoiser?: string; vae?: string };
+
+export interface LoadOptions {
+  device?: DeviceSpec;
+  /** OpenVINO compile properties for every submodel, e.g. { CACHE_DIR: './cache', PERFORMANCE_HINT: 'LATENCY' }. */
+  properties?: Record<string, PropertyValue>;
+  /** generate() calls that may run at once on this model; more wait in order (default 1). */
+  maxConcurrency?: number;
+  /** Largest decoded input image, in pixels (default 8192 x 8192). */
+  maxInputPixels?: number;
+}
+
+export interface GenerateOptions {
+  prompt2?: string;
+  prompt3?: string;
+  negativePrompt?: string;
+  negativePrompt2?: string;
+  negativePrompt3?: string;
+  width?: number;
+  height?: number;
+  numInferenceSteps?: number;
+  guidanceScale?: number;
+  numImagesPerPrompt?: number;
+  /** Random seed (default 42, as openvino-genai). */
+  seed?: number;
+  /** Image-to-image and inpainting: how much of the input is repainted, 0..1. */
+  strength?: number;
+  maxSequenceLength?: number;
+  /** Overrides the model folder's scheduler for this call. */
+  scheduler?: SchedulerName;
+  signal?: AbortSignal;
+  onStep?: (progress: StepProgress) => void;
+  /** How many decoded previews to deliver through onStep, at evenly spread steps (each costs one VAE decode). */
+  previews?: number;
+}
+
+export interface StepProgress {
+  /** 0-based index of the step that just finished. */
+  step: number;
+  totalSteps: number;
+  preview?: GeneratedImage[];
+}
+
+export interface GenerationMetrics {
+  textEncodeMs: number;
+  vaeEncodeMs: number;
+  vaeDecodeMs: number;
+  stepMs: number[];
+  denoiserMs: number[];
+  /** Time inside the engine. */
+  totalMs: number;
+  /** Time spent waiting for a free slot (maxConcurrency). */
+  queueMs: number;
+}
+
+export interface GenerationResult {
+  images: GeneratedImage[];
+  seed: number;
+  steps: number;
+  scheduler: string;
+  width: number;
+  height: number;
+  metrics: GenerationMetrics;
+}
+
+const PARAM_KEYS: Array<keyof GenerateOptions & keyof NativeParams> = [
+  'prompt2', 'prompt3', 'negativePrompt', 'negativePrompt2', 'negativePrompt3', 'width', 'height',
+  'numInferenceSteps', 'guidanceScale', 'numImagesPerPrompt', 'seed', 'strength', 'maxSequenceLength', 'scheduler',
+];
+
+function toDevices(device: DeviceSpec | undefined) {
+  if (device === undefined) return {};
+  if (typeof device === 'string') return { textEncoder: device, denoiser: device, vae: device };
+  return device;
+}
+
+export class DiffusionModel {
+  private native: NativePipeline | null;
+  private readonly limiter: ConcurrencyLimiter;
+  private readonly maxInputPixels: number;
+  readonly className: string;
+  readonly tasks: readonly Task[];
+  readonly loadMs: number;
+
+  private constructor(native: NativePipeline, options: LoadOptions) {
+    this.native = native;
+    this.limiter = new ConcurrencyLimiter(options.maxConcurrency ?? 1);
+    this.maxInputPixels = options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
+    const info = native.info();
+    this.className = info.className;
+    this.tasks = Object.freeze([...info.tasks]);
+    this.loadMs = info.loadMs;
+  }
+
+  /** Reads and compiles the model folder on a worker thread. */
+  static async load(modelDir: string, options: LoadOptions = {}): Promise<DiffusionModel> {
+    if (options.maxConcurrency !== undefined && (!Number.isInteger(options.maxConcurrency) || options.maxConcurrency < 1))
+      throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'maxConcurrency must be a positive integer');
+    const native = await callNative(() => binding().Pipeline.load(modelDir, toDevices(options.device), options.properties ?? {}));
+    return new DiffusionModel(native, options);
+  }
+
+  /** generate() calls running now, and waiting for a slot. */
+  get running(): number { return this.limiter.active; }
+  get waiting(): number { return this.limiter.queued; }
+
+  supports(task: Task): boolean { return this.tasks.includes(task); }
+
+  text2image(prompt: string, options: GenerateOptions = {}): Promise<GenerationResult> {
+    return this.run('text2image', prompt, {}, options);
+  }
+
+  async image2image(prompt: string, image: ImageInput, options: GenerateOptions = {}): Promise<GenerationResult> {
+    const raw = await decodeImage(image, { what: 'image', maxPixels: this.maxInputPixels });
+    return this.run('image2image', prompt, { image: raw }, options);
+  }
+
+  /** White mask pixels are repainted, black ones kept. Outpainting: the image on a larger canvas, the new border white in the mask. */
+  async inpaint(prompt: string, image: ImageInput, mask: ImageInput, options: GenerateOptions = {}): Promise<GenerationResult> {
+    const [rawImage, rawMask] = await Promise.all([
+      decodeImage(image, { what: 'image', maxPixels: this.maxInputPixels }),
+      decodeImage(mask, { what: 'mask', maxPixels: this.maxInputPixels }),
+    ]);
+    if (rawImage.width !== rawMask.width || rawImage.height !== rawMask.height)
+      throw new OvDiffusionError('ERR_INVALID_ARGUMENT',
+        `image (${rawImage.width}x${rawImage.height}) and mask (${rawMask.width}x${rawMask.height}) must have the same size`);
+    return this.run('inpainting', prompt, { image: rawImage, mask: rawMask }, options);
+  }
+
+  private handle(): NativePipeline {
+    if (!this.native) throw new OvDiffusionError('ERR_DISPOSED', 'the model was disposed');
+    return this.native;
+  }
+
+  private async run(task: Task, prompt: string, images: { image?: NativeRawImage; mask?: NativeRawImage },
+    options: GenerateOptions): Promise<GenerationResult> {
+    if (typeof prompt !== 'string') throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'prompt must be a string');
+    if (!this.supports(task))
+      throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `${this.className} supports ${this.tasks.join(', ')} only, not ${task}`);
+    const params: NativeParams = { prompt };
+    for (const key of PARAM_KEYS) {
+      const value = options[key];
+      if (value !== undefined && value !== null) (params as unknown as Record<string, unknown>)[key] = value;
+    }
+    const { signal, onStep } = options;
+    const previews = options.previews ?? 0;
+    if (!Number.isInteger(previews) || previews < 0) throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'previews must be a non-negative integer');
+    const queuedAt = performance.now();
+    const abortError = () => new OvDiffusionError('ERR_ABORTED', 'the generation was cancelled', { cause: signal?.reason });
+    return this.limiter.run(async () => {
+      const queueMs = performance.now() - queuedAt;
+      const native = this.handle();
+      if (signal?.aborted) throw abortError();
+      const stepListener = onStep
+        ? (step: number, total: number, preview?: { count: number; width: number; height: number; data: Buffer }) =>
+          onStep({ step, totalSteps: total, preview: preview && splitImages(preview.data, preview.count, preview.width, preview.height) })
+        : undefined;
+      let job: ReturnType<NativePipeline['generate']>;
+      const callSite = new Error().stack;
+      try {
+        job = native.generate(task, params, images, stepListener, previews);
+      } catch (error) {
+        throw fromNative(error, callSite);
+      }
+      const onAbort = () => job.cancel();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      let result: NativeResult;
+      try {
+        result = await callNative(() => job.promise);
+      } catch (error) {
+        if (signal?.aborted) throw abortError();
+        throw error;
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
+      return {
+        images: splitImages(result.data, result.count, result.width, result.height),
+        seed: result.seed,
+        steps: result.steps,
+        scheduler: result.scheduler,
+        width: result.width,
+        height: result.height,
+        metrics: { ...result.metrics, queueMs },
+      };
+    }, signal).catch((error: unknown) => {
+      if (signal?.aborted && !(error instanceof OvDiffusionError)) throw abortError();
+      throw error;
+    });
+  }
+
+  /** Releases the model; calls already running finish first. */
+  dispose(): void {
+    this.native?.dispose();
+    this.native = null;
+  }
+}
