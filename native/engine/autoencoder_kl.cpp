@@ -3,7 +3,10 @@
 #include <openvino/core/preprocess/pre_post_process.hpp>
 #include <openvino/opsets/opset13.hpp>
 
+#include <cmath>
+
 #include "errors.hpp"
+#include "random_generator.hpp"
 
 namespace ovd {
 namespace {
@@ -56,6 +59,40 @@ ov::Tensor AutoencoderKL::decode(const ov::Tensor& latent) const {
         throw EngineError(ErrorCode::Runtime, std::string("VAE decode failed: ") + e.what());
     }
     return copy_tensor(request->get_output_tensor());
+}
+
+ov::Tensor AutoencoderKL::encode(const ov::Tensor& image, RandomGenerator& rng) const {
+    if (!encoder_) throw EngineError(ErrorCode::UnsupportedModel, "the model folder has no vae_encoder");
+    auto request = encoder_->borrow();
+    request->set_input_tensor(image);
+    try {
+        request->infer();
+    } catch (const std::exception& e) {
+        throw EngineError(ErrorCode::Runtime, std::string("VAE encode failed: ") + e.what());
+    }
+    const auto port = encoder_->compiled().output(0);
+    const ov::Tensor raw = request->get_tensor(port);
+    ov::Tensor latent;
+    if (port.get_names().count("latent_parameters")) {
+        // [1, 2C, h, w]: mean then log-variance; sample mean + std * N(0,1).
+        const ov::Shape& shape = raw.get_shape();
+        const size_t channels = shape[1] / 2, plane = shape[2] * shape[3], count = channels * plane;
+        latent = ov::Tensor(ov::element::f32, ov::Shape{1, channels, shape[2], shape[3]});
+        const float* mean = raw.data<const float>();
+        const float* logvar = mean + count;
+        float* z = latent.data<float>();
+        rng.fill_normal(z, count);
+        for (size_t i = 0; i < count; ++i) {
+            const float clamped = std::min(std::max(logvar[i], -30.0f), 20.0f);
+            const float std_dev = static_cast<float>(std::exp(0.5 * clamped));
+            z[i] = mean[i] + std_dev * z[i];
+        }
+    } else {
+        latent = copy_tensor(raw);
+    }
+    float* z = latent.data<float>();
+    for (size_t i = 0; i < latent.get_size(); ++i) z[i] = (z[i] - shift_factor_) * scaling_factor_;
+    return latent;
 }
 
 }  // namespace ovd

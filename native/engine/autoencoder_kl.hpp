@@ -20,6 +20,10 @@ public:
     // Latent f32 [N,C,h,w] -> RGB u8 [N,H,W,3]. Scaling, clamping and the u8 conversion are part of the
     // compiled graph, as in the oracle, so the rounding is OpenVINO's.
     ov::Tensor decode(const ov::Tensor& latent) const;
+    // Image f32 [1,3,H,W] in [-1,1] -> latent f32 [1,C,H/s,W/s], (z - shift) * scaling. An encoder that
+    // outputs the distribution (`latent_parameters`) is sampled with `rng`, as the oracle does.
+    ov::Tensor encode(const ov::Tensor& image, RandomGenerator& rng) const;
+    bool has_encoder() const { return encoder_ != nullptr; }
 
     size_t scale_factor() const { return scale_factor_; }
     size_t latent_channels() const { return latent_channels_; }

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -39,14 +40,19 @@ public:
     // FLUX: FlowMatch with resolution-dependent shift. Others throw std::logic_error.
     virtual void set_timesteps(size_t image_seq_len, size_t num_inference_steps, float strength);
 
-    // Integer timesteps the UNet is run at (after strength slicing). FlowMatch throws.
+    // Integer timesteps the UNet is run at, one per step() call (after strength slicing; PNDM repeats one,
+    // TRAILING may end in -1 exactly like the oracle). FlowMatch throws.
     virtual std::vector<int64_t> timesteps() const;
     // FlowMatch only. Like the oracle it also sets the begin index, so call it once per generate
     // (and again before each scale_noise in blend steps, exactly where the oracle does).
     virtual std::vector<float> float_timesteps();
 
-    virtual float init_noise_sigma() const = 0;
-    virtual void scale_model_input(float* latent, size_t count, size_t step_index) = 0;  // in place
+    virtual float init_noise_sigma() const = 0;  // text2image: latent = noise * init_noise_sigma
+    // In place. Euler-family schedulers, like the oracle, use their own step counter (starting at the
+    // strength offset) and ignore step_index; the others ignore the call entirely.
+    virtual void scale_model_input(float* latent, size_t count, size_t step_index) = 0;
+    // One denoising step for step_index into timesteps(). EulerAncestral (every step) and LCM (every step
+    // but the last) draw `count` normals from rng, in C order.
     virtual StepResult step(const float* noise_pred, const float* latent, size_t count, size_t step_index,
                             RandomGenerator& rng) = 0;
 
@@ -88,7 +94,6 @@ public:
     std::string enum_string(const char* key, const std::string& fallback, const std::vector<std::string>& allowed) const;
     [[noreturn]] void invalid(const std::string& key, const std::string& problem) const;
     const Json* find(const char* key) const { return m_config.find(key); }
-    const std::string& source() const { return m_source; }
 
 private:
     const Json& m_config;
@@ -134,7 +139,7 @@ float sigma_from_alpha_cumprod(float alpha_cumprod);
 void add_noise_alpha(float* x, const float* noise, size_t count, float alpha_cumprod, bool one_minus_root_in_double);
 float alpha_at(const std::vector<float>& alphas_cumprod, int64_t timestep);  // bounds-checked
 
-// Euler/EulerAncestral helpers: sigma with unscaled timestep lookup and the shared scale_model_input.
+// Euler family: sigma at each timestep by linear interpolation of the ascending sigma table.
 std::vector<float> interp_sigmas(const std::vector<int64_t>& timesteps, const std::vector<float>& sigmas_ascending);
 void divide_by_sigma_norm(float* latent, size_t count, float sigma);  // x / pow(sigma^2 + 1, 0.5) in double
 // x0 for v_prediction on the Euler family, evaluated in double as the oracle does.

@@ -1,10 +1,12 @@
 #include "stable_diffusion_pipeline.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 
 #include "errors.hpp"
+#include "image_processor.hpp"
 #include "random_generator.hpp"
 
 namespace ovd {
@@ -93,22 +95,44 @@ bool StableDiffusionPipeline::supports(Task task) const {
     return dedicated_inpainting_ ? task == Task::Inpainting : true;
 }
 
-StableDiffusionPipeline::Resolved StableDiffusionPipeline::resolve(Task task, const GenerationParams& p) const {
+StableDiffusionPipeline::Resolved StableDiffusionPipeline::resolve(Task task, const GenerationParams& p,
+                                                                 const ImageInputs& images) const {
     if (!supports(task))
         throw invalid_argument(class_name_ + " is a dedicated inpainting model; it cannot run " + task_name(task));
     const bool lcm = time_cond_proj_dim_ >= 0;
+    const size_t scale = vae_->scale_factor();
     Resolved r{};
     r.task = task;
     r.params = &p;
-    r.guidance = p.guidance_scale.value_or(lcm ? 8.5f : is_xl_ ? 5.0f : 7.5f);
+    r.guidance = p.guidance_scale.value_or(lcm ? 8.5f : is_xl_ ? (task == Task::Inpainting ? 7.5f : 5.0f) : 7.5f);
     r.steps = static_cast<size_t>(p.num_inference_steps.value_or(lcm ? 4 : 50));
-    r.strength = p.strength.value_or(1.0f);
-    const size_t default_size = unet_sample_size_ * vae_->scale_factor();
-    r.width = p.width ? static_cast<size_t>(*p.width) : default_size;
-    r.height = p.height ? static_cast<size_t>(*p.height) : default_size;
+    const float default_strength = task == Task::Image2Image ? (is_xl_ ? 0.3f : 0.8f)
+                                   : task == Task::Inpainting && is_xl_ ? 0.9999f
+                                                                        : 1.0f;
+    r.strength = p.strength.value_or(default_strength);
+
+    if (task != Task::Text2Image && !images.image) throw invalid_argument(std::string(task_name(task)) + " needs an input image");
+    if (task == Task::Inpainting && !images.mask) throw invalid_argument("inpainting needs a mask");
+    if (task == Task::Text2Image && images.image) throw invalid_argument("text-to-image takes no input image");
+    if (task != Task::Inpainting && images.mask) throw invalid_argument("a mask applies to inpainting only");
+    for (const ov::Tensor* t : {&images.image, &images.mask}) {
+        if (!*t) continue;
+        const ov::Shape& s = t->get_shape();
+        if (t->get_element_type() != ov::element::u8 || s.size() != 4 || s[0] != 1 || (s[3] != 3 && !(t == &images.mask && s[3] == 1)))
+            throw invalid_argument("images must be u8 [1,H,W,3] and masks u8 [1,H,W,3] or [1,H,W,1]");
+    }
+    if (images.image && images.mask &&
+        (images.image.get_shape()[1] != images.mask.get_shape()[1] || images.image.get_shape()[2] != images.mask.get_shape()[2]))
+        throw invalid_argument("the image and the mask must have the same size");
+
+    // Image-to-image follows the input's size (rounded down to the VAE scale); the others the model's.
+    const size_t default_size = unet_sample_size_ * scale;
+    const size_t default_height = task == Task::Image2Image ? images.image.get_shape()[1] / scale * scale : default_size;
+    const size_t default_width = task == Task::Image2Image ? images.image.get_shape()[2] / scale * scale : default_size;
+    r.width = p.width ? static_cast<size_t>(*p.width) : default_width;
+    r.height = p.height ? static_cast<size_t>(*p.height) : default_height;
     r.do_cfg = r.guidance > 1.0f && !lcm;
 
-    const size_t scale = vae_->scale_factor();
     if (p.num_inference_steps && *p.num_inference_steps < 1) throw invalid_argument("num_inference_steps must be at least 1");
     if (p.num_images_per_prompt < 1) throw invalid_argument("num_images_per_prompt must be at least 1");
     r.batch = static_cast<size_t>(p.num_images_per_prompt);
@@ -119,7 +143,7 @@ StableDiffusionPipeline::Resolved StableDiffusionPipeline::resolve(Task task, co
                                std::to_string(r.width) + "x" + std::to_string(r.height));
     if (!std::isfinite(r.guidance)) throw invalid_argument("guidance_scale must be a finite number");
     if (task == Task::Text2Image && r.strength != 1.0f) throw invalid_argument("strength applies to image-to-image and inpainting only");
-    if (r.strength < 0.0f || r.strength > 1.0f) throw invalid_argument("strength must be between 0 and 1");
+    if (!(r.strength >= 0.0f && r.strength <= 1.0f)) throw invalid_argument("strength must be between 0 and 1");
     if (p.prompt_3 || p.negative_prompt_3) throw invalid_argument("prompt_3 and negative_prompt_3 apply to Stable Diffusion 3 only");
     if (!is_xl_ && (p.prompt_2 || p.negative_prompt_2))
         throw invalid_argument("prompt_2 and negative_prompt_2 apply to SDXL, SD3 and FLUX models only");
@@ -166,21 +190,78 @@ StableDiffusionPipeline::UNetConditioning StableDiffusionPipeline::encode_prompt
              {"time_ids", repeat_rows(time_ids, r.batch)}}};
 }
 
+// The starting latent and what inpainting needs during the loop.
+struct StableDiffusionPipeline::InitialState {
+    ov::Tensor latent;               // [N,C,h,w]
+    ov::Tensor noise;                // the initial noise, reused by the inpainting blend
+    ov::Tensor image_latent;         // [1,C,h,w] encoded input image (image-to-image, inpainting)
+    ov::Tensor latent_mask;          // [1,1,h,w] in {0,1}, inpainting
+    ov::Tensor masked_image_latent;  // [1,C,h,w], dedicated inpainting models
+};
+
+StableDiffusionPipeline::InitialState StableDiffusionPipeline::prepare_latents(const Resolved& r, const ImageInputs& images,
+                                                                               const Scheduler& scheduler, int64_t first_timestep,
+                                                                               RandomGenerator& rng, GenerationMetrics& metrics) const {
+    const size_t scale = vae_->scale_factor(), channels = vae_->latent_channels();
+    const ov::Shape shape{r.batch, channels, r.height / scale, r.width / scale};
+    InitialState state;
+    ov::Tensor processed_image;
+    const bool strength_max = r.strength == 1.0f;
+    // Random numbers are drawn in the oracle's order: image encode, noise, masked-image encode.
+    if (images.image) {
+        processed_image = normalize_image(resize_image_u8(images.image, r.height, r.width));
+        if (r.task == Task::Image2Image || !dedicated_inpainting_ || !strength_max) {
+            const auto t0 = Clock::now();
+            state.image_latent = vae_->encode(processed_image, rng);
+            metrics.vae_encode_ms += ms_since(t0);
+        }
+    }
+    state.noise = ov::Tensor(ov::element::f32, shape);
+    rng.fill_normal(state.noise.data<float>(), state.noise.get_size());
+    const size_t count = state.noise.get_size();
+    if (r.task == Task::Text2Image || (r.task == Task::Inpainting && strength_max)) {
+        state.latent = ov::Tensor(ov::element::f32, shape);
+        const float sigma = scheduler.init_noise_sigma();
+        for (size_t i = 0; i < count; ++i) state.latent.data<float>()[i] = state.noise.data<float>()[i] * sigma;
+    } else {
+        state.latent = repeat_rows(state.image_latent, r.batch);
+        scheduler.add_noise(state.latent.data<float>(), state.noise.data<const float>(), count, first_timestep);
+    }
+    if (r.task == Task::Inpainting) {
+        const ov::Tensor mask_condition = binarize_mask(resize_image_u8(images.mask, r.height, r.width));
+        const float* m = mask_condition.data<const float>();
+        if (std::none_of(m, m + mask_condition.get_size(), [](float v) { return v != 0.0f; }))
+            throw invalid_argument("the mask is empty: no pixel is light enough (gray >= 127.5) to be repainted");
+        state.latent_mask = downscale_mask(mask_condition, shape[2], shape[3]);
+        if (dedicated_inpainting_) {
+            // The image with the repainted area blacked out (0 in [-1,1] space), encoded.
+            ov::Tensor masked(ov::element::f32, processed_image.get_shape());
+            const size_t plane = r.height * r.width;
+            for (size_t c = 0; c < 3; ++c)
+                for (size_t p = 0; p < plane; ++p)
+                    masked.data<float>()[c * plane + p] = m[p] < 0.5f ? processed_image.data<const float>()[c * plane + p] : 0.0f;
+            const auto t0 = Clock::now();
+            state.masked_image_latent = vae_->encode(masked, rng);
+            metrics.vae_encode_ms += ms_since(t0);
+        }
+    }
+    return state;
+}
+
 GenerationResult StableDiffusionPipeline::generate(Task task, const GenerationParams& params, const ImageInputs& images,
                                                    const GenerationControl& control) const {
     const auto start = Clock::now();
-    const Resolved r = resolve(task, params);
-    if (task != Task::Text2Image || images.image || images.mask)
-        throw invalid_argument(std::string(task_name(task)) + " is not available in this build yet");
+    const Resolved r = resolve(task, params, images);
 
     std::unique_ptr<Scheduler> scheduler;
+    std::vector<int64_t> timesteps;
     try {
         scheduler = create_scheduler(scheduler_config_, params.scheduler, scheduler_source_);
         scheduler->set_timesteps(r.steps, r.strength);
+        timesteps = scheduler->timesteps();
     } catch (const std::invalid_argument& e) {
         throw invalid_argument(e.what());
     }
-    const std::vector<int64_t> timesteps = scheduler->timesteps();
 
     GenerationResult result;
     result.width = r.width;
@@ -194,24 +275,26 @@ GenerationResult StableDiffusionPipeline::generate(Task task, const GenerationPa
         conditioning.inputs.push_back({"timestep_cond", guidance_embedding(r.guidance, static_cast<size_t>(time_cond_proj_dim_))});
     result.metrics.text_encode_ms = ms_since(t0);
 
-    // Initial latent: N(0,1) noise drawn in C order, scaled by the scheduler's initial sigma.
     RandomGenerator rng(static_cast<uint32_t>(params.rng_seed));
-    const size_t channels = vae_->latent_channels();
-    const ov::Shape latent_shape{r.batch, channels, r.height / vae_->scale_factor(), r.width / vae_->scale_factor()};
-    ov::Tensor latent(ov::element::f32, latent_shape);
-    const size_t count = latent.get_size();
-    rng.fill_normal(latent.data<float>(), count);
-    const float init_sigma = scheduler->init_noise_sigma();
-    for (size_t i = 0; i < count; ++i) latent.data<float>()[i] *= init_sigma;
+    InitialState state = prepare_latents(r, images, *scheduler, timesteps.front(), rng, result.metrics);
+    ov::Tensor& latent = state.latent;
+    const ov::Shape latent_shape = latent.get_shape();
+    const size_t count = latent.get_size(), channels = latent_shape[1], plane = latent_shape[2] * latent_shape[3];
 
-    const size_t cfg_rows = r.do_cfg ? 2 : 1;
-    ov::Tensor unet_sample(ov::element::f32, ov::Shape{cfg_rows * r.batch, channels, latent_shape[2], latent_shape[3]});
+    // UNet input: [latent x cfg rows] (scaled), and for dedicated inpainting models per row
+    // [latent (C) | mask (1) | masked image latent (C)] along channels.
+    const size_t cfg_rows = r.do_cfg ? 2 : 1, unet_rows = cfg_rows * r.batch;
+    ov::Tensor latent_cfg(ov::element::f32, ov::Shape{unet_rows, channels, latent_shape[2], latent_shape[3]});
+    ov::Tensor unet_sample = dedicated_inpainting_
+                                 ? ov::Tensor(ov::element::f32, ov::Shape{unet_rows, unet_in_channels_, latent_shape[2], latent_shape[3]})
+                                 : latent_cfg;
     auto unet = unet_->borrow();
     for (const auto& input : conditioning.inputs) unet->set_tensor(input.name, input.tensor);
     const auto timestep_port = unet_->compiled().input("timestep");
     ov::Tensor timestep(timestep_port.get_element_type(), ov::Shape{1});
     unet->set_tensor("sample", unet_sample);
     unet->set_tensor(timestep_port, timestep);
+    const bool blend_with_image = task == Task::Inpainting && !dedicated_inpainting_;
 
     ov::Tensor denoised = latent;
     std::vector<float> guided(count);
@@ -222,8 +305,16 @@ GenerationResult StableDiffusionPipeline::generate(Task task, const GenerationPa
         }
         const auto step_start = Clock::now();
         for (size_t row = 0; row < cfg_rows; ++row)
-            std::memcpy(unet_sample.data<float>() + row * count, latent.data<float>(), count * sizeof(float));
-        scheduler->scale_model_input(unet_sample.data<float>(), unet_sample.get_size(), i);
+            std::memcpy(latent_cfg.data<float>() + row * count, latent.data<float>(), count * sizeof(float));
+        scheduler->scale_model_input(latent_cfg.data<float>(), latent_cfg.get_size(), i);
+        if (dedicated_inpainting_) {
+            float* out = unet_sample.data<float>();
+            for (size_t row = 0; row < unet_rows; ++row) {
+                out = std::copy_n(latent_cfg.data<const float>() + row * channels * plane, channels * plane, out);
+                out = std::copy_n(state.latent_mask.data<const float>(), plane, out);
+                out = std::copy_n(state.masked_image_latent.data<const float>(), channels * plane, out);
+            }
+        }
         if (timestep.get_element_type() == ov::element::i64) timestep.data<int64_t>()[0] = timesteps[i];
         else if (timestep.get_element_type() == ov::element::f32) timestep.data<float>()[0] = static_cast<float>(timesteps[i]);
         else throw EngineError(ErrorCode::UnsupportedModel, "UNet timestep input must be i64 or f32");
@@ -245,6 +336,16 @@ GenerationResult StableDiffusionPipeline::generate(Task task, const GenerationPa
         }
         StepResult step = scheduler->step(guided.data(), latent.data<float>(), count, i, rng);
         std::copy(step.latent.begin(), step.latent.end(), latent.data<float>());
+        if (blend_with_image) {
+            // Outside the mask, put back the input image noised to the next step's level.
+            ov::Tensor noised = repeat_rows(state.image_latent, r.batch);
+            if (i + 1 < timesteps.size())
+                scheduler->add_noise(noised.data<float>(), state.noise.data<const float>(), count, timesteps[i + 1]);
+            const float* m = state.latent_mask.data<const float>();
+            float* x = latent.data<float>();
+            const float* n = noised.data<const float>();
+            for (size_t k = 0; k < count; ++k) x[k] = (1.0f - m[k % plane]) * n[k] + m[k % plane] * x[k];
+        }
         if (step.has_denoised) {
             denoised = ov::Tensor(ov::element::f32, latent_shape);
             std::copy(step.denoised.begin(), step.denoised.end(), denoised.data<float>());

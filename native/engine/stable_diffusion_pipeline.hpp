@@ -4,6 +4,8 @@
 #include "clip_text_encoder.hpp"
 #include "diffusion_pipeline.hpp"
 #include "model_folder.hpp"
+#include "random_generator.hpp"
+#include "scheduler.hpp"
 
 namespace ovd {
 
@@ -19,8 +21,11 @@ public:
 private:
     struct Resolved;           // params with the model's defaults filled in
     struct UNetConditioning;   // the UNet's per-call constant inputs
+    struct InitialState;       // starting latent, noise, and inpainting inputs
 
-    Resolved resolve(Task task, const GenerationParams& params) const;
+    Resolved resolve(Task task, const GenerationParams& params, const ImageInputs& images) const;
+    InitialState prepare_latents(const Resolved& r, const ImageInputs& images, const Scheduler& scheduler,
+                                 int64_t first_timestep, RandomGenerator& rng, GenerationMetrics& metrics) const;
     UNetConditioning encode_prompts(const Resolved& r) const;
     UNetConditioning encode_prompts_xl(const Resolved& r) const;
 

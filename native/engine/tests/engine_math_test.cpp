@@ -156,13 +156,13 @@ void test_json() {
     EXPECT_THROW(std::invalid_argument, cfg.get_or<bool>("n", false), "'n'");
     EXPECT_THROW(std::invalid_argument, cfg.get_or<double>("s", 0.0), "'s'");
     EXPECT_THROW(std::out_of_range, cfg.at("missing"), "missing");
-    EXPECT_THROW(std::invalid_argument, cfg.at("f").as_int());
+    EXPECT_THROW(std::invalid_argument, cfg.at("f").as_int(), "integer");
 
     // Malformed input: the message names the source and the byte offset.
     EXPECT_THROW(std::runtime_error, Json::parse("{\"a\":1,}", "cfg.json"), "cfg.json", "at byte 7");
     EXPECT_THROW(std::runtime_error, Json::parse("[1 2]"), "at byte 3");
     EXPECT_THROW(std::runtime_error, Json::parse("01"), "leading zero");
-    EXPECT_THROW(std::runtime_error, Json::parse("{'a':1}"));
+    EXPECT_THROW(std::runtime_error, Json::parse("{'a':1}"), "string key");
     EXPECT_THROW(std::runtime_error, Json::parse("\"abc"), "unterminated");
     EXPECT_THROW(std::runtime_error, Json::parse("\"\\ud800\""), "surrogate");
     EXPECT_THROW(std::runtime_error, Json::parse("\"a\tb\""), "control character");
@@ -216,7 +216,7 @@ void test_scheduler_types_and_validation() {
     auto flow = scheduler_from(R"({"_class_name":"FlowMatchEulerDiscreteScheduler","shift":3.0})");
     flow->set_timesteps(4, 0.0f);
     EXPECT_THROW(std::invalid_argument, flow->float_timesteps(), "strength");
-    EXPECT_THROW(std::logic_error, flow->timesteps());
+    EXPECT_THROW(std::logic_error, flow->timesteps(), "integer timesteps");
     EXPECT_THROW(std::logic_error, d->set_timesteps(4096, 4, 1.0f), "FlowMatch");
     auto dyn = scheduler_from(R"({"_class_name":"FlowMatchEulerDiscreteScheduler","use_dynamic_shifting":true})");
     EXPECT_THROW(std::invalid_argument, dyn->set_timesteps(4, 1.0f), "use_dynamic_shifting");
@@ -413,6 +413,38 @@ const std::vector<UNetGolden> kUNetGoldens = {
     /* scaled_first */ {-0x1.be988cp-6f, -0x1.4ef268p-6f, -0x1.be988cp-7f, -0x1.be988cp-8f, 0x0p+0f, 0x1.be988cp-8f, 0x1.be988cp-7f, 0x1.4ef268p-6f},
     /* final_latent */ {0x1.1ca712p-2f, 0x1.4faf46p-3f, 0x1.98419ep-5f, -0x1.071cf2p-4f, -0x1.6d2d56p-3f, -0x1.2b661cp-2f, -0x1.a0358ap-2f, -0x1.0a827ep-1f},
     /* final_denoised */ {0x1.1f5174p-2f, 0x1.534e68p-3f, 0x1.9fe79ep-5f, -0x1.06b536p-4f, -0x1.6eaf1ap-3f, -0x1.2d01dp-2f, -0x1.a2ac0ep-2f, -0x1.0c2b28p-1f},
+  },
+// EulerAncestral leading v_prediction
+  {R"({"_class_name":"EulerAncestralDiscreteScheduler","prediction_type":"v_prediction","steps_offset":1})", 4, 0x1p+0f, 69,
+    {751, 501, 251, 1}, 0x1.17d7b2p+4f,
+    /* add_noise_first */ {0x1.a7238p+2f, 0x1.2f627ep+2f, 0x1.6f4304p+1f, 0x1.ff03f8p-1f, -0x1.bf040ap-1f, -0x1.5f4304p+1f, -0x1.276282p+2f, -0x1.9f2384p+2f},
+    /* scaled_first */ {-0x1.d460acp-5f, -0x1.5f4882p-5f, -0x1.d460acp-6f, -0x1.d460acp-7f, 0x0p+0f, 0x1.d460acp-7f, 0x1.d460acp-6f, 0x1.5f4882p-5f},
+    /* final_latent */ {-0x1.a26898p-2f, -0x1.b577c8p-4f, -0x1.a87d8p-3f, -0x1.591032p-3f, -0x1.09214ep-2f, -0x1.733d6cp-1f, 0x1.cb718ep-3f, 0x1.1ab992p-2f},
+    /* final_denoised */ {-0x1.a26898p-2f, -0x1.b577c8p-4f, -0x1.a87d8p-3f, -0x1.591032p-3f, -0x1.09214ep-2f, -0x1.733d6cp-1f, 0x1.cb718ep-3f, 0x1.1ab992p-2f},
+  },
+// Euler trailing N=9 (ends at timestep -1)
+  {R"({"_class_name":"EulerDiscreteScheduler","beta_start":0.00085,"beta_end":0.012,"timestep_spacing":"trailing"})", 9, 0x1p+0f, 0,
+    {999, 888, 777, 666, 555, 443, 332, 221, 110, -1}, 0x1.d218ap+3f,
+    /* add_noise_first */ {0x1.66446ep+2f, 0x1.010c4cp+2f, 0x1.37a86p+1f, 0x1.b4e078p-1f, -0x1.74e086p-1f, -0x1.27a86p+1f, -0x1.f218ap+1f, -0x1.5e4472p+2f},
+    /* scaled_first */ {-0x1.188d4ap-4f, -0x1.a4d3fp-5f, -0x1.188d4ap-5f, -0x1.188d4ap-6f, 0x0p+0f, 0x1.188d4ap-6f, 0x1.188d4ap-5f, 0x1.a4d3fp-5f},
+    /* final_latent */ {0x1.d58f64p+1f, 0x1.3b1f04p+1f, 0x1.415d98p+0f, 0x1.8f9fp-5f, -0x1.286378p+0f, -0x1.2ea214p+1f, -0x1.c9123p+1f, -0x1.31c134p+2f},
+    /* final_denoised */ {0x1.d58f64p+1f, 0x1.3b1f04p+1f, 0x1.415d98p+0f, 0x1.8f9fp-5f, -0x1.286378p+0f, -0x1.2ea214p+1f, -0x1.c9123p+1f, -0x1.31c134p+2f},
+  },
+// DDIM sample prediction, zero-SNR
+  {R"({"_class_name":"DDIMScheduler","clip_sample":false,"prediction_type":"sample","rescale_betas_zero_snr":true,"timestep_spacing":"linspace"})", 4, 0x1p+0f, 0,
+    {999, 666, 333, 0}, 0x1p+0f,
+    /* add_noise_first */ {0x1.666664p-2f, 0x1.fffff8p-3f, 0x1.333334p-3f, 0x1.99999p-5f, -0x1.9999ap-5f, -0x1.333334p-3f, -0x1p-2f, -0x1.666668p-2f},
+    /* scaled_first */ {-0x1p+0f, -0x1.8p-1f, -0x1p-1f, -0x1p-2f, 0x0p+0f, 0x1p-2f, 0x1p-1f, 0x1.8p-1f},
+    /* final_latent */ {-0x1.666668p-2f, -0x1p-2f, -0x1.333334p-3f, -0x1.9999ap-5f, 0x1.99999p-5f, 0x1.333334p-3f, 0x1.fffff8p-3f, 0x1.666664p-2f},
+    /* final_denoised */ {},
+  },
+// PNDM v_prediction trailing
+  {R"({"_class_name":"PNDMScheduler","skip_prk_steps":true,"prediction_type":"v_prediction","timestep_spacing":"trailing","set_alpha_to_one":true})", 6, 0x1.ccccccp-1f, 0,
+    {832, 832, 666, 499, 332, 166}, 0x1p+0f,
+    /* add_noise_first */ {0x1.758f46p-2f, 0x1.0b601ep-2f, 0x1.4261f4p-3f, 0x1.b80e8ap-5f, -0x1.996aacp-5f, -0x1.3ab8fap-3f, -0x1.078ba4p-2f, -0x1.71bacep-2f},
+    /* scaled_first */ {-0x1p+0f, -0x1.8p-1f, -0x1p-1f, -0x1p-2f, 0x0p+0f, 0x1p-2f, 0x1p-1f, 0x1.8p-1f},
+    /* final_latent */ {-0x1.97afcp-3f, -0x1.211c68p-3f, -0x1.55121p-4f, -0x1.9fad18p-6f, 0x1.0a76fcp-5f, 0x1.726238p-4f, 0x1.2fc49p-3f, 0x1.a657dcp-3f},
+    /* final_denoised */ {},
   },
 };
 

@@ -1,0 +1,254 @@
+// Command-line parsing and validation, with OVMS's flag names, meanings and messages. Pure: no I/O except the
+// existence check of local LoRA files, which OVMS also does while parsing.
+import { parseSourceLoras, LoraSpec } from './loras';
+import { MODEL_OPTION_NAMES, ModelFlags, parsePluginConfig, parseResolution, parsePositiveInt, parseFloatValue } from './settings';
+
+export const DEFAULT_REST_PORT = 8000;
+export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARNING', 'ERROR'] as const;
+export type LogLevel = typeof LOG_LEVELS[number];
+const OVMS_TASKS = ['text_generation', 'embeddings', 'rerank', 'text2speech', 'speech2text'];
+export const WEIGHT_FORMATS = ['fp32', 'fp16', 'int8', 'int4', 'mxfp4', 'nf4'];
+
+export class CliError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+export interface CliOptions {
+  help: boolean;
+  version: boolean;
+  restPort: number;
+  restBindAddress: string;
+  restWorkers?: number;
+  modelRepositoryPath?: string;
+  sourceModel?: string;
+  modelName?: string;
+  modelPath?: string;
+  pull: boolean;
+  overwriteModels: boolean;
+  weightFormat?: string;
+  extraQuantizationParams?: string;
+  configPath?: string;
+  apiKeyFile?: string;
+  logLevel: LogLevel;
+  /** Options of the one model given on the command line (with --config_path they come from the file). */
+  model: ModelFlags;
+  loras: LoraSpec[];
+}
+
+type Kind = 'bool' | 'string';
+interface FlagSpec { kind: Kind; arg?: string; help: string; group: 'server' | 'model' | 'pull' | 'image' }
+
+const FLAGS: Record<string, FlagSpec> = {
+  help: { kind: 'bool', group: 'server', help: 'Show this help and exit.' },
+  version: { kind: 'bool', group: 'server', help: 'Show the version and exit.' },
+  rest_port: { kind: 'string', arg: 'PORT', group: 'server', help: `HTTP port (default ${DEFAULT_REST_PORT}; 0 picks a free port and logs it).` },
+  rest_bind_address: { kind: 'string', arg: 'ADDRESS', group: 'server', help: 'Address to listen on (default 0.0.0.0).' },
+  rest_workers: { kind: 'string', arg: 'N', group: 'server', help: 'Accepted for OVMS compatibility; generation never blocks the HTTP threads here.' },
+  config_path: { kind: 'string', arg: 'FILE', group: 'server', help: 'JSON file listing several models to serve (OVMS config.json format).' },
+  api_key_file: { kind: 'string', arg: 'FILE', group: 'server', help: 'File whose first line is the API key clients must send as "Authorization: Bearer <key>" (else env API_KEY).' },
+  log_level: { kind: 'string', arg: 'LEVEL', group: 'server', help: 'TRACE, DEBUG, INFO (default), WARNING or ERROR.' },
+  model_name: { kind: 'string', arg: 'NAME', group: 'model', help: 'Name clients use in the "model" field (default: --source_model).' },
+  model_path: { kind: 'string', arg: 'DIR', group: 'model', help: 'Local model folder in OpenVINO format (optimum-intel layout); needs --model_name.' },
+  task: { kind: 'string', arg: 'TASK', group: 'model', help: 'image_generation (the only task this server has; optional).' },
+  max_concurrency: { kind: 'string', arg: 'N', group: 'model', help: 'Requests one model runs at once; more wait in order (default: --num_streams, else 2). Not in OVMS.' },
+  source_model: { kind: 'string', arg: 'REPO', group: 'pull', help: 'Hugging Face repository to pull into --model_repository_path, then serve (unless --pull).' },
+  model_repository_path: { kind: 'string', arg: 'DIR', group: 'pull', help: 'Where pulled models go (default: env OVMS_MODEL_REPOSITORY_PATH).' },
+  pull: { kind: 'bool', group: 'pull', help: 'Only download the model (and its LoRA files), then exit.' },
+  overwrite_models: { kind: 'bool', group: 'pull', help: 'Delete and download again a model (and LoRA files) already present.' },
+  'weight-format': { kind: 'string', arg: 'FMT', group: 'pull', help: `Convert a non-OpenVINO source with optimum-cli at this precision (${WEIGHT_FORMATS.join(', ')}; default int8).` },
+  extra_quantization_params: { kind: 'string', arg: 'ARGS', group: 'pull', help: 'Extra optimum-cli arguments, e.g. "--group-size 64".' },
+  target_device: { kind: 'string', arg: 'DEVICE', group: 'image', help: 'One device, or three: text encoder, denoiser, VAE (e.g. "GPU GPU CPU"). Default CPU.' },
+  plugin_config: { kind: 'string', arg: 'JSON', group: 'image', help: 'OpenVINO properties for every submodel, e.g. \'{"PERFORMANCE_HINT":"LATENCY"}\'.' },
+  cache_dir: { kind: 'string', arg: 'DIR', group: 'image', help: 'OpenVINO compiled-model cache folder.' },
+  resolution: { kind: 'string', arg: '"WxH ..."', group: 'image', help: 'One size: the only size served; several: the allowed sizes (the first is the default).' },
+  max_resolution: { kind: 'string', arg: 'WxH', group: 'image', help: 'Largest width and height a request may ask for (default 4096x4096; enforced).' },
+  default_resolution: { kind: 'string', arg: 'WxH', group: 'image', help: "Size used when a request gives none (default: the model's own)." },
+  num_images_per_prompt: { kind: 'string', arg: 'N', group: 'image', help: 'With one --resolution: the only n served.' },
+  guidance_scale: { kind: 'string', arg: 'G', group: 'image', help: 'With one --resolution: the only guidance_scale served.' },
+  max_num_images_per_prompt: { kind: 'string', arg: 'N', group: 'image', help: 'Largest n per request (default 10).' },
+  default_num_inference_steps: { kind: 'string', arg: 'N', group: 'image', help: 'Steps when a request gives none (default 50).' },
+  max_num_inference_steps: { kind: 'string', arg: 'N', group: 'image', help: 'Largest num_inference_steps per request (default 100).' },
+  num_streams: { kind: 'string', arg: 'N', group: 'image', help: 'OpenVINO NUM_STREAMS.' },
+  source_loras: { kind: 'string', arg: 'LIST', group: 'image', help: 'LoRA adapters: "alias=org/repo@file.safetensors[:alpha],alias2=https://.../f.safetensors,alias3=/path/f.safetensors,blend=@alias:0.5+@alias2:0.4".' },
+};
+
+const GROUP_TITLES: Record<FlagSpec['group'], string> = {
+  server: 'Server', model: 'Model', pull: 'Pulling from the Hugging Face hub', image: 'Image generation (per model)',
+};
+
+export function helpText(): string {
+  const lines = [
+    'Usage: ov-diffusion [options]',
+    '',
+    'An OpenAI-compatible image generation server on OpenVINO, with the OpenVINO Model Server (OVMS) flags.',
+    'With no model options it serves a tiny random-weight demo model.',
+    '',
+    'Examples:',
+    '  ov-diffusion --rest_port 8000 --model_repository_path ./models --source_model OpenVINO/stable-diffusion-v1-5-int8-ov',
+    '  ov-diffusion --rest_port 8000 --model_name sd15 --model_path ./models/OpenVINO/stable-diffusion-v1-5-int8-ov',
+    '  ov-diffusion --rest_port 8000 --config_path ./models/config.json',
+  ];
+  for (const group of Object.keys(GROUP_TITLES) as Array<FlagSpec['group']>) {
+    lines.push('', `${GROUP_TITLES[group]}:`);
+    for (const [name, spec] of Object.entries(FLAGS)) {
+      if (spec.group !== group) continue;
+      const left = `  --${name}${spec.arg ? ` ${spec.arg}` : ''}`;
+      lines.push(left.length < 40 ? `${left.padEnd(40)}${spec.help}` : `${left}\n${' '.repeat(40)}${spec.help}`);
+    }
+  }
+  lines.push('', 'Environment: HF_ENDPOINT, HF_TOKEN (pulling), OVMS_MODEL_REPOSITORY_PATH, API_KEY.', 'Docs: docs/server.md');
+  return lines.join('\n');
+}
+
+/** Splits argv into flag values; accepts "--flag value" and "--flag=value". */
+function tokenize(argv: string[]): Map<string, string | true> {
+  const values = new Map<string, string | true>();
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i];
+    if (!token.startsWith('--') || token === '--') throw new CliError(`unexpected argument '${token}' (options start with --; see --help)`);
+    const eq = token.indexOf('=');
+    const name = token.slice(2, eq < 0 ? undefined : eq);
+    const spec = FLAGS[name];
+    if (!spec) {
+      const hint = Object.keys(FLAGS).find((known) => known.replace(/[-_]/g, '') === name.replace(/[-_]/g, '').toLowerCase());
+      throw new CliError(`unknown option '--${name}'${hint ? ` (did you mean --${hint}?)` : ''}; see --help`);
+    }
+    if (values.has(name)) throw new CliError(`option '--${name}' is given more than once`);
+    if (spec.kind === 'bool') {
+      const text = eq < 0 ? 'true' : token.slice(eq + 1);
+      if (text !== 'true' && text !== 'false') throw new CliError(`option '--${name}' takes no value, or =true / =false (got '${text}')`);
+      if (text === 'true') values.set(name, true);
+      continue;
+    }
+    let value: string;
+    if (eq >= 0) value = token.slice(eq + 1);
+    else {
+      if (i + 1 >= argv.length || (argv[i + 1].startsWith('--') && argv[i + 1].length > 2 && FLAGS[argv[i + 1].slice(2).split('=')[0]]))
+        throw new CliError(`option '--${name}' needs a value${spec.arg ? ` (${spec.arg})` : ''}`);
+      value = argv[++i];
+    }
+    values.set(name, value);
+  }
+  return values;
+}
+
+function port(text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) > 65535) throw new CliError(`--rest_port must be a port number 0-65535 (got '${text}')`);
+  return Number(text);
+}
+
+/** Parses argv (without node and the script) and the environment into validated options. Throws CliError. */
+export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): CliOptions {
+  const values = tokenize(argv);
+  const str = (name: string) => {
+    const v = values.get(name);
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string') throw new CliError(`option '--${name}' needs a value`);
+    if (v.trim() === '' && name !== 'source_loras') throw new CliError(`option '--${name}' must not be empty`);
+    return v;
+  };
+  const flag = (name: string) => values.get(name) === true;
+  const wrap = <T>(fn: () => T): T => {
+    try {
+      return fn();
+    } catch (error) {
+      if (error instanceof CliError) throw error;
+      throw new CliError((error as Error).message);
+    }
+  };
+
+  const logLevelText = str('log_level') ?? 'INFO';
+  const logLevel = LOG_LEVELS.find((level) => level === logLevelText.toUpperCase());
+  if (!logLevel) throw new CliError(`--log_level must be one of ${LOG_LEVELS.join(', ')} (got '${logLevelText}')`);
+
+  const task = str('task');
+  if (task !== undefined && task !== 'image_generation') {
+    if (OVMS_TASKS.includes(task)) throw new CliError(`--task ${task} is not served by ov-diffusion: it serves image_generation only`);
+    throw new CliError(`--task parameter unsupported value: '${task}' (ov-diffusion serves image_generation)`);
+  }
+
+  const restWorkersText = str('rest_workers');
+  const model: ModelFlags = {};
+  for (const name of MODEL_OPTION_NAMES) {
+    const value = str(name);
+    if (value !== undefined) (model as Record<string, string>)[name] = value;
+  }
+  wrap(() => validateModelFlagSyntax(model));
+
+  const options: CliOptions = {
+    help: flag('help'),
+    version: flag('version'),
+    restPort: values.has('rest_port') ? port(str('rest_port')!) : DEFAULT_REST_PORT,
+    restBindAddress: str('rest_bind_address') ?? '0.0.0.0',
+    restWorkers: restWorkersText === undefined ? undefined : wrap(() => parsePositiveInt('rest_workers', restWorkersText)),
+    modelRepositoryPath: str('model_repository_path') ?? (env.OVMS_MODEL_REPOSITORY_PATH || undefined),
+    sourceModel: str('source_model'),
+    modelName: str('model_name'),
+    modelPath: str('model_path'),
+    pull: flag('pull'),
+    overwriteModels: flag('overwrite_models'),
+    weightFormat: str('weight-format'),
+    extraQuantizationParams: str('extra_quantization_params'),
+    configPath: str('config_path'),
+    apiKeyFile: str('api_key_file'),
+    logLevel,
+    model,
+    loras: [],
+  };
+  if (options.help || options.version) return options;
+  validateModes(options);
+  const device = model.target_device ?? '';
+  if (model.source_loras !== undefined) options.loras = wrap(() => parseSourceLoras(model.source_loras!, { device }));
+  return options;
+}
+
+/** The value checks OVMS does while parsing (the cross-field rules run when the model settings are built). */
+export function validateModelFlagSyntax(model: ModelFlags): void {
+  for (const name of ['max_resolution', 'default_resolution'] as const) {
+    const value = model[name];
+    if (value !== undefined && !/^\d+x\d+$/.test(value)) throw new CliError(`Invalid ${name} format. Expected WxH, e.g., 1024x1024 (got '${value}')`);
+    if (value !== undefined) parseResolution(name, value);
+  }
+  for (const name of ['max_num_images_per_prompt', 'default_num_inference_steps', 'max_num_inference_steps', 'num_streams', 'num_images_per_prompt', 'max_concurrency'] as const) {
+    if (model[name] !== undefined) parsePositiveInt(name, model[name]!);
+  }
+  if (model.guidance_scale !== undefined) parseFloatValue('guidance_scale', model.guidance_scale);
+  if (model.plugin_config !== undefined) parsePluginConfig(model.plugin_config);
+}
+
+function validateModes(o: CliOptions): void {
+  const modelFlags = Object.keys(o.model).filter((name) => name !== 'cache_dir');
+  if (o.configPath) {
+    const clash = ['source_model', 'model_name', 'model_path', 'pull'].filter((name) => (name === 'pull' ? o.pull : (o as unknown as Record<string, unknown>)[camel(name)] !== undefined));
+    if (clash.length) throw new CliError(`Use config_path or model_path with model_name: --config_path cannot be combined with ${clash.map((c) => `--${c}`).join(', ')}`);
+    if (modelFlags.length)
+      throw new CliError(`--${modelFlags[0]} applies to a single model; with --config_path put it in the model's entry in the config file`);
+  }
+  if (o.pull && !o.sourceModel && o.modelName && !o.modelPath) o.sourceModel = o.modelName;
+  if (!o.sourceModel && o.modelName && !o.modelPath && !o.configPath) {
+    if (!o.modelRepositoryPath) throw new CliError('Use config_path or model_path with model_name: --model_name needs --model_path, --source_model or --model_repository_path');
+    o.sourceModel = o.modelName;
+  }
+  if (o.pull && !o.sourceModel) throw new CliError('--pull needs --source_model (the Hugging Face repository to download)');
+  if (o.modelPath && !o.modelName) throw new CliError('Use config_path or model_path with model_name: --model_path needs --model_name');
+  if (o.sourceModel) {
+    if (!o.modelRepositoryPath) throw new CliError('model_repository_path parameter is required for pull mode (or set OVMS_MODEL_REPOSITORY_PATH)');
+    if (!/^[A-Za-z0-9][\w.-]*\/[\w.-]+$/.test(o.sourceModel) || o.sourceModel.includes('..'))
+      throw new CliError(`--source_model must be a Hugging Face repository id like OpenVINO/stable-diffusion-v1-5-int8-ov (got '${o.sourceModel}')`);
+    o.modelName ??= o.sourceModel;
+  }
+  if (o.weightFormat !== undefined || o.extraQuantizationParams !== undefined) {
+    if (!o.sourceModel) throw new CliError('--weight-format and --extra_quantization_params apply to pulling: they need --source_model');
+    if (/^openvino\//i.test(o.sourceModel)) throw new CliError('--weight-format parameter unsupported for OpenVINO models.');
+  }
+  if (o.weightFormat !== undefined && !WEIGHT_FORMATS.includes(o.weightFormat))
+    throw new CliError(`--weight-format must be one of ${WEIGHT_FORMATS.join(', ')} (got '${o.weightFormat}')`);
+  if ((o.overwriteModels) && !o.sourceModel) throw new CliError('--overwrite_models applies to pulling: it needs --source_model');
+}
+
+function camel(name: string): string {
+  return name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+}

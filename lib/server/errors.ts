@@ -1,0 +1,105 @@
+// OpenAI-shaped HTTP errors: {"error": {"message", "type", "param", "code"}} with a proper status.
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { OvDiffusionError } from '../errors';
+
+export type ErrorType = 'invalid_request_error' | 'authentication_error' | 'not_found_error' | 'server_error' | 'not_implemented_error';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly param: string | null = null,
+    readonly code: string | null = null,
+    readonly type: ErrorType = defaultType(status),
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+
+  body() {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  }
+}
+
+function defaultType(status: number): ErrorType {
+  if (status === 401) return 'authentication_error';
+  if (status === 404) return 'not_found_error';
+  if (status === 501) return 'not_implemented_error';
+  return status >= 500 ? 'server_error' : 'invalid_request_error';
+}
+
+/** 400 naming the field. */
+export const badField = (param: string, message: string, code: string | null = 'invalid_value') => new ApiError(400, message, param, code);
+
+/** The library's error codes onto HTTP. Input that is too large (the decoded-pixel limit) is a 413. */
+export function fromLibraryError(error: OvDiffusionError, param: string | null = null): ApiError {
+  switch (error.code) {
+    case 'ERR_INVALID_ARGUMENT': {
+      if (/exceeds the limit/.test(error.message)) return new ApiError(413, error.message, param, 'image_too_large');
+      return new ApiError(400, error.message, param ?? paramFromMessage(error.message), 'invalid_value');
+    }
+    case 'ERR_ABORTED':
+      return new ApiError(499, 'the request was cancelled', null, 'cancelled');
+    case 'ERR_DISPOSED':
+      return new ApiError(503, 'the model is being unloaded', null, 'model_unavailable');
+    default:
+      return new ApiError(500, `image generation failed: ${error.message}`, null, error.code.toLowerCase());
+  }
+}
+
+// The library words its argument errors after the OVMS field names ("prompt_2 and ... apply to", "strength applies to",
+// "image: cannot decode"); pick the field out so the 400 names it.
+const LIBRARY_FIELD_PATTERNS: Array<[RegExp, string]> = [
+  [/^(image|mask):/, '$1'],
+  [/^(prompt_[23]|negative_prompt(?:_[23])?|strength|max_sequence_length|guidance_scale|width|height|seed|num_inference_steps)\b/, '$1'],
+  [/negative prompt/, 'negative_prompt'],
+  [/^image \(.*mask/, 'mask'],
+];
+
+function paramFromMessage(message: string): string | null {
+  for (const [pattern, replacement] of LIBRARY_FIELD_PATTERNS) {
+    const match = pattern.exec(message);
+    if (match) {
+      const name = match[0].replace(pattern, replacement);
+      return name === 'seed' ? 'rng_seed' : name;
+    }
+  }
+  return null;
+}
+
+/** Anything thrown into express becomes an OpenAI error body; body-parser and multer errors keep their meaning. */
+export function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  if (error instanceof OvDiffusionError) return fromLibraryError(error);
+  const e = error as { type?: string; status?: number; code?: string; field?: string; message?: string; name?: string };
+  if (e?.type === 'entity.too.large') return new ApiError(413, `the request body exceeds the limit (${e.message})`, null, 'request_too_large');
+  if (e?.type === 'entity.parse.failed') return new ApiError(400, `the body is not valid JSON: ${e.message}`, null, 'invalid_json');
+  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return new ApiError(415, String(e.message), null, 'unsupported_encoding');
+  if (e?.name === 'MulterError') {
+    if (e.code === 'LIMIT_FILE_SIZE' || e.code === 'LIMIT_FIELD_VALUE' || e.code === 'LIMIT_PART_COUNT'
+      || e.code === 'LIMIT_FILE_COUNT' || e.code === 'LIMIT_FIELD_COUNT')
+      return new ApiError(413, `${e.message}${e.field ? ` (${e.field})` : ''}`, e.field ?? null, 'request_too_large');
+    return new ApiError(400, `${e.message}${e.field ? ` (${e.field})` : ''}`, e.field ?? null, 'invalid_multipart');
+  }
+  if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500)
+    return new ApiError(e.status, String(e.message ?? 'bad request'), null, null);
+  return new ApiError(500, `internal error: ${String(e?.message ?? error)}`, null, 'internal_error');
+}
+
+export function sendError(res: Parameters<RequestHandler>[1], error: ApiError): void {
+  if (res.headersSent) return;
+  // The OpenAI clients retry 5xx by default; a failed generation would only fail again.
+  if (error.status >= 500) res.setHeader('x-should-retry', 'false');
+  res.status(error.status).json(error.body());
+}
+
+export function errorHandler(log: (error: ApiError, cause: unknown) => void): ErrorRequestHandler {
+  return (error, _req, res, _next) => {
+    const apiError = toApiError(error);
+    log(apiError, error);
+    sendError(res, apiError);
+  };
+}
+
+export const notFound: RequestHandler = (req, _res, next) =>
+  next(new ApiError(404, `no route for ${req.method} ${req.path}`, null, 'unknown_url'));

@@ -1,0 +1,178 @@
+// The request fields of /images/generations (JSON) and /images/edits (multipart text parts): types, coercion,
+// defaults and limits, mapped onto the library's GenerateOptions. JSON null and empty multipart values mean "default".
+import type { GenerateOptions } from '../diffusion-model';
+import type { OutputFormat } from '../images';
+import { badField } from './errors';
+import { ModelSettings, Size, sizeText } from './settings';
+
+export type BodyKind = 'json' | 'multipart';
+type FieldType = 'string' | 'int' | 'float' | 'bool' | 'object';
+
+/** Every field the server reads. Anything else is tolerated and ignored (see IGNORED_FIELDS for the known ones). */
+const FIELD_TYPES = {
+  model: 'string', prompt: 'string', prompt_2: 'string', prompt_3: 'string',
+  negative_prompt: 'string', negative_prompt_2: 'string', negative_prompt_3: 'string',
+  size: 'string', width: 'int', height: 'int', n: 'int', num_images_per_prompt: 'int',
+  num_inference_steps: 'int', guidance_scale: 'float', strength: 'float', rng_seed: 'int', max_sequence_length: 'int',
+  response_format: 'string', lora_alphas: 'object', output_format: 'string', output_compression: 'int',
+  background: 'string', stream: 'bool', partial_images: 'int',
+} as const satisfies Record<string, FieldType>;
+type FieldName = keyof typeof FIELD_TYPES;
+type FieldValue<T extends FieldType> = T extends 'string' ? string : T extends 'bool' ? boolean
+  : T extends 'object' ? Record<string, number> : number;
+export type Fields = { [K in FieldName]?: FieldValue<typeof FIELD_TYPES[K]> };
+
+/** OpenAI fields accepted and ignored: they have no meaning for these models. */
+export const IGNORED_FIELDS = ['quality', 'style', 'moderation', 'user', 'safety_identifier', 'input_fidelity', 'complexity'];
+
+const INT = /^[+-]?\d+$/;
+const FLOAT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const TYPE_WORDS: Record<FieldType, string> = { string: 'a string', int: 'an integer', float: 'a number', bool: 'a boolean', object: 'an object' };
+
+function parseAlphas(value: unknown, kind: BodyKind): Record<string, number> {
+  let object = value;
+  if (kind === 'multipart' && typeof value === 'string') {
+    try {
+      object = JSON.parse(value);
+    } catch {
+      throw badField('lora_alphas', 'lora_alphas field must be valid JSON, e.g. {"alias": 0.5}');
+    }
+  }
+  if (typeof object !== 'object' || object === null || Array.isArray(object)) throw badField('lora_alphas', 'lora_alphas must be an object mapping adapter aliases to numbers');
+  const out: Record<string, number> = {};
+  for (const [key, v] of Object.entries(object)) {
+    // Multipart clients that flatten objects send lora_alphas[alias]=0.5, which arrives as text.
+    const number = typeof v === 'number' ? v : kind === 'multipart' && typeof v === 'string' && FLOAT.test(v) ? Number(v) : NaN;
+    if (!Number.isFinite(number)) throw badField('lora_alphas', `lora_alphas value for '${key}' must be a number`);
+    out[key] = number;
+  }
+  return out;
+}
+
+function coerce(name: FieldName, type: FieldType, value: unknown, kind: BodyKind): unknown {
+  if (type === 'object') return parseAlphas(value, kind);
+  if (kind === 'multipart') {
+    if (Array.isArray(value)) throw badField(name, `${name} is given more than once`);
+    if (typeof value !== 'string') throw badField(name, `${name} must be a text field`);
+    if (type === 'string') return value;
+    if (type === 'bool') {
+      if (value !== 'true' && value !== 'false') throw badField(name, `${name} must be true or false (got '${value}')`);
+      return value === 'true';
+    }
+    if (!(type === 'int' ? INT : FLOAT).test(value)) throw badField(name, `${name} must be ${TYPE_WORDS[type]} (got '${value}')`);
+    return Number(value);
+  }
+  const ok = type === 'string' ? typeof value === 'string' : type === 'bool' ? typeof value === 'boolean'
+    : type === 'int' ? Number.isInteger(value) : typeof value === 'number' && Number.isFinite(value);
+  if (!ok) throw badField(name, `${name} must be ${TYPE_WORDS[type]}, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** Reads the known fields with their types. Multipart empty values and JSON nulls count as absent. */
+export function readFields(body: Record<string, unknown>, kind: BodyKind): Fields {
+  const fields: Record<string, unknown> = {};
+  for (const [name, type] of Object.entries(FIELD_TYPES) as Array<[FieldName, FieldType]>) {
+    const value = body[name];
+    if (value === undefined || value === null || (kind === 'multipart' && value === '')) continue;
+    fields[name] = coerce(name, type, value, kind);
+  }
+  return fields as Fields;
+}
+
+export interface ImageRequest {
+  prompt: string;
+  options: GenerateOptions;
+  loraAlphas?: Record<string, number>;
+  outputFormat: OutputFormat;
+  outputCompression?: number;
+}
+
+function parseSize(text: string): Size | undefined {
+  if (text === 'auto') return undefined;
+  const match = /^(0|[1-9]\d*)x(0|[1-9]\d*)$/.exec(text);
+  if (!match) throw badField('size', `size must be WxH (e.g. 512x512) or auto, got '${text}'`);
+  const size = { width: Number(match[1]), height: Number(match[2]) };
+  if (!(size.width > 0 && size.height > 0) || !Number.isSafeInteger(size.width) || !Number.isSafeInteger(size.height))
+    throw badField('size', 'size field values must be greater than 0');
+  return size;
+}
+
+function range(name: string, value: number | undefined, min: number, max: number, why = '') {
+  if (value === undefined) return;
+  if (value < min) throw badField(name, `${name} must be at least ${min}${why}, got ${value}`);
+  if (value > max) throw badField(name, `${name} must be at most ${max}${why}, got ${value}`);
+}
+
+/**
+ * Checks the fields against the model's limits (OVMS's checks, plus max_resolution, which OVMS documents but does not
+ * enforce) and builds the library options. Unset generation options are left to the model, except the step count,
+ * which is always the configured default like in OVMS.
+ */
+export function buildImageRequest(f: Fields, settings: ModelSettings, kind: BodyKind): ImageRequest {
+  if (f.prompt === undefined) throw badField('prompt', 'prompt is required', 'missing_required_parameter');
+  if (f.response_format !== undefined && f.response_format !== 'b64_json')
+    throw badField('response_format', `Unsupported response_format: ${f.response_format}. Only b64_json is supported.`, 'unsupported_value');
+  if (f.stream === true) throw badField('stream', 'streaming responses are not supported by this server yet; send stream=false', 'unsupported_value');
+  range('partial_images', f.partial_images, 0, 3);
+  if (f.background !== undefined && !['auto', 'opaque'].includes(f.background))
+    throw badField('background', `background '${f.background}' is not supported: the images are opaque (use auto or opaque)`, 'unsupported_value');
+  const outputFormat = (f.output_format ?? 'png') as OutputFormat;
+  if (!['png', 'jpeg', 'webp'].includes(outputFormat)) throw badField('output_format', `output_format must be png, jpeg or webp, got '${f.output_format}'`, 'unsupported_value');
+  range('output_compression', f.output_compression, 0, 100);
+
+  if (f.size !== undefined && (f.width !== undefined || f.height !== undefined))
+    throw badField(f.width !== undefined ? 'width' : 'height', 'give either size or width/height, not both');
+  if (f.n !== undefined && f.num_images_per_prompt !== undefined)
+    throw badField('num_images_per_prompt', 'give either n or num_images_per_prompt, not both');
+  const sizeParam = f.size !== undefined ? 'size' : undefined;
+  let size: Partial<Size> = f.size !== undefined ? parseSize(f.size) ?? {} : { width: f.width, height: f.height };
+  for (const axis of ['width', 'height'] as const) {
+    if (size[axis] !== undefined && size[axis]! <= 0) throw badField(sizeParam ?? axis, `${axis} must be higher than 0`);
+  }
+  if (size.width === undefined && size.height === undefined && settings.defaultResolution) size = { ...settings.defaultResolution };
+
+  if (settings.resolutions.length && (size.width !== undefined || size.height !== undefined)) {
+    if (size.width === undefined || size.height === undefined)
+      throw badField(size.width === undefined ? 'width' : 'height', 'this model serves fixed sizes: give both width and height (or size)');
+    if (!settings.resolutions.some((r) => r.width === size.width && r.height === size.height))
+      throw badField(sizeParam ?? 'width', `size ${size.width}x${size.height} is not served by this model; allowed: ${settings.resolutions.map(sizeText).join(', ')}`, 'unsupported_size');
+  }
+  const max = settings.maxResolution;
+  if ((size.width ?? 0) > max.width || (size.height ?? 0) > max.height) {
+    const axis = (size.width ?? 0) > max.width ? 'width' : 'height';
+    throw badField(sizeParam ?? axis, `${axis} ${size[axis]} exceeds the largest size this model serves (max_resolution ${sizeText(max)})`, 'size_too_large');
+  }
+
+  const nParam = f.n !== undefined ? 'n' : 'num_images_per_prompt';
+  const n = f.n ?? f.num_images_per_prompt;
+  if (n !== undefined && n <= 0) throw badField(nParam, 'num_images_per_prompt/n must be higher than 0');
+  if (settings.staticNumImagesPerPrompt !== undefined && n !== undefined && n !== settings.staticNumImagesPerPrompt)
+    throw badField(nParam, `this model is compiled for ${settings.staticNumImagesPerPrompt} image(s) per request; n must be ${settings.staticNumImagesPerPrompt}`);
+  range(nParam, n, 1, settings.maxNumImagesPerPrompt, ' (max_num_images_per_prompt)');
+  if (f.num_inference_steps !== undefined && f.num_inference_steps <= 0) throw badField('num_inference_steps', 'num_inference_steps must be higher than 0');
+  range('num_inference_steps', f.num_inference_steps, 1, settings.maxNumInferenceSteps, ' (max_num_inference_steps)');
+  if (settings.staticGuidanceScale !== undefined && f.guidance_scale !== undefined && f.guidance_scale !== settings.staticGuidanceScale)
+    throw badField('guidance_scale', `this model is compiled for guidance_scale ${settings.staticGuidanceScale}`);
+  range('strength', f.strength, 0, 1);
+  range('rng_seed', f.rng_seed, 0, Number.MAX_SAFE_INTEGER);
+  if (f.max_sequence_length !== undefined && f.max_sequence_length <= 0) throw badField('max_sequence_length', 'max_sequence_length must be higher than 0');
+  if (kind === 'multipart' && f.prompt === '') throw badField('prompt', 'prompt is required', 'missing_required_parameter');
+
+  const options: GenerateOptions = {
+    prompt2: f.prompt_2,
+    prompt3: f.prompt_3,
+    negativePrompt: f.negative_prompt,
+    negativePrompt2: f.negative_prompt_2,
+    negativePrompt3: f.negative_prompt_3,
+    width: size.width,
+    height: size.height,
+    numImagesPerPrompt: n,
+    numInferenceSteps: f.num_inference_steps ?? settings.defaultNumInferenceSteps,
+    guidanceScale: f.guidance_scale,
+    strength: f.strength,
+    seed: f.rng_seed,
+    maxSequenceLength: f.max_sequence_length,
+  };
+  for (const key of Object.keys(options) as Array<keyof GenerateOptions>) if (options[key] === undefined) delete options[key];
+  return { prompt: f.prompt, options, loraAlphas: f.lora_alphas, outputFormat, outputCompression: f.output_compression };
+}
