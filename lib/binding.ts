@@ -29,18 +29,25 @@ export interface NativeParams {
   width?: number; height?: number;
   numInferenceSteps?: number; guidanceScale?: number; numImagesPerPrompt?: number;
   seed?: number; strength?: number; maxSequenceLength?: number; scheduler?: string;
+  taylorseer?: boolean | TaylorSeerOptions;
+  adapters?: Array<{ name: string; alpha?: number }>;
 }
+export interface NativeAdapterSpec { name: string; path: string; alpha?: number }
+export interface NativeAdapterReport { name: string; matchedLayers: number; unmatchedKeys: string[] }
+/** TaylorSeer transformer-call cache (SD3/FLUX); unset fields take the oracle's defaults 3, 6, -2. */
+export interface TaylorSeerOptions { cacheInterval?: number; disableCacheBeforeStep?: number; disableCacheAfterStep?: number }
 export interface NativeRawImage { data: Uint8Array; width: number; height: number; channels: number }
 export interface NativeImages { count: number; width: number; height: number; data: Buffer }
 export interface NativeMetrics {
   textEncodeMs: number; vaeEncodeMs: number; vaeDecodeMs: number; totalMs: number; stepMs: number[]; denoiserMs: number[];
+  textEncoderMs: Record<string, number>;
 }
 export interface NativeResult extends NativeImages { steps: number; seed: number; scheduler: string; metrics: NativeMetrics }
 export interface NativeJob { promise: Promise<NativeResult>; cancel(): void }
 export interface NativePipeline {
   generate(task: NativeTask, params: NativeParams, images: { image?: NativeRawImage; mask?: NativeRawImage },
     onStep: ((step: number, total: number, preview?: NativeImages) => void) | undefined, previews: number): NativeJob;
-  info(): { className: string; loadMs: number; tasks: NativeTask[] };
+  info(): { className: string; loadMs: number; tasks: NativeTask[]; adapters: NativeAdapterReport[] };
   dispose(): void;
 }
 
@@ -49,7 +56,10 @@ export interface NativeBinding {
   availableDevices(): string[];
   sourceHash(): string;
   loadTokenizersExtension(libraryPath: string): void;
-  Pipeline: { load(modelDir: string, devices: NativeDevices, properties: Record<string, PropertyValue>): Promise<NativePipeline> };
+  Pipeline: {
+    load(modelDir: string, devices: NativeDevices, properties: Record<string, PropertyValue>,
+      lora: { adapters: NativeAdapterSpec[]; mode: 'dynamic' | 'fuse' }): Promise<NativePipeline>;
+  };
   IrModel: { load(xmlPath: string, device?: string, properties?: Record<string, PropertyValue>): Promise<NativeIrModel> };
 }
 

@@ -1,6 +1,8 @@
 // A loaded model folder and the three generation tasks on it. The text-to-image, image-to-image and
 // inpainting pipelines built from one folder share one DiffusionModel, so weights load once.
-import { binding, NativeParams, NativePipeline, NativeRawImage, NativeResult, NativeTask, PropertyValue } from './binding';
+import {
+  binding, NativeAdapterReport, NativeAdapterSpec, NativeParams, NativePipeline, NativeRawImage, NativeResult, NativeTask, PropertyValue, TaylorSeerOptions,
+} from './binding';
 import { OvDiffusionError, callNative, fromNative } from './errors';
 import { DEFAULT_MAX_INPUT_PIXELS, GeneratedImage, ImageInput, decodeImage, splitImages } from './images';
 import { ConcurrencyLimiter } from './limiter';
@@ -20,7 +22,20 @@ export interface LoadOptions {
   maxConcurrency?: number;
   /** Largest decoded input image, in pixels (default 8192 x 8192). */
   maxInputPixels?: number;
+  /** LoRA adapters (.safetensors) by alias, with the alpha used when a call names them without one (default 1). */
+  adapters?: Record<string, string | { path: string; alpha?: number }>;
+  /**
+   * 'dynamic' (default): calls choose adapters and alphas freely, nothing recompiles.
+   * 'fuse': every registered adapter is merged into the weights at load (faster steps, fixed choice).
+   */
+  adapterMode?: 'dynamic' | 'fuse';
+  /** Named blends of registered adapters, e.g. { 'ink-and-wash': { ink: 0.6, wash: 0.4 } }. */
+  adapterPresets?: Record<string, Record<string, number>>;
 }
+
+/** Adapters for one call: an alias or preset name, a list of aliases (optionally with alphas), or { alias: alpha }. */
+export type AdapterSelection = string | Array<string | { name: string; alpha?: number }> | Record<string, number>;
+export type AdapterReport = NativeAdapterReport;
 
 export interface GenerateOptions {
   prompt2?: string;
@@ -40,6 +55,14 @@ export interface GenerateOptions {
   maxSequenceLength?: number;
   /** Overrides the model folder's scheduler for this call. */
   scheduler?: SchedulerName;
+  /**
+   * SD3/FLUX TaylorSeer cache: on some steps the transformer output is extrapolated instead of computed.
+   * Default: on for text-to-image (it acts from 9 steps on), off otherwise, as openvino-genai. true: on with
+   * the defaults; false: off; an object: on with those settings.
+   */
+  taylorseer?: boolean | TaylorSeerOptions;
+  /** LoRA adapters for this call (default: none, the base model). */
+  adapters?: AdapterSelection;
   signal?: AbortSignal;
   onStep?: (progress: StepProgress) => void;
   /** How many decoded previews to deliver through onStep, at evenly spread steps (each costs one VAE decode). */
@@ -59,6 +82,8 @@ export interface GenerationMetrics {
   vaeDecodeMs: number;
   stepMs: number[];
   denoiserMs: number[];
+  /** Per text encoder, named as openvino-genai's metrics name them (e.g. text_encoder, text_encode_3). */
+  textEncoderMs: Record<string, number>;
   /** Time inside the engine. */
   totalMs: number;
   /** Time spent waiting for a free slot (maxConcurrency). */
@@ -78,6 +103,7 @@ export interface GenerationResult {
 const PARAM_KEYS: Array<keyof GenerateOptions & keyof NativeParams> = [
   'prompt2', 'prompt3', 'negativePrompt', 'negativePrompt2', 'negativePrompt3', 'width', 'height',
   'numInferenceSteps', 'guidanceScale', 'numImagesPerPrompt', 'seed', 'strength', 'maxSequenceLength', 'scheduler',
+  'taylorseer',
 ];
 
 function toDevices(device: DeviceSpec | undefined) {
@@ -90,7 +116,10 @@ export class DiffusionModel {
   private native: NativePipeline | null;
   private readonly limiter: ConcurrencyLimiter;
   private readonly maxInputPixels: number;
+  private readonly presets: Record<string, Record<string, number>>;
   readonly className: string;
+  /** Per registered adapter: how many layers it modifies, and its keys that fit no layer of this model. */
+  readonly adapters: readonly AdapterReport[];
   readonly tasks: readonly Task[];
   readonly loadMs: number;
 
@@ -98,7 +127,9 @@ export class DiffusionModel {
     this.native = native;
     this.limiter = new ConcurrencyLimiter(options.maxConcurrency ?? 1);
     this.maxInputPixels = options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
+    this.presets = { ...(options.adapterPresets ?? {}) };
     const info = native.info();
+    this.adapters = Object.freeze(info.adapters);
     this.className = info.className;
     this.tasks = Object.freeze([...info.tasks]);
     this.loadMs = info.loadMs;
@@ -108,7 +139,19 @@ export class DiffusionModel {
   static async load(modelDir: string, options: LoadOptions = {}): Promise<DiffusionModel> {
     if (options.maxConcurrency !== undefined && (!Number.isInteger(options.maxConcurrency) || options.maxConcurrency < 1))
       throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'maxConcurrency must be a positive integer');
-    const native = await callNative(() => binding().Pipeline.load(modelDir, toDevices(options.device), options.properties ?? {}));
+    const adapters: NativeAdapterSpec[] = Object.entries(options.adapters ?? {}).map(([name, spec]) =>
+      (typeof spec === 'string' ? { name, path: spec } : { name, path: spec.path, alpha: spec.alpha }));
+    const names = new Set(adapters.map((a) => a.name));
+    for (const [preset, blend] of Object.entries(options.adapterPresets ?? {})) {
+      if (names.has(preset)) throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `preset '${preset}' has the name of an adapter`);
+      for (const alias of Object.keys(blend)) {
+        if (!names.has(alias)) throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `preset '${preset}' names unknown adapter '${alias}'`);
+      }
+    }
+    const mode = options.adapterMode ?? 'dynamic';
+    if (mode !== 'dynamic' && mode !== 'fuse') throw new OvDiffusionError('ERR_INVALID_ARGUMENT', "adapterMode must be 'dynamic' or 'fuse'");
+    const native = await callNative(() =>
+      binding().Pipeline.load(modelDir, toDevices(options.device), options.properties ?? {}, { adapters, mode }));
     return new DiffusionModel(native, options);
   }
 
@@ -139,6 +182,21 @@ export class DiffusionModel {
     return this.run('inpainting', prompt, { image: rawImage, mask: rawMask }, options);
   }
 
+  /** Presets expand to their blend; a preset or alias given as a string selects it with its default alpha. */
+  private expandAdapters(selection: AdapterSelection): Array<{ name: string; alpha?: number }> {
+    const fromRecord = (r: Record<string, number>) => Object.entries(r).map(([name, alpha]) => ({ name, alpha }));
+    if (typeof selection === 'string') return this.presets[selection] ? fromRecord(this.presets[selection]) : [{ name: selection }];
+    if (Array.isArray(selection)) {
+      return selection.flatMap((entry) => {
+        if (typeof entry === 'string') return this.presets[entry] ? fromRecord(this.presets[entry]) : [{ name: entry }];
+        if (entry && typeof entry.name === 'string') return [{ name: entry.name, alpha: entry.alpha }];
+        throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'adapters entries must be names or {name, alpha}');
+      });
+    }
+    if (typeof selection === 'object') return fromRecord(selection);
+    throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'adapters must be a name, a list or {name: alpha}');
+  }
+
   private handle(): NativePipeline {
     if (!this.native) throw new OvDiffusionError('ERR_DISPOSED', 'the model was disposed');
     return this.native;
@@ -154,6 +212,7 @@ export class DiffusionModel {
       const value = options[key];
       if (value !== undefined && value !== null) (params as unknown as Record<string, unknown>)[key] = value;
     }
+    if (options.adapters !== undefined && options.adapters !== null) params.adapters = this.expandAdapters(options.adapters);
     const { signal, onStep } = options;
     const previews = options.previews ?? 0;
     if (!Number.isInteger(previews) || previews < 0) throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'previews must be a non-negative integer');

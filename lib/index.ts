@@ -4,8 +4,9 @@ import { binding, PACKAGE_ROOT } from './binding';
 export { OvDiffusionError, ErrorCode } from './errors';
 export { IrModel, Tensor, Port } from './ir-model';
 export {
-  DiffusionModel, LoadOptions, GenerateOptions, GenerationResult, GenerationMetrics, StepProgress, Task, SchedulerName, DeviceSpec,
+  DiffusionModel, LoadOptions, GenerateOptions, GenerationResult, GenerationMetrics, StepProgress, Task, SchedulerName, DeviceSpec, AdapterSelection, AdapterReport,
 } from './diffusion-model';
+export { TaylorSeerOptions } from './binding';
 export { Text2ImagePipeline, Image2ImagePipeline, InpaintingPipeline } from './pipelines';
 export { GeneratedImage, ImageInput, RawImage, OutputFormat, EncodeOptions, DEFAULT_MAX_INPUT_PIXELS } from './images';
 

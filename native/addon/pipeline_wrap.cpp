@@ -76,6 +76,38 @@ GenerationParams to_params(const Napi::Value& value) {
     }
     if (auto s = optional_number(o, "strength")) p.strength = static_cast<float>(*s);
     p.max_sequence_length = optional_integer(o, "maxSequenceLength");
+    // taylorseer: true (the oracle's defaults), false (off), or {cacheInterval, disableCacheBeforeStep, disableCacheAfterStep}.
+    if (Napi::Value ts = o.Get("taylorseer"); ts.IsBoolean()) {
+        if (ts.As<Napi::Boolean>().Value()) p.taylorseer = TaylorSeerConfig{};
+        else p.disable_taylorseer = true;
+    } else if (ts.IsObject()) {
+        Napi::Object c = ts.As<Napi::Object>();
+        Napi::Array keys = c.GetPropertyNames();
+        for (uint32_t i = 0; i < keys.Length(); ++i) {
+            const std::string key = keys.Get(i).As<Napi::String>().Utf8Value();
+            if (key != "cacheInterval" && key != "disableCacheBeforeStep" && key != "disableCacheAfterStep")
+                throw_invalid(env, "unknown taylorseer field '" + key + "' (cacheInterval, disableCacheBeforeStep, disableCacheAfterStep)");
+        }
+        TaylorSeerConfig config;
+        if (auto v = optional_integer(c, "cacheInterval")) config.cache_interval = *v;
+        if (auto v = optional_integer(c, "disableCacheBeforeStep")) config.disable_cache_before_step = *v;
+        if (auto v = optional_integer(c, "disableCacheAfterStep")) config.disable_cache_after_step = *v;
+        p.taylorseer = config;
+    } else if (!ts.IsUndefined() && !ts.IsNull()) {
+        throw_invalid(env, "taylorseer must be true, false or {cacheInterval, disableCacheBeforeStep, disableCacheAfterStep}");
+    }
+    Napi::Value adapters = o.Get("adapters");
+    if (!adapters.IsUndefined() && !adapters.IsNull()) {
+        if (!adapters.IsArray()) throw_invalid(env, "adapters must be an array of {name, alpha?}");
+        Napi::Array list = adapters.As<Napi::Array>();
+        for (uint32_t i = 0; i < list.Length(); ++i) {
+            if (!list.Get(i).IsObject()) throw_invalid(env, "adapters must be an array of {name, alpha?}");
+            Napi::Object entry = list.Get(i).As<Napi::Object>();
+            AdapterRequest request{to_string(entry.Get("name"), "adapters[].name"), std::nullopt};
+            if (auto alpha = optional_number(entry, "alpha")) request.alpha = static_cast<float>(*alpha);
+            p.adapters.push_back(std::move(request));
+        }
+    }
     if (auto s = optional_string(o, "scheduler")) {
         try {
             p.scheduler = parse_scheduler_type(*s);
@@ -126,6 +158,9 @@ Napi::Object metrics_to_js(Napi::Env env, const GenerationMetrics& m) {
     Napi::Array denoiser = Napi::Array::New(env, m.denoiser_ms.size());
     for (size_t i = 0; i < m.denoiser_ms.size(); ++i) denoiser.Set(i, m.denoiser_ms[i]);
     o.Set("denoiserMs", denoiser);
+    Napi::Object encoders = Napi::Object::New(env);
+    for (const auto& [name, ms] : m.text_encoder_ms) encoders.Set(name, ms);
+    o.Set("textEncoderMs", encoders);
     return o;
 }
 
@@ -154,6 +189,24 @@ Napi::Value PipelineWrap::load(const Napi::CallbackInfo& info) {
         if (auto v = optional_string(d, "vae")) devices.vae = *v;
     }
     devices.properties = to_property_map(info[2], "properties");
+    if (info[3].IsObject()) {
+        Napi::Object lora = info[3].As<Napi::Object>();
+        if (auto mode = optional_string(lora, "mode")) {
+            if (*mode == "fuse") devices.lora_mode = LoraMode::Fuse;
+            else if (*mode != "dynamic") throw_invalid(env, "adapter mode must be 'dynamic' or 'fuse'");
+        }
+        Napi::Value list = lora.Get("adapters");
+        if (list.IsArray()) {
+            Napi::Array adapters = list.As<Napi::Array>();
+            for (uint32_t i = 0; i < adapters.Length(); ++i) {
+                if (!adapters.Get(i).IsObject()) throw_invalid(env, "adapters must be objects {name, path, alpha?}");
+                Napi::Object a = adapters.Get(i).As<Napi::Object>();
+                AdapterSpec spec{to_string(a.Get("name"), "adapter name"), to_string(a.Get("path"), "adapter path"), 1.0f};
+                if (auto alpha = optional_number(a, "alpha")) spec.alpha = static_cast<float>(*alpha);
+                devices.adapters.push_back(std::move(spec));
+            }
+        }
+    }
     return PromiseTask<std::shared_ptr<DiffusionPipeline>>::queue(
         env, [=] { return load_pipeline(dir, devices); },
         [](Napi::Env env, std::shared_ptr<DiffusionPipeline>& pipeline) -> Napi::Value {
@@ -236,6 +289,15 @@ Napi::Value PipelineWrap::info(const Napi::CallbackInfo& info) {
     for (Task t : {Task::Text2Image, Task::Image2Image, Task::Inpainting})
         if (pipeline->supports(t)) tasks.Set(tasks.Length(), Napi::String::New(env, t == Task::Text2Image ? "text2image" : t == Task::Image2Image ? "image2image" : "inpainting"));
     o.Set("tasks", tasks);
+    Napi::Array adapters = Napi::Array::New(env);
+    for (const AdapterReport& r : pipeline->adapter_report()) {
+        Napi::Object a = Napi::Object::New(env);
+        a.Set("name", r.name);
+        a.Set("matchedLayers", Napi::Number::New(env, r.matched));
+        a.Set("unmatchedKeys", from_strings(env, r.unmatched));
+        adapters.Set(adapters.Length(), a);
+    }
+    o.Set("adapters", adapters);
     return o;
 }
 

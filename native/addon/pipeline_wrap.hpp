@@ -15,7 +15,7 @@ public:
     explicit PipelineWrap(const Napi::CallbackInfo& info);
 
 private:
-    // (modelDir, {textEncoder, denoiser, vae}, properties) -> Promise<Pipeline>
+    // (modelDir, {textEncoder, denoiser, vae}, properties, {adapters: [{name, path, alpha}], mode}) -> Promise<Pipeline>
     static Napi::Value load(const Napi::CallbackInfo& info);
     // (task, params, images, onStep?, previews) -> {promise, cancel}
     Napi::Value generate(const Napi::CallbackInfo& info);

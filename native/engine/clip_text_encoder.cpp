@@ -7,7 +7,8 @@
 namespace ovd {
 
 std::shared_ptr<ClipTextEncoder> ClipTextEncoder::load(const ModelFolder& folder, const std::string& component,
-                                                       const std::string& device, const PropertyMap& properties) {
+                                                       const std::string& device, const PropertyMap& properties,
+                                                       AdapterSet* adapters, const std::string& lora_prefix) {
     auto encoder = std::make_shared<ClipTextEncoder>();
     const Json config = folder.json(component + "/config.json");
     encoder->context_length_ = config.get_or<size_t>("max_position_embeddings", 77);
@@ -15,14 +16,18 @@ std::shared_ptr<ClipTextEncoder> ClipTextEncoder::load(const ModelFolder& folder
     std::string tokenizer_component = component;
     tokenizer_component.replace(0, std::string("text_encoder").size(), "tokenizer");
     encoder->tokenizer_ = Tokenizer::load(folder.file(tokenizer_component + "/openvino_tokenizer.xml").parent_path());
-    encoder->model_ = IrModel::load(folder.file(component + "/openvino_model.xml").string(), device, properties);
+    const std::string xml = folder.file(component + "/openvino_model.xml").string();
+    std::shared_ptr<ov::Model> model = read_ir(xml);
+    if (adapters) encoder->lora_ = adapters->prepare(model, lora_prefix);
+    encoder->model_ = IrModel::compile(model, device, properties, xml);
     return encoder;
 }
 
 std::vector<ov::Tensor> ClipTextEncoder::encode(const std::string& positive, const std::string& negative,
-                                                bool with_negative) const {
+                                                bool with_negative, const std::vector<AdapterChoice>* adapters) const {
     const size_t batch = with_negative ? 2 : 1;
     auto request = model_->borrow();
+    if (lora_) lora_->apply(request, adapters ? *adapters : std::vector<AdapterChoice>{});
     const auto port = model_->compiled().input(0);
     ov::Tensor ids(port.get_element_type(), ov::Shape{batch, context_length_});
     auto fill_row = [&](size_t row, const std::string& text) {

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "adapter_set.hpp"
 #include "ir_model.hpp"
 #include "model_folder.hpp"
 #include "tokenizer.hpp"
@@ -13,13 +14,16 @@ namespace ovd {
 class ClipTextEncoder {
 public:
     // `component` is e.g. "text_encoder_2"; its tokenizer is the matching "tokenizer_2".
+    // With `adapters`, the graph is prepared for LoRA under `lora_prefix` before it compiles.
     static std::shared_ptr<ClipTextEncoder> load(const ModelFolder& folder, const std::string& component,
-                                                 const std::string& device, const PropertyMap& properties);
+                                                 const std::string& device, const PropertyMap& properties,
+                                                 AdapterSet* adapters = nullptr, const std::string& lora_prefix = {});
 
     // One inference over [negative, positive] when `with_negative`, else [positive]. Prompts longer
     // than the context are cut to its first ids (no trailing EOS), as the oracle does. Returns every
     // output, copied out of the request.
-    std::vector<ov::Tensor> encode(const std::string& positive, const std::string& negative, bool with_negative) const;
+    std::vector<ov::Tensor> encode(const std::string& positive, const std::string& negative, bool with_negative,
+                                   const std::vector<AdapterChoice>* adapters = nullptr) const;
 
     // Output index of the penultimate hidden state (hidden_states[-2]).
     size_t penultimate_hidden_index() const { return num_hidden_layers_ + 1; }
@@ -29,6 +33,7 @@ public:
 private:
     std::shared_ptr<IrModel> model_;
     std::shared_ptr<Tokenizer> tokenizer_;
+    std::shared_ptr<LoraController> lora_;
     size_t context_length_ = 77;
     size_t num_hidden_layers_ = 12;
 };

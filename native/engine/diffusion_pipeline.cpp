@@ -3,7 +3,9 @@
 #include <chrono>
 
 #include "errors.hpp"
+#include "flux_pipeline.hpp"
 #include "model_folder.hpp"
+#include "sd3_pipeline.hpp"
 #include "stable_diffusion_pipeline.hpp"
 
 namespace ovd {
@@ -25,6 +27,10 @@ std::shared_ptr<DiffusionPipeline> load_pipeline(const std::string& model_dir, c
     if (cls == "StableDiffusionPipeline" || cls == "LatentConsistencyModelPipeline" || cls == "StableDiffusionInpaintPipeline" ||
         cls == "StableDiffusionXLPipeline" || cls == "StableDiffusionXLInpaintPipeline") {
         pipeline = std::make_shared<StableDiffusionPipeline>(folder, devices);
+    } else if (cls == "StableDiffusion3Pipeline" || cls == "StableDiffusion3InpaintPipeline") {
+        pipeline = std::make_shared<StableDiffusion3Pipeline>(folder, devices);
+    } else if (cls == "FluxPipeline" || cls == "FluxInpaintPipeline" || cls == "FluxFillPipeline") {
+        pipeline = std::make_shared<FluxPipeline>(folder, devices);
     } else {
         throw EngineError(ErrorCode::UnsupportedModel, folder.root().string() + "/model_index.json: unsupported pipeline class '" +
                                                            cls + "'");

@@ -3,17 +3,41 @@
 // several generate() calls at once; each call borrows its own infer requests.
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "generation_params.hpp"
 #include "runtime.hpp"
 
 namespace ovd {
 
-struct DeviceConfig {
+// A LoRA adapter registered at load; generate() calls select among them by name.
+struct AdapterSpec {
+    std::string name;
+    std::string path;     // .safetensors
+    float alpha = 1.0f;   // used when a call selects the adapter without an alpha
+};
+
+enum class LoraMode {
+    Dynamic,  // adapters and alphas chosen per call, no recompilation (the oracle's default)
+    Fuse,     // all registered adapters merged into the weights at load: fastest, fixed
+};
+
+// How to load a pipeline: devices, compile properties and adapters.
+struct PipelineConfig {
     std::string text_encoder = "CPU";
     std::string denoiser = "CPU";
     std::string vae = "CPU";
     PropertyMap properties;  // passed to every submodel's compile (CACHE_DIR, PERFORMANCE_HINT, ...)
+    std::vector<AdapterSpec> adapters;
+    LoraMode lora_mode = LoraMode::Dynamic;
+};
+using DeviceConfig = PipelineConfig;
+
+// What loading the adapters found: per adapter, the layers it modifies and the keys it could not place.
+struct AdapterReport {
+    std::string name;
+    size_t matched = 0;
+    std::vector<std::string> unmatched;  // normalized keys that modify no layer of this model
 };
 
 enum class Task { Text2Image, Image2Image, Inpainting };
@@ -37,10 +61,12 @@ public:
 
     const std::string& class_name() const { return class_name_; }
     double load_ms() const { return load_ms_; }
+    const std::vector<AdapterReport>& adapter_report() const { return adapter_report_; }
 
 protected:
     std::string class_name_;
     double load_ms_ = 0;
+    std::vector<AdapterReport> adapter_report_;
     friend std::shared_ptr<DiffusionPipeline> load_pipeline(const std::string&, const DeviceConfig&);
 };
 

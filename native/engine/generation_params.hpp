@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,6 +13,20 @@
 #include "scheduler.hpp"
 
 namespace ovd {
+
+// A registered adapter chosen for one call; without alpha, its registered alpha applies.
+struct AdapterRequest {
+    std::string name;
+    std::optional<float> alpha;
+};
+
+// TaylorSeer-Lite: on some steps the SD3/FLUX transformer output is extrapolated from earlier ones
+// instead of computed. Defaults are the oracle's; it only acts on runs of 9 or more steps.
+struct TaylorSeerConfig {
+    int64_t cache_interval = 3;             // >= 2: compute every cache_interval-th step in the cached range
+    int64_t disable_cache_before_step = 6;  // always compute the steps before this one
+    int64_t disable_cache_after_step = -2;  // ... and from this one on (negative: counted from the end)
+};
 
 struct GenerationParams {
     std::string prompt;
@@ -24,12 +39,17 @@ struct GenerationParams {
     uint64_t rng_seed = 42;
     std::optional<float> strength;
     std::optional<int64_t> max_sequence_length;
+    // SD3/FLUX: unset = the family default (on for text-to-image, as the oracle); disable_taylorseer turns it off.
+    std::optional<TaylorSeerConfig> taylorseer;
+    bool disable_taylorseer = false;
     SchedulerType scheduler = SchedulerType::Auto;  // Auto: the folder's scheduler_config.json
+    std::vector<AdapterRequest> adapters;           // LoRA adapters for this call (none: the base model)
 };
 
 // Timings of one call, in milliseconds.
 struct GenerationMetrics {
     double text_encode_ms = 0;
+    std::map<std::string, double> text_encoder_ms;  // per encoder, named as the oracle's metrics name them
     double vae_encode_ms = 0;
     double vae_decode_ms = 0;
     std::vector<double> step_ms;   // wall time of each denoising step (denoiser + scheduler)

@@ -12,17 +12,17 @@ InferRequestPool::Lease InferRequestPool::borrow() {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         if (!idle_.empty()) {
-            ov::InferRequest request = std::move(idle_.back());
+            Entry entry = std::move(idle_.back());
             idle_.pop_back();
-            return Lease(*this, std::move(request));
+            return Lease(*this, std::move(entry));
         }
     }
-    return Lease(*this, compiled_.create_infer_request());
+    return Lease(*this, Entry{compiled_.create_infer_request(), {}});
 }
 
-void InferRequestPool::give_back(ov::InferRequest request) {
+void InferRequestPool::give_back(Entry entry) {
     std::lock_guard<std::mutex> lock(mutex_);
-    idle_.push_back(std::move(request));
+    idle_.push_back(std::move(entry));
 }
 
 std::shared_ptr<ov::Model> read_ir(const std::string& xml_path) {

@@ -28,33 +28,40 @@ public:
     explicit InferRequestPool(ov::CompiledModel compiled) : compiled_(std::move(compiled)) {}
 
     // RAII loan: the request returns to the pool when the lease is destroyed.
+    // A request and a note of the state it holds (e.g. which LoRA adapters are set on it).
+    struct Entry {
+        ov::InferRequest request;
+        std::string state_tag;
+    };
+
     class Lease {
     public:
-        Lease(InferRequestPool& pool, ov::InferRequest request) : pool_(&pool), request_(std::move(request)) {}
-        Lease(Lease&& other) noexcept : pool_(other.pool_), request_(std::move(other.request_)) { other.pool_ = nullptr; }
+        Lease(InferRequestPool& pool, Entry entry) : pool_(&pool), entry_(std::move(entry)) {}
+        Lease(Lease&& other) noexcept : pool_(other.pool_), entry_(std::move(other.entry_)) { other.pool_ = nullptr; }
         Lease(const Lease&) = delete;
         Lease& operator=(const Lease&) = delete;
         Lease& operator=(Lease&&) = delete;
         ~Lease() {
-            if (pool_) pool_->give_back(std::move(request_));
+            if (pool_) pool_->give_back(std::move(entry_));
         }
-        ov::InferRequest& operator*() { return request_; }
-        ov::InferRequest* operator->() { return &request_; }
+        ov::InferRequest& operator*() { return entry_.request; }
+        ov::InferRequest* operator->() { return &entry_.request; }
+        std::string& state_tag() { return entry_.state_tag; }
 
     private:
         InferRequestPool* pool_;
-        ov::InferRequest request_;
+        Entry entry_;
     };
 
     Lease borrow();
     const ov::CompiledModel& compiled() const { return compiled_; }
 
 private:
-    void give_back(ov::InferRequest request);
+    void give_back(Entry entry);
 
     ov::CompiledModel compiled_;
     std::mutex mutex_;
-    std::vector<ov::InferRequest> idle_;
+    std::vector<Entry> idle_;
 };
 
 class IrModel {

@@ -7,15 +7,11 @@
 
 #include "errors.hpp"
 #include "image_processor.hpp"
+#include "pipeline_common.hpp"
 #include "random_generator.hpp"
 
 namespace ovd {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-double ms_since(Clock::time_point start) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
 
 ov::Tensor zeros_like_rows(const ov::Tensor& t, size_t rows) {
     ov::Shape shape = t.get_shape();
@@ -56,6 +52,7 @@ ov::Tensor guidance_embedding(float guidance_scale, size_t dim) {
 struct StableDiffusionPipeline::Resolved {
     Task task;
     const GenerationParams* params;
+    std::vector<AdapterChoice> adapters;
     size_t width, height, steps, batch;
     float guidance, strength;
     bool do_cfg;
@@ -84,9 +81,17 @@ StableDiffusionPipeline::StableDiffusionPipeline(const ModelFolder& folder, cons
     unet_sample_size_ = unet_config.get_or<size_t>("sample_size", 0);
     time_cond_proj_dim_ = unet_config.get_or<int64_t>("time_cond_proj_dim", -1);
 
-    text_encoder_ = ClipTextEncoder::load(folder, "text_encoder", devices.text_encoder, devices.properties);
-    if (is_xl_) text_encoder_2_ = ClipTextEncoder::load(folder, "text_encoder_2", devices.text_encoder, devices.properties);
-    unet_ = IrModel::load(folder.file("unet/openvino_model.xml").string(), devices.denoiser, devices.properties);
+    adapters_ = std::make_unique<AdapterSet>(devices.adapters, devices.lora_mode);
+    AdapterSet* lora = adapters_->empty() ? nullptr : adapters_.get();
+    text_encoder_ = ClipTextEncoder::load(folder, "text_encoder", devices.text_encoder, devices.properties, lora,
+                                          is_xl_ ? "lora_te1" : "lora_te");
+    if (is_xl_)
+        text_encoder_2_ = ClipTextEncoder::load(folder, "text_encoder_2", devices.text_encoder, devices.properties, lora, "lora_te2");
+    const std::string unet_xml = folder.file("unet/openvino_model.xml").string();
+    std::shared_ptr<ov::Model> unet_model = read_ir(unet_xml);
+    if (lora) unet_lora_ = lora->prepare(unet_model, "lora_unet");
+    unet_ = IrModel::compile(unet_model, devices.denoiser, devices.properties, unet_xml);
+    adapter_report_ = adapters_->report();
     vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), devices.vae, devices.properties);
     dedicated_inpainting_ = unet_in_channels_ == 2 * vae_->latent_channels() + 1;
 }
@@ -101,49 +106,26 @@ StableDiffusionPipeline::Resolved StableDiffusionPipeline::resolve(Task task, co
         throw invalid_argument(class_name_ + " is a dedicated inpainting model; it cannot run " + task_name(task));
     const bool lcm = time_cond_proj_dim_ >= 0;
     const size_t scale = vae_->scale_factor();
+    FamilyDefaults defaults;
+    defaults.guidance_scale = lcm ? 8.5f : is_xl_ ? (task == Task::Inpainting ? 7.5f : 5.0f) : 7.5f;
+    defaults.steps = lcm ? 4 : 50;
+    defaults.strength = task == Task::Image2Image ? (is_xl_ ? 0.3f : 0.8f) : task == Task::Inpainting && is_xl_ ? 0.9999f : 1.0f;
+    // Image-to-image follows the input's size (rounded down to the VAE scale); the others the model's.
+    defaults.width = defaults.height = unet_sample_size_ * scale;
+    defaults.image2image_size_from_image = true;
+    const ResolvedParams common = resolve_common(task, p, images, defaults, scale, "the VAE scale factor");
     Resolved r{};
     r.task = task;
     r.params = &p;
-    r.guidance = p.guidance_scale.value_or(lcm ? 8.5f : is_xl_ ? (task == Task::Inpainting ? 7.5f : 5.0f) : 7.5f);
-    r.steps = static_cast<size_t>(p.num_inference_steps.value_or(lcm ? 4 : 50));
-    const float default_strength = task == Task::Image2Image ? (is_xl_ ? 0.3f : 0.8f)
-                                   : task == Task::Inpainting && is_xl_ ? 0.9999f
-                                                                        : 1.0f;
-    r.strength = p.strength.value_or(default_strength);
-
-    if (task != Task::Text2Image && !images.image) throw invalid_argument(std::string(task_name(task)) + " needs an input image");
-    if (task == Task::Inpainting && !images.mask) throw invalid_argument("inpainting needs a mask");
-    if (task == Task::Text2Image && images.image) throw invalid_argument("text-to-image takes no input image");
-    if (task != Task::Inpainting && images.mask) throw invalid_argument("a mask applies to inpainting only");
-    for (const ov::Tensor* t : {&images.image, &images.mask}) {
-        if (!*t) continue;
-        const ov::Shape& s = t->get_shape();
-        if (t->get_element_type() != ov::element::u8 || s.size() != 4 || s[0] != 1 || (s[3] != 3 && !(t == &images.mask && s[3] == 1)))
-            throw invalid_argument("images must be u8 [1,H,W,3] and masks u8 [1,H,W,3] or [1,H,W,1]");
-    }
-    if (images.image && images.mask &&
-        (images.image.get_shape()[1] != images.mask.get_shape()[1] || images.image.get_shape()[2] != images.mask.get_shape()[2]))
-        throw invalid_argument("the image and the mask must have the same size");
-
-    // Image-to-image follows the input's size (rounded down to the VAE scale); the others the model's.
-    const size_t default_size = unet_sample_size_ * scale;
-    const size_t default_height = task == Task::Image2Image ? images.image.get_shape()[1] / scale * scale : default_size;
-    const size_t default_width = task == Task::Image2Image ? images.image.get_shape()[2] / scale * scale : default_size;
-    r.width = p.width ? static_cast<size_t>(*p.width) : default_width;
-    r.height = p.height ? static_cast<size_t>(*p.height) : default_height;
+    r.width = common.width;
+    r.height = common.height;
+    r.steps = common.steps;
+    r.batch = common.batch;
+    r.guidance = common.guidance;
+    r.strength = common.strength;
     r.do_cfg = r.guidance > 1.0f && !lcm;
 
-    if (p.num_inference_steps && *p.num_inference_steps < 1) throw invalid_argument("num_inference_steps must be at least 1");
-    if (p.num_images_per_prompt < 1) throw invalid_argument("num_images_per_prompt must be at least 1");
-    r.batch = static_cast<size_t>(p.num_images_per_prompt);
-    if ((p.width && *p.width <= 0) || (p.height && *p.height <= 0)) throw invalid_argument("width and height must be positive");
-    if (r.width == 0 || r.height == 0) throw invalid_argument("width and height must be given: the UNet config has no sample_size");
-    if (r.width % scale || r.height % scale)
-        throw invalid_argument("width and height must be divisible by " + std::to_string(scale) + " (the VAE scale factor); got " +
-                               std::to_string(r.width) + "x" + std::to_string(r.height));
-    if (!std::isfinite(r.guidance)) throw invalid_argument("guidance_scale must be a finite number");
-    if (task == Task::Text2Image && r.strength != 1.0f) throw invalid_argument("strength applies to image-to-image and inpainting only");
-    if (!(r.strength >= 0.0f && r.strength <= 1.0f)) throw invalid_argument("strength must be between 0 and 1");
+    if (p.taylorseer) throw invalid_argument("taylorseer applies to Stable Diffusion 3 and FLUX only");
     if (p.prompt_3 || p.negative_prompt_3) throw invalid_argument("prompt_3 and negative_prompt_3 apply to Stable Diffusion 3 only");
     if (!is_xl_ && (p.prompt_2 || p.negative_prompt_2))
         throw invalid_argument("prompt_2 and negative_prompt_2 apply to SDXL, SD3 and FLUX models only");
@@ -151,17 +133,20 @@ StableDiffusionPipeline::Resolved StableDiffusionPipeline::resolve(Task task, co
     if ((p.negative_prompt || p.negative_prompt_2) && !r.do_cfg)
         throw invalid_argument(lcm ? "LCM models do not use a negative prompt"
                                    : "a negative prompt needs guidance_scale > 1");
+    r.adapters = adapters_->choose(p.adapters);
     return r;
 }
 
-StableDiffusionPipeline::UNetConditioning StableDiffusionPipeline::encode_prompts(const Resolved& r) const {
+StableDiffusionPipeline::UNetConditioning StableDiffusionPipeline::encode_prompts(const Resolved& r, GenerationMetrics& metrics) const {
     const GenerationParams& p = *r.params;
-    const auto outputs = text_encoder_->encode(p.prompt, p.negative_prompt.value_or(""), r.do_cfg);
+    const auto t0 = Clock::now();
+    const auto outputs = text_encoder_->encode(p.prompt, p.negative_prompt.value_or(""), r.do_cfg, &r.adapters);
+    metrics.text_encoder_ms["text_encoder"] = ms_since(t0);
     // last_hidden_state, rows [negative x N, positive x N]
     return {{{"encoder_hidden_states", repeat_rows(outputs[0], r.batch)}}};
 }
 
-StableDiffusionPipeline::UNetConditioning StableDiffusionPipeline::encode_prompts_xl(const Resolved& r) const {
+StableDiffusionPipeline::UNetConditioning StableDiffusionPipeline::encode_prompts_xl(const Resolved& r, GenerationMetrics& metrics) const {
     const GenerationParams& p = *r.params;
     // CLIP-G (with projection) reads `prompt`; CLIP-L reads `prompt_2`.
     const std::string p1 = p.prompt, p2 = p.prompt_2.value_or(p.prompt);
@@ -169,8 +154,12 @@ StableDiffusionPipeline::UNetConditioning StableDiffusionPipeline::encode_prompt
     const bool force_zeros = !p.negative_prompt && force_zeros_for_empty_prompt_;
     const bool encode_negative = !force_zeros && r.do_cfg;
 
-    const auto out_2 = text_encoder_2_->encode(p1, n1, encode_negative);
-    const auto out_1 = text_encoder_->encode(p2, n2, encode_negative);
+    auto t0 = Clock::now();
+    const auto out_2 = text_encoder_2_->encode(p1, n1, encode_negative, &r.adapters);
+    metrics.text_encoder_ms["text_encoder_2"] = ms_since(t0);
+    t0 = Clock::now();
+    const auto out_1 = text_encoder_->encode(p2, n2, encode_negative, &r.adapters);
+    metrics.text_encoder_ms["text_encoder"] = ms_since(t0);
     ov::Tensor hidden = concat_last_dim(out_1.at(text_encoder_->penultimate_hidden_index()),
                                         out_2.at(text_encoder_2_->penultimate_hidden_index()));
     ov::Tensor pooled = out_2.at(0);  // text_embeds
@@ -228,10 +217,8 @@ StableDiffusionPipeline::InitialState StableDiffusionPipeline::prepare_latents(c
         scheduler.add_noise(state.latent.data<float>(), state.noise.data<const float>(), count, first_timestep);
     }
     if (r.task == Task::Inpainting) {
-        const ov::Tensor mask_condition = binarize_mask(resize_image_u8(images.mask, r.height, r.width));
+        const ov::Tensor mask_condition = check_mask_not_empty(binarize_mask(resize_image_u8(images.mask, r.height, r.width)));
         const float* m = mask_condition.data<const float>();
-        if (std::none_of(m, m + mask_condition.get_size(), [](float v) { return v != 0.0f; }))
-            throw invalid_argument("the mask is empty: no pixel is light enough (gray >= 127.5) to be repainted");
         state.latent_mask = downscale_mask(mask_condition, shape[2], shape[3]);
         if (dedicated_inpainting_) {
             // The image with the repainted area blacked out (0 in [-1,1] space), encoded.
@@ -270,7 +257,7 @@ GenerationResult StableDiffusionPipeline::generate(Task task, const GenerationPa
     result.scheduler = scheduler_type_name(scheduler->type());
 
     auto t0 = Clock::now();
-    UNetConditioning conditioning = is_xl_ ? encode_prompts_xl(r) : encode_prompts(r);
+    UNetConditioning conditioning = is_xl_ ? encode_prompts_xl(r, result.metrics) : encode_prompts(r, result.metrics);
     if (time_cond_proj_dim_ >= 0)
         conditioning.inputs.push_back({"timestep_cond", guidance_embedding(r.guidance, static_cast<size_t>(time_cond_proj_dim_))});
     result.metrics.text_encode_ms = ms_since(t0);
@@ -289,6 +276,7 @@ GenerationResult StableDiffusionPipeline::generate(Task task, const GenerationPa
                                  ? ov::Tensor(ov::element::f32, ov::Shape{unet_rows, unet_in_channels_, latent_shape[2], latent_shape[3]})
                                  : latent_cfg;
     auto unet = unet_->borrow();
+    if (unet_lora_) unet_lora_->apply(unet, r.adapters);
     for (const auto& input : conditioning.inputs) unet->set_tensor(input.name, input.tensor);
     const auto timestep_port = unet_->compiled().input("timestep");
     ov::Tensor timestep(timestep_port.get_element_type(), ov::Shape{1});
@@ -298,12 +286,9 @@ GenerationResult StableDiffusionPipeline::generate(Task task, const GenerationPa
 
     ov::Tensor denoised = latent;
     std::vector<float> guided(count);
-    for (size_t i = 0; i < timesteps.size(); ++i) {
-        if (control.cancelled && control.cancelled->load()) {
-            result.stopped = true;
-            break;
-        }
-        const auto step_start = Clock::now();
+    DenoisingLoop loop;
+    loop.num_steps = timesteps.size();
+    loop.step = [&](size_t i) {
         for (size_t row = 0; row < cfg_rows; ++row)
             std::memcpy(latent_cfg.data<float>() + row * count, latent.data<float>(), count * sizeof(float));
         scheduler->scale_model_input(latent_cfg.data<float>(), latent_cfg.get_size(), i);
@@ -319,13 +304,7 @@ GenerationResult StableDiffusionPipeline::generate(Task task, const GenerationPa
         else if (timestep.get_element_type() == ov::element::f32) timestep.data<float>()[0] = static_cast<float>(timesteps[i]);
         else throw EngineError(ErrorCode::UnsupportedModel, "UNet timestep input must be i64 or f32");
 
-        const auto unet_start = Clock::now();
-        try {
-            unet->infer();
-        } catch (const std::exception& e) {
-            throw EngineError(ErrorCode::Runtime, std::string("UNet inference failed: ") + e.what());
-        }
-        result.metrics.denoiser_ms.push_back(ms_since(unet_start));
+        infer_denoiser(*unet, result, "UNet");
         const float* prediction = unet->get_output_tensor(0).data<const float>();
         if (r.do_cfg) {
             const float* uncond = prediction;
@@ -352,14 +331,9 @@ GenerationResult StableDiffusionPipeline::generate(Task task, const GenerationPa
         } else {
             denoised = latent;
         }
-        result.metrics.step_ms.push_back(ms_since(step_start));
-        result.steps = i + 1;
-        if (control.on_step && control.on_step(i, timesteps.size(), denoised)) {
-            result.stopped = true;
-            break;
-        }
-    }
-    if (!result.stopped) {
+    };
+    loop.latent_for_callback = [&] { return denoised; };
+    if (run_denoising_loop(loop, control, result)) {
         t0 = Clock::now();
         result.images = vae_->decode(denoised);
         result.metrics.vae_decode_ms = ms_since(t0);

@@ -1,5 +1,6 @@
 #pragma once
 // UNet pipelines: Stable Diffusion 1.x/2.x, LCM and SDXL (and their dedicated inpainting variants).
+#include "adapter_set.hpp"
 #include "autoencoder_kl.hpp"
 #include "clip_text_encoder.hpp"
 #include "diffusion_pipeline.hpp"
@@ -26,8 +27,8 @@ private:
     Resolved resolve(Task task, const GenerationParams& params, const ImageInputs& images) const;
     InitialState prepare_latents(const Resolved& r, const ImageInputs& images, const Scheduler& scheduler,
                                  int64_t first_timestep, RandomGenerator& rng, GenerationMetrics& metrics) const;
-    UNetConditioning encode_prompts(const Resolved& r) const;
-    UNetConditioning encode_prompts_xl(const Resolved& r) const;
+    UNetConditioning encode_prompts(const Resolved& r, GenerationMetrics& metrics) const;
+    UNetConditioning encode_prompts_xl(const Resolved& r, GenerationMetrics& metrics) const;
 
     bool is_xl_ = false;
     bool force_zeros_for_empty_prompt_ = true;
@@ -40,6 +41,8 @@ private:
     std::shared_ptr<ClipTextEncoder> text_encoder_;    // CLIP-L (SD: the only one)
     std::shared_ptr<ClipTextEncoder> text_encoder_2_;  // SDXL: CLIP-G with projection
     std::shared_ptr<IrModel> unet_;
+    std::unique_ptr<AdapterSet> adapters_;
+    std::shared_ptr<LoraController> unet_lora_;
     std::shared_ptr<AutoencoderKL> vae_;
 };
 

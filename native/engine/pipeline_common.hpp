@@ -1,0 +1,64 @@
+#pragma once
+// What every pipeline family shares around its own maths: resolving and validating a call's
+// parameters, and the denoising loop's bookkeeping (cancellation, step timing, step callback).
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "diffusion_pipeline.hpp"
+#include "generation_params.hpp"
+
+namespace ovd {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point start);
+
+// A call's parameters with the model's defaults filled in.
+struct ResolvedParams {
+    Task task = Task::Text2Image;
+    const GenerationParams* params = nullptr;
+    size_t width = 0, height = 0, steps = 0, batch = 1;
+    float guidance = 0, strength = 1;
+};
+
+// What a family uses where the caller leaves a parameter unset.
+struct FamilyDefaults {
+    float guidance_scale = 7.5f;
+    int64_t steps = 50;
+    float strength = 1.0f;
+    size_t width = 0, height = 0;  // 0: no default, the caller must give them
+    bool image2image_size_from_image = false;  // image-to-image: the input's size rounded down to size_multiple
+};
+
+// Throws invalid_argument unless the images fit the task: image-to-image and inpainting need an
+// RGB u8 [1,H,W,3] image, inpainting a [1,H,W,1|3] mask of the image's size; text-to-image takes none.
+void check_image_inputs(Task task, const ImageInputs& images);
+
+// Checks the images, applies `defaults` and validates what all families share: at least one step
+// and one image, a positive size divisible by `size_multiple` (`size_rule` says why, e.g. "the VAE
+// scale factor"), a finite guidance scale, strength in [0,1] and exactly 1 for text-to-image.
+ResolvedParams resolve_common(Task task, const GenerationParams& params, const ImageInputs& images,
+                              const FamilyDefaults& defaults, size_t size_multiple, const std::string& size_rule);
+
+// The binarized full-size mask [1,1,H,W] -> the same, after checking that it repaints something
+// (an all-black mask is refused rather than returning the input).
+const ov::Tensor& check_mask_not_empty(const ov::Tensor& mask_condition);
+
+// One denoising run. `step(i)` performs step i; `latent_for_callback()` gives what the step callback
+// sees after it (asked for only when there is a callback).
+struct DenoisingLoop {
+    size_t num_steps = 0;
+    std::function<void(size_t)> step;
+    std::function<ov::Tensor()> latent_for_callback;
+};
+
+// Runs the steps, checking for cancellation before each and calling the step callback after each;
+// records step times and the step count in `result`. Returns false when the run was stopped
+// (result.stopped is then set).
+bool run_denoising_loop(const DenoisingLoop& loop, const GenerationControl& control, GenerationResult& result);
+
+// Runs the denoiser (UNet or transformer), recording its time in result.metrics.denoiser_ms and
+// turning OpenVINO's failure into an ERR_RUNTIME naming `what`.
+void infer_denoiser(ov::InferRequest& request, GenerationResult& result, const char* what);
+
+}  // namespace ovd

@@ -1,0 +1,267 @@
+#include "sd3_pipeline.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "errors.hpp"
+#include "image_processor.hpp"
+#include "pipeline_common.hpp"
+#include "random_generator.hpp"
+#include "taylorseer_cache.hpp"
+
+namespace ovd {
+namespace {
+
+constexpr int64_t kDefaultMaxSequenceLength = 256;
+
+// [B, L, D] -> [B, L, width]: cut, or padded with zeros on the right.
+ov::Tensor fit_last_dim(const ov::Tensor& t, size_t width) {
+    const ov::Shape& s = t.get_shape();
+    const size_t rows = s[0] * s[1], d = s[2], kept = std::min(d, width);
+    ov::Tensor out(ov::element::f32, ov::Shape{s[0], s[1], width});
+    float* dst = out.data<float>();
+    std::fill_n(dst, out.get_size(), 0.0f);
+    const float* src = t.data<const float>();
+    for (size_t r = 0; r < rows; ++r) std::copy_n(src + r * d, kept, dst + r * width);
+    return out;
+}
+
+// [B, L1, D] and [B, L2, D] -> [B, L1 + L2, D].
+ov::Tensor concat_sequence(const ov::Tensor& a, const ov::Tensor& b) {
+    const ov::Shape& sa = a.get_shape();
+    const ov::Shape& sb = b.get_shape();
+    const size_t rows = sa[0], row_a = sa[1] * sa[2], row_b = sb[1] * sb[2];
+    ov::Tensor out(ov::element::f32, ov::Shape{rows, sa[1] + sb[1], sa[2]});
+    float* dst = out.data<float>();
+    for (size_t r = 0; r < rows; ++r) {
+        dst = std::copy_n(a.data<const float>() + r * row_a, row_a, dst);
+        dst = std::copy_n(b.data<const float>() + r * row_b, row_b, dst);
+    }
+    return out;
+}
+
+}  // namespace
+
+struct StableDiffusion3Pipeline::Conditioning {
+    ov::Tensor encoder_hidden_states;  // [bm*N, 77 + T5 length, joint_attention_dim]
+    ov::Tensor pooled_projections;     // [bm*N, D1 + D2]
+};
+
+StableDiffusion3Pipeline::StableDiffusion3Pipeline(const ModelFolder& folder, const DeviceConfig& devices) {
+    inpainting_only_ = folder.class_name() == "StableDiffusion3InpaintPipeline";
+    if (!devices.adapters.empty())
+        throw invalid_argument("LoRA adapters are not supported for Stable Diffusion 3 models yet");
+    folder.expect_component("text_encoder", "CLIPTextModelWithProjection");
+    folder.expect_component("text_encoder_2", "CLIPTextModelWithProjection");
+    const std::string t5_class = folder.component_class("text_encoder_3");
+    if (!t5_class.empty()) folder.expect_component("text_encoder_3", "T5EncoderModel");
+    folder.expect_component("transformer", "SD3Transformer2DModel");
+    folder.expect_component("vae", "AutoencoderKL");
+
+    scheduler_source_ = folder.file("scheduler/scheduler_config.json").string();
+    scheduler_config_ = folder.json("scheduler/scheduler_config.json");
+    if (create_scheduler(scheduler_config_, SchedulerType::Auto, scheduler_source_)->type() != SchedulerType::FlowMatchEulerDiscrete)
+        throw EngineError(ErrorCode::UnsupportedModel, scheduler_source_ + ": Stable Diffusion 3 needs FlowMatchEulerDiscreteScheduler");
+
+    const Json config = folder.json("transformer/config.json");
+    sample_size_ = config.get_or<size_t>("sample_size", 128);
+    patch_size_ = config.get_or<size_t>("patch_size", 2);
+    in_channels_ = config.get_or<size_t>("in_channels", 16);
+    joint_attention_dim_ = config.get_or<size_t>("joint_attention_dim", 4096);
+
+    text_encoder_ = ClipTextEncoder::load(folder, "text_encoder", devices.text_encoder, devices.properties);
+    text_encoder_2_ = ClipTextEncoder::load(folder, "text_encoder_2", devices.text_encoder, devices.properties);
+    if (!t5_class.empty()) t5_ = T5Encoder::load(folder, "text_encoder_3", devices.text_encoder, devices.properties);
+    transformer_ = IrModel::load(folder.file("transformer/openvino_model.xml").string(), devices.denoiser, devices.properties);
+    vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), devices.vae, devices.properties);
+}
+
+bool StableDiffusion3Pipeline::supports(Task task) const {
+    if (inpainting_only_) return task == Task::Inpainting;
+    return task == Task::Text2Image || vae_->has_encoder();
+}
+
+ResolvedParams StableDiffusion3Pipeline::resolve(Task task, const GenerationParams& p, const ImageInputs& images, bool& do_cfg,
+                                                 size_t& max_sequence_length) const {
+    if (!supports(task))
+        throw invalid_argument(inpainting_only_ ? class_name_ + " is an inpainting pipeline; it cannot run " + std::string(task_name(task))
+                                                : class_name_ + " has no vae_encoder; it cannot run " + std::string(task_name(task)));
+    const size_t scale = vae_->scale_factor();
+    FamilyDefaults defaults;
+    defaults.guidance_scale = 7.0f;
+    defaults.steps = 28;
+    defaults.strength = task == Task::Text2Image ? 1.0f : 0.6f;
+    defaults.width = defaults.height = sample_size_ * scale;  // image-to-image too, as the oracle
+    const ResolvedParams r = resolve_common(task, p, images, defaults, scale * patch_size_,
+                                            "the VAE scale factor " + std::to_string(scale) + " times the transformer patch size " +
+                                                std::to_string(patch_size_));
+    if (!p.adapters.empty()) throw invalid_argument("LoRA adapters are not supported for Stable Diffusion 3 models yet");
+    do_cfg = r.guidance > 1.0f;
+    if ((p.negative_prompt || p.negative_prompt_2 || p.negative_prompt_3) && !do_cfg)
+        throw invalid_argument("a negative prompt needs guidance_scale > 1");
+    if (p.max_sequence_length && (*p.max_sequence_length < 1 || *p.max_sequence_length > 512))
+        throw invalid_argument("max_sequence_length must be between 1 and 512 (T5's limit); got " + std::to_string(*p.max_sequence_length));
+    if (!t5_ && (p.prompt_3 || p.negative_prompt_3 || p.max_sequence_length))
+        throw invalid_argument("this Stable Diffusion 3 model has no T5 encoder (text_encoder_3), so prompt_3, negative_prompt_3 and "
+                               "max_sequence_length have no effect; leave them unset");
+    if (task != Task::Text2Image && r.batch != 1)
+        throw invalid_argument("Stable Diffusion 3 " + std::string(task_name(task)) + " makes one image per call (num_images_per_prompt = 1)");
+    if (p.scheduler != SchedulerType::Auto && p.scheduler != SchedulerType::FlowMatchEulerDiscrete)
+        throw invalid_argument("Stable Diffusion 3 runs with the FLOW_MATCH_EULER_DISCRETE scheduler only");
+    max_sequence_length = static_cast<size_t>(p.max_sequence_length.value_or(kDefaultMaxSequenceLength));
+    return r;
+}
+
+StableDiffusion3Pipeline::Conditioning StableDiffusion3Pipeline::encode_prompts(const ResolvedParams& r, bool do_cfg,
+                                                                                size_t max_sequence_length,
+                                                                                GenerationMetrics& metrics) const {
+    const GenerationParams& p = *r.params;
+    const std::string& p1 = p.prompt;
+    const std::string p2 = p.prompt_2.value_or(p1), p3 = p.prompt_3.value_or(p1);
+    const std::string n1 = p.negative_prompt.value_or(""), n2 = p.negative_prompt_2.value_or(n1), n3 = p.negative_prompt_3.value_or(n1);
+
+    auto t0 = Clock::now();
+    const auto out_1 = text_encoder_->encode(p1, n1, do_cfg);
+    metrics.text_encoder_ms["text_encode"] = ms_since(t0);
+    t0 = Clock::now();
+    const auto out_2 = text_encoder_2_->encode(p2, n2, do_cfg);
+    metrics.text_encoder_ms["text_encode_2"] = ms_since(t0);
+    const size_t rows = do_cfg ? 2 : 1;
+    ov::Tensor t5_hidden;
+    if (t5_) {
+        t0 = Clock::now();
+        t5_hidden = t5_->encode(p3, n3, do_cfg, max_sequence_length);
+        metrics.text_encoder_ms["text_encode_3"] = ms_since(t0);
+    } else {
+        // Without T5 its part of the sequence is zeros, CLIP-length.
+        t5_hidden = ov::Tensor(ov::element::f32, ov::Shape{rows, text_encoder_->context_length(), joint_attention_dim_});
+        std::fill_n(t5_hidden.data<float>(), t5_hidden.get_size(), 0.0f);
+    }
+    // CLIP-L | CLIP-G hidden states, zero-padded to T5's width, then followed by the T5 sequence.
+    const ov::Tensor clip = concat_last_dim(out_1.at(text_encoder_->penultimate_hidden_index()),
+                                            out_2.at(text_encoder_2_->penultimate_hidden_index()));
+    const ov::Tensor hidden = concat_sequence(fit_last_dim(clip, t5_hidden.get_shape()[2]), t5_hidden);
+    const ov::Tensor pooled = concat_last_dim(out_1.at(0), out_2.at(0));  // text_embeds
+    return {repeat_rows(hidden, r.batch), repeat_rows(pooled, r.batch)};
+}
+
+GenerationResult StableDiffusion3Pipeline::generate(Task task, const GenerationParams& params, const ImageInputs& images,
+                                                    const GenerationControl& control) const {
+    const auto start = Clock::now();
+    bool do_cfg = false;
+    size_t max_sequence_length = 0;
+    const ResolvedParams r = resolve(task, params, images, do_cfg, max_sequence_length);
+
+    std::unique_ptr<Scheduler> scheduler;
+    std::vector<float> timesteps;
+    try {
+        scheduler = create_scheduler(scheduler_config_, SchedulerType::FlowMatchEulerDiscrete, scheduler_source_);
+        scheduler->set_timesteps(r.steps, r.strength);
+        timesteps = scheduler->float_timesteps();
+    } catch (const std::invalid_argument& e) {
+        throw invalid_argument(e.what());
+    }
+    // The cache is sized by the steps actually run (after strength), as the oracle does.
+    TaylorSeerCache cache(TaylorSeerCache::config_for(params, task == Task::Text2Image), timesteps.size());
+
+    GenerationResult result;
+    result.width = r.width;
+    result.height = r.height;
+    result.seed = params.rng_seed;
+    result.scheduler = scheduler_type_name(scheduler->type());
+
+    auto t0 = Clock::now();
+    const Conditioning conditioning = encode_prompts(r, do_cfg, max_sequence_length, result.metrics);
+    result.metrics.text_encode_ms = ms_since(t0);
+
+    // Random numbers in the oracle's order: image encode, then the noise.
+    RandomGenerator rng(static_cast<uint32_t>(params.rng_seed));
+    const size_t scale = vae_->scale_factor();
+    const ov::Shape shape{r.batch, in_channels_, r.height / scale, r.width / scale};
+    const size_t count = ov::shape_size(shape), plane = shape[2] * shape[3];
+    ov::Tensor processed_image, image_latent;
+    if (task != Task::Text2Image) {
+        processed_image = normalize_image(resize_image_u8(images.image, r.height, r.width));
+        t0 = Clock::now();
+        image_latent = vae_->encode(processed_image, rng);
+        result.metrics.vae_encode_ms += ms_since(t0);
+        if (image_latent.get_size() != count)
+            throw EngineError(ErrorCode::UnsupportedModel, "the VAE latent channels do not match the transformer's in_channels");
+    }
+    ov::Tensor noise(ov::element::f32, shape);
+    rng.fill_normal(noise.data<float>(), count);
+    ov::Tensor latent(ov::element::f32, shape);
+    if (task == Task::Text2Image) {
+        const float sigma = scheduler->init_noise_sigma();
+        for (size_t i = 0; i < count; ++i) latent.data<float>()[i] = noise.data<const float>()[i] * sigma;
+    } else {
+        std::copy_n(image_latent.data<const float>(), count, latent.data<float>());
+        scheduler->scale_noise(latent.data<float>(), noise.data<const float>(), count, timesteps.front());
+    }
+    ov::Tensor latent_mask;
+    if (task == Task::Inpainting) {
+        const ov::Tensor mask_condition = check_mask_not_empty(binarize_mask(resize_image_u8(images.mask, r.height, r.width)));
+        latent_mask = downscale_mask(mask_condition, shape[2], shape[3]);
+    }
+
+    // Transformer inputs: latent x cfg rows ([uncond ; cond]), raw t, the prompts' embeddings.
+    const size_t cfg_rows = do_cfg ? 2 : 1;
+    ov::Tensor latent_cfg(ov::element::f32, ov::Shape{cfg_rows * r.batch, shape[1], shape[2], shape[3]});
+    ov::Tensor timestep(ov::element::f32, ov::Shape{1});
+    auto request = transformer_->borrow();
+    request->set_tensor("hidden_states", latent_cfg);
+    request->set_tensor("timestep", timestep);
+    request->set_tensor("encoder_hidden_states", conditioning.encoder_hidden_states);
+    request->set_tensor("pooled_projections", conditioning.pooled_projections);
+
+    std::vector<float> predicted(cache.active() ? latent_cfg.get_size() : 0), guided(count), noised;
+    DenoisingLoop loop;
+    loop.num_steps = timesteps.size();
+    loop.step = [&](size_t i) {
+        const float* prediction;
+        if (cache.computes(i)) {
+            for (size_t row = 0; row < cfg_rows; ++row)
+                std::copy_n(latent.data<const float>(), count, latent_cfg.data<float>() + row * count);
+            timestep.data<float>()[0] = timesteps[i];
+            infer_denoiser(*request, result, "SD3 transformer");
+            const ov::Tensor output = request->get_output_tensor(0);
+            if (output.get_size() != latent_cfg.get_size())
+                throw EngineError(ErrorCode::UnsupportedModel, "the SD3 transformer output does not match its input's shape");
+            prediction = output.data<const float>();
+            cache.update(i, prediction, output.get_size());
+        } else {
+            cache.predict(i, predicted.data());
+            prediction = predicted.data();
+        }
+        if (do_cfg) {
+            const float* uncond = prediction;
+            const float* cond = prediction + count;
+            for (size_t k = 0; k < count; ++k) guided[k] = uncond[k] + r.guidance * (cond[k] - uncond[k]);
+        } else {
+            std::copy_n(prediction, count, guided.begin());
+        }
+        const StepResult step = scheduler->step(guided.data(), latent.data<float>(), count, i, rng);
+        std::copy(step.latent.begin(), step.latent.end(), latent.data<float>());
+        if (task == Task::Inpainting) {
+            // Outside the mask, the input image noised to the next step's level (the last step: the image itself).
+            noised.assign(image_latent.data<const float>(), image_latent.data<const float>() + count);
+            if (i + 1 < timesteps.size()) {
+                scheduler->float_timesteps();  // as the oracle, which re-reads them here
+                scheduler->scale_noise(noised.data(), noise.data<const float>(), count, timesteps[i + 1]);
+            }
+            const float* m = latent_mask.data<const float>();
+            float* x = latent.data<float>();
+            for (size_t k = 0; k < count; ++k) x[k] = (1.0f - m[k % plane]) * noised[k] + m[k % plane] * x[k];
+        }
+    };
+    loop.latent_for_callback = [&] { return latent; };
+    if (run_denoising_loop(loop, control, result)) {
+        t0 = Clock::now();
+        result.images = vae_->decode(latent);
+        result.metrics.vae_decode_ms = ms_since(t0);
+    }
+    result.metrics.total_ms = ms_since(start);
+    return result;
+}
+
+}  // namespace ovd

@@ -1,0 +1,162 @@
+'use strict';
+// LoRA adapters: parity with openvino_genai's AdapterConfig, per-call switching, fuse mode, bad files.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { DiffusionModel } = require('..');
+const { fixture } = require('./helpers/paths');
+const { runOracle, compareBytes, printTable } = require('./helpers/oracle');
+
+const lora = (name) => path.join(fixture('loras'), `${name}.safetensors`);
+const PROMPT = 'a cat';
+const STEPS = 3;
+
+const CASES = [
+  { label: 'a@0.5', ours: [{ name: 'a', alpha: 0.5 }], oracle: (a) => [{ path: a, alpha: 0.5 }] },
+  { label: 'a@1.0', ours: [{ name: 'a', alpha: 1.0 }], oracle: (a) => [{ path: a, alpha: 1.0 }] },
+  { label: 'a@0.7+b@0.4', ours: [{ name: 'a', alpha: 0.7 }, { name: 'b', alpha: 0.4 }], oracle: (a, b) => [{ path: a, alpha: 0.7 }, { path: b, alpha: 0.4 }] },
+  { label: 'none after adapters', ours: [], oracle: () => [] },
+];
+
+function meanAbs(x, y) {
+  let sum = 0;
+  for (let i = 0; i < x.length; i += 1) sum += Math.abs(x[i] - y[i]);
+  return sum / x.length;
+}
+
+/** Runs every case on one model with adapters a and b registered, against the oracle with the same pool. */
+async function compareStyle(model, style) {
+  const [a, b] = [lora(`${model}-${style}-a`), lora(`${model}-${style}-b`)];
+  const dir = fixture(model);
+  const requests = CASES.map((c) => ({
+    pipeline: 'text2image', model: dir, prompt: PROMPT, num_inference_steps: STEPS, adapters: c.oracle(a, b), adapters_pool: [{ path: a }, { path: b }],
+  }));
+  requests.push({ pipeline: 'text2image', model: dir, prompt: PROMPT, num_inference_steps: STEPS });  // the base model
+  const oracle = await runOracle(requests);
+  const ours = await DiffusionModel.load(dir, { adapters: { a, b } });
+  const rows = [];
+  for (let i = 0; i < CASES.length; i += 1) {
+    assert.ok(!oracle[i].error, oracle[i].error);
+    const result = await ours.text2image(PROMPT, { numInferenceSteps: STEPS, adapters: CASES[i].ours });
+    const data = result.images[0].data;
+    rows.push({
+      name: `${model} ${style} ${CASES[i].label}`, ...compareBytes(data, oracle[i].data),
+      adapterEffect: meanAbs(oracle[i].data, oracle[CASES.length].data),
+      // Mean distance from our image to each oracle image (every case and the base model).
+      distances: oracle.map((o) => meanAbs(data, o.data)),
+      index: i,
+    });
+  }
+  const report = ours.adapters;
+  ours.dispose();
+  return { rows, report };
+}
+
+test('LoRA on linear layers matches openvino_genai exactly (SDXL: kohya, PEFT, old diffusers; SD 1.5: old diffusers)', async () => {
+  const rows = [];
+  for (const [model, style] of [['sdxl', 'kohya'], ['sdxl', 'peft-unet'], ['sdxl', 'diffusers-legacy'], ['sd15', 'diffusers-legacy']]) {
+    const result = await compareStyle(model, style);
+    for (const r of result.report) assert.deepEqual(r.unmatchedKeys, [], `${model} ${style} ${r.name}: every key finds its layer`);
+    rows.push(...result.rows);
+  }
+  printTable('LoRA parity, linear layers (ours vs openvino_genai)', rows);
+  assert.deepEqual(rows.filter((r) => r.maxDiff > 1), []);
+  // The adapters really change the image, so the equality above is not trivial.
+  assert.ok(rows.filter((r) => !r.name.endsWith('none after adapters')).every((r) => r.adapterEffect > 5));
+});
+
+test('LoRA on SD 1.x 1x1 convolutions: same change as openvino_genai, rounding differs (documented)', async () => {
+  const rows = [];
+  for (const style of ['kohya', 'peft-unet']) rows.push(...(await compareStyle('sd15', style)).rows);
+  printTable('LoRA parity, SD 1.5 with proj_in/proj_out convolutions (ours vs openvino_genai)', rows);
+  for (const r of rows) {
+    if (r.name.endsWith('none after adapters')) {
+      assert.equal(r.maxDiff, 0, r.name);
+      continue;
+    }
+    // Of all the oracle's images (each adapter case and the base model), ours is nearest to the one
+    // with the same adapters and alphas: the same update is applied, only rounding differs.
+    const nearest = r.distances.indexOf(Math.min(...r.distances));
+    assert.equal(nearest, r.index, `${r.name}: distances ${r.distances.map((d) => d.toFixed(1)).join(', ')}`);
+  }
+});
+
+test('PEFT files with unet./text_encoder. prefixes apply nothing, as in openvino_genai, and are reported', async () => {
+  const { rows, report } = await compareStyle('sd15', 'peft');
+  assert.deepEqual(rows.filter((r) => r.maxDiff > 1), []);
+  for (const r of report) {
+    assert.equal(r.matchedLayers, 0);
+    assert.ok(r.unmatchedKeys.length > 0 && r.unmatchedKeys.every((k) => k.startsWith('lora_unet.')), r.unmatchedKeys[0]);
+  }
+});
+
+test('adapters switch per call without reloading; presets and errors', async () => {
+  const model = await DiffusionModel.load(fixture('sdxl'), {
+    adapters: { a: lora('sdxl-kohya-a'), b: { path: lora('sdxl-kohya-b'), alpha: 0.4 } },
+    adapterPresets: { blend: { a: 0.7, b: 0.4 } },
+  });
+  const run = (adapters) => model.text2image(PROMPT, { numInferenceSteps: 2, adapters }).then((r) => r.images[0].data);
+  const base = await run(undefined);
+  const withA = await run('a');
+  const blend = await run('blend');
+  assert.notDeepEqual(withA, base);
+  assert.deepEqual(await run([{ name: 'a', alpha: 0.7 }, { name: 'b' }]), blend, 'preset = explicit list with the registered alpha');
+  assert.deepEqual(await run({ a: 0.7, b: 0.4 }), blend);
+  assert.deepEqual(await run([]), await run(undefined), 'no adapters twice gives the same image');
+  assert.deepEqual(await run('a'), withA, 'switching back reproduces the image');
+  await assert.rejects(run('nope'), { code: 'ERR_INVALID_ARGUMENT', message: /unknown adapter 'nope'.*registered: a, b/ });
+  await assert.rejects(run(['a', 'a']), { code: 'ERR_INVALID_ARGUMENT', message: /twice/ });
+  await assert.rejects(DiffusionModel.load(fixture('sdxl'), { adapters: { a: lora('sdxl-kohya-a') }, adapterPresets: { p: { x: 1 } } }),
+    { code: 'ERR_INVALID_ARGUMENT', message: /unknown adapter 'x'/ });
+  model.dispose();
+});
+
+test('fuse mode merges the adapters into the weights and refuses other choices', async () => {
+  const dynamic = await DiffusionModel.load(fixture('sdxl'), { adapters: { a: lora('sdxl-kohya-a') } });
+  const fused = await DiffusionModel.load(fixture('sdxl'), { adapters: { a: { path: lora('sdxl-kohya-a'), alpha: 0.8 } }, adapterMode: 'fuse' });
+  const opts = { numInferenceSteps: 2 };
+  const base = (await dynamic.text2image(PROMPT, opts)).images[0].data;
+  const viaStates = (await dynamic.text2image(PROMPT, { ...opts, adapters: { a: 0.8 } })).images[0].data;
+  const viaFuse = (await fused.text2image(PROMPT, opts)).images[0].data;
+  assert.ok(meanAbs(viaFuse, viaStates) < meanAbs(viaStates, base) / 4, 'fused weights give (almost) the dynamic result');
+  await assert.rejects(fused.text2image(PROMPT, { ...opts, adapters: { a: 0.3 } }), { code: 'ERR_INVALID_ARGUMENT', message: /fused/ });
+  dynamic.dispose();
+  fused.dispose();
+});
+
+test('corrupt or truncated adapter files are clear errors, never crashes', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ovd-lora-'));
+  const good = fs.readFileSync(lora('sd15-kohya-b'));
+  const headerLength = Number(good.readBigUInt64LE(0));
+  const header = JSON.parse(good.subarray(8, 8 + headerLength).toString());
+  const withHeader = (h) => {
+    const json = Buffer.from(JSON.stringify(h));
+    const length = Buffer.alloc(8);
+    length.writeBigUInt64LE(BigInt(json.length));
+    return Buffer.concat([length, json, good.subarray(8 + headerLength)]);
+  };
+  const first = Object.keys(header).find((k) => k.endsWith('lora_down.weight'));
+  const cases = {
+    'too short': Buffer.from([1, 2, 3]),
+    'header past the end': Buffer.concat([Buffer.from([255, 255, 255, 255, 0, 0, 0, 0]), Buffer.alloc(16)]),
+    'truncated data': good.subarray(0, good.length - 100),
+    'not JSON': Buffer.concat([Buffer.from([4, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('{{{{')]),
+    'offsets outside': withHeader({ ...header, [first]: { ...header[first], data_offsets: [0, 1e12] } }),
+    'size mismatch': withHeader({ ...header, [first]: { ...header[first], shape: [999, 999] } }),
+    'integer weights': withHeader({ ...header, [first]: { ...header[first], dtype: 'I32' } }),
+    'missing up weight': withHeader(Object.fromEntries(Object.entries(header).filter(([k]) => k !== first.replace('lora_down', 'lora_up')))),
+    'no LoRA pairs': withHeader({ __metadata__: {} }),
+  };
+  for (const [name, bytes] of Object.entries(cases)) {
+    const file = path.join(dir, `${name.replace(/ /g, '-')}.safetensors`);
+    fs.writeFileSync(file, bytes);
+    await assert.rejects(DiffusionModel.load(fixture('sd15'), { adapters: { x: file } }), (e) => {
+      assert.equal(e.code, 'ERR_INVALID_ARGUMENT', `${name}: ${e.message}`);
+      assert.match(e.message, new RegExp(path.basename(file).replace(/\./g, '\\.')), name);
+      return true;
+    }, name);
+  }
+  await assert.rejects(DiffusionModel.load(fixture('sd15'), { adapters: { x: path.join(dir, 'missing.safetensors') } }), { code: 'ERR_MODEL_NOT_FOUND' });
+});
