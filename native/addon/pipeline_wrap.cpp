@@ -254,9 +254,7 @@ Napi::Value PipelineWrap::generate(const Napi::CallbackInfo& info) {
             if (on_step) {
                 control.on_step = [&](size_t step, size_t total, const ov::Tensor& denoised) {
                     auto* event = new StepEvent{step, total, {}};
-                    // Previews at evenly spread steps, the last one at the final step.
-                    for (size_t k = 1; k <= previews; ++k)
-                        if (step + 1 == (total * k + previews - 1) / previews && step + 1 < total) event->preview = pipeline->decode(denoised);
+                    if (is_preview_step(step, total, previews)) event->preview = pipeline->decode(denoised);
                     if (on_step->NonBlockingCall(event) != napi_ok) delete event;
                     return false;
                 };

@@ -70,6 +70,16 @@ struct GenerationResult {
 // true stops the run (the result is then marked `stopped` and holds no images).
 using StepCallback = std::function<bool(size_t step, size_t num_steps, const ov::Tensor& denoised)>;
 
+// Whether the 0-based `step` of `total` is one of `previews` evenly spread preview points; the final
+// step never is (it produces the image itself).
+inline bool is_preview_step(size_t step, size_t total, size_t previews) {
+    for (size_t k = 1; k <= previews; ++k) {
+        const size_t at = (2 * total * k + previews + 1) / (2 * (previews + 1));  // round(total * k / (previews + 1))
+        if (at >= 1 && at < total && step + 1 == at) return true;
+    }
+    return false;
+}
+
 struct GenerationControl {
     StepCallback on_step;
     const std::atomic<bool>* cancelled = nullptr;  // checked before every step

@@ -1,0 +1,154 @@
+'use strict';
+// The library surface around generation: threads, progress, cancellation, concurrency, errors.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const sharp = require('sharp');
+const { DiffusionModel, Text2ImagePipeline, Image2ImagePipeline, InpaintingPipeline } = require('..');
+const { fixture } = require('./helpers/paths');
+const { gradient, mask } = require('./helpers/images');
+
+const SD = fixture('sd15');
+let model;
+test.before(async () => { model = await DiffusionModel.load(SD, { maxConcurrency: 2 }); });
+test.after(() => model.dispose());
+
+const png = (data, w, h, channels = 3) => sharp(Buffer.from(data), { raw: { width: w, height: h, channels } }).png().toBuffer();
+
+test('the event loop keeps turning while a generation runs', async () => {
+  let ticks = 0;
+  const timer = setInterval(() => { ticks += 1; }, 5);
+  const started = Date.now();
+  const result = await model.text2image('a cat', { numInferenceSteps: 20, width: 128, height: 128 });
+  const elapsed = Date.now() - started;
+  clearInterval(timer);
+  assert.equal(result.images.length, 1);
+  // A blocked loop would fire the interval at most once; a free one about every 5 ms.
+  assert.ok(ticks >= Math.min(10, elapsed / 20), `${ticks} ticks in ${elapsed} ms`);
+});
+
+test('progress arrives for every step, in order, with decoded previews when asked', async () => {
+  const events = [];
+  const result = await model.text2image('a cat', { numInferenceSteps: 6, previews: 2, onStep: (e) => events.push(e) });
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(events.map((e) => e.step), [0, 1, 2, 3, 4, 5, 6]);  // PNDM runs N+1 UNet steps
+  assert.ok(events.every((e) => e.totalSteps === 7));
+  const withPreview = events.filter((e) => e.preview);
+  assert.equal(withPreview.length, 2);
+  for (const e of withPreview) {
+    assert.equal(e.preview.length, 1);
+    assert.deepEqual([e.preview[0].width, e.preview[0].height, e.preview[0].data.length], [64, 64, 64 * 64 * 3]);
+    assert.ok((await e.preview[0].toPng()).subarray(1, 4).equals(Buffer.from('PNG')));
+  }
+  assert.equal(result.steps, 7);
+  assert.equal(result.metrics.stepMs.length, 7);
+  assert.equal(result.metrics.denoiserMs.length, 7);
+  assert.ok(result.metrics.textEncodeMs > 0 && result.metrics.vaeDecodeMs > 0 && result.metrics.totalMs > 0);
+  assert.ok(model.loadMs > 0);
+});
+
+test('an AbortSignal stops the run at the next step', async () => {
+  const controller = new AbortController();
+  const seen = [];
+  const run = model.text2image('a cat', {
+    numInferenceSteps: 40,
+    signal: controller.signal,
+    onStep: ({ step }) => { seen.push(step); if (step === 2) controller.abort(new Error('user cancelled')); },
+  });
+  await assert.rejects(run, { code: 'ERR_ABORTED' });
+  await new Promise((r) => setTimeout(r, 50));
+  // Progress is posted while the engine runs on; it sees the flag before its next step or the one after.
+  assert.ok(seen.length <= 6 && seen.length < 41, `steps after abort: ${seen.join(',')}`);
+  await assert.rejects(model.text2image('a', { signal: AbortSignal.abort() }), { code: 'ERR_ABORTED' });
+  // The model still works afterwards.
+  assert.equal((await model.text2image('a cat', { numInferenceSteps: 1 })).images.length, 1);
+});
+
+test('concurrent calls share one model and give the same pixels as sequential ones', async () => {
+  const opts = (seed) => ({ numInferenceSteps: 4, seed });
+  const [a, b] = await Promise.all([model.text2image('a cat', opts(1)), model.text2image('a dog', opts(2))]);
+  const a2 = await model.text2image('a cat', opts(1));
+  const b2 = await model.text2image('a dog', opts(2));
+  assert.deepEqual(a.images[0].data, a2.images[0].data);
+  assert.deepEqual(b.images[0].data, b2.images[0].data);
+  assert.notDeepEqual(a.images[0].data, b.images[0].data);
+});
+
+test('beyond maxConcurrency calls wait in order', async () => {
+  const single = await DiffusionModel.load(SD, { maxConcurrency: 1 });
+  const order = [];
+  const runs = [1, 2, 3].map((seed) => single.text2image('a', { numInferenceSteps: 2, seed }).then(() => order.push(seed)));
+  assert.equal(single.running, 1);
+  assert.equal(single.waiting, 2);
+  await Promise.all(runs);
+  assert.deepEqual(order, [1, 2, 3]);
+  single.dispose();
+});
+
+test('pipelines made from one model share it; outputs encode to PNG, JPEG and WebP', async () => {
+  const t2i = Text2ImagePipeline.from(model);
+  const i2i = Image2ImagePipeline.from(t2i);
+  const inpaint = InpaintingPipeline.from(i2i);
+  assert.equal(i2i.model, model);
+  assert.equal(inpaint.model, model);
+  const image = await png(gradient(64, 64), 64, 64);
+  const { images } = await i2i.generate('a cat', image, { numInferenceSteps: 3, strength: 0.5 });
+  assert.deepEqual([images[0].width, images[0].height], [64, 64]);
+  const maskPng = await png(mask(64, 64, 3, (x) => (x > 32 ? 255 : 0)), 64, 64);
+  assert.equal((await inpaint.generate('a cat', image, maskPng, { numInferenceSteps: 2 })).images.length, 1);
+  for (const [format, magic] of [['png', 'PNG'], ['jpeg', '\xff\xd8'], ['webp', 'RIFF']]) {
+    const bytes = await images[0].encode(format, { quality: 80, pngText: format === 'png' ? { prompt: 'a cat' } : undefined });
+    assert.ok(bytes.toString('latin1').includes(magic), format);
+    const meta = await sharp(bytes).metadata();
+    assert.deepEqual([meta.width, meta.height, meta.format], [64, 64, format]);
+    if (format === 'png') assert.deepEqual(meta.comments, [{ keyword: 'prompt', text: 'a cat' }]);
+  }
+});
+
+test('invalid requests are clear errors with stable codes', async () => {
+  const image = await png(gradient(64, 64), 64, 64);
+  const bad = [
+    [() => model.text2image('a', { width: 65 }), /divisible by 2/],
+    [() => model.text2image('a', { negativePrompt: 'x', guidanceScale: 1 }), /guidance_scale > 1/],
+    [() => model.text2image('a', { prompt2: 'x' }), /prompt_2/],
+    [() => model.text2image('a', { numInferenceSteps: 0 }), /at least 1/],
+    [() => model.text2image('a', { numImagesPerPrompt: 0 }), /at least 1/],
+    [() => model.text2image('a', { strength: 0.5 }), /strength applies to image-to-image/],
+    [() => model.text2image('a', { scheduler: 'NOPE' }), /DDIM/],
+    [() => model.text2image('a', { maxSequenceLength: 77 }), /max_sequence_length/],
+    [() => model.text2image('a', { seed: -1 }), /non-negative/],
+    [() => model.text2image(42), /prompt must be a string/],
+    [() => model.image2image('a', image, { strength: 1.5 }), /between 0 and 1/],
+    [() => model.image2image('a', Buffer.from('definitely not an image')), /cannot decode/],
+    [() => model.inpaint('a', image, Buffer.alloc(10)), /mask: cannot decode/],
+  ];
+  for (const [run, message] of bad) await assert.rejects(run(), { code: 'ERR_INVALID_ARGUMENT', message }, String(message));
+  const small = await png(gradient(32, 32), 32, 32);
+  await assert.rejects(model.inpaint('a', image, small), { code: 'ERR_INVALID_ARGUMENT', message: /same size/ });
+  const black = await png(mask(64, 64, 3, () => 0), 64, 64);
+  await assert.rejects(model.inpaint('a', image, black, { numInferenceSteps: 1 }), { code: 'ERR_INVALID_ARGUMENT', message: /mask is empty/ });
+  const limited = await DiffusionModel.load(SD, { maxInputPixels: 32 * 32 });
+  await assert.rejects(limited.image2image('a', image), { code: 'ERR_INVALID_ARGUMENT', message: /exceeds the limit of 1024 pixels/ });
+  await assert.rejects(limited.image2image('a', { data: new Uint8Array(64 * 64 * 3), width: 64, height: 64, channels: 3 }), /exceeds the limit/);
+  limited.dispose();
+});
+
+test('model folders: dedicated inpainting models, unknown classes and missing files', async () => {
+  const inpaintOnly = await DiffusionModel.load(fixture('sd-inpaint'));
+  assert.deepEqual(inpaintOnly.tasks, ['inpainting']);
+  await assert.rejects(inpaintOnly.text2image('a'), { code: 'ERR_INVALID_ARGUMENT', message: /supports inpainting only/ });
+  inpaintOnly.dispose();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ovd-model-'));
+  fs.writeFileSync(path.join(dir, 'model_index.json'), JSON.stringify({ _class_name: 'KandinskyPipeline' }));
+  await assert.rejects(DiffusionModel.load(dir), { code: 'ERR_UNSUPPORTED_MODEL', message: /KandinskyPipeline/ });
+  fs.rmSync(path.join(dir, 'model_index.json'));
+  await assert.rejects(DiffusionModel.load(dir), { code: 'ERR_MODEL_NOT_FOUND', message: /model_index\.json/ });
+  for (const entry of fs.readdirSync(SD)) if (entry !== 'unet') fs.symlinkSync(path.join(SD, entry), path.join(dir, entry));
+  await assert.rejects(DiffusionModel.load(dir), { code: 'ERR_MODEL_NOT_FOUND', message: /unet\/config\.json/ });
+  await assert.rejects(DiffusionModel.load('/no/such/model'), { code: 'ERR_MODEL_NOT_FOUND' });
+  const disposed = await DiffusionModel.load(SD);
+  disposed.dispose();
+  await assert.rejects(disposed.text2image('a'), { code: 'ERR_DISPOSED' });
+});
