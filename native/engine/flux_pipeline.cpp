@@ -1,7 +1,6 @@
 #include "flux_pipeline.hpp"
 
 #include <algorithm>
-#include <cstring>
 
 #include "errors.hpp"
 #include "flux_latent_packing.hpp"

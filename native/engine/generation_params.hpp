@@ -53,7 +53,7 @@ struct GenerationMetrics {
     double vae_encode_ms = 0;
     double vae_decode_ms = 0;
     std::vector<double> step_ms;   // wall time of each denoising step (denoiser + scheduler)
-    std::vector<double> denoiser_ms;  // the denoiser inference alone, per step
+    std::vector<double> denoiser_ms;  // each denoiser inference alone (none on TaylorSeer-predicted steps)
     double total_ms = 0;
 };
 

@@ -1,7 +1,6 @@
 #include "sd3_pipeline.hpp"
 
 #include <algorithm>
-#include <cstring>
 
 #include "errors.hpp"
 #include "image_processor.hpp"
