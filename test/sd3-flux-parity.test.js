@@ -12,7 +12,7 @@ const { editInputs, writePng, mask } = require('./helpers/images');
 
 const PROMPT = 'a photo of a cat';
 const LONG_PROMPT = Array(14).fill('a red cat sitting on the big green mat').join(' ');
-// Not part of the generated fixture set yet; set OVD_FLUX_FILL_FIXTURE to test another folder.
+// OVD_FLUX_FILL_FIXTURE points the FluxFill cases at another folder.
 const FLUX_FILL = process.env.OVD_FLUX_FILL_FIXTURE || fixture('flux-fill');
 
 const TAYLORSEER_NAMES = { cacheInterval: 'cache_interval', disableCacheBeforeStep: 'disable_cache_before_step', disableCacheAfterStep: 'disable_cache_after_step' };

@@ -2,7 +2,7 @@
 """Check that every fixture in test/fixtures runs in the openvino-genai oracle.
 
 For every fixture folder (a folder with model_index.json):
-  * dedicated inpainting models (…InpaintPipeline): inpainting only;
+  * dedicated inpainting models (…InpaintPipeline, FluxFillPipeline): inpainting only;
   * all others: text2image, image2image and inpainting (RGB mask, white square = repaint);
   * text2image twice with the same seed (must be byte-identical), with num_images_per_prompt=2 and
     another seed (must differ);
@@ -151,7 +151,7 @@ def main() -> int:
                     "rng_seed": 42}
             i2i = dict(base, pipeline="image2image", image=image, strength=0.8)
             inp = dict(base, pipeline="inpainting", image=image, mask=mask)
-            kinds = ["inpainting"] if "Inpaint" in cls else ["text2image", "image2image", "inpainting"]
+            kinds = ["inpainting"] if "Inpaint" in cls or "Fill" in cls else ["text2image", "image2image", "inpainting"]
             if "text2image" in kinds:
                 t2i = ck.basic(name, "text2image", base)
                 again = ck.basic(name, "text2image (repeat)", base)
@@ -166,7 +166,7 @@ def main() -> int:
             ck.basic(name, "inpainting", inp)
 
             # scheduler switching via Scheduler.from_config(<model>/scheduler/scheduler_config.json, Type)
-            sched_req = inp if "Inpaint" in cls else base
+            sched_req = inp if "Inpaint" in cls or "Fill" in cls else base
             if (fx / "unet").is_dir():
                 for st in ("DDIM", "EULER_DISCRETE", "EULER_ANCESTRAL_DISCRETE", "PNDM", "LCM"):
                     case = f"scheduler {st}"
