@@ -33,6 +33,8 @@ export interface NativeParams {
   adapters?: Array<{ name: string; alpha?: number }>;
 }
 export interface NativeAdapterSpec { name: string; path: string; alpha?: number }
+/** Static shapes (openvino-genai's reshape): one image size, image count and guidance batch for every submodel. */
+export interface NativeStaticShape { width: number; height: number; numImagesPerPrompt?: number; guidanceScale?: number }
 export interface NativeAdapterReport { name: string; matchedLayers: number; unmatchedKeys: string[] }
 /** TaylorSeer transformer-call cache (SD3/FLUX); unset fields take the oracle's defaults 3, 6, -2. */
 export interface TaylorSeerOptions { cacheInterval?: number; disableCacheBeforeStep?: number; disableCacheAfterStep?: number }
@@ -58,7 +60,7 @@ export interface NativeBinding {
   loadTokenizersExtension(libraryPath: string): void;
   Pipeline: {
     load(modelDir: string, devices: NativeDevices, properties: Record<string, PropertyValue>,
-      lora: { adapters: NativeAdapterSpec[]; mode: 'dynamic' | 'fuse' }): Promise<NativePipeline>;
+      lora: { adapters: NativeAdapterSpec[]; mode: 'dynamic' | 'fuse' }, reshape?: NativeStaticShape): Promise<NativePipeline>;
   };
   IrModel: { load(xmlPath: string, device?: string, properties?: Record<string, PropertyValue>): Promise<NativeIrModel> };
 }

@@ -1,7 +1,8 @@
 // A loaded model folder and the three generation tasks on it. The text-to-image, image-to-image and
 // inpainting pipelines built from one folder share one DiffusionModel, so weights load once.
 import {
-  binding, NativeAdapterReport, NativeAdapterSpec, NativeParams, NativePipeline, NativeRawImage, NativeResult, NativeTask, PropertyValue, TaylorSeerOptions,
+  binding, NativeAdapterReport, NativeAdapterSpec, NativeParams, NativePipeline, NativeRawImage, NativeResult, NativeStaticShape, NativeTask,
+  PropertyValue, TaylorSeerOptions,
 } from './binding';
 import { OvDiffusionError, callNative, fromNative } from './errors';
 import { DEFAULT_MAX_INPUT_PIXELS, GeneratedImage, ImageInput, decodeImage, splitImages } from './images';
@@ -31,7 +32,16 @@ export interface LoadOptions {
   adapterMode?: 'dynamic' | 'fuse';
   /** Named blends of registered adapters, e.g. { 'ink-and-wash': { ink: 0.6, wash: 0.4 } }. */
   adapterPresets?: Record<string, Record<string, number>>;
+  /**
+   * Static shapes, as openvino-genai's reshape(): every submodel is compiled for this image size and count
+   * (default 1) and for guidance on or off (guidanceScale > 1; default: the model's own default). Faster on
+   * some devices and needed by NPU-style ones. Calls then default to these values and refuse other sizes,
+   * counts, or a guidanceScale on the other side of 1.
+   */
+  reshape?: StaticShapeOptions;
 }
+
+export type StaticShapeOptions = NativeStaticShape;
 
 /** Adapters for one call: an alias or preset name, a list of aliases (optionally with alphas), or { alias: alpha }. */
 export type AdapterSelection = string | Array<string | { name: string; alpha?: number }> | Record<string, number>;
@@ -150,8 +160,11 @@ export class DiffusionModel {
     }
     const mode = options.adapterMode ?? 'dynamic';
     if (mode !== 'dynamic' && mode !== 'fuse') throw new OvDiffusionError('ERR_INVALID_ARGUMENT', "adapterMode must be 'dynamic' or 'fuse'");
+    const { reshape } = options;
+    if (reshape !== undefined && (reshape === null || typeof reshape !== 'object'))
+      throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'reshape must be {width, height, numImagesPerPrompt?, guidanceScale?}');
     const native = await callNative(() =>
-      binding().Pipeline.load(modelDir, toDevices(options.device), options.properties ?? {}, { adapters, mode }));
+      binding().Pipeline.load(modelDir, toDevices(options.device), options.properties ?? {}, { adapters, mode }, reshape));
     return new DiffusionModel(native, options);
   }
 

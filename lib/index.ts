@@ -5,6 +5,7 @@ export { OvDiffusionError, ErrorCode } from './errors';
 export { IrModel, Tensor, Port } from './ir-model';
 export {
   DiffusionModel, LoadOptions, GenerateOptions, GenerationResult, GenerationMetrics, StepProgress, Task, SchedulerName, DeviceSpec, AdapterSelection, AdapterReport,
+  StaticShapeOptions,
 } from './diffusion-model';
 export { TaylorSeerOptions } from './binding';
 export { Text2ImagePipeline, Image2ImagePipeline, InpaintingPipeline } from './pipelines';

@@ -44,9 +44,6 @@ async function compareStyle(model, style) {
     rows.push({
       name: `${model} ${style} ${CASES[i].label}`, ...compareBytes(data, oracle[i].data),
       adapterEffect: meanAbs(oracle[i].data, oracle[CASES.length].data),
-      // Mean distance from our image to each oracle image (every case and the base model).
-      distances: oracle.map((o) => meanAbs(data, o.data)),
-      index: i,
     });
   }
   const report = ours.adapters;
@@ -67,20 +64,12 @@ test('LoRA on linear layers matches openvino_genai exactly (SDXL: kohya, PEFT, o
   assert.ok(rows.filter((r) => !r.name.endsWith('none after adapters')).every((r) => r.adapterEffect > 5));
 });
 
-test('LoRA on SD 1.x 1x1 convolutions: same change as openvino_genai, rounding differs (documented)', async () => {
+test('LoRA on SD 1.x 1x1 convolutions matches openvino_genai exactly (SD 1.5: kohya, PEFT)', async () => {
   const rows = [];
   for (const style of ['kohya', 'peft-unet']) rows.push(...(await compareStyle('sd15', style)).rows);
   printTable('LoRA parity, SD 1.5 with proj_in/proj_out convolutions (ours vs openvino_genai)', rows);
-  for (const r of rows) {
-    if (r.name.endsWith('none after adapters')) {
-      assert.equal(r.maxDiff, 0, r.name);
-      continue;
-    }
-    // Of all the oracle's images (each adapter case and the base model), ours is nearest to the one
-    // with the same adapters and alphas: the same update is applied, only rounding differs.
-    const nearest = r.distances.indexOf(Math.min(...r.distances));
-    assert.equal(nearest, r.index, `${r.name}: distances ${r.distances.map((d) => d.toFixed(1)).join(', ')}`);
-  }
+  assert.deepEqual(rows.filter((r) => r.maxDiff > 1), []);
+  assert.ok(rows.filter((r) => !r.name.endsWith('none after adapters')).every((r) => r.adapterEffect > 5));
 });
 
 test('PEFT files with unet./text_encoder. prefixes apply nothing, as in openvino_genai, and are reported', async () => {

@@ -207,6 +207,20 @@ Napi::Value PipelineWrap::load(const Napi::CallbackInfo& info) {
             }
         }
     }
+    // Static shapes: {width, height, numImagesPerPrompt?, guidanceScale?}.
+    if (info[4].IsObject()) {
+        Napi::Object r = info[4].As<Napi::Object>();
+        const auto width = optional_integer(r, "width"), height = optional_integer(r, "height");
+        if (!width || !height) throw_invalid(env, "reshape needs width and height");
+        StaticShape shape;
+        shape.width = *width;
+        shape.height = *height;
+        if (auto n = optional_integer(r, "numImagesPerPrompt")) shape.num_images_per_prompt = *n;
+        if (auto g = optional_number(r, "guidanceScale")) shape.guidance_scale = static_cast<float>(*g);
+        devices.static_shape = shape;
+    } else if (!info[4].IsUndefined() && !info[4].IsNull()) {
+        throw_invalid(env, "reshape must be an object {width, height, numImagesPerPrompt?, guidanceScale?}");
+    }
     return PromiseTask<std::shared_ptr<DiffusionPipeline>>::queue(
         env, [=] { return load_pipeline(dir, devices); },
         [](Napi::Env env, std::shared_ptr<DiffusionPipeline>& pipeline) -> Napi::Value {

@@ -33,20 +33,38 @@ std::shared_ptr<ov::Model> with_image_postprocessing(std::shared_ptr<ov::Model> 
 
 }  // namespace
 
+size_t AutoencoderKL::scale_factor_of(const ModelFolder& folder) {
+    const auto blocks = folder.json("vae_decoder/config.json").get_or<std::vector<double>>("block_out_channels", {64});
+    return size_t(1) << (blocks.empty() ? 0 : blocks.size() - 1);
+}
+
 std::shared_ptr<AutoencoderKL> AutoencoderKL::load(const ModelFolder& folder, bool with_encoder, const std::string& device,
-                                                   const PropertyMap& properties) {
+                                                   const PropertyMap& properties, const std::optional<StaticImages>& fixed) {
     auto vae = std::make_shared<AutoencoderKL>();
     const Json config = folder.json("vae_decoder/config.json");
-    const auto blocks = config.get_or<std::vector<double>>("block_out_channels", {64});
-    vae->scale_factor_ = size_t(1) << (blocks.empty() ? 0 : blocks.size() - 1);
+    vae->scale_factor_ = scale_factor_of(folder);
     vae->latent_channels_ = config.get_or<size_t>("latent_channels", 4);
     vae->scaling_factor_ = config.get_or<float>("scaling_factor", 1.0f);
     vae->shift_factor_ = config.get_or<float>("shift_factor", 0.0f);
+    // [batch, channels as they are, height, width] for a model's only input.
+    auto image_shape = [](size_t batch, size_t height, size_t width) {
+        return [=](const std::string&, ov::PartialShape shape) -> std::optional<ov::PartialShape> {
+            if (shape.rank() != 4) return std::nullopt;
+            return ov::PartialShape{static_cast<int64_t>(batch), shape[1], static_cast<int64_t>(height), static_cast<int64_t>(width)};
+        };
+    };
     const std::string decoder_xml = folder.file("vae_decoder/openvino_model.xml").string();
-    vae->decoder_ = IrModel::compile(with_image_postprocessing(read_ir(decoder_xml), vae->scaling_factor_, vae->shift_factor_),
-                                     device, properties, decoder_xml);
-    if (with_encoder)
-        vae->encoder_ = IrModel::load(folder.file("vae_encoder/openvino_model.xml").string(), device, properties);
+    std::shared_ptr<ov::Model> decoder = read_ir(decoder_xml);
+    if (fixed)
+        reshape_inputs(decoder, image_shape(fixed->count, fixed->height / vae->scale_factor_, fixed->width / vae->scale_factor_), decoder_xml);
+    vae->decoder_ = IrModel::compile(with_image_postprocessing(decoder, vae->scaling_factor_, vae->shift_factor_), device, properties,
+                                     decoder_xml);
+    if (with_encoder) {
+        const std::string encoder_xml = folder.file("vae_encoder/openvino_model.xml").string();
+        std::shared_ptr<ov::Model> encoder = read_ir(encoder_xml);
+        if (fixed) reshape_inputs(encoder, image_shape(1, fixed->height, fixed->width), encoder_xml);
+        vae->encoder_ = IrModel::compile(encoder, device, properties, encoder_xml);
+    }
     return vae;
 }
 

@@ -10,12 +10,20 @@ namespace ovd {
 
 class RandomGenerator;
 
+// Static shapes for the VAE: `count` latents of `height` x `width` pixels decoded at once.
+struct StaticImages {
+    size_t count, height, width;
+};
+
 class AutoencoderKL {
 public:
     // Loads vae_decoder (always) and vae_encoder (when `with_encoder`). All parameters come from
-    // vae_decoder/config.json, as in the oracle.
+    // vae_decoder/config.json, as in the oracle. With `fixed`, the decoder is compiled for latents
+    // [count, C, height/s, width/s], as the oracle's reshape does, and the encoder for images
+    // [1, 3, height, width] (the oracle uses batch `count` there, which its batch-1 encode then
+    // cannot feed; we encode one image, as it does).
     static std::shared_ptr<AutoencoderKL> load(const ModelFolder& folder, bool with_encoder, const std::string& device,
-                                               const PropertyMap& properties);
+                                               const PropertyMap& properties, const std::optional<StaticImages>& fixed = std::nullopt);
 
     // Latent f32 [N,C,h,w] -> RGB u8 [N,H,W,3]. Scaling, clamping and the u8 conversion are part of the
     // compiled graph, as in the oracle, so the rounding is OpenVINO's.
@@ -26,6 +34,8 @@ public:
     bool has_encoder() const { return encoder_ != nullptr; }
 
     size_t scale_factor() const { return scale_factor_; }
+    // The scale factor a folder's VAE will have, before loading it.
+    static size_t scale_factor_of(const ModelFolder& folder);
     size_t latent_channels() const { return latent_channels_; }
     float scaling_factor() const { return scaling_factor_; }
     float shift_factor() const { return shift_factor_; }

@@ -8,7 +8,7 @@ namespace ovd {
 
 std::shared_ptr<ClipTextEncoder> ClipTextEncoder::load(const ModelFolder& folder, const std::string& component,
                                                        const std::string& device, const PropertyMap& properties,
-                                                       AdapterSet* adapters, const std::string& lora_prefix) {
+                                                       AdapterSet* adapters, const std::string& lora_prefix, size_t static_batch) {
     auto encoder = std::make_shared<ClipTextEncoder>();
     const Json config = folder.json(component + "/config.json");
     encoder->context_length_ = config.get_or<size_t>("max_position_embeddings", 77);
@@ -18,6 +18,16 @@ std::shared_ptr<ClipTextEncoder> ClipTextEncoder::load(const ModelFolder& folder
     encoder->tokenizer_ = Tokenizer::load(folder.file(tokenizer_component + "/openvino_tokenizer.xml").parent_path());
     const std::string xml = folder.file(component + "/openvino_model.xml").string();
     std::shared_ptr<ov::Model> model = read_ir(xml);
+    if (static_batch) {
+        // Input 0 (the ids) becomes [static_batch, context length].
+        const std::string ids = model->input(0).get_names().empty() ? std::string() : model->input(0).get_any_name();
+        reshape_inputs(model, [&](const std::string& name, ov::PartialShape shape) -> std::optional<ov::PartialShape> {
+            if (name != ids || shape.rank() != 2) return std::nullopt;
+            shape[0] = static_cast<int64_t>(static_batch);
+            shape[1] = static_cast<int64_t>(encoder->context_length_);
+            return shape;
+        }, xml);
+    }
     if (adapters) encoder->lora_ = adapters->prepare(model, lora_prefix);
     encoder->model_ = IrModel::compile(model, device, properties, xml);
     return encoder;
@@ -25,10 +35,16 @@ std::shared_ptr<ClipTextEncoder> ClipTextEncoder::load(const ModelFolder& folder
 
 std::vector<ov::Tensor> ClipTextEncoder::encode(const std::string& positive, const std::string& negative,
                                                 bool with_negative, const std::vector<AdapterChoice>* adapters) const {
-    const size_t batch = with_negative ? 2 : 1;
     auto request = model_->borrow();
     if (lora_) lora_->apply(request, adapters ? *adapters : std::vector<AdapterChoice>{});
     const auto port = model_->compiled().input(0);
+    // A static batch-2 model always reads [negative, positive]; only the positive row is returned then.
+    const ov::PartialShape& compiled_shape = port.get_partial_shape();
+    const bool static_pair = compiled_shape.is_static() && compiled_shape[0].get_length() == 2;
+    const size_t batch = with_negative || static_pair ? 2 : 1;
+    if (compiled_shape.is_static() && static_cast<size_t>(compiled_shape[0].get_length()) != batch)
+        throw EngineError(ErrorCode::Runtime, "the text encoder was reshaped for batch " + std::to_string(compiled_shape[0].get_length()) +
+                                                  ", this call needs " + std::to_string(batch));
     ov::Tensor ids(port.get_element_type(), ov::Shape{batch, context_length_});
     auto fill_row = [&](size_t row, const std::string& text) {
         std::vector<int64_t> tokens = tokenizer_->encode(text);
@@ -42,7 +58,7 @@ std::vector<ov::Tensor> ClipTextEncoder::encode(const std::string& positive, con
             throw EngineError(ErrorCode::UnsupportedModel, "text encoder input ids must be i32 or i64");
         }
     };
-    if (with_negative) {
+    if (batch == 2) {
         fill_row(0, negative);
         fill_row(1, positive);
     } else {
@@ -51,7 +67,10 @@ std::vector<ov::Tensor> ClipTextEncoder::encode(const std::string& positive, con
     request->set_tensor(port, ids);
     request->infer();
     std::vector<ov::Tensor> outputs;
-    for (const auto& output : model_->compiled().outputs()) outputs.push_back(copy_tensor(request->get_tensor(output)));
+    for (const auto& output : model_->compiled().outputs()) {
+        const ov::Tensor& tensor = request->get_tensor(output);
+        outputs.push_back(batch == 2 && !with_negative ? slice_rows(tensor, 1, 2) : copy_tensor(tensor));
+    }
     return outputs;
 }
 

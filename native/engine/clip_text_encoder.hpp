@@ -14,14 +14,18 @@ namespace ovd {
 class ClipTextEncoder {
 public:
     // `component` is e.g. "text_encoder_2"; its tokenizer is the matching "tokenizer_2".
-    // With `adapters`, the graph is prepared for LoRA under `lora_prefix` before it compiles.
+    // With `adapters`, the graph is prepared for LoRA under `lora_prefix` before it compiles. A
+    // `static_batch` (1 or 2) compiles it for input ids [static_batch, context length], as the
+    // oracle's reshape does.
     static std::shared_ptr<ClipTextEncoder> load(const ModelFolder& folder, const std::string& component,
                                                  const std::string& device, const PropertyMap& properties,
-                                                 AdapterSet* adapters = nullptr, const std::string& lora_prefix = {});
+                                                 AdapterSet* adapters = nullptr, const std::string& lora_prefix = {},
+                                                 size_t static_batch = 0);
 
     // One inference over [negative, positive] when `with_negative`, else [positive]. Prompts longer
-    // than the context are cut to its first ids (no trailing EOS), as the oracle does. Returns every
-    // output, copied out of the request.
+    // than the context are cut to its first ids (no trailing EOS), as the oracle does. A static
+    // batch-2 model without `with_negative` still reads [negative, positive] and returns the positive
+    // row, as the oracle. Returns every output, copied out of the request.
     std::vector<ov::Tensor> encode(const std::string& positive, const std::string& negative, bool with_negative,
                                    const std::vector<AdapterChoice>* adapters = nullptr) const;
 

@@ -2,6 +2,7 @@
 // The engine's entry point: a loaded model folder that generates images. One instance serves
 // several generate() calls at once; each call borrows its own infer requests.
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,7 +23,18 @@ enum class LoraMode {
     Fuse,     // all registered adapters merged into the weights at load: fastest, fixed
 };
 
-// How to load a pipeline: devices, compile properties and adapters.
+// Static shapes, as the oracle's reshape(num_images_per_prompt, height, width, guidance_scale): every
+// submodel is compiled for one image size, image count and classifier-free-guidance batch. Calls then
+// default to these and refuse anything that would need other shapes.
+struct StaticShape {
+    int64_t width = 0, height = 0;
+    int64_t num_images_per_prompt = 1;
+    // Only whether it enables classifier-free guidance shapes the models; also the calls' default
+    // guidance. Unset: the model's text-to-image default.
+    std::optional<float> guidance_scale;
+};
+
+// How to load a pipeline: devices, compile properties, adapters and optional static shapes.
 struct PipelineConfig {
     std::string text_encoder = "CPU";
     std::string denoiser = "CPU";
@@ -30,6 +42,7 @@ struct PipelineConfig {
     PropertyMap properties;  // passed to every submodel's compile (CACHE_DIR, PERFORMANCE_HINT, ...)
     std::vector<AdapterSpec> adapters;
     LoraMode lora_mode = LoraMode::Dynamic;
+    std::optional<StaticShape> static_shape;
 };
 using DeviceConfig = PipelineConfig;
 

@@ -37,13 +37,39 @@ FluxPipeline::FluxPipeline(const ModelFolder& folder, const DeviceConfig& device
     in_channels_ = config.get_or<size_t>("in_channels", 64);
     guidance_embeds_ = config.get_or<bool>("guidance_embeds", false);
 
-    text_encoder_ = ClipTextEncoder::load(folder, "text_encoder", devices.text_encoder, devices.properties);
-    t5_ = T5Encoder::load(folder, "text_encoder_2", devices.text_encoder, devices.properties);
-    transformer_ = IrModel::load(folder.file("transformer/openvino_model.xml").string(), devices.denoiser, devices.properties);
-    vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), devices.vae, devices.properties);
+    // Static shapes (the oracle's reshape): CLIP [1, 77], T5 [1, 512] (the default max_sequence_length),
+    // the transformer's batch N with the packed latent's and T5's lengths, the VAE N images. FLUX has
+    // no classifier-free guidance, so the guidance scale shapes nothing.
+    static_shape_ = devices.static_shape;
+    const size_t scale = AutoencoderKL::scale_factor_of(folder);
+    if (static_shape_) check_static_shape(*static_shape_, 2 * scale, "twice the VAE scale factor " + std::to_string(scale) + ": FLUX packs 2x2 latent pixels");
+    const size_t text_batch = static_shape_ ? 1 : 0;
+    text_encoder_ = ClipTextEncoder::load(folder, "text_encoder", devices.text_encoder, devices.properties, nullptr, {}, text_batch);
+    t5_ = T5Encoder::load(folder, "text_encoder_2", devices.text_encoder, devices.properties, text_batch, kDefaultMaxSequenceLength);
+    const std::string transformer_xml = folder.file("transformer/openvino_model.xml").string();
+    std::shared_ptr<ov::Model> transformer = read_ir(transformer_xml);
+    std::optional<StaticImages> vae_shape;
+    if (static_shape_) {
+        const int64_t n = static_shape_->num_images_per_prompt;
+        const int64_t seq = (static_shape_->height / static_cast<int64_t>(2 * scale)) * (static_shape_->width / static_cast<int64_t>(2 * scale));
+        const int64_t text = kDefaultMaxSequenceLength;
+        reshape_inputs(transformer, [&](const std::string& name, ov::PartialShape shape) -> std::optional<ov::PartialShape> {
+            if (shape.rank().is_dynamic()) return std::nullopt;
+            if (name == "hidden_states" && shape.size() == 3) return ov::PartialShape{n, seq, shape[2]};
+            if (name == "encoder_hidden_states" && shape.size() == 3) return ov::PartialShape{n, text, shape[2]};
+            if (name == "pooled_projections" && shape.size() == 2) return ov::PartialShape{n, shape[1]};
+            if (name == "img_ids" && shape.size() == 2) return ov::PartialShape{seq, shape[1]};
+            if (name == "txt_ids" && shape.size() == 2) return ov::PartialShape{text, shape[1]};
+            if (name == "guidance" && shape.size() == 1) return ov::PartialShape{n};
+            if (name == "timestep" && shape.size() == 1) return ov::PartialShape{1};
+            return std::nullopt;
+        }, transformer_xml);
+        vae_shape = StaticImages{static_cast<size_t>(n), static_cast<size_t>(static_shape_->height), static_cast<size_t>(static_shape_->width)};
+    }
+    transformer_ = IrModel::compile(transformer, devices.denoiser, devices.properties, transformer_xml);
+    vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), devices.vae, devices.properties, vae_shape);
 
     // The fill transformer reads [latent | masked image latent | mask as scale^2 channels], all packed.
-    const size_t scale = vae_->scale_factor();
     latent_channels_ = fill_ ? vae_->latent_channels() : in_channels_ / 4;
     const size_t expected = fill_ ? 8 * latent_channels_ + 4 * scale * scale : 4 * vae_->latent_channels();
     if (in_channels_ != expected)
@@ -80,6 +106,7 @@ ResolvedParams FluxPipeline::resolve(Task task, const GenerationParams& p, const
         defaults.strength = task == Task::Text2Image ? 1.0f : 0.6f;
     }
     defaults.width = defaults.height = kDefaultSampleSize * scale;
+    defaults.static_shape = static_shape_ ? &*static_shape_ : nullptr;
     // Latents are packed 2x2, so the latent size must be even.
     const ResolvedParams r = resolve_common(task, p, images, defaults, 2 * scale,
                                             "twice the VAE scale factor " + std::to_string(scale) + ": FLUX packs 2x2 latent pixels");
@@ -99,6 +126,10 @@ ResolvedParams FluxPipeline::resolve(Task task, const GenerationParams& p, const
     if (p.scheduler != SchedulerType::Auto && p.scheduler != SchedulerType::FlowMatchEulerDiscrete)
         throw invalid_argument("FLUX runs with the FLOW_MATCH_EULER_DISCRETE scheduler only");
     max_sequence_length = static_cast<size_t>(p.max_sequence_length.value_or(kDefaultMaxSequenceLength));
+    if (static_shape_ && max_sequence_length != static_cast<size_t>(kDefaultMaxSequenceLength))
+        throw invalid_argument("this model was reshaped to static shapes with T5 compiled for max_sequence_length " +
+                               std::to_string(kDefaultMaxSequenceLength) + "; leave it unset or give that; got " +
+                               std::to_string(max_sequence_length));
     return r;
 }
 

@@ -35,6 +35,7 @@ private:
     bool guidance_embeds_ = false;  // the transformer takes a `guidance` input (FLUX.1-dev)
     size_t in_channels_ = 64;       // transformer input features per token
     size_t latent_channels_ = 16;   // channels of the unpacked latent
+    std::optional<StaticShape> static_shape_;  // set: every submodel compiled for these shapes
     Json scheduler_config_;
     std::string scheduler_source_;
     std::shared_ptr<ClipTextEncoder> text_encoder_;  // CLIP-L: pooled output only

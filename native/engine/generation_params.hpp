@@ -35,7 +35,7 @@ struct GenerationParams {
     std::optional<int64_t> width, height;
     std::optional<int64_t> num_inference_steps;
     std::optional<float> guidance_scale;
-    int64_t num_images_per_prompt = 1;
+    std::optional<int64_t> num_images_per_prompt;  // unset: 1, or the static shape's count
     uint64_t rng_seed = 42;
     std::optional<float> strength;
     std::optional<int64_t> max_sequence_length;

@@ -43,6 +43,24 @@ ov::CompiledModel compile_for(const std::shared_ptr<ov::Model>& model, const std
     }
 }
 
+void reshape_inputs(const std::shared_ptr<ov::Model>& model, const InputShaper& shape_of, const std::string& what) {
+    std::map<ov::Output<ov::Node>, ov::PartialShape> shapes;
+    std::string described;
+    for (const auto& input : model->inputs()) {
+        const std::string name = input.get_names().empty() ? std::string() : input.get_any_name();
+        if (auto shape = shape_of(name, input.get_partial_shape())) {
+            shapes[input] = *shape;
+            described += (described.empty() ? "" : ", ") + name + " " + shape->to_string();
+        }
+    }
+    if (shapes.empty()) return;
+    try {
+        model->reshape(shapes);
+    } catch (const std::exception& e) {
+        throw invalid_argument("cannot give " + what + " the static shapes " + described + ": " + e.what());
+    }
+}
+
 std::shared_ptr<IrModel> IrModel::load(const std::string& xml_path, const std::string& device,
                                        const PropertyMap& properties) {
     return compile(read_ir(xml_path), device, properties, xml_path);

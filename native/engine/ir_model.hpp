@@ -1,8 +1,10 @@
 #pragma once
 // A single OpenVINO IR model, compiled once and inferred from any thread: each call borrows an
 // infer request from a pool, so concurrent calls share the compiled weights.
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -98,5 +100,10 @@ std::shared_ptr<ov::Model> read_ir(const std::string& xml_path);
 ov::CompiledModel compile_for(const std::shared_ptr<ov::Model>& model, const std::string& device,
                               const PropertyMap& properties, const std::string& what);
 ov::Tensor copy_tensor(const ov::Tensor& source);
+
+// Static shapes before compiling: `shape_of(input name, current shape)` gives an input its new shape,
+// or nothing to leave it. A shape the model cannot take is an invalid_argument naming `what`.
+using InputShaper = std::function<std::optional<ov::PartialShape>(const std::string& name, const ov::PartialShape& shape)>;
+void reshape_inputs(const std::shared_ptr<ov::Model>& model, const InputShaper& shape_of, const std::string& what);
 
 }  // namespace ovd

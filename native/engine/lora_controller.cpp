@@ -63,31 +63,28 @@ std::vector<Match> match_layers(const std::shared_ptr<ov::Model>& model, const s
     return matches;
 }
 
-// y + ((x A^T) * alpha) B^T, computed in y's element type. For 1x1 convolutions the same product
-// runs as B (alpha * (A x)) on x viewed as [N, C, H*W]. (The oracle transposes x to [H, W, N, C]
-// instead; on the CPU plugin that form also changes the rounding of the convolution itself, which
-// we avoid: see docs/lora.md.)
+// y + ((x A^T) * alpha) B^T, computed in y's element type. For 1x1 convolutions, as in the oracle,
+// x [N, C, H, W] is transposed to [H, W, N, C] for the products and the result transposed back.
+// Node for node the oracle's graph: any other arrangement of the same products rounds differently
+// on the CPU plugin (see docs/lora.md).
 ov::Output<ov::Node> lora_branch(const std::shared_ptr<ov::Node>& layer, const ov::Output<ov::Node>& a, const ov::Output<ov::Node>& alpha,
                                  const ov::Output<ov::Node>& b) {
     const ov::element::Type type = layer->get_output_element_type(0);
     auto as_type = [&](const ov::Output<ov::Node>& v) -> ov::Output<ov::Node> {
         return v.get_element_type() == type ? v : std::make_shared<Convert>(v, type)->output(0);
     };
-    auto i64 = [](std::vector<int64_t> v) { return Constant::create(ov::element::i64, ov::Shape{v.size()}, v); };
-    const ov::Output<ov::Node> x = layer->input_value(0);
+    // [a, b, c, d] -> [c, d, a, b], its own inverse.
+    auto swap_pairs = [](const ov::Output<ov::Node>& v) -> ov::Output<ov::Node> {
+        return std::make_shared<Transpose>(v, Constant::create(ov::element::i32, ov::Shape{4}, std::vector<int32_t>{2, 3, 0, 1}));
+    };
     const ov::PartialShape& y = layer->get_output_partial_shape(0);
     const bool spatial = y.rank().is_static() && y.rank().get_length() == 4 && y[1].is_static() && y[1].get_length() > 1;
-    if (!spatial) {
-        ov::Output<ov::Node> branch = std::make_shared<MatMul>(x, as_type(a), false, true);
-        branch = std::make_shared<Multiply>(branch, as_type(alpha));
-        return std::make_shared<MatMul>(branch, as_type(b), false, true);
-    }
-    auto flat = std::make_shared<Reshape>(x, i64({0, 0, -1}), true);                      // [N, C, H*W]
-    ov::Output<ov::Node> branch = std::make_shared<MatMul>(as_type(a), flat, false, false);  // [N, R, H*W]
-    auto alpha_column = std::make_shared<Reshape>(as_type(alpha), i64({-1, 1}), false);      // [R, 1]
-    branch = std::make_shared<Multiply>(branch, alpha_column);
-    branch = std::make_shared<MatMul>(as_type(b), branch, false, false);                     // [N, out, H*W]
-    return std::make_shared<Reshape>(branch, std::make_shared<ShapeOf>(layer->output(0)), false);
+    ov::Output<ov::Node> branch = layer->input_value(0);
+    if (spatial) branch = swap_pairs(branch);
+    branch = std::make_shared<MatMul>(branch, as_type(a), false, true);
+    branch = std::make_shared<Multiply>(branch, as_type(alpha));
+    branch = std::make_shared<MatMul>(branch, as_type(b), false, true);
+    return spatial ? swap_pairs(branch) : branch;
 }
 
 }  // namespace

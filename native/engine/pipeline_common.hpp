@@ -28,7 +28,18 @@ struct FamilyDefaults {
     float strength = 1.0f;
     size_t width = 0, height = 0;  // 0: no default, the caller must give them
     bool image2image_size_from_image = false;  // image-to-image: the input's size rounded down to size_multiple
+    // A reshaped model: its size, image count and guidance are the defaults, and other sizes or counts
+    // are refused.
+    const StaticShape* static_shape = nullptr;
 };
+
+// Checks static shapes at load: a positive size divisible by `size_multiple`, at least one image and
+// a finite guidance scale.
+void check_static_shape(const StaticShape& shape, size_t size_multiple, const std::string& size_rule);
+
+// Throws invalid_argument when a call's classifier-free guidance (`do_cfg`) differs from the one the
+// static shapes were made for (`static_cfg`): the denoiser's batch would not fit. No-op without them.
+void check_static_guidance(const StaticShape* shape, bool static_cfg, bool do_cfg, float guidance);
 
 // Throws invalid_argument unless the images fit the task: image-to-image and inpainting need an
 // RGB u8 [1,H,W,3] image, inpainting a [1,H,W,1|3] mask of the image's size; text-to-image takes none.
@@ -36,7 +47,8 @@ void check_image_inputs(Task task, const ImageInputs& images);
 
 // Checks the images, applies `defaults` and validates what all families share: at least one step
 // and one image, a positive size divisible by `size_multiple` (`size_rule` says why, e.g. "the VAE
-// scale factor"), a finite guidance scale, strength in [0,1] and exactly 1 for text-to-image.
+// scale factor"), a finite guidance scale, strength in [0,1] and exactly 1 for text-to-image, and
+// the size and image count of static shapes.
 ResolvedParams resolve_common(Task task, const GenerationParams& params, const ImageInputs& images,
                               const FamilyDefaults& defaults, size_t size_multiple, const std::string& size_rule);
 

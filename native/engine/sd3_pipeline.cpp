@@ -68,11 +68,43 @@ StableDiffusion3Pipeline::StableDiffusion3Pipeline(const ModelFolder& folder, co
     in_channels_ = config.get_or<size_t>("in_channels", 16);
     joint_attention_dim_ = config.get_or<size_t>("joint_attention_dim", 4096);
 
-    text_encoder_ = ClipTextEncoder::load(folder, "text_encoder", devices.text_encoder, devices.properties);
-    text_encoder_2_ = ClipTextEncoder::load(folder, "text_encoder_2", devices.text_encoder, devices.properties);
-    if (!t5_class.empty()) t5_ = T5Encoder::load(folder, "text_encoder_3", devices.text_encoder, devices.properties);
-    transformer_ = IrModel::load(folder.file("transformer/openvino_model.xml").string(), devices.denoiser, devices.properties);
-    vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), devices.vae, devices.properties);
+    // Static shapes (the oracle's reshape): CLIP [bm, 77], T5 [bm, 256] (the default max_sequence_length),
+    // the transformer's batch N x bm at the latent size with 77 + 256 tokens (77 x 2 without T5), the
+    // VAE N images. bm is 2 with classifier-free guidance, else 1.
+    static_shape_ = devices.static_shape;
+    const size_t scale = AutoencoderKL::scale_factor_of(folder);
+    size_t cfg_rows = 0;  // 0: dynamic shapes
+    if (static_shape_) {
+        check_static_shape(*static_shape_, scale * patch_size_,
+                           "the VAE scale factor " + std::to_string(scale) + " times the transformer patch size " + std::to_string(patch_size_));
+        static_cfg_ = static_shape_->guidance_scale.value_or(7.0f) > 1.0f;
+        cfg_rows = static_cfg_ ? 2 : 1;
+    }
+    text_encoder_ = ClipTextEncoder::load(folder, "text_encoder", devices.text_encoder, devices.properties, nullptr, {}, cfg_rows);
+    text_encoder_2_ = ClipTextEncoder::load(folder, "text_encoder_2", devices.text_encoder, devices.properties, nullptr, {}, cfg_rows);
+    if (!t5_class.empty())
+        t5_ = T5Encoder::load(folder, "text_encoder_3", devices.text_encoder, devices.properties, cfg_rows, kDefaultMaxSequenceLength);
+    const std::string transformer_xml = folder.file("transformer/openvino_model.xml").string();
+    std::shared_ptr<ov::Model> transformer = read_ir(transformer_xml);
+    std::optional<StaticImages> vae_shape;
+    if (static_shape_) {
+        const int64_t rows = static_cast<int64_t>(cfg_rows) * static_shape_->num_images_per_prompt;
+        const int64_t h = static_shape_->height / static_cast<int64_t>(scale), w = static_shape_->width / static_cast<int64_t>(scale);
+        const int64_t clip_length = static_cast<int64_t>(text_encoder_->context_length());
+        const int64_t tokens = clip_length + (t5_ ? kDefaultMaxSequenceLength : clip_length);
+        reshape_inputs(transformer, [&](const std::string& name, ov::PartialShape shape) -> std::optional<ov::PartialShape> {
+            if (shape.rank().is_dynamic()) return std::nullopt;
+            if (name == "hidden_states" && shape.size() == 4) return ov::PartialShape{rows, shape[1], h, w};
+            if (name == "encoder_hidden_states" && shape.size() == 3) return ov::PartialShape{rows, tokens, shape[2]};
+            if (name == "pooled_projections" && shape.size() == 2) return ov::PartialShape{rows, shape[1]};
+            if (name == "timestep" && shape.size() == 1) return ov::PartialShape{1};
+            return std::nullopt;
+        }, transformer_xml);
+        vae_shape = StaticImages{static_cast<size_t>(static_shape_->num_images_per_prompt), static_cast<size_t>(static_shape_->height),
+                                 static_cast<size_t>(static_shape_->width)};
+    }
+    transformer_ = IrModel::compile(transformer, devices.denoiser, devices.properties, transformer_xml);
+    vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), devices.vae, devices.properties, vae_shape);
 }
 
 bool StableDiffusion3Pipeline::supports(Task task) const {
@@ -91,11 +123,13 @@ ResolvedParams StableDiffusion3Pipeline::resolve(Task task, const GenerationPara
     defaults.steps = 28;
     defaults.strength = task == Task::Text2Image ? 1.0f : 0.6f;
     defaults.width = defaults.height = sample_size_ * scale;  // image-to-image too, as the oracle
+    defaults.static_shape = static_shape_ ? &*static_shape_ : nullptr;
     const ResolvedParams r = resolve_common(task, p, images, defaults, scale * patch_size_,
                                             "the VAE scale factor " + std::to_string(scale) + " times the transformer patch size " +
                                                 std::to_string(patch_size_));
     if (!p.adapters.empty()) throw invalid_argument("LoRA adapters are not supported for Stable Diffusion 3 models yet");
     do_cfg = r.guidance > 1.0f;
+    check_static_guidance(defaults.static_shape, static_cfg_, do_cfg, r.guidance);
     if ((p.negative_prompt || p.negative_prompt_2 || p.negative_prompt_3) && !do_cfg)
         throw invalid_argument("a negative prompt needs guidance_scale > 1");
     if (p.max_sequence_length && (*p.max_sequence_length < 1 || *p.max_sequence_length > 512))
@@ -108,6 +142,10 @@ ResolvedParams StableDiffusion3Pipeline::resolve(Task task, const GenerationPara
     if (p.scheduler != SchedulerType::Auto && p.scheduler != SchedulerType::FlowMatchEulerDiscrete)
         throw invalid_argument("Stable Diffusion 3 runs with the FLOW_MATCH_EULER_DISCRETE scheduler only");
     max_sequence_length = static_cast<size_t>(p.max_sequence_length.value_or(kDefaultMaxSequenceLength));
+    if (static_shape_ && t5_ && max_sequence_length != static_cast<size_t>(kDefaultMaxSequenceLength))
+        throw invalid_argument("this model was reshaped to static shapes with T5 compiled for max_sequence_length " +
+                               std::to_string(kDefaultMaxSequenceLength) + "; leave it unset or give that; got " +
+                               std::to_string(max_sequence_length));
     return r;
 }
 

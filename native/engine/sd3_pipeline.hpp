@@ -32,6 +32,8 @@ private:
     Conditioning encode_prompts(const ResolvedParams& r, bool do_cfg, size_t max_sequence_length, GenerationMetrics& metrics) const;
 
     bool inpainting_only_ = false;  // StableDiffusion3InpaintPipeline
+    std::optional<StaticShape> static_shape_;  // set: every submodel compiled for these shapes
+    bool static_cfg_ = false;                  // the static shapes hold the CFG batch (2 x N)
     size_t sample_size_ = 128, patch_size_ = 2, in_channels_ = 16, joint_attention_dim_ = 4096;
     Json scheduler_config_;
     std::string scheduler_source_;

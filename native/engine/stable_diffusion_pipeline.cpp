@@ -81,18 +81,48 @@ StableDiffusionPipeline::StableDiffusionPipeline(const ModelFolder& folder, cons
     unet_sample_size_ = unet_config.get_or<size_t>("sample_size", 0);
     time_cond_proj_dim_ = unet_config.get_or<int64_t>("time_cond_proj_dim", -1);
 
+    // Static shapes (the oracle's reshape): CLIP [bm, 77], the UNet's batch N x bm at the latent size,
+    // the VAE N images. bm is 2 with classifier-free guidance, else 1.
+    static_shape_ = devices.static_shape;
+    const size_t scale = AutoencoderKL::scale_factor_of(folder);
+    size_t cfg_rows = 0;  // 0: dynamic shapes
+    if (static_shape_) {
+        check_static_shape(*static_shape_, scale, "the VAE scale factor");
+        // Without a guidance scale, the text-to-image default decides.
+        static_cfg_ = static_shape_->guidance_scale.value_or(is_xl_ ? 5.0f : 7.5f) > 1.0f && time_cond_proj_dim_ < 0;
+        cfg_rows = static_cfg_ ? 2 : 1;
+    }
     adapters_ = std::make_unique<AdapterSet>(devices.adapters, devices.lora_mode);
     AdapterSet* lora = adapters_->empty() ? nullptr : adapters_.get();
     text_encoder_ = ClipTextEncoder::load(folder, "text_encoder", devices.text_encoder, devices.properties, lora,
-                                          is_xl_ ? "lora_te1" : "lora_te");
+                                          is_xl_ ? "lora_te1" : "lora_te", cfg_rows);
     if (is_xl_)
-        text_encoder_2_ = ClipTextEncoder::load(folder, "text_encoder_2", devices.text_encoder, devices.properties, lora, "lora_te2");
+        text_encoder_2_ = ClipTextEncoder::load(folder, "text_encoder_2", devices.text_encoder, devices.properties, lora, "lora_te2", cfg_rows);
     const std::string unet_xml = folder.file("unet/openvino_model.xml").string();
     std::shared_ptr<ov::Model> unet_model = read_ir(unet_xml);
+    std::optional<StaticImages> vae_shape;
+    if (static_shape_) {
+        const int64_t rows = static_cast<int64_t>(cfg_rows) * static_shape_->num_images_per_prompt;
+        const int64_t h = static_shape_->height / static_cast<int64_t>(scale), w = static_shape_->width / static_cast<int64_t>(scale);
+        const int64_t context = static_cast<int64_t>(text_encoder_->context_length());
+        reshape_inputs(unet_model, [&](const std::string& name, ov::PartialShape shape) -> std::optional<ov::PartialShape> {
+            if (shape.rank().is_dynamic()) return std::nullopt;
+            if (name == "sample" && shape.size() == 4) return ov::PartialShape{rows, shape[1], h, w};
+            if (name == "timestep" && shape.size() == 1) return ov::PartialShape{1};
+            if (name == "encoder_hidden_states" && shape.size() == 3) return ov::PartialShape{rows, context, shape[2]};
+            if ((name == "text_embeds" || name == "time_ids") && shape.size() == 2) return ov::PartialShape{rows, shape[1]};
+            // LCM's guidance embedding: one row for the whole batch, as it is fed. (The oracle gives it
+            // N x bm rows, which its [1, d] tensor cannot fill for N > 1.)
+            if (name == "timestep_cond" && shape.size() == 2) return ov::PartialShape{1, shape[1]};
+            return std::nullopt;
+        }, unet_xml);
+        vae_shape = StaticImages{static_cast<size_t>(static_shape_->num_images_per_prompt), static_cast<size_t>(static_shape_->height),
+                                 static_cast<size_t>(static_shape_->width)};
+    }
     if (lora) unet_lora_ = lora->prepare(unet_model, "lora_unet");
     unet_ = IrModel::compile(unet_model, devices.denoiser, devices.properties, unet_xml);
     adapter_report_ = adapters_->report();
-    vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), devices.vae, devices.properties);
+    vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), devices.vae, devices.properties, vae_shape);
     dedicated_inpainting_ = unet_in_channels_ == 2 * vae_->latent_channels() + 1;
 }
 
@@ -113,6 +143,7 @@ StableDiffusionPipeline::Resolved StableDiffusionPipeline::resolve(Task task, co
     // Image-to-image follows the input's size (rounded down to the VAE scale); the others the model's.
     defaults.width = defaults.height = unet_sample_size_ * scale;
     defaults.image2image_size_from_image = true;
+    defaults.static_shape = static_shape_ ? &*static_shape_ : nullptr;
     const ResolvedParams common = resolve_common(task, p, images, defaults, scale, "the VAE scale factor");
     Resolved r{};
     r.task = task;
@@ -124,6 +155,7 @@ StableDiffusionPipeline::Resolved StableDiffusionPipeline::resolve(Task task, co
     r.guidance = common.guidance;
     r.strength = common.strength;
     r.do_cfg = r.guidance > 1.0f && !lcm;
+    check_static_guidance(defaults.static_shape, static_cfg_, r.do_cfg, r.guidance);
 
     if (p.taylorseer) throw invalid_argument("taylorseer applies to Stable Diffusion 3 and FLUX only");
     if (p.prompt_3 || p.negative_prompt_3) throw invalid_argument("prompt_3 and negative_prompt_3 apply to Stable Diffusion 3 only");

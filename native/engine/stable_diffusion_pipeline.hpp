@@ -36,6 +36,8 @@ private:
     size_t unet_in_channels_ = 4;
     size_t unet_sample_size_ = 0;
     int64_t time_cond_proj_dim_ = -1;  // >= 0: LCM (guidance embedded, no CFG)
+    std::optional<StaticShape> static_shape_;  // set: every submodel compiled for these shapes
+    bool static_cfg_ = false;                  // the static shapes hold the CFG batch (2 x N)
     Json scheduler_config_;
     std::string scheduler_source_;
     std::shared_ptr<ClipTextEncoder> text_encoder_;    // CLIP-L (SD: the only one)

@@ -11,9 +11,10 @@ namespace ovd {
 
 class T5Encoder {
 public:
-    // `component` is e.g. "text_encoder_3"; its tokenizer is the matching "tokenizer_3".
+    // `component` is e.g. "text_encoder_3"; its tokenizer is the matching "tokenizer_3". With a
+    // `static_batch`, the ids input is compiled as [static_batch, static_length] (the oracle's reshape).
     static std::shared_ptr<T5Encoder> load(const ModelFolder& folder, const std::string& component, const std::string& device,
-                                           const PropertyMap& properties);
+                                           const PropertyMap& properties, size_t static_batch = 0, size_t static_length = 0);
 
     // One inference over [negative, positive] when `with_negative`, else [positive], each row the
     // prompt's ids cut or padded (with the pad id) to `max_sequence_length`, as the oracle does (no
