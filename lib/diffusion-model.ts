@@ -21,6 +21,10 @@ export interface LoadOptions {
   properties?: Record<string, PropertyValue>;
   /** generate() calls that may run at once on this model; more wait in order (default 1). */
   maxConcurrency?: number;
+  /** Calls that may wait for a slot; beyond that a call fails at once with ERR_QUEUE_FULL (default: unbounded). */
+  maxQueue?: number;
+  /** Longest wait for a slot, in ms, before ERR_QUEUE_TIMEOUT (default: no limit). */
+  queueTimeoutMs?: number;
   /** Largest decoded input image, in pixels (default 8192 x 8192). */
   maxInputPixels?: number;
   /** LoRA adapters (.safetensors) by alias, with the alpha used when a call names them without one (default 1). */
@@ -94,6 +98,8 @@ export interface GenerationMetrics {
   denoiserMs: number[];
   /** Per text encoder, named as openvino-genai's metrics name them (e.g. text_encoder, text_encode_3). */
   textEncoderMs: Record<string, number>;
+  /** Setting LoRA adapter states for this call (0 when the requests already held its adapter set); part of the other times. */
+  adapterApplyMs: number;
   /** Time inside the engine. */
   totalMs: number;
   /** Time spent waiting for a free slot (maxConcurrency). */
@@ -133,9 +139,9 @@ export class DiffusionModel {
   readonly tasks: readonly Task[];
   readonly loadMs: number;
 
-  private constructor(native: NativePipeline, options: LoadOptions) {
+  private constructor(native: NativePipeline, options: LoadOptions, limiter: ConcurrencyLimiter) {
     this.native = native;
-    this.limiter = new ConcurrencyLimiter(options.maxConcurrency ?? 1);
+    this.limiter = limiter;
     this.maxInputPixels = options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
     this.presets = { ...(options.adapterPresets ?? {}) };
     const info = native.info();
@@ -147,8 +153,7 @@ export class DiffusionModel {
 
   /** Reads and compiles the model folder on a worker thread. */
   static async load(modelDir: string, options: LoadOptions = {}): Promise<DiffusionModel> {
-    if (options.maxConcurrency !== undefined && (!Number.isInteger(options.maxConcurrency) || options.maxConcurrency < 1))
-      throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'maxConcurrency must be a positive integer');
+    const limiter = new ConcurrencyLimiter(options.maxConcurrency ?? 1, { maxQueue: options.maxQueue, queueTimeoutMs: options.queueTimeoutMs });
     const adapters: NativeAdapterSpec[] = Object.entries(options.adapters ?? {}).map(([name, spec]) =>
       (typeof spec === 'string' ? { name, path: spec } : { name, path: spec.path, alpha: spec.alpha }));
     const names = new Set(adapters.map((a) => a.name));
@@ -165,7 +170,7 @@ export class DiffusionModel {
       throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'reshape must be {width, height, numImagesPerPrompt?, guidanceScale?}');
     const native = await callNative(() =>
       binding().Pipeline.load(modelDir, toDevices(options.device), options.properties ?? {}, { adapters, mode }, reshape));
-    return new DiffusionModel(native, options);
+    return new DiffusionModel(native, options, limiter);
   }
 
   /** generate() calls running now, and waiting for a slot. */

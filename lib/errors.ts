@@ -7,7 +7,9 @@ export type ErrorCode =
   | 'ERR_ABORTED'
   | 'ERR_DISPOSED'
   | 'ERR_INTERNAL'
-  | 'ERR_BINDING';
+  | 'ERR_BINDING'
+  | 'ERR_QUEUE_FULL'
+  | 'ERR_QUEUE_TIMEOUT';
 
 export class OvDiffusionError extends Error {
   readonly code: ErrorCode;
@@ -20,7 +22,7 @@ export class OvDiffusionError extends Error {
 
 const KNOWN_CODES = new Set<string>([
   'ERR_INVALID_ARGUMENT', 'ERR_MODEL_NOT_FOUND', 'ERR_UNSUPPORTED_MODEL', 'ERR_RUNTIME',
-  'ERR_ABORTED', 'ERR_DISPOSED', 'ERR_INTERNAL', 'ERR_BINDING',
+  'ERR_ABORTED', 'ERR_DISPOSED', 'ERR_INTERNAL', 'ERR_BINDING', 'ERR_QUEUE_FULL', 'ERR_QUEUE_TIMEOUT',
 ]);
 
 /** Turns an error thrown by the native layer into an OvDiffusionError, keeping the caller's stack. */

@@ -1,10 +1,27 @@
-/** A FIFO counting semaphore: at most `limit` holders at once, others wait in order. */
+import { OvDiffusionError } from './errors';
+
+export interface LimiterOptions {
+  /** Callers that may wait for a slot; one more is refused with ERR_QUEUE_FULL (default: unbounded). */
+  maxQueue?: number;
+  /** Longest wait for a slot in ms; then ERR_QUEUE_TIMEOUT (default: no limit). */
+  queueTimeoutMs?: number;
+}
+
+/** A FIFO counting semaphore: at most `limit` holders at once, others wait in order, up to a bound. */
 export class ConcurrencyLimiter {
   private running = 0;
   private readonly waiting: Array<() => void> = [];
+  private readonly maxQueue: number;
+  private readonly queueTimeoutMs: number;
 
-  constructor(readonly limit: number) {
-    if (!Number.isInteger(limit) || limit < 1) throw new RangeError('the concurrency limit must be a positive integer');
+  constructor(readonly limit: number, options: LimiterOptions = {}) {
+    if (!Number.isInteger(limit) || limit < 1) throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'maxConcurrency must be a positive integer');
+    const { maxQueue = Infinity, queueTimeoutMs = Infinity } = options;
+    if (!(maxQueue === Infinity || (Number.isInteger(maxQueue) && maxQueue >= 0)))
+      throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'maxQueue must be a non-negative integer');
+    if (!(queueTimeoutMs > 0)) throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'queueTimeoutMs must be positive');
+    this.maxQueue = maxQueue;
+    this.queueTimeoutMs = queueTimeoutMs;
   }
 
   get active(): number { return this.running; }
@@ -25,17 +42,33 @@ export class ConcurrencyLimiter {
       this.running += 1;
       return Promise.resolve();
     }
+    if (this.waiting.length >= this.maxQueue) {
+      return Promise.reject(new OvDiffusionError('ERR_QUEUE_FULL',
+        `${this.running} generations are running and ${this.waiting.length} waiting; the queue holds ${this.maxQueue}`));
+    }
     return new Promise<void>((resolve, reject) => {
-      const grant = () => {
+      let timer: NodeJS.Timeout | undefined;
+      const leave = () => {
+        const index = this.waiting.indexOf(grant);
+        if (index >= 0) this.waiting.splice(index, 1);
         signal?.removeEventListener('abort', onAbort);
+        if (timer) clearTimeout(timer);
+      };
+      const grant = () => {
+        leave();
         this.running += 1;
         resolve();
       };
       const onAbort = () => {
-        const index = this.waiting.indexOf(grant);
-        if (index >= 0) this.waiting.splice(index, 1);
+        leave();
         reject(signal!.reason);
       };
+      if (Number.isFinite(this.queueTimeoutMs)) {
+        timer = setTimeout(() => {
+          leave();
+          reject(new OvDiffusionError('ERR_QUEUE_TIMEOUT', `waited ${this.queueTimeoutMs} ms for a free slot`));
+        }, this.queueTimeoutMs);
+      }
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiting.push(grant);
     });
@@ -43,6 +76,6 @@ export class ConcurrencyLimiter {
 
   private release(): void {
     this.running -= 1;
-    this.waiting.shift()?.();
+    this.waiting[0]?.();
   }
 }

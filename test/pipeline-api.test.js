@@ -152,3 +152,19 @@ test('model folders: dedicated inpainting models, unknown classes and missing fi
   disposed.dispose();
   await assert.rejects(disposed.text2image('a'), { code: 'ERR_DISPOSED' });
 });
+
+test('a bounded queue refuses or times out callers beyond it', async () => {
+  const bounded = await DiffusionModel.load(SD, { maxConcurrency: 1, maxQueue: 1, queueTimeoutMs: 60_000 });
+  const first = bounded.text2image('a', { numInferenceSteps: 30 });
+  const second = bounded.text2image('a', { numInferenceSteps: 1 });
+  await assert.rejects(bounded.text2image('a', { numInferenceSteps: 1 }), { code: 'ERR_QUEUE_FULL', message: /queue holds 1/ });
+  await Promise.all([first, second]);
+  const impatient = await DiffusionModel.load(SD, { maxConcurrency: 1, queueTimeoutMs: 20 });
+  const long = impatient.text2image('a', { numInferenceSteps: 30 });
+  await assert.rejects(impatient.text2image('a', { numInferenceSteps: 1 }), { code: 'ERR_QUEUE_TIMEOUT' });
+  await long;
+  assert.equal(impatient.waiting, 0);
+  await assert.rejects(DiffusionModel.load(SD, { maxQueue: -1 }), { code: 'ERR_INVALID_ARGUMENT' });
+  bounded.dispose();
+  impatient.dispose();
+});
