@@ -1,7 +1,12 @@
 #!/usr/bin/env node
 'use strict';
-// Placeholder until the server lands: proves the runtime loads, then says what is missing.
-const ovd = require('..');
-console.log(`ov-diffusion: OpenVINO ${ovd.openvinoVersion()}, devices: ${ovd.availableDevices().join(', ')}`);
-console.error('ov-diffusion: the image server is not built yet (see the open server issue).');
-process.exit(2);
+// The image server; see `ov-diffusion --help` and docs/server.md.
+const { main, handleSignals } = require('../dist/server/main.js');
+
+main().then((running) => {
+  if (running) handleSignals(running);
+  else if (process.exitCode) process.exit(process.exitCode);
+}, (error) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -25,7 +25,7 @@ function apiKeyCheck(apiKey: string): RequestHandler {
     const given = crypto.createHash('sha256').update(String(req.headers.authorization ?? '')).digest();
     if (crypto.timingSafeEqual(given, expected)) return next();
     next(new ApiError(401, 'Unauthorized request due to invalid or missing api-key: send "Authorization: Bearer <key>"',
-      null, 'invalid_api_key', 'invalid_request_error'));
+      null, 'invalid_api_key'));
   };
 }
 
@@ -53,7 +53,7 @@ export function createApp(options: AppOptions): express.Express & { registry: Mo
   app.use(healthRoutes(registry));
   if (options.apiKey) app.use(API_PREFIXES, apiKeyCheck(options.apiKey));
   for (const prefix of API_PREFIXES) {
-    app.use(prefix, imageRoutes(registry));
+    app.use(prefix, imageRoutes(registry, logger));
     app.use(prefix, modelRoutes(registry));
   }
   app.use(notFound);

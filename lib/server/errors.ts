@@ -2,7 +2,8 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { OvDiffusionError } from '../errors';
 
-export type ErrorType = 'invalid_request_error' | 'authentication_error' | 'not_found_error' | 'server_error' | 'not_implemented_error';
+/** As the OpenAI API: every 4xx is an invalid_request_error, every 5xx a server_error. */
+export type ErrorType = 'invalid_request_error' | 'server_error';
 
 export class ApiError extends Error {
   constructor(
@@ -22,9 +23,6 @@ export class ApiError extends Error {
 }
 
 function defaultType(status: number): ErrorType {
-  if (status === 401) return 'authentication_error';
-  if (status === 404) return 'not_found_error';
-  if (status === 501) return 'not_implemented_error';
   return status >= 500 ? 'server_error' : 'invalid_request_error';
 }
 
@@ -35,7 +33,7 @@ export const badField = (param: string, message: string, code: string | null = '
 export function fromLibraryError(error: OvDiffusionError, param: string | null = null): ApiError {
   switch (error.code) {
     case 'ERR_INVALID_ARGUMENT': {
-      if (/exceeds the limit/.test(error.message)) return new ApiError(413, error.message, param, 'image_too_large');
+      if (/exceeds the limit/.test(error.message)) return new ApiError(413, error.message, param ?? paramFromMessage(error.message), 'image_too_large');
       return new ApiError(400, error.message, param ?? paramFromMessage(error.message), 'invalid_value');
     }
     case 'ERR_ABORTED':

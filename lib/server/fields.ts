@@ -8,7 +8,7 @@ import { ModelSettings, Size, sizeText } from './settings';
 export type BodyKind = 'json' | 'multipart';
 type FieldType = 'string' | 'int' | 'float' | 'bool' | 'object';
 
-/** Every field the server reads. Anything else is tolerated and ignored (see IGNORED_FIELDS for the known ones). */
+/** Every field the server reads. Anything else (quality, style, user, ...) is tolerated and ignored; docs/server.md lists them. */
 const FIELD_TYPES = {
   model: 'string', prompt: 'string', prompt_2: 'string', prompt_3: 'string',
   negative_prompt: 'string', negative_prompt_2: 'string', negative_prompt_3: 'string',
@@ -21,9 +21,6 @@ type FieldName = keyof typeof FIELD_TYPES;
 type FieldValue<T extends FieldType> = T extends 'string' ? string : T extends 'bool' ? boolean
   : T extends 'object' ? Record<string, number> : number;
 export type Fields = { [K in FieldName]?: FieldValue<typeof FIELD_TYPES[K]> };
-
-/** OpenAI fields accepted and ignored: they have no meaning for these models. */
-export const IGNORED_FIELDS = ['quality', 'style', 'moderation', 'user', 'safety_identifier', 'input_fidelity', 'complexity'];
 
 const INT = /^[+-]?\d+$/;
 const FLOAT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;

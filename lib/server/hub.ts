@@ -5,7 +5,7 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { spawn, spawnSync } from 'child_process';
+import { spawn } from 'child_process';
 import { listFiles } from '@huggingface/hub';
 import type { Logger } from './log';
 import { LoraAdapterSpec, loraFilePath } from './loras';
@@ -305,14 +305,6 @@ async function convertWithOptimum(options: PullModelOptions): Promise<void> {
   }
   await placeAtomically(staging, target);
   logger.info(`${repo}: converted to ${target}`);
-}
-
-/** optimum-cli's version, for --version output; undefined when not installed. */
-export function optimumVersion(): string | undefined {
-  const optimum = findOnPath('optimum-cli');
-  if (!optimum) return undefined;
-  const result = spawnSync(optimum, ['--version'], { encoding: 'utf8', timeout: 20000 });
-  return result.status === 0 ? result.stdout.trim() : undefined;
 }
 
 // ---- LoRA files ----

@@ -27,6 +27,8 @@ export interface ModelSettings {
   /** With exactly one --resolution, the only n and guidance_scale a request may ask for. */
   staticNumImagesPerPrompt?: number;
   staticGuidanceScale?: number;
+  /** With exactly one --resolution: the static shapes the model is compiled for (OVMS reshapes the same way). */
+  reshape?: { width: number; height: number; numImagesPerPrompt: number; guidanceScale?: number };
   maxConcurrency: number;
 }
 
@@ -152,12 +154,17 @@ export function buildModelSettings(flags: ModelFlags): ModelSettings {
     maxNumInferenceSteps,
     staticNumImagesPerPrompt: resolutions.length === 1 ? staticNumImagesPerPrompt ?? 1 : undefined,
     staticGuidanceScale: resolutions.length === 1 ? staticGuidanceScale ?? STATIC_DEFAULT_GUIDANCE : undefined,
+    reshape: resolutions.length === 1
+      ? { ...resolutions[0], numImagesPerPrompt: staticNumImagesPerPrompt ?? 1, ...(staticGuidanceScale !== undefined ? { guidanceScale: staticGuidanceScale } : {}) }
+      : undefined,
     maxConcurrency,
   };
 }
 
 export function loadOptions(settings: ModelSettings): LoadOptions {
-  return { device: settings.device, properties: settings.properties, maxConcurrency: settings.maxConcurrency };
+  const options: LoadOptions = { device: settings.device, properties: settings.properties, maxConcurrency: settings.maxConcurrency };
+  if (settings.reshape) options.reshape = settings.reshape;
+  return options;
 }
 
 export { sizeText };

@@ -1,0 +1,217 @@
+// `ov-diffusion`: parse the flags, pull what is missing, load the models and serve them.
+import * as fs from 'fs';
+import * as http from 'http';
+import type { AddressInfo } from 'net';
+import * as path from 'path';
+import { DiffusionModel, LoadOptions } from '../diffusion-model';
+import { openvinoVersion } from '../index';
+import { createApp } from './app';
+import { CliError, CliOptions, helpText, parseArgs } from './cli';
+import { ConfigError, ModelEntry, modelEntry, readConfigFile, writeGraph } from './config';
+import * as hub from './hub';
+import { Logger, createLogger } from './log';
+import { LoraAdapterSpec, LoraRouter, LoraSpec, loraFilePath, parseSourceLoras } from './loras';
+import { ModelRegistry, ServedModelInit } from './registry';
+import { ModelSettings, buildModelSettings, loadOptions } from './settings';
+
+export const EXIT_USAGE = 2;
+export const EXIT_FAILURE = 1;
+export const DEMO_MODEL_NAME = 'demo';
+
+export interface RunningServer {
+  server: http.Server;
+  registry: ModelRegistry;
+  url: string;
+  /** Resolves when every model is loaded; rejects when one fails. */
+  ready: Promise<void>;
+  close(): Promise<void>;
+}
+
+function packageRoot(): string {
+  return path.resolve(__dirname, '..', '..');
+}
+
+function readApiKey(options: CliOptions, env: NodeJS.ProcessEnv): string | undefined {
+  if (options.apiKeyFile) {
+    let text: string;
+    try {
+      text = fs.readFileSync(options.apiKeyFile, 'utf8');
+    } catch (error) {
+      throw new ConfigError(`--api_key_file: cannot read ${options.apiKeyFile}: ${(error as Error).message}`);
+    }
+    const key = text.split(/\r?\n/)[0].trim();
+    if (!key) throw new ConfigError(`--api_key_file ${options.apiKeyFile}: the first line is empty`);
+    return key;
+  }
+  return env.API_KEY?.trim() || undefined;
+}
+
+interface Prepared { entry: ModelEntry; settings: ModelSettings; loras: LoraSpec[] }
+
+function prepareEntry(entry: ModelEntry, cliLoras: LoraSpec[] | undefined): Prepared {
+  try {
+    const settings = buildModelSettings(entry.flags);
+    const device = entry.flags.target_device ?? '';
+    const loras = cliLoras ?? (entry.flags.source_loras !== undefined ? parseSourceLoras(entry.flags.source_loras, { device }) : entry.graphLoras);
+    return { entry, settings, loras };
+  } catch (error) {
+    throw new ConfigError(`model '${entry.name}': ${(error as Error).message}`);
+  }
+}
+
+function checkModelFolder(entry: ModelEntry): void {
+  if (!fs.existsSync(entry.path)) throw new ConfigError(`model '${entry.name}': the folder ${entry.path} does not exist`);
+  if (!fs.existsSync(path.join(entry.path, 'model_index.json')))
+    throw new ConfigError(`model '${entry.name}': ${entry.path} is not a diffusion model in OpenVINO format (no model_index.json); `
+      + 'export one with optimum-cli export openvino, or pull one with --source_model OpenVINO/...');
+}
+
+function demoEntry(options: CliOptions, logger: Logger): ModelEntry {
+  const dir = path.join(packageRoot(), 'test', 'fixtures', 'sd15');
+  logger.warn(`no model given: serving the embedded demo model '${DEMO_MODEL_NAME}' (${dir}). It is a tiny model with random weights: `
+    + 'its images are noise. To serve a real model: ov-diffusion --rest_port 8000 --model_repository_path ./models '
+    + '--source_model OpenVINO/stable-diffusion-v1-5-int8-ov (see docs/server.md)');
+  return { name: DEMO_MODEL_NAME, path: dir, flags: options.model, graphLoras: [] };
+}
+
+/** Pulls --source_model (and its LoRA files), writing graph.pbtxt as OVMS does. Returns the model folder. */
+async function pullSource(options: CliOptions, logger: Logger): Promise<string> {
+  const target = path.resolve(options.modelPath ?? path.join(options.modelRepositoryPath!, ...options.sourceModel!.split('/')));
+  await hub.pullModel({
+    repo: options.sourceModel!, target, overwrite: options.overwriteModels, logger,
+    weightFormat: options.weightFormat, extraQuantizationParams: options.extraQuantizationParams,
+  });
+  const adapters = options.loras.filter((l): l is LoraAdapterSpec => l.kind === 'adapter');
+  await hub.pullLoras(adapters, target, { logger, overwrite: options.overwriteModels });
+  writeGraph(target, options.model, adapters.map((a) => ({
+    alias: a.alias, alpha: a.alpha,
+    path: a.source.type === 'local' ? a.source.path : path.relative(target, loraFilePath(a, target)!).split(path.sep).join('/'),
+  })), options.loras);
+  return target;
+}
+
+async function pullMissingLoras(prepared: Prepared, overwrite: boolean, logger: Logger): Promise<void> {
+  const remote = prepared.loras.filter((l): l is LoraAdapterSpec => l.kind === 'adapter' && l.source.type !== 'local');
+  const missing = remote.filter((l) => overwrite || !loraFilePath(l, prepared.entry.path) || !fs.existsSync(loraFilePath(l, prepared.entry.path)!));
+  if (!missing.length) return;
+  await hub.pullLoras(missing, prepared.entry.path, { logger, overwrite });
+}
+
+/** Works out the models from the options (pulling as needed). Undefined for --pull, which only downloads. */
+export async function modelEntries(options: CliOptions, logger: Logger): Promise<Prepared[] | undefined> {
+  let entries: ModelEntry[];
+  let cliLoras: LoraSpec[] | undefined = options.model.source_loras !== undefined ? options.loras : undefined;
+  if (options.configPath) {
+    entries = readConfigFile(options.configPath, logger).map((e) => modelEntry(e.name, e.basePath,
+      options.model.cache_dir !== undefined && e.flags.cache_dir === undefined ? { ...e.flags, cache_dir: options.model.cache_dir } : e.flags, logger));
+    cliLoras = undefined;
+  } else if (options.sourceModel) {
+    const dir = await pullSource(options, logger);
+    if (options.pull) {
+      logger.info(`pulled ${options.sourceModel} into ${dir}; exiting (--pull)`);
+      return undefined;
+    }
+    entries = [{ name: options.modelName!, path: dir, flags: options.model, graphLoras: [] }];
+  } else if (options.modelPath) {
+    entries = [modelEntry(options.modelName!, path.resolve(options.modelPath), options.model, logger)];
+  } else {
+    entries = [demoEntry(options, logger)];
+  }
+  const prepared = entries.map((entry) => prepareEntry(entry, entries.length === 1 ? cliLoras : undefined));
+  for (const p of prepared) {
+    checkModelFolder(p.entry);
+    await pullMissingLoras(p, options.overwriteModels, logger);
+  }
+  return prepared;
+}
+
+function loadModel(p: Prepared, logger: Logger): ServedModelInit {
+  const router = new LoraRouter(p.loras, false);
+  const adapters = router.loadAdapters(p.entry.path);
+  // LoadOptions.adapters: alias -> {path, alpha} (the library's LoRA API, issue 5).
+  const load = { ...loadOptions(p.settings), ...(Object.keys(adapters).length ? { adapters } : {}) } as LoadOptions;
+  logger.info(`loading '${p.entry.name}' from ${p.entry.path}`);
+  const model = DiffusionModel.load(p.entry.path, load).then((m) => {
+    logger.info(`'${p.entry.name}' loaded: ${m.className} (${m.tasks.join(', ')}) in ${Math.round(m.loadMs)} ms, up to ${p.settings.maxConcurrency} requests at once`);
+    if (router.aliases.length) logger.info(`'${p.entry.name}' LoRA names: ${router.aliases.join(', ')}`);
+    return m;
+  });
+  return { name: p.entry.name, model, settings: p.settings, loras: p.loras, path: p.entry.path };
+}
+
+/** Starts the server: listens first (so liveness answers during loading), then loads the models. */
+export async function start(options: CliOptions, logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<RunningServer | undefined> {
+  const apiKey = readApiKey(options, env);
+  const prepared = await modelEntries(options, logger);
+  if (!prepared) return undefined;
+  const registry = new ModelRegistry(prepared.map((p) => loadModel(p, logger)));
+  const app = createApp({ models: registry, apiKey, logger });
+  const server = http.createServer(app);
+  server.requestTimeout = 0;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.restPort, options.restBindAddress, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  logger.info(`REST server listening on ${url} (/v3 and /v1: images/generations, images/edits, models)${apiKey ? ', API key required' : ''}`);
+  const ready = Promise.all(registry.models.map((m) => m.ready)).then(() => {
+    logger.info(`ready: serving ${registry.names().map((n) => `'${n.id}'`).join(', ')}`);
+  });
+  const close = async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    for (const m of registry.models) m.model?.dispose();
+  };
+  return { server, registry, url, ready, close };
+}
+
+/** The CLI entry point; sets process.exitCode on failure. */
+export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Promise<RunningServer | undefined> {
+  let options: CliOptions;
+  try {
+    options = parseArgs(argv, env);
+  } catch (error) {
+    if (!(error instanceof CliError)) throw error;
+    process.stderr.write(`ov-diffusion: error: ${error.message}\nRun 'ov-diffusion --help' for the options.\n`);
+    process.exitCode = EXIT_USAGE;
+    return undefined;
+  }
+  if (options.help) {
+    process.stdout.write(`${helpText()}\n`);
+    return undefined;
+  }
+  if (options.version) {
+    const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
+    process.stdout.write(`ov-diffusion ${pkg.version}\nOpenVINO ${openvinoVersion()}\n`);
+    return undefined;
+  }
+  const logger = createLogger(options.logLevel);
+  let running: RunningServer | undefined;
+  try {
+    running = await start(options, logger, env);
+    if (!running) return undefined;
+    await running.ready;
+    return running;
+  } catch (error) {
+    logger.error((error as Error).message);
+    if (options.logLevel === 'DEBUG' || options.logLevel === 'TRACE') logger.debug(String((error as Error).stack));
+    process.exitCode = error instanceof ConfigError ? EXIT_USAGE : EXIT_FAILURE;
+    await running?.close();
+    return undefined;
+  }
+}
+
+/** Stops on SIGINT/SIGTERM: no new connections, running generations finish, models are released. */
+export function handleSignals(running: RunningServer, logger: Logger = createLogger('INFO')): void {
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    logger.info(`${signal}: shutting down`);
+    running.close().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}
