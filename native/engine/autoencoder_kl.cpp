@@ -31,6 +31,14 @@ std::shared_ptr<ov::Model> with_image_postprocessing(std::shared_ptr<ov::Model> 
     return ppp.build();
 }
 
+// [batch, channels as they are, height, width] for a model's only input.
+auto image_shape(size_t batch, size_t height, size_t width) {
+    return [=](const std::string&, ov::PartialShape shape) -> std::optional<ov::PartialShape> {
+        if (shape.rank() != 4) return std::nullopt;
+        return ov::PartialShape{static_cast<int64_t>(batch), shape[1], static_cast<int64_t>(height), static_cast<int64_t>(width)};
+    };
+}
+
 }  // namespace
 
 size_t AutoencoderKL::scale_factor_of(const ModelFolder& folder) {
@@ -46,13 +54,6 @@ std::shared_ptr<AutoencoderKL> AutoencoderKL::load(const ModelFolder& folder, bo
     vae->latent_channels_ = config.get_or<size_t>("latent_channels", 4);
     vae->scaling_factor_ = config.get_or<float>("scaling_factor", 1.0f);
     vae->shift_factor_ = config.get_or<float>("shift_factor", 0.0f);
-    // [batch, channels as they are, height, width] for a model's only input.
-    auto image_shape = [](size_t batch, size_t height, size_t width) {
-        return [=](const std::string&, ov::PartialShape shape) -> std::optional<ov::PartialShape> {
-            if (shape.rank() != 4) return std::nullopt;
-            return ov::PartialShape{static_cast<int64_t>(batch), shape[1], static_cast<int64_t>(height), static_cast<int64_t>(width)};
-        };
-    };
     const std::string decoder_xml = folder.file("vae_decoder/openvino_model.xml").string();
     std::shared_ptr<ov::Model> decoder = read_ir(decoder_xml);
     if (fixed)
@@ -60,12 +61,23 @@ std::shared_ptr<AutoencoderKL> AutoencoderKL::load(const ModelFolder& folder, bo
     vae->decoder_ = IrModel::compile(with_image_postprocessing(decoder, vae->scaling_factor_, vae->shift_factor_), device, properties,
                                      decoder_xml);
     if (with_encoder) {
-        const std::string encoder_xml = folder.file("vae_encoder/openvino_model.xml").string();
-        std::shared_ptr<ov::Model> encoder = read_ir(encoder_xml);
-        if (fixed) reshape_inputs(encoder, image_shape(1, fixed->height, fixed->width), encoder_xml);
-        vae->encoder_ = IrModel::compile(encoder, device, properties, encoder_xml);
+        vae->encoder_xml_ = folder.file("vae_encoder/openvino_model.xml").string();
+        vae->encoder_device_ = device;
+        vae->encoder_properties_ = properties;
+        vae->fixed_ = fixed;
     }
     return vae;
+}
+
+IrModel& AutoencoderKL::encoder() const {
+    if (encoder_xml_.empty()) throw EngineError(ErrorCode::UnsupportedModel, "the model folder has no vae_encoder");
+    // A failed compile leaves the flag unset (call_once rethrows), so a later call tries again.
+    std::call_once(encoder_once_, [this] {
+        std::shared_ptr<ov::Model> model = read_ir(encoder_xml_);
+        if (fixed_) reshape_inputs(model, image_shape(1, fixed_->height, fixed_->width), encoder_xml_);
+        encoder_ = IrModel::compile(model, encoder_device_, encoder_properties_, encoder_xml_);
+    });
+    return *encoder_;
 }
 
 ov::Tensor AutoencoderKL::decode(const ov::Tensor& latent) const {
@@ -80,15 +92,15 @@ ov::Tensor AutoencoderKL::decode(const ov::Tensor& latent) const {
 }
 
 ov::Tensor AutoencoderKL::encode(const ov::Tensor& image, RandomGenerator& rng) const {
-    if (!encoder_) throw EngineError(ErrorCode::UnsupportedModel, "the model folder has no vae_encoder");
-    auto request = encoder_->borrow();
+    IrModel& model = encoder();
+    auto request = model.borrow();
     request->set_input_tensor(image);
     try {
         request->infer();
     } catch (const std::exception& e) {
         throw EngineError(ErrorCode::Runtime, std::string("VAE encode failed: ") + e.what());
     }
-    const auto port = encoder_->compiled().output(0);
+    const auto port = model.compiled().output(0);
     const ov::Tensor raw = request->get_tensor(port);
     ov::Tensor latent;
     if (port.get_names().count("latent_parameters")) {

@@ -1,6 +1,7 @@
 #pragma once
 // The VAE (AutoencoderKL): decode latents to RGB u8 images, encode images to latents.
 #include <memory>
+#include <mutex>
 #include <optional>
 
 #include "ir_model.hpp"
@@ -17,7 +18,8 @@ struct StaticImages {
 
 class AutoencoderKL {
 public:
-    // Loads vae_decoder (always) and vae_encoder (when `with_encoder`). All parameters come from
+    // Loads vae_decoder now; vae_encoder (when `with_encoder`) is compiled on first use, so a model used
+    // only for text-to-image holds no encoder, as openvino_genai's Text2ImagePipeline. All parameters come from
     // vae_decoder/config.json, as in the oracle. With `fixed`, the decoder is compiled for latents
     // [count, C, height/s, width/s], as the oracle's reshape does, and the encoder for images
     // [1, 3, height, width] (the oracle uses batch `count` there, which its batch-1 encode then
@@ -31,7 +33,7 @@ public:
     // Image f32 [1,3,H,W] in [-1,1] -> latent f32 [1,C,H/s,W/s], (z - shift) * scaling. An encoder that
     // outputs the distribution (`latent_parameters`) is sampled with `rng`, as the oracle does.
     ov::Tensor encode(const ov::Tensor& image, RandomGenerator& rng) const;
-    bool has_encoder() const { return encoder_ != nullptr; }
+    bool has_encoder() const { return !encoder_xml_.empty(); }
 
     size_t scale_factor() const { return scale_factor_; }
     // The scale factor a folder's VAE will have, before loading it.
@@ -41,8 +43,14 @@ public:
     float shift_factor() const { return shift_factor_; }
 
 private:
+    IrModel& encoder() const;  // compiles it on the first call
+
     std::shared_ptr<IrModel> decoder_;
-    std::shared_ptr<IrModel> encoder_;
+    std::string encoder_xml_, encoder_device_;
+    PropertyMap encoder_properties_;
+    std::optional<StaticImages> fixed_;
+    mutable std::once_flag encoder_once_;
+    mutable std::shared_ptr<IrModel> encoder_;
     size_t scale_factor_ = 8;
     size_t latent_channels_ = 4;
     float scaling_factor_ = 1.0f;
