@@ -101,6 +101,35 @@ test('unknown flags, bad values and bad combinations are refused with a clear me
   rejects(['--source_loras', 'a=org/repo@'], /Empty filename after @/);
 });
 
+test('the serving flags (not in OVMS): defaults, values and errors; queue limits per model', () => {
+  const d = parse([]);
+  assert.equal(d.defaultRngSeed, undefined, 'a random seed per request');
+  assert.equal(d.pngMetadata, true);
+  assert.equal(d.imageUrlTtlSeconds, 3600);
+  assert.equal(d.publicUrl, undefined);
+  assert.equal(d.variationPrompt, '');
+  assert.equal(d.shutdownTimeoutSeconds, 20);
+  const o = parse(['--default_rng_seed', '42', '--no_png_metadata', '--image_url_ttl', '90', '--public_url', 'https://img.example.com/base/',
+    '--variation_prompt', 'a variation', '--shutdown_timeout', '2.5', '--metrics_enable']);
+  assert.deepEqual([o.defaultRngSeed, o.pngMetadata, o.imageUrlTtlSeconds, o.publicUrl, o.variationPrompt, o.shutdownTimeoutSeconds],
+    [42, false, 90, 'https://img.example.com/base', 'a variation', 2.5]);
+  assert.equal(parse(['--default_rng_seed', 'RANDOM']).defaultRngSeed, undefined);
+  assert.equal(parse(['--variation_prompt', '']).variationPrompt, '');
+  rejects(['--default_rng_seed', '-1'], /--default_rng_seed must be random or an integer/);
+  rejects(['--image_url_ttl', 'soon'], /image_url_ttl must be a number of seconds/);
+  rejects(['--shutdown_timeout', '-1'], /shutdown_timeout must be a number of seconds/);
+  rejects(['--public_url', 'images.example.com'], /--public_url must be an absolute http\(s\) URL/);
+  rejects(['--public_url', 'ftp://x'], /--public_url must be an http or https URL/);
+  rejects(['--max_queue_size', '-1'], /max_queue_size must be a non-negative integer/);
+  rejects(['--queue_timeout', 'x'], /queue_timeout must be a number of seconds/);
+  const q = parse(['--model_name', 'm', '--model_path', '/m', '--max_concurrency', '3', '--max_queue_size', '0', '--queue_timeout', '0']);
+  const settings = buildModelSettings(q.model);
+  assert.deepEqual([settings.maxConcurrency, settings.maxQueue, settings.queueTimeoutMs], [3, 0, 0]);
+  assert.deepEqual(loadOptions(settings), { device: undefined, properties: {}, maxConcurrency: 3, maxQueue: 0 }, 'queue_timeout 0: no limit');
+  assert.equal(loadOptions(buildModelSettings({ queue_timeout: '1.5' })).queueTimeoutMs, 1500);
+  rejects(['--config_path', 'c.json', '--max_queue_size', '4'], /put it in the model's entry/);
+});
+
 test('--model_name alone with a repository path is the source model (OVMS); --pull with --model_name too', () => {
   assert.equal(parse(['--model_name', 'OpenVINO/x', '--model_repository_path', 'r']).sourceModel, 'OpenVINO/x');
   assert.equal(parse(['--pull', '--model_name', 'OpenVINO/x'], { OVMS_MODEL_REPOSITORY_PATH: '/r' }).modelRepositoryPath, '/r');
@@ -145,7 +174,7 @@ test('settings: OVMS graph-load rules (ImageGenCalculatorOptionsNegative) and de
   assert.equal(buildModelSettings({ plugin_config: '{"NUM_STREAMS":"2"}', num_streams: '1' }).properties.NUM_STREAMS, '1');
   // One resolution is a static shape for the library; several are only a list of allowed sizes.
   assert.deepEqual(loadOptions(buildModelSettings({ resolution: '512x256', num_images_per_prompt: '2', guidance_scale: '7' })),
-    { device: undefined, properties: {}, maxConcurrency: 2, reshape: { width: 512, height: 256, numImagesPerPrompt: 2, guidanceScale: 7 } });
+    { device: undefined, properties: {}, maxConcurrency: 2, maxQueue: 32, queueTimeoutMs: 300000, reshape: { width: 512, height: 256, numImagesPerPrompt: 2, guidanceScale: 7 } });
   assert.deepEqual(loadOptions(buildModelSettings({ resolution: '512x512', target_device: 'NPU' })).reshape, { width: 512, height: 512, numImagesPerPrompt: 1 });
   assert.equal(loadOptions(buildModelSettings({ resolution: '512x512 256x256' })).reshape, undefined);
 });
@@ -279,7 +308,9 @@ test('the binary: --help lists the flags and exits 0; bad input exits non-zero w
   for (const flag of ['--rest_port', '--rest_bind_address', '--model_repository_path', '--task', '--source_model', '--model_name', '--model_path', '--pull',
     '--overwrite_models', '--target_device', '--plugin_config', '--cache_dir', '--resolution', '--max_resolution', '--default_resolution',
     '--num_images_per_prompt', '--guidance_scale', '--max_num_images_per_prompt', '--default_num_inference_steps', '--max_num_inference_steps',
-    '--num_streams', '--source_loras', '--api_key_file', '--log_level', '--config_path', '--weight-format', '--extra_quantization_params']) {
+    '--num_streams', '--source_loras', '--api_key_file', '--log_level', '--config_path', '--weight-format', '--extra_quantization_params',
+    '--max_concurrency', '--max_queue_size', '--queue_timeout', '--default_rng_seed', '--no_png_metadata', '--image_url_ttl', '--public_url',
+    '--variation_prompt', '--shutdown_timeout', '--metrics_enable']) {
     assert.ok(help.stdout.includes(flag), flag);
   }
   assert.equal(help.stdout, `${helpText()}\n`);

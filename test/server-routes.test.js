@@ -73,12 +73,14 @@ test('generations: a JSON request maps onto text2image and answers created + b64
     const call = model.calls[0];
     assert.equal(call.task, 'text2image');
     assert.equal(call.prompt, 'three astronauts');
-    const { signal, ...options } = call.options;
+    const { signal, onStep, ...options } = call.options;
     assert.ok(signal instanceof AbortSignal);
+    assert.equal(typeof onStep, 'function');
     assert.deepEqual(options, {
       prompt2: 'p2', prompt3: 'p3', negativePrompt: 'n1', negativePrompt2: 'n2', negativePrompt3: 'n3', width: 96, height: 32,
       numImagesPerPrompt: 2, numInferenceSteps: 7, guidanceScale: 6.5, seed: 409, maxSequenceLength: 77,
     });
+    assert.equal(res.headers.get('x-rng-seed'), '409');
   });
 });
 
@@ -90,8 +92,10 @@ test('generations: null means default, unknown and ignored OpenAI fields are tol
       user: 'u1', moderation: 'low', foo: { nested: [1] }, num_images_per_prompt: null,
     });
     assert.equal(res.status, 200, res.text);
-    const { signal, ...options } = model.calls[0].options;
+    const { signal, onStep, seed, ...options } = model.calls[0].options;
     assert.deepEqual(options, { numInferenceSteps: 50 });
+    assert.ok(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32, 'without rng_seed, a random seed');
+    assert.equal(res.headers.get('x-rng-seed'), String(seed));
   });
 });
 
@@ -100,7 +104,7 @@ test('generations: OVMS getImageGenerationRequestOptionsAllHandledOpenAIFields (
   await withApp(one(model), async (url) => {
     assert.equal((await postJson(`${url}/v3/images/generations`, { model: 'sd', prompt: 'x', size: '512x1024', n: 4, num_inference_steps: 1 })).status, 200);
     assert.equal((await postJson(`${url}/v3/images/generations`, { model: 'sd', prompt: 'x', size: 'auto' })).status, 200);
-    assert.deepEqual(Object.keys(model.calls[0].options).filter((k) => k !== 'signal').sort(), ['height', 'numImagesPerPrompt', 'numInferenceSteps', 'width']);
+    assert.deepEqual(Object.keys(model.calls[0].options).filter((k) => !['signal', 'onStep', 'seed'].includes(k)).sort(), ['height', 'numImagesPerPrompt', 'numInferenceSteps', 'width']);
     assert.equal(model.calls[0].options.width, 512);
     assert.equal(model.calls[0].options.height, 1024);
     assert.equal(model.calls[1].options.width, undefined);
@@ -146,10 +150,13 @@ test('generations: every bad field is a 400 naming it (OVMS negative cases and m
     [{ rng_seed: -1 }, 'rng_seed'],
     [{ rng_seed: 2 ** 60 }, 'rng_seed'],
     [{ max_sequence_length: 0 }, 'max_sequence_length'],
-    [{ response_format: 'url' }, 'response_format'],
     [{ response_format: 'unsupported' }, 'response_format'],
-    [{ stream: true }, 'stream'],
+    [{ stream: true, response_format: 'url' }, 'response_format'],
+    [{ stream: 'true' }, 'stream'],
     [{ partial_images: 5 }, 'partial_images'],
+    [{ partial_images: -1 }, 'partial_images'],
+    [{ scheduler: 'euler' }, 'scheduler'],
+    [{ scheduler: 7 }, 'scheduler'],
     [{ background: 'transparent' }, 'background'],
     [{ output_format: 'gif' }, 'output_format'],
     [{ output_compression: 101 }, 'output_compression'],
@@ -325,8 +332,10 @@ test('edits: bad uploads and bad text values are 400 naming the field', async ()
     [base({ guidance_scale: 'NaN' }), 'guidance_scale'],
     [base({ strength: '1.5' }), 'strength'],
     [base({ size: '64x64', width: '64' }), 'width'],
-    [base({ response_format: 'url' }), 'response_format'],
+    [base({ response_format: 'gif' }), 'response_format'],
     [base({ stream: 'yes' }), 'stream'],
+    [base({ stream: 'true', partial_images: '4' }), 'partial_images'],
+    [base({ scheduler: 'nope' }), 'scheduler'],
     [base({ lora_alphas: '{not json' }), 'lora_alphas'],
     [base({ lora_alphas: '[1]' }), 'lora_alphas'],
     [base({ lora_alphas: '{"a": "b"}' }), 'lora_alphas'],

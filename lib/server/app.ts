@@ -1,13 +1,20 @@
-// The Express app: routes under /v3, /v1 (and OVMS's /v3/v1), API-key auth, health, OpenAI-shaped errors. No listen().
+// The Express app: routes under /v3, /v1 (and OVMS's /v3/v1), API-key auth, health, /metrics, the images of
+// response_format=url, OpenAI-shaped errors, one log line per request, and the drain a shutdown runs. No listen().
 import * as crypto from 'crypto';
 import express = require('express');
-import type { RequestHandler } from 'express';
+import type { RequestHandler, Response } from 'express';
 import { ApiError, errorHandler, notFound } from './errors';
+import { ImageStore } from './image-store';
+import { InFlight, whenHandled } from './inflight';
 import { Logger, silentLogger } from './log';
+import { ServerMetrics } from './metrics';
 import { ModelRegistry, ServedModelInit } from './registry';
 import { healthRoutes } from './routes/health';
-import { imageRoutes } from './routes/images';
+import { ImageRouteContext, RequestLogFields, ServingOptions, imageRoutes } from './routes/images';
 import { modelRoutes } from './routes/models';
+import { DEFAULT_KEEP_ALIVE_MS } from './sse';
+
+export type { ServingOptions } from './routes/images';
 
 export interface AppOptions {
   /** The models to serve (or a registry built from them). */
@@ -15,9 +22,26 @@ export interface AppOptions {
   /** When set, /v1 and /v3 requests need "Authorization: Bearer <apiKey>". */
   apiKey?: string;
   logger?: Logger;
+  serving?: Partial<ServingOptions>;
+  /** How long response_format=url images are kept, in seconds (0: url refused). Default 3600. */
+  imageUrlTtlSeconds?: number;
+  /** Add prom-client's process metrics (CPU, memory, event loop) to /metrics. */
+  processMetrics?: boolean;
+}
+
+export interface App extends express.Express {
+  registry: ModelRegistry;
+  metrics: ServerMetrics;
+  images: ImageStore;
+  inflight: InFlight;
+  /** Refuses new API requests, lets those in progress finish for graceMs, then cancels the rest. Returns how many were cancelled. */
+  drain(graceMs: number): Promise<number>;
+  /** Deletes the stored images. */
+  dispose(): void;
 }
 
 export const API_PREFIXES = ['/v3/v1', '/v3', '/v1'];
+const QUIET_ROUTES = new Set(['/v2/health', '/healthz', '/readyz', '/metrics']);
 
 function apiKeyCheck(apiKey: string): RequestHandler {
   const expected = crypto.createHash('sha256').update(`Bearer ${apiKey}`).digest();
@@ -29,37 +53,76 @@ function apiKeyCheck(apiKey: string): RequestHandler {
   };
 }
 
-function requestLog(logger: Logger): RequestHandler {
+/** key=value pairs; values with spaces or quotes are JSON strings. */
+function logfmt(fields: RequestLogFields): string {
+  return Object.entries(fields).filter(([, v]) => v !== undefined && v !== '')
+    .map(([k, v]) => `${k}=${typeof v === 'string' && /[\s"=]/.test(v) ? JSON.stringify(v) : String(v)}`).join(' ');
+}
+
+export function routeLabel(res: Response): string {
+  return (res.locals.route as string | undefined) ?? (res.statusCode === 404 ? 'unmatched' : 'other');
+}
+
+/** One structured line per request (health and metrics at DEBUG), and the HTTP metrics. */
+function requestLog(logger: Logger, metrics: ServerMetrics): RequestHandler {
   return (req, res, next) => {
     const started = performance.now();
     const id = crypto.randomUUID();
     res.setHeader('x-request-id', id);
-    res.on('finish', () => {
-      const line = `${req.method} ${req.originalUrl} ${res.statusCode} ${Math.round(performance.now() - started)}ms`;
-      if (req.path.startsWith('/v2/health') || req.path === '/healthz' || req.path === '/readyz') logger.debug(line);
+    // Written when the response is over and the handler too (a cancelled generation ends after its client left).
+    res.on('close', () => whenHandled(res).then(() => {
+      const ms = performance.now() - started;
+      const route = routeLabel(res);
+      // A response the client cut off (before or during a stream) is a 499, as nginx logs it.
+      const status = res.writableFinished ? res.statusCode : 499;
+      metrics.request(req.method, route, status, ms / 1000);
+      const line = `request ${logfmt({
+        id, method: req.method, path: req.originalUrl, status, time_ms: Math.round(ms), ...(res.locals.log as RequestLogFields | undefined),
+      })}`;
+      if (QUIET_ROUTES.has(route) || req.path.startsWith('/v2/')) logger.debug(line);
       else logger.info(line);
-    });
+    }));
     next();
   };
 }
 
-export function createApp(options: AppOptions): express.Express & { registry: ModelRegistry } {
+export function createApp(options: AppOptions): App {
   const registry = options.models instanceof ModelRegistry ? options.models : new ModelRegistry(options.models);
   const logger = options.logger ?? silentLogger();
+  const metrics = new ServerMetrics(registry, { processMetrics: options.processMetrics });
+  const images = new ImageStore((options.imageUrlTtlSeconds ?? 3600) * 1000);
+  const inflight = new InFlight();
+  const serving: ServingOptions = { pngMetadata: true, variationPrompt: '', keepAliveMs: DEFAULT_KEEP_ALIVE_MS, ...options.serving };
+
+  const reportError = (res: Response, error: ApiError, cause: unknown) => {
+    metrics.error(routeLabel(res), error.code ?? String(error.status));
+    if (error.status >= 500) logger.error(`${error.status} ${error.message}${cause instanceof Error && cause.stack && !(cause instanceof ApiError) ? `\n${cause.stack}` : ''}`);
+    else logger.debug(`${error.status} ${error.message}`);
+  };
+  const context: ImageRouteContext = { registry, serving, metrics, store: images, logger, reportError };
+
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
-  app.use(requestLog(logger));
-  app.use(healthRoutes(registry));
+  app.use(requestLog(logger, metrics));
+  app.use(healthRoutes(registry, () => inflight.draining));
+  app.use(metrics.router());
+  app.use(images.router());
+  app.use(API_PREFIXES, inflight.middleware());
   if (options.apiKey) app.use(API_PREFIXES, apiKeyCheck(options.apiKey));
   for (const prefix of API_PREFIXES) {
-    app.use(prefix, imageRoutes(registry, logger));
+    app.use(prefix, imageRoutes(context));
     app.use(prefix, modelRoutes(registry));
   }
   app.use(notFound);
-  app.use(errorHandler((error, cause) => {
-    if (error.status >= 500) logger.error(`${error.status} ${error.message}${cause instanceof Error && cause.stack && !(cause instanceof ApiError) ? `\n${cause.stack}` : ''}`);
-    else logger.debug(`${error.status} ${error.message}`);
+  app.use(errorHandler((error, cause, res) => {
+    const log = (res.locals.log ??= {}) as RequestLogFields;
+    log.error ??= error.code ?? String(error.status);
+    reportError(res, error, cause);
   }));
-  return Object.assign(app, { registry });
+  return Object.assign(app, {
+    registry, metrics, images, inflight,
+    drain: (graceMs: number) => inflight.drain(graceMs),
+    dispose: () => images.close(),
+  });
 }

@@ -1,9 +1,15 @@
 // Command-line parsing and validation, with OVMS's flag names, meanings and messages. Pure: no I/O except the
 // existence check of local LoRA files, which OVMS also does while parsing.
 import { parseSourceLoras, LoraSpec } from './loras';
-import { MODEL_OPTION_NAMES, ModelFlags, parsePluginConfig, parseResolution, parsePositiveInt, parseFloatValue } from './settings';
+import {
+  MODEL_OPTION_NAMES, ModelFlags, parsePluginConfig, parseResolution, parsePositiveInt, parseFloatValue, parseNonNegativeInt, parseSeconds,
+} from './settings';
 
 export const DEFAULT_REST_PORT = 8000;
+/** How long images of response_format=url stay downloadable (OpenAI's URLs last 60 minutes). */
+export const DEFAULT_IMAGE_URL_TTL_SECONDS = 3600;
+/** SIGTERM: how long in-flight requests may run on before they are cancelled (under Kubernetes' 30 s kill). */
+export const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 20;
 export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARNING', 'ERROR'] as const;
 export type LogLevel = typeof LOG_LEVELS[number];
 const OVMS_TASKS = ['text_generation', 'embeddings', 'rerank', 'text2speech', 'speech2text'];
@@ -33,13 +39,23 @@ export interface CliOptions {
   configPath?: string;
   apiKeyFile?: string;
   logLevel: LogLevel;
+  /** The seed of requests without rng_seed: undefined = a fresh random one per request; 42 = OVMS's behaviour. */
+  defaultRngSeed?: number;
+  /** Write the generation parameters into PNG outputs (a "parameters" tEXt chunk). */
+  pngMetadata: boolean;
+  imageUrlTtlSeconds: number;
+  /** Base of the image URLs of response_format=url (default: from the request's Host header). */
+  publicUrl?: string;
+  /** The prompt of /images/variations requests that give none. */
+  variationPrompt: string;
+  shutdownTimeoutSeconds: number;
   /** Options of the one model given on the command line (with --config_path they come from the file). */
   model: ModelFlags;
   loras: LoraSpec[];
 }
 
 type Kind = 'bool' | 'string';
-interface FlagSpec { kind: Kind; arg?: string; help: string; group: 'server' | 'model' | 'pull' | 'image' }
+interface FlagSpec { kind: Kind; arg?: string; help: string; group: 'server' | 'serving' | 'model' | 'pull' | 'image' }
 
 const FLAGS: Record<string, FlagSpec> = {
   help: { kind: 'bool', group: 'server', help: 'Show this help and exit.' },
@@ -50,10 +66,19 @@ const FLAGS: Record<string, FlagSpec> = {
   config_path: { kind: 'string', arg: 'FILE', group: 'server', help: 'JSON file listing several models to serve (OVMS config.json format).' },
   api_key_file: { kind: 'string', arg: 'FILE', group: 'server', help: 'File whose first line is the API key clients must send as "Authorization: Bearer <key>" (else env API_KEY).' },
   log_level: { kind: 'string', arg: 'LEVEL', group: 'server', help: 'TRACE, DEBUG, INFO (default), WARNING or ERROR.' },
+  metrics_enable: { kind: 'bool', group: 'server', help: 'Accepted for OVMS command lines; Prometheus /metrics is always served.' },
+  default_rng_seed: { kind: 'string', arg: 'N|random', group: 'serving', help: 'Seed of requests without rng_seed: random (default, a fresh one per request) or a number (42 = OVMS).' },
+  no_png_metadata: { kind: 'bool', group: 'serving', help: 'Do not write prompt, seed, steps, scheduler and model into PNG outputs.' },
+  image_url_ttl: { kind: 'string', arg: 'SECONDS', group: 'serving', help: `How long response_format=url images stay downloadable (default ${DEFAULT_IMAGE_URL_TTL_SECONDS}).` },
+  public_url: { kind: 'string', arg: 'URL', group: 'serving', help: 'Base of those image URLs, e.g. https://images.example.com (default: the request\'s Host).' },
+  variation_prompt: { kind: 'string', arg: 'TEXT', group: 'serving', help: 'Prompt of /images/variations requests that give none (default empty).' },
+  shutdown_timeout: { kind: 'string', arg: 'SECONDS', group: 'serving', help: `SIGTERM: in-flight requests may finish for this long, then are cancelled (default ${DEFAULT_SHUTDOWN_TIMEOUT_SECONDS}).` },
   model_name: { kind: 'string', arg: 'NAME', group: 'model', help: 'Name clients use in the "model" field (default: --source_model).' },
   model_path: { kind: 'string', arg: 'DIR', group: 'model', help: 'Local model folder in OpenVINO format (optimum-intel layout); needs --model_name.' },
   task: { kind: 'string', arg: 'TASK', group: 'model', help: 'image_generation (the only task this server has; optional).' },
   max_concurrency: { kind: 'string', arg: 'N', group: 'model', help: 'Requests one model runs at once; more wait in order (default: --num_streams, else 2). Not in OVMS.' },
+  max_queue_size: { kind: 'string', arg: 'N', group: 'model', help: 'Requests that may wait for one model beyond --max_concurrency; more get 429 (default 32). Not in OVMS.' },
+  queue_timeout: { kind: 'string', arg: 'SECONDS', group: 'model', help: 'Longest wait for a free slot before a 503 queue_timeout; 0 = no limit (default 300). Not in OVMS.' },
   source_model: { kind: 'string', arg: 'REPO', group: 'pull', help: 'Hugging Face repository to pull into --model_repository_path, then serve (unless --pull).' },
   model_repository_path: { kind: 'string', arg: 'DIR', group: 'pull', help: 'Where pulled models go (default: env OVMS_MODEL_REPOSITORY_PATH).' },
   pull: { kind: 'bool', group: 'pull', help: 'Only download the model (and its LoRA files), then exit.' },
@@ -76,7 +101,7 @@ const FLAGS: Record<string, FlagSpec> = {
 };
 
 const GROUP_TITLES: Record<FlagSpec['group'], string> = {
-  server: 'Server', model: 'Model', pull: 'Pulling from the Hugging Face hub', image: 'Image generation (per model)',
+  server: 'Server', serving: 'Serving (not in OVMS)', model: 'Model', pull: 'Pulling from the Hugging Face hub', image: 'Image generation (per model)',
 };
 
 export function helpText(): string {
@@ -135,6 +160,25 @@ function tokenize(argv: string[]): Map<string, string | true> {
   return values;
 }
 
+function rngSeed(text: string | undefined): number | undefined {
+  if (text === undefined || text.toLowerCase() === 'random') return undefined;
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text)))
+    throw new CliError(`--default_rng_seed must be random or an integer 0..${Number.MAX_SAFE_INTEGER} (got '${text}')`);
+  return Number(text);
+}
+
+function publicUrl(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new CliError(`--public_url must be an absolute http(s) URL, e.g. https://images.example.com (got '${text}')`);
+  }
+  if (!/^https?:$/.test(url.protocol)) throw new CliError(`--public_url must be an http or https URL (got '${text}')`);
+  return text.replace(/\/+$/, '');
+}
+
 function port(text: string): number {
   if (!/^\d+$/.test(text) || Number(text) > 65535) throw new CliError(`--rest_port must be a port number 0-65535 (got '${text}')`);
   return Number(text);
@@ -147,7 +191,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     const v = values.get(name);
     if (v === undefined) return undefined;
     if (typeof v !== 'string') throw new CliError(`option '--${name}' needs a value`);
-    if (v.trim() === '' && name !== 'source_loras') throw new CliError(`option '--${name}' must not be empty`);
+    if (v.trim() === '' && name !== 'source_loras' && name !== 'variation_prompt') throw new CliError(`option '--${name}' must not be empty`);
     return v;
   };
   const flag = (name: string) => values.get(name) === true;
@@ -195,6 +239,13 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     configPath: str('config_path'),
     apiKeyFile: str('api_key_file'),
     logLevel,
+    defaultRngSeed: rngSeed(str('default_rng_seed')),
+    pngMetadata: !flag('no_png_metadata'),
+    imageUrlTtlSeconds: values.has('image_url_ttl') ? wrap(() => parseSeconds('image_url_ttl', str('image_url_ttl')!)) : DEFAULT_IMAGE_URL_TTL_SECONDS,
+    publicUrl: publicUrl(str('public_url')),
+    variationPrompt: (values.get('variation_prompt') as string | undefined) ?? '',
+    shutdownTimeoutSeconds: values.has('shutdown_timeout')
+      ? wrap(() => parseSeconds('shutdown_timeout', str('shutdown_timeout')!)) : DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
     model,
     loras: [],
   };
@@ -215,6 +266,8 @@ export function validateModelFlagSyntax(model: ModelFlags): void {
   for (const name of ['max_num_images_per_prompt', 'default_num_inference_steps', 'max_num_inference_steps', 'num_streams', 'num_images_per_prompt', 'max_concurrency'] as const) {
     if (model[name] !== undefined) parsePositiveInt(name, model[name]!);
   }
+  if (model.max_queue_size !== undefined) parseNonNegativeInt('max_queue_size', model.max_queue_size);
+  if (model.queue_timeout !== undefined) parseSeconds('queue_timeout', model.queue_timeout);
   if (model.guidance_scale !== undefined) parseFloatValue('guidance_scale', model.guidance_scale);
   if (model.plugin_config !== undefined) parsePluginConfig(model.plugin_config);
 }

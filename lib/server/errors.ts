@@ -17,6 +17,14 @@ export class ApiError extends Error {
     this.name = 'ApiError';
   }
 
+  /** Extra response headers (Retry-After, x-should-retry). */
+  readonly headers: Record<string, string> = {};
+
+  withHeader(name: string, value: string | number): this {
+    this.headers[name.toLowerCase()] = String(value);
+    return this;
+  }
+
   body() {
     return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
   }
@@ -40,6 +48,10 @@ export function fromLibraryError(error: OvDiffusionError, param: string | null =
       return new ApiError(499, 'the request was cancelled', null, 'cancelled');
     case 'ERR_DISPOSED':
       return new ApiError(503, 'the model is being unloaded', null, 'model_unavailable');
+    case 'ERR_QUEUE_FULL':
+      return new ApiError(429, `the model is busy: ${error.message}; try again later`, null, 'queue_full');
+    case 'ERR_QUEUE_TIMEOUT':
+      return new ApiError(503, `timed out waiting for a free slot: ${error.message}; the server is overloaded, try again later`, null, 'queue_timeout');
     default:
       return new ApiError(500, `image generation failed: ${error.message}`, null, error.code.toLowerCase());
   }
@@ -52,6 +64,7 @@ const LIBRARY_FIELD_PATTERNS: Array<[RegExp, string]> = [
   [/^(prompt_[23]|negative_prompt(?:_[23])?|strength|max_sequence_length|guidance_scale|width|height|seed|num_inference_steps)\b/, '$1'],
   [/negative prompt/, 'negative_prompt'],
   [/^image \(.*mask/, 'mask'],
+  [/scheduler/i, 'scheduler'],
 ];
 
 function paramFromMessage(message: string): string | null {
@@ -88,13 +101,14 @@ export function sendError(res: Parameters<RequestHandler>[1], error: ApiError): 
   if (res.headersSent) return;
   // The OpenAI clients retry 5xx by default; a failed generation would only fail again.
   if (error.status >= 500) res.setHeader('x-should-retry', 'false');
+  for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
   res.status(error.status).json(error.body());
 }
 
-export function errorHandler(log: (error: ApiError, cause: unknown) => void): ErrorRequestHandler {
+export function errorHandler(log: (error: ApiError, cause: unknown, res: Parameters<RequestHandler>[1]) => void): ErrorRequestHandler {
   return (error, _req, res, _next) => {
     const apiError = toApiError(error);
-    log(apiError, error);
+    log(apiError, error, res);
     sendError(res, apiError);
   };
 }

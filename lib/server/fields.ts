@@ -1,6 +1,6 @@
 // The request fields of /images/generations (JSON) and /images/edits (multipart text parts): types, coercion,
 // defaults and limits, mapped onto the library's GenerateOptions. JSON null and empty multipart values mean "default".
-import type { GenerateOptions } from '../diffusion-model';
+import type { GenerateOptions, SchedulerName } from '../diffusion-model';
 import type { OutputFormat } from '../images';
 import { badField } from './errors';
 import { ModelSettings, Size, sizeText } from './settings';
@@ -15,7 +15,7 @@ const FIELD_TYPES = {
   size: 'string', width: 'int', height: 'int', n: 'int', num_images_per_prompt: 'int',
   num_inference_steps: 'int', guidance_scale: 'float', strength: 'float', rng_seed: 'int', max_sequence_length: 'int',
   response_format: 'string', lora_alphas: 'object', output_format: 'string', output_compression: 'int',
-  background: 'string', stream: 'bool', partial_images: 'int',
+  background: 'string', stream: 'bool', partial_images: 'int', scheduler: 'string',
 } as const satisfies Record<string, FieldType>;
 type FieldName = keyof typeof FIELD_TYPES;
 type FieldValue<T extends FieldType> = T extends 'string' ? string : T extends 'bool' ? boolean
@@ -76,12 +76,29 @@ export function readFields(body: Record<string, unknown>, kind: BodyKind): Field
   return fields as Fields;
 }
 
+/** The engine's schedulers (LMS_DISCRETE runs DDIM, as in openvino_genai); AUTO = the model folder's own. */
+export const SCHEDULERS: readonly SchedulerName[] = [
+  'AUTO', 'DDIM', 'EULER_DISCRETE', 'EULER_ANCESTRAL_DISCRETE', 'PNDM', 'LCM', 'FLOW_MATCH_EULER_DISCRETE', 'LMS_DISCRETE',
+];
+
+export type ResponseFormat = 'b64_json' | 'url';
+
 export interface ImageRequest {
   prompt: string;
   options: GenerateOptions;
   loraAlphas?: Record<string, number>;
   outputFormat: OutputFormat;
   outputCompression?: number;
+  responseFormat: ResponseFormat;
+  /** Answer as server-sent events. */
+  stream: boolean;
+  /** Decoded previews to stream before the final image (0..3). */
+  partialImages: number;
+}
+
+export interface RequestDefaults {
+  /** Used when the request gives no prompt (variations); an empty prompt is then allowed. */
+  prompt?: string;
 }
 
 function parseSize(text: string): Size | undefined {
@@ -105,12 +122,21 @@ function range(name: string, value: number | undefined, min: number, max: number
  * enforce) and builds the library options. Unset generation options are left to the model, except the step count,
  * which is always the configured default like in OVMS.
  */
-export function buildImageRequest(f: Fields, settings: ModelSettings, kind: BodyKind): ImageRequest {
-  if (f.prompt === undefined) throw badField('prompt', 'prompt is required', 'missing_required_parameter');
-  if (f.response_format !== undefined && f.response_format !== 'b64_json')
-    throw badField('response_format', `Unsupported response_format: ${f.response_format}. Only b64_json is supported.`, 'unsupported_value');
-  if (f.stream === true) throw badField('stream', 'streaming responses are not supported by this server yet; send stream=false', 'unsupported_value');
+export function buildImageRequest(f: Fields, settings: ModelSettings, defaults: RequestDefaults = {}): ImageRequest {
+  const prompt = f.prompt ?? defaults.prompt;
+  if (prompt === undefined) throw badField('prompt', 'prompt is required', 'missing_required_parameter');
+  const responseFormat = (f.response_format ?? 'b64_json') as ResponseFormat;
+  if (!['b64_json', 'url'].includes(responseFormat))
+    throw badField('response_format', `Unsupported response_format: ${f.response_format}. Use b64_json or url.`, 'unsupported_value');
+  const stream = f.stream === true;
+  if (stream && responseFormat === 'url')
+    throw badField('response_format', 'a stream carries its images as b64_json: leave response_format out, or send stream=false for url', 'unsupported_value');
   range('partial_images', f.partial_images, 0, 3);
+  let scheduler: SchedulerName | undefined;
+  if (f.scheduler !== undefined) {
+    scheduler = SCHEDULERS.find((name) => name === f.scheduler!.toUpperCase());
+    if (!scheduler) throw badField('scheduler', `scheduler must be one of ${SCHEDULERS.join(', ')} (got '${f.scheduler}')`, 'unsupported_value');
+  }
   if (f.background !== undefined && !['auto', 'opaque'].includes(f.background))
     throw badField('background', `background '${f.background}' is not supported: the images are opaque (use auto or opaque)`, 'unsupported_value');
   const outputFormat = (f.output_format ?? 'png') as OutputFormat;
@@ -153,7 +179,6 @@ export function buildImageRequest(f: Fields, settings: ModelSettings, kind: Body
   range('strength', f.strength, 0, 1);
   range('rng_seed', f.rng_seed, 0, Number.MAX_SAFE_INTEGER);
   if (f.max_sequence_length !== undefined && f.max_sequence_length <= 0) throw badField('max_sequence_length', 'max_sequence_length must be higher than 0');
-  if (kind === 'multipart' && f.prompt === '') throw badField('prompt', 'prompt is required', 'missing_required_parameter');
 
   const options: GenerateOptions = {
     prompt2: f.prompt_2,
@@ -169,7 +194,11 @@ export function buildImageRequest(f: Fields, settings: ModelSettings, kind: Body
     strength: f.strength,
     seed: f.rng_seed,
     maxSequenceLength: f.max_sequence_length,
+    scheduler,
   };
   for (const key of Object.keys(options) as Array<keyof GenerateOptions>) if (options[key] === undefined) delete options[key];
-  return { prompt: f.prompt, options, loraAlphas: f.lora_alphas, outputFormat, outputCompression: f.output_compression };
+  return {
+    prompt, options, loraAlphas: f.lora_alphas, outputFormat, outputCompression: f.output_compression, responseFormat, stream,
+    partialImages: f.partial_images ?? 0,
+  };
 }

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'net';
 import * as path from 'path';
 import { DiffusionModel, LoadOptions } from '../diffusion-model';
 import { openvinoVersion } from '../index';
-import { createApp } from './app';
+import { App, createApp } from './app';
 import { CliError, CliOptions, helpText, parseArgs } from './cli';
 import { ConfigError, ModelEntry, modelEntry, readConfigFile, writeGraph } from './config';
 import * as hub from './hub';
@@ -20,11 +20,21 @@ export const DEMO_MODEL_NAME = 'demo';
 
 export interface RunningServer {
   server: http.Server;
+  app: App;
   registry: ModelRegistry;
   url: string;
   /** Resolves when every model is loaded; rejects when one fails. */
   ready: Promise<void>;
+  /** Stops at once: closes every connection, releases the models, deletes the stored images. */
   close(): Promise<void>;
+  /**
+   * Stops gracefully: no new connections or requests (readiness turns 503), requests in progress may finish for
+   * graceMs, then are cancelled (the engine stops at its next step), then close().
+   */
+  shutdown(graceMs: number): Promise<void>;
+  logger: Logger;
+  /** --shutdown_timeout, in ms. */
+  shutdownGraceMs: number;
 }
 
 function packageRoot(): string {
@@ -145,7 +155,13 @@ export async function start(options: CliOptions, logger: Logger, env: NodeJS.Pro
   const prepared = await modelEntries(options, logger);
   if (!prepared) return undefined;
   const registry = new ModelRegistry(prepared.map((p) => loadModel(p, logger)));
-  const app = createApp({ models: registry, apiKey, logger });
+  const app = createApp({
+    models: registry, apiKey, logger, processMetrics: true, imageUrlTtlSeconds: options.imageUrlTtlSeconds,
+    serving: {
+      defaultRngSeed: options.defaultRngSeed, pngMetadata: options.pngMetadata, publicUrl: options.publicUrl,
+      variationPrompt: options.variationPrompt,
+    },
+  });
   const server = http.createServer(app);
   server.requestTimeout = 0;
   await new Promise<void>((resolve, reject) => {
@@ -155,20 +171,34 @@ export async function start(options: CliOptions, logger: Logger, env: NodeJS.Pro
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
-  logger.info(`REST server listening on ${url} (/v3 and /v1: images/generations, images/edits, models)${apiKey ? ', API key required' : ''}`);
+  logger.info(`REST server listening on ${url} (/v3 and /v1: images/generations, images/edits, images/variations, models; /metrics)${apiKey ? ', API key required' : ''}`);
   const ready = Promise.all(registry.models.map((m) => m.ready)).then(() => {
     logger.info(`ready: serving ${registry.names().map((n) => `'${n.id}'`).join(', ')}`);
   });
-  const close = async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+  let closing: Promise<void> | undefined;
+  const close = () => closing ??= (async () => {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeAllConnections();
+    await closed;
     for (const m of registry.models) m.model?.dispose();
+    app.dispose();
+  })();
+  const shutdown = async (graceMs: number) => {
+    server.close();
+    server.closeIdleConnections();
+    const running = app.inflight.size;
+    if (running) logger.info(`stopping: no new requests; ${running} in progress may finish within ${graceMs / 1000} s`);
+    const cancelled = await app.drain(graceMs);
+    if (cancelled) logger.warn(`stopping: cancelled ${cancelled} request(s) still running after ${graceMs / 1000} s`);
+    await close();
+    logger.info('stopped');
   };
-  return { server, registry, url, ready, close };
+  return { server, app, registry, url, ready, close, shutdown, logger, shutdownGraceMs: options.shutdownTimeoutSeconds * 1000 };
 }
 
-/** The CLI entry point; sets process.exitCode on failure. */
-export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Promise<RunningServer | undefined> {
+/** The CLI entry point; sets process.exitCode on failure. With signals, SIGTERM/SIGINT stop the server gracefully. */
+export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env,
+  { signals = false }: { signals?: boolean } = {}): Promise<RunningServer | undefined> {
   let options: CliOptions;
   try {
     options = parseArgs(argv, env);
@@ -192,6 +222,7 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   try {
     running = await start(options, logger, env);
     if (!running) return undefined;
+    if (signals) handleSignals(running);
     await running.ready;
     return running;
   } catch (error) {
@@ -203,15 +234,26 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   }
 }
 
-/** Stops on SIGINT/SIGTERM: no new connections, running generations finish, models are released. */
-export function handleSignals(running: RunningServer, logger: Logger = createLogger('INFO')): void {
+/**
+ * Stops on SIGTERM/SIGINT: no new requests, those in progress finish within the grace period or are cancelled,
+ * models are released, exit 0. A second signal exits at once (130).
+ */
+export function handleSignals(running: RunningServer): void {
+  const { logger } = running;
+  const graceSeconds = running.shutdownGraceMs / 1000;
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) process.exit(130);
+    if (stopping) {
+      logger.warn(`${signal} again: exiting now`);
+      process.exit(130);
+    }
     stopping = true;
-    logger.info(`${signal}: shutting down`);
-    running.close().then(() => process.exit(0), () => process.exit(1));
+    logger.info(`${signal}: shutting down (grace period ${graceSeconds} s)`);
+    running.shutdown(graceSeconds * 1000).then(() => process.exit(0), (error: Error) => {
+      logger.error(`shutdown failed: ${error.message}`);
+      process.exit(1);
+    });
   };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
 }

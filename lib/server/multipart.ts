@@ -60,7 +60,7 @@ export function editFiles(files: Express.Multer.File[] | undefined, body: Record
   };
 }
 
-export function requireMultipart(contentType: string | undefined): void {
+export function requireMultipart(contentType: string | undefined, route = 'images/edits'): void {
   if (!/^multipart\/form-data/i.test(contentType ?? ''))
-    throw new ApiError(415, `images/edits takes multipart/form-data (got ${contentType || 'no Content-Type'})`, null, 'unsupported_media_type');
+    throw new ApiError(415, `${route} takes multipart/form-data (got ${contentType || 'no Content-Type'})`, null, 'unsupported_media_type');
 }

@@ -27,6 +27,10 @@ export class ServedModel {
   created = 0;
   model?: ModelLike;
   error?: Error;
+  /** Requests waiting for the model to finish loading (they count against its queue). */
+  loadWaiters = 0;
+  /** Moving average of the generation time (engine time, ms), for Retry-After. */
+  private averageMs?: number;
 
   constructor(init: ServedModelInit) {
     this.name = init.name;
@@ -47,6 +51,29 @@ export class ServedModel {
 
   get state(): 'loading' | 'ready' | 'failed' {
     return this.model ? 'ready' : this.error ? 'failed' : 'loading';
+  }
+
+  /** Requests waiting for a slot: in the library's queue, or for the load. */
+  get waiting(): number {
+    return (this.model?.waiting ?? 0) + this.loadWaiters;
+  }
+
+  get running(): number {
+    return this.model?.running ?? 0;
+  }
+
+  recordGeneration(ms: number): void {
+    if (!(ms > 0)) return;
+    this.averageMs = this.averageMs === undefined ? ms : 0.8 * this.averageMs + 0.2 * ms;
+  }
+
+  /**
+   * Seconds until a slot is likely free, for Retry-After: one generation's time shared by the slots, 1..60 s
+   * (the OpenAI clients honour up to 60 s). 5 s before the first generation.
+   */
+  retryAfterSeconds(): number {
+    if (this.averageMs === undefined) return 5;
+    return Math.min(60, Math.max(1, Math.ceil(this.averageMs / this.settings.maxConcurrency / 1000)));
   }
 }
 

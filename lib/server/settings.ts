@@ -6,7 +6,7 @@ import type { LoadOptions } from '../diffusion-model';
 export const MODEL_OPTION_NAMES = [
   'target_device', 'plugin_config', 'cache_dir', 'resolution', 'max_resolution', 'default_resolution',
   'num_images_per_prompt', 'guidance_scale', 'max_num_images_per_prompt', 'default_num_inference_steps',
-  'max_num_inference_steps', 'num_streams', 'source_loras', 'max_concurrency',
+  'max_num_inference_steps', 'num_streams', 'source_loras', 'max_concurrency', 'max_queue_size', 'queue_timeout',
 ] as const;
 export type ModelOptionName = typeof MODEL_OPTION_NAMES[number];
 /** Raw option values as text, before validation. */
@@ -30,6 +30,10 @@ export interface ModelSettings {
   /** With exactly one --resolution: the static shapes the model is compiled for (OVMS reshapes the same way). */
   reshape?: { width: number; height: number; numImagesPerPrompt: number; guidanceScale?: number };
   maxConcurrency: number;
+  /** Requests that may wait for a slot beyond maxConcurrency; more get 429. */
+  maxQueue: number;
+  /** Longest wait for a slot (or for the model to load), in ms; 0 = no limit. */
+  queueTimeoutMs: number;
 }
 
 export const DEFAULTS = {
@@ -38,6 +42,8 @@ export const DEFAULTS = {
   defaultNumInferenceSteps: 50,
   maxNumInferenceSteps: 100,
   maxConcurrency: 2,
+  maxQueue: 32,
+  queueTimeoutSeconds: 300,
 };
 /** OVMS compares request values with these when no static value is configured. */
 const STATIC_DEFAULT_GUIDANCE = 7.5;
@@ -56,6 +62,19 @@ export function parsePositiveInt(name: string, text: string): number {
   if (!/^\d+$/.test(text.trim()) || Number(text) > 0xffffffff) throw new Error(`${name} must be a positive integer (got '${text}')`);
   const value = Number(text);
   if (value <= 0) throw new Error(`${name} must be greater than 0`);
+  return value;
+}
+
+export function parseNonNegativeInt(name: string, text: string): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) > 0xffffffff) throw new Error(`${name} must be a non-negative integer (got '${text}')`);
+  return Number(text);
+}
+
+/** Seconds, fractions allowed; 0 is allowed (callers give it a meaning, e.g. "no limit"). */
+export function parseSeconds(name: string, text: string): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value < 0 || value > 365 * 24 * 3600)
+    throw new Error(`${name} must be a number of seconds >= 0 (got '${text}')`);
   return value;
 }
 
@@ -135,6 +154,8 @@ export function buildModelSettings(flags: ModelFlags): ModelSettings {
   }
   const maxConcurrency = flags.max_concurrency !== undefined ? parsePositiveInt('max_concurrency', flags.max_concurrency)
     : numStreams ?? DEFAULTS.maxConcurrency;
+  const maxQueue = flags.max_queue_size !== undefined ? parseNonNegativeInt('max_queue_size', flags.max_queue_size) : DEFAULTS.maxQueue;
+  const queueTimeoutMs = 1000 * (flags.queue_timeout !== undefined ? parseSeconds('queue_timeout', flags.queue_timeout) : DEFAULTS.queueTimeoutSeconds);
   const maxNumInferenceSteps = flags.max_num_inference_steps !== undefined ? parsePositiveInt('max_num_inference_steps', flags.max_num_inference_steps) : DEFAULTS.maxNumInferenceSteps;
   const defaultNumInferenceSteps = flags.default_num_inference_steps !== undefined
     ? parsePositiveInt('default_num_inference_steps', flags.default_num_inference_steps) : Math.min(DEFAULTS.defaultNumInferenceSteps, maxNumInferenceSteps);
@@ -158,11 +179,16 @@ export function buildModelSettings(flags: ModelFlags): ModelSettings {
       ? { ...resolutions[0], numImagesPerPrompt: staticNumImagesPerPrompt ?? 1, ...(staticGuidanceScale !== undefined ? { guidanceScale: staticGuidanceScale } : {}) }
       : undefined,
     maxConcurrency,
+    maxQueue,
+    queueTimeoutMs,
   };
 }
 
 export function loadOptions(settings: ModelSettings): LoadOptions {
-  const options: LoadOptions = { device: settings.device, properties: settings.properties, maxConcurrency: settings.maxConcurrency };
+  const options: LoadOptions = {
+    device: settings.device, properties: settings.properties, maxConcurrency: settings.maxConcurrency, maxQueue: settings.maxQueue,
+  };
+  if (settings.queueTimeoutMs > 0) options.queueTimeoutMs = settings.queueTimeoutMs;
   if (settings.reshape) options.reshape = settings.reshape;
   return options;
 }

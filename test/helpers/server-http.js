@@ -73,4 +73,26 @@ function startCli(args, { env = {}, timeoutMs = 120000 } = {}) {
   return started.then(() => ({ url, child, output: () => output, stop }));
 }
 
-module.exports = { listen, runCli, startCli, CLI };
+/**
+ * Splits a server-sent event body by the WHATWG rules the OpenAI clients follow: {events: [{event, data (parsed
+ * JSON), raw}], comments: [text]}. Throws when an event's data is not JSON (every client would).
+ */
+function parseSse(text) {
+  const events = [];
+  const comments = [];
+  for (const block of text.split(/\r\n\r\n|\n\n|\r\r/)) {
+    if (!block) continue;
+    let event;
+    const data = [];
+    for (const line of block.split(/\r\n|\n|\r/)) {
+      if (line.startsWith(':')) comments.push(line.slice(1).trim());
+      else if (line.startsWith('event:')) event = line.slice(6).trim();
+      else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+    }
+    if (data.length) events.push({ event, data: JSON.parse(data.join('\n')), raw: block });
+    else if (event !== undefined) throw new Error(`an event without data: ${block}`);
+  }
+  return { events, comments };
+}
+
+module.exports = { listen, runCli, startCli, parseSse, CLI };

@@ -12,10 +12,12 @@ function modelObject(id: string, served: ServedModel) {
 export function modelRoutes(registry: ModelRegistry): express.Router {
   const router = express.Router();
   router.get('/models', (_req, res) => {
+    res.locals.route = '/models';
     res.json({ object: 'list', data: registry.names().map(({ id, served }) => modelObject(id, served)) });
   });
   // Model ids contain slashes (OpenVINO/stable-diffusion-v1-5-int8-ov): take the rest of the path, encoded or not.
   router.get(/^\/models\/(.+)$/, (req, res) => {
+    res.locals.route = '/models/{id}';
     const raw = req.path.slice('/models/'.length);
     let id: string;
     try {

@@ -1,0 +1,74 @@
+// Images answered with response_format=url: written to a private temporary folder, served at
+// GET /generated-images/<random id>.<ext> for a configurable time, then deleted (and all of them when the server stops).
+import * as crypto from 'crypto';
+import express = require('express');
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import type { OutputFormat } from '../images';
+import { ApiError } from './errors';
+
+export const IMAGE_ROUTE = '/generated-images';
+const NAME = /^[0-9a-f-]{36}\.(png|jpeg|webp)$/;
+
+export class ImageStore {
+  private dir?: string;
+  private making?: Promise<string>;
+  private readonly expiry = new Map<string, number>();
+  private timer?: NodeJS.Timeout;
+
+  /** ttlMs 0 turns response_format=url off. */
+  constructor(readonly ttlMs: number) {}
+
+  get enabled(): boolean { return this.ttlMs > 0; }
+
+  /** Stores the bytes; returns the file name under IMAGE_ROUTE. */
+  async put(bytes: Buffer, format: OutputFormat): Promise<string> {
+    this.making ??= fs.promises.mkdtemp(path.join(os.tmpdir(), 'ov-diffusion-images-')).then((dir) => {
+      this.dir = dir;
+      this.timer = setInterval(() => this.sweep(), Math.min(60000, Math.max(1000, this.ttlMs)));
+      this.timer.unref();
+      return dir;
+    });
+    const dir = await this.making;
+    const name = `${crypto.randomUUID()}.${format}`;
+    await fs.promises.writeFile(path.join(dir, name), bytes);
+    this.expiry.set(name, Date.now() + this.ttlMs);
+    return name;
+  }
+
+  /** Deletes the expired images. */
+  sweep(now = Date.now()): void {
+    for (const [name, expires] of this.expiry) {
+      if (expires > now) continue;
+      this.expiry.delete(name);
+      fs.rm(path.join(this.dir!, name), { force: true }, () => undefined);
+    }
+  }
+
+  get size(): number { return this.expiry.size; }
+
+  router(): express.Router {
+    const router = express.Router();
+    router.get(`${IMAGE_ROUTE}/:name`, (req, res, next) => {
+      res.locals.route = `${IMAGE_ROUTE}/{name}`;
+      const name = String(req.params.name);
+      const expires = this.expiry.get(name);
+      if (!NAME.test(name) || expires === undefined || expires <= Date.now() || !this.dir)
+        return next(new ApiError(404, `no image ${name}: the images of response_format=url are kept ${Math.round(this.ttlMs / 1000)} s`, null, 'image_not_found'));
+      res.sendFile(path.join(this.dir, name), {
+        headers: { 'cache-control': `private, max-age=${Math.max(0, Math.floor((expires - Date.now()) / 1000))}` },
+      }, (error) => { if (error && !res.headersSent) next(error); });
+    });
+    return router;
+  }
+
+  /** Deletes every stored image and the folder. */
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.expiry.clear();
+    if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true });
+    this.dir = undefined;
+    this.making = undefined;
+  }
+}

@@ -1,0 +1,98 @@
+// Prometheus metrics (prom-client), one registry per app: HTTP requests by route and status, errors by code, queue
+// depth and running jobs per model (read at scrape time), denoising step time, generation and queue-wait time.
+import express = require('express');
+import * as client from 'prom-client';
+import type { GenerationMetrics, Task } from '../diffusion-model';
+import type { ModelRegistry } from './registry';
+
+const PREFIX = 'ov_diffusion_';
+const STEP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const LONG_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+
+export class ServerMetrics {
+  readonly registry = new client.Registry();
+  private readonly requests: client.Counter<'method' | 'route' | 'status'>;
+  private readonly requestSeconds: client.Histogram<'route'>;
+  private readonly errors: client.Counter<'route' | 'code'>;
+  private readonly steps: client.Counter<'model'>;
+  private readonly stepSeconds: client.Histogram<'model'>;
+  private readonly generationSeconds: client.Histogram<'model' | 'task'>;
+  private readonly queueSeconds: client.Histogram<'model'>;
+  private readonly images: client.Counter<'model' | 'task'>;
+
+  constructor(models: ModelRegistry, options: { processMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    this.requests = new client.Counter({
+      name: `${PREFIX}http_requests_total`, help: 'HTTP requests answered, by route (without the /v1 or /v3 prefix) and status',
+      labelNames: ['method', 'route', 'status'], registers,
+    });
+    this.requestSeconds = new client.Histogram({
+      name: `${PREFIX}http_request_duration_seconds`, help: 'Time from request to the end of the response', labelNames: ['route'],
+      buckets: LONG_BUCKETS, registers,
+    });
+    this.errors = new client.Counter({
+      name: `${PREFIX}errors_total`, help: 'Error answers (JSON and mid-stream) and cancellations, by route and error code',
+      labelNames: ['route', 'code'], registers,
+    });
+    new client.Gauge({
+      name: `${PREFIX}queue_depth`, help: 'Requests waiting for a generation slot (or for the model to load)', labelNames: ['model'], registers,
+      collect() { for (const m of models.models) this.set({ model: m.name }, m.waiting); },
+    });
+    new client.Gauge({
+      name: `${PREFIX}running_jobs`, help: 'Generations running now', labelNames: ['model'], registers,
+      collect() { for (const m of models.models) this.set({ model: m.name }, m.running); },
+    });
+    new client.Gauge({
+      name: `${PREFIX}model_ready`, help: '1 when the model is loaded, 0 while loading or after a failed load', labelNames: ['model'], registers,
+      collect() { for (const m of models.models) this.set({ model: m.name }, m.state === 'ready' ? 1 : 0); },
+    });
+    this.steps = new client.Counter({
+      name: `${PREFIX}denoising_steps_total`, help: 'Denoising steps run (counted as they finish)', labelNames: ['model'], registers,
+    });
+    this.stepSeconds = new client.Histogram({
+      name: `${PREFIX}step_duration_seconds`, help: 'Time of one denoising step', labelNames: ['model'], buckets: STEP_BUCKETS, registers,
+    });
+    this.generationSeconds = new client.Histogram({
+      name: `${PREFIX}generation_duration_seconds`, help: 'Engine time of a finished generation (text encoding to VAE decode)',
+      labelNames: ['model', 'task'], buckets: LONG_BUCKETS, registers,
+    });
+    this.queueSeconds = new client.Histogram({
+      name: `${PREFIX}queue_wait_seconds`, help: 'Time a generation waited for a free slot', labelNames: ['model'], buckets: LONG_BUCKETS, registers,
+    });
+    this.images = new client.Counter({
+      name: `${PREFIX}images_generated_total`, help: 'Images generated', labelNames: ['model', 'task'], registers,
+    });
+    if (options.processMetrics) client.collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
+  }
+
+  request(method: string, route: string, status: number, seconds: number): void {
+    this.requests.inc({ method, route, status: String(status) });
+    this.requestSeconds.observe({ route }, seconds);
+  }
+
+  error(route: string, code: string): void {
+    this.errors.inc({ route, code });
+  }
+
+  step(model: string): void {
+    this.steps.inc({ model });
+  }
+
+  generation(model: string, task: Task, images: number, metrics: Partial<GenerationMetrics> | undefined): void {
+    this.images.inc({ model, task }, images);
+    for (const ms of metrics?.stepMs ?? []) this.stepSeconds.observe({ model }, ms / 1000);
+    if (typeof metrics?.totalMs === 'number') this.generationSeconds.observe({ model, task }, metrics.totalMs / 1000);
+    if (typeof metrics?.queueMs === 'number') this.queueSeconds.observe({ model }, metrics.queueMs / 1000);
+  }
+
+  /** GET /metrics in the Prometheus text format. */
+  router(): express.Router {
+    const router = express.Router();
+    router.get('/metrics', async (_req, res) => {
+      res.locals.route = '/metrics';
+      res.setHeader('content-type', this.registry.contentType);
+      res.end(await this.registry.metrics());
+    });
+    return router;
+  }
+}
