@@ -57,12 +57,19 @@ export class GeneratedImage implements RawImage {
   toWebp(options?: EncodeOptions): Promise<Buffer> { return this.encode('webp', options); }
 }
 
-/** Adds tEXt chunks right after IHDR (sharp writes none). Keywords are Latin-1, 1-79 characters. */
+/**
+ * Adds text chunks right after IHDR (sharp writes none): tEXt when the text is Latin-1, else iTXt
+ * (UTF-8), so prompts in any script survive. Keywords are Latin-1, 1-79 characters.
+ */
 export function insertPngText(png: Buffer, entries: Record<string, string>): Buffer {
   const IHDR_END = 8 + 4 + 4 + 13 + 4;  // signature, length, type, IHDR data, CRC
   const chunks = Object.entries(entries).map(([keyword, text]) => {
     if (!/^[\x20-\x7e]{1,79}$/.test(keyword)) throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `bad PNG text keyword '${keyword}'`);
-    const body = Buffer.concat([Buffer.from('tEXt', 'latin1'), Buffer.from(keyword, 'latin1'), Buffer.from([0]), Buffer.from(text, 'latin1')]);
+    const latin1 = /^[\x00-\xff]*$/.test(text);
+    // iTXt: keyword, 0, compression flag 0, method 0, empty language tag, 0, empty translated keyword, 0, UTF-8 text.
+    const body = latin1
+      ? Buffer.concat([Buffer.from('tEXt', 'latin1'), Buffer.from(keyword, 'latin1'), Buffer.from([0]), Buffer.from(text, 'latin1')])
+      : Buffer.concat([Buffer.from('iTXt', 'latin1'), Buffer.from(keyword, 'latin1'), Buffer.from([0, 0, 0, 0, 0]), Buffer.from(text, 'utf8')]);
     const length = Buffer.alloc(4);
     length.writeUInt32BE(body.length - 4);
     const crc = Buffer.alloc(4);

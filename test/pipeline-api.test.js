@@ -105,6 +105,13 @@ test('pipelines made from one model share it; outputs encode to PNG, JPEG and We
     assert.deepEqual([meta.width, meta.height, meta.format], [64, 64, format]);
     if (format === 'png') assert.deepEqual(meta.comments, [{ keyword: 'prompt', text: 'a cat' }]);
   }
+  // Text outside Latin-1 goes into an iTXt chunk as UTF-8.
+  const unicode = await images[0].toPng({ pngText: { prompt: 'кот в шляпе 🐱' } });
+  const itxt = unicode.indexOf('iTXt');
+  assert.ok(itxt > 0, 'an iTXt chunk');
+  const length = unicode.readUInt32BE(itxt - 4);
+  assert.equal(unicode.subarray(itxt + 4 + 'prompt'.length + 5, itxt + 4 + length).toString('utf8'), 'кот в шляпе 🐱');
+  assert.equal((await sharp(unicode).metadata()).width, 64, 'still a valid PNG');
 });
 
 test('invalid requests are clear errors with stable codes', async () => {

@@ -20,14 +20,6 @@ export interface ImageParameters {
   batch?: { size: number; index: number };
 }
 
-/** PNG tEXt is Latin-1: other characters are written as \uXXXX escapes. */
-function latin1(text: string): string {
-  return text.replace(/[^\n\x20-\x7e\xa0-\xff]/gu, (c) => {
-    const code = c.codePointAt(0)!;
-    return code > 0xffff ? `\\U${code.toString(16).padStart(8, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
-  });
-}
-
 /**
  * The "parameters" text in the layout of the AUTOMATIC1111 web UI, which most image tools read:
  * the prompt, "Negative prompt: ...", then "Steps: 20, Sampler: ..., Seed: ..., Size: WxH, Model: ...".
@@ -42,7 +34,7 @@ export function parametersText(p: ImageParameters): string {
   const lines = [p.prompt];
   if (p.negativePrompt) lines.push(`Negative prompt: ${p.negativePrompt}`);
   lines.push(settings.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}: ${String(v).replace(/[,\n]/g, ' ')}`).join(', '));
-  return latin1(lines.join('\n'));
+  return lines.join('\n');  // the library writes it as tEXt, or as UTF-8 iTXt when it is not Latin-1
 }
 
 /** Encodes one result image in the requested format; PNGs get the parameters chunk unless metadata is off. */

@@ -97,20 +97,25 @@ function pngChunks(bytes) {
   return chunks;
 }
 
-/** The tEXt chunks of a PNG, keyword -> text. */
+/** The text chunks of a PNG (tEXt Latin-1, uncompressed iTXt UTF-8), keyword -> text. */
 function pngText(bytes) {
   const out = {};
   for (const [type, data] of pngChunks(bytes)) {
-    if (type !== 'tEXt') continue;
     const zero = data.indexOf(0);
-    out[data.toString('latin1', 0, zero)] = data.toString('latin1', zero + 1);
+    if (type === 'tEXt') out[data.toString('latin1', 0, zero)] = data.toString('latin1', zero + 1);
+    if (type === 'iTXt') {
+      // keyword 0 flag method language 0 translated 0 text
+      const language = data.indexOf(0, zero + 3);
+      const translated = data.indexOf(0, language + 1);
+      out[data.toString('latin1', 0, zero)] = data.toString('utf8', translated + 1);
+    }
   }
   return out;
 }
 
 /** The PNG without its text chunks: equal for equal pixels whatever the metadata. */
 function pngWithoutText(bytes) {
-  return Buffer.concat([bytes.subarray(0, 8), ...pngChunks(bytes).filter(([type]) => type !== 'tEXt').map(([, , whole]) => whole)]);
+  return Buffer.concat([bytes.subarray(0, 8), ...pngChunks(bytes).filter(([type]) => type !== 'tEXt' && type !== 'iTXt').map(([, , whole]) => whole)]);
 }
 
 module.exports = { fakeModel, makeImage, pngText, pngWithoutText, ALL_TASKS };
