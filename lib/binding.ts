@@ -42,7 +42,7 @@ export interface NativeRawImage { data: Uint8Array; width: number; height: numbe
 export interface NativeImages { count: number; width: number; height: number; data: Buffer }
 export interface NativeMetrics {
   textEncodeMs: number; vaeEncodeMs: number; vaeDecodeMs: number; totalMs: number; stepMs: number[]; denoiserMs: number[];
-  textEncoderMs: Record<string, number>;
+  textEncoderMs: Record<string, number>; adapterApplyMs: number;
 }
 export interface NativeResult extends NativeImages { steps: number; seed: number; scheduler: string; metrics: NativeMetrics }
 export interface NativeJob { promise: Promise<NativeResult>; cancel(): void }

@@ -72,6 +72,22 @@ test('LoRA on SD 1.x 1x1 convolutions matches openvino_genai exactly (SD 1.5: ko
   assert.ok(rows.filter((r) => !r.name.endsWith('none after adapters')).every((r) => r.adapterEffect > 5));
 });
 
+test('LoRA on SD3 and FLUX matches openvino_genai exactly (diffusers transformer keys; kohya-FLUX and XLabs with qkv splits; FLUX CLIP)', async () => {
+  const rows = [];
+  for (const [model, style] of [['sd3', 'diffusers'], ['flux-dev', 'diffusers'], ['flux-dev', 'kohya'], ['flux-dev', 'xlabs']]) {
+    const result = await compareStyle(model, style);
+    for (const r of result.report) {
+      assert.deepEqual(r.unmatchedKeys, [], `${model} ${style} ${r.name}: every key finds its layer`);
+      assert.ok(r.matchedLayers > 0);
+    }
+    rows.push(...result.rows);
+  }
+  printTable('LoRA parity, SD3 / FLUX (ours vs openvino_genai)', rows);
+  console.log(`adapter effect (mean |oracle with - oracle base|): ${rows.map((r) => `${r.name} ${r.adapterEffect.toFixed(1)}`).join('; ')}`);
+  assert.deepEqual(rows.filter((r) => r.maxDiff > 1), []);
+  assert.ok(rows.filter((r) => !r.name.endsWith('none after adapters')).every((r) => r.adapterEffect > 2));
+});
+
 test('PEFT files with unet./text_encoder. prefixes apply nothing, as in openvino_genai, and are reported', async () => {
   const { rows, report } = await compareStyle('sd15', 'peft');
   assert.deepEqual(rows.filter((r) => r.maxDiff > 1), []);

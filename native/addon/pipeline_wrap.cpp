@@ -152,6 +152,7 @@ Napi::Object metrics_to_js(Napi::Env env, const GenerationMetrics& m) {
     o.Set("vaeEncodeMs", m.vae_encode_ms);
     o.Set("vaeDecodeMs", m.vae_decode_ms);
     o.Set("totalMs", m.total_ms);
+    o.Set("adapterApplyMs", m.adapter_apply_ms);
     Napi::Array steps = Napi::Array::New(env, m.step_ms.size());
     for (size_t i = 0; i < m.step_ms.size(); ++i) steps.Set(i, m.step_ms[i]);
     o.Set("stepMs", steps);

@@ -7,12 +7,12 @@
 
 namespace ovd {
 
-AdapterSet::AdapterSet(const std::vector<AdapterSpec>& specs, LoraMode mode) : specs_(specs), mode_(mode) {
+AdapterSet::AdapterSet(const std::vector<AdapterSpec>& specs, LoraMode mode, LoraNaming naming) : specs_(specs), mode_(mode) {
     std::set<std::string> names;
     for (const AdapterSpec& spec : specs_) {
         if (spec.name.empty()) throw invalid_argument("every adapter needs a name");
         if (!names.insert(spec.name).second) throw invalid_argument("adapter name '" + spec.name + "' is registered twice");
-        adapters_.push_back(LoraAdapter::load(spec.path));
+        adapters_.push_back(LoraAdapter::load(spec.path, naming));
     }
 }
 

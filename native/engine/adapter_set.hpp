@@ -14,7 +14,7 @@ namespace ovd {
 
 class AdapterSet {
 public:
-    AdapterSet(const std::vector<AdapterSpec>& specs, LoraMode mode);
+    AdapterSet(const std::vector<AdapterSpec>& specs, LoraMode mode, LoraNaming naming = LoraNaming::StableDiffusion);
 
     bool empty() const { return adapters_.empty(); }
     // Rewrites a submodel before it is compiled; `prefix` is its key prefix ("lora_unet", "lora_te", ...).

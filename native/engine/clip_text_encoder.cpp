@@ -34,9 +34,13 @@ std::shared_ptr<ClipTextEncoder> ClipTextEncoder::load(const ModelFolder& folder
 }
 
 std::vector<ov::Tensor> ClipTextEncoder::encode(const std::string& positive, const std::string& negative,
-                                                bool with_negative, const std::vector<AdapterChoice>* adapters) const {
+                                                bool with_negative, const std::vector<AdapterChoice>* adapters,
+                                                double* adapter_apply_ms) const {
     auto request = model_->borrow();
-    if (lora_) lora_->apply(request, adapters ? *adapters : std::vector<AdapterChoice>{});
+    if (lora_) {
+        const double ms = lora_->apply(request, adapters ? *adapters : std::vector<AdapterChoice>{});
+        if (adapter_apply_ms) *adapter_apply_ms += ms;
+    }
     const auto port = model_->compiled().input(0);
     // A static batch-2 model always reads [negative, positive]; only the positive row is returned then.
     const ov::PartialShape& compiled_shape = port.get_partial_shape();

@@ -25,9 +25,10 @@ public:
     // One inference over [negative, positive] when `with_negative`, else [positive]. Prompts longer
     // than the context are cut to its first ids (no trailing EOS), as the oracle does. A static
     // batch-2 model without `with_negative` still reads [negative, positive] and returns the positive
-    // row, as the oracle. Returns every output, copied out of the request.
+    // row, as the oracle. Returns every output, copied out of the request. Time spent setting LoRA
+    // states is added to `adapter_apply_ms` when given.
     std::vector<ov::Tensor> encode(const std::string& positive, const std::string& negative, bool with_negative,
-                                   const std::vector<AdapterChoice>* adapters = nullptr) const;
+                                   const std::vector<AdapterChoice>* adapters = nullptr, double* adapter_apply_ms = nullptr) const;
 
     // Output index of the penultimate hidden state (hidden_states[-2]).
     size_t penultimate_hidden_index() const { return num_hidden_layers_ + 1; }

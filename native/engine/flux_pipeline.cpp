@@ -19,8 +19,6 @@ constexpr size_t kDefaultSampleSize = 128;  // fixed in the oracle, not read fro
 
 FluxPipeline::FluxPipeline(const ModelFolder& folder, const DeviceConfig& devices) {
     const std::string& cls = folder.class_name();
-    if (!devices.adapters.empty())
-        throw invalid_argument("LoRA adapters are not supported for FLUX models yet");
     fill_ = cls == "FluxFillPipeline";
     inpainting_only_ = fill_ || cls == "FluxInpaintPipeline";
     folder.expect_component("text_encoder", "CLIPTextModel");
@@ -44,7 +42,11 @@ FluxPipeline::FluxPipeline(const ModelFolder& folder, const DeviceConfig& device
     const size_t scale = AutoencoderKL::scale_factor_of(folder);
     if (static_shape_) check_static_shape(*static_shape_, 2 * scale, "twice the VAE scale factor " + std::to_string(scale) + ": FLUX packs 2x2 latent pixels");
     const size_t text_batch = static_shape_ ? 1 : 0;
-    text_encoder_ = ClipTextEncoder::load(folder, "text_encoder", devices.text_encoder, devices.properties, nullptr, {}, text_batch);
+    // LoRA, as the oracle: the CLIP encoder ("lora_te") and the transformer ("transformer"), with the FLUX
+    // key normalization (XLabs, kohya-FLUX, diffusers).
+    adapters_ = std::make_unique<AdapterSet>(devices.adapters, devices.lora_mode, LoraNaming::Flux);
+    AdapterSet* lora = adapters_->empty() ? nullptr : adapters_.get();
+    text_encoder_ = ClipTextEncoder::load(folder, "text_encoder", devices.text_encoder, devices.properties, lora, "lora_te", text_batch);
     t5_ = T5Encoder::load(folder, "text_encoder_2", devices.text_encoder, devices.properties, text_batch, kDefaultMaxSequenceLength);
     const std::string transformer_xml = folder.file("transformer/openvino_model.xml").string();
     std::shared_ptr<ov::Model> transformer = read_ir(transformer_xml);
@@ -66,6 +68,8 @@ FluxPipeline::FluxPipeline(const ModelFolder& folder, const DeviceConfig& device
         }, transformer_xml);
         vae_shape = StaticImages{static_cast<size_t>(n), static_cast<size_t>(static_shape_->height), static_cast<size_t>(static_shape_->width)};
     }
+    if (lora) transformer_lora_ = lora->prepare(transformer, "transformer");
+    adapter_report_ = adapters_->report();
     transformer_ = IrModel::compile(transformer, devices.denoiser, devices.properties, transformer_xml);
     vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), devices.vae, devices.properties, vae_shape);
 
@@ -110,7 +114,6 @@ ResolvedParams FluxPipeline::resolve(Task task, const GenerationParams& p, const
     // Latents are packed 2x2, so the latent size must be even.
     const ResolvedParams r = resolve_common(task, p, images, defaults, 2 * scale,
                                             "twice the VAE scale factor " + std::to_string(scale) + ": FLUX packs 2x2 latent pixels");
-    if (!p.adapters.empty()) throw invalid_argument("LoRA adapters are not supported for FLUX models yet");
     if (p.negative_prompt || p.negative_prompt_2 || p.negative_prompt_3)
         throw invalid_argument("FLUX does not use negative prompts (it runs without classifier-free guidance)");
     if (p.prompt_3) throw invalid_argument("FLUX has two text encoders: prompt_3 does not apply (prompt_2 goes to T5)");
@@ -138,6 +141,7 @@ GenerationResult FluxPipeline::generate(Task task, const GenerationParams& param
     const auto start = Clock::now();
     size_t max_sequence_length = 0;
     const ResolvedParams r = resolve(task, params, images, max_sequence_length);
+    const std::vector<AdapterChoice> adapter_choices = adapters_->choose(params.adapters);
     const size_t scale = vae_->scale_factor(), h = r.height / scale, w = r.width / scale, seq = (h / 2) * (w / 2);
     const ov::Shape shape{r.batch, latent_channels_, h, w};
     const size_t count = ov::shape_size(shape);
@@ -150,7 +154,7 @@ GenerationResult FluxPipeline::generate(Task task, const GenerationParams& param
 
     // Conditioning: CLIP's pooled output and T5's sequence (prompt_2 goes to T5), no negatives.
     auto t0 = Clock::now();
-    const auto clip = text_encoder_->encode(params.prompt, "", false);
+    const auto clip = text_encoder_->encode(params.prompt, "", false, &adapter_choices, &result.metrics.adapter_apply_ms);
     result.metrics.text_encoder_ms["text_encoder"] = ms_since(t0);
     const auto t1 = Clock::now();
     const ov::Tensor t5 = t5_->encode(params.prompt_2.value_or(params.prompt), "", false, max_sequence_length);
@@ -230,6 +234,7 @@ GenerationResult FluxPipeline::generate(Task task, const GenerationParams& param
     TaylorSeerCache cache(fill_ ? std::nullopt : TaylorSeerCache::config_for(params, task == Task::Text2Image), timesteps.size());
 
     auto request = transformer_->borrow();
+    if (transformer_lora_) result.metrics.adapter_apply_ms += transformer_lora_->apply(request, adapter_choices);
     ov::Tensor hidden_states = fill_ ? ov::Tensor(ov::element::f32, ov::Shape{r.batch, seq, in_channels_}) : latent;
     ov::Tensor timestep(ov::element::f32, ov::Shape{1});
     request->set_tensor("hidden_states", hidden_states);

@@ -42,6 +42,8 @@ private:
     std::shared_ptr<T5Encoder> t5_;                  // text_encoder_2
     std::shared_ptr<IrModel> transformer_;
     std::shared_ptr<AutoencoderKL> vae_;
+    std::unique_ptr<AdapterSet> adapters_;
+    std::shared_ptr<LoraController> transformer_lora_;  // null without adapters (or in fuse mode)
 };
 
 }  // namespace ovd

@@ -54,6 +54,7 @@ struct GenerationMetrics {
     double vae_decode_ms = 0;
     std::vector<double> step_ms;   // wall time of each denoising step (denoiser + scheduler)
     std::vector<double> denoiser_ms;  // each denoiser inference alone (none on TaylorSeer-predicted steps)
+    double adapter_apply_ms = 0;   // setting LoRA states on the requests (0 when they already held this call's set)
     double total_ms = 0;
 };
 

@@ -67,6 +67,91 @@ std::string sgm_to_diffusers(const std::string& key) {
     return key;
 }
 
+// FLUX adapters (the oracle's flux_adapter_normalization): a rule maps a whole (regex_match) layer name to
+// one or more diffusers layers; several targets split B's rows (equally, or by fixed sizes) and share A.
+struct FluxRule {
+    std::string pattern;
+    size_t group;  // the capture holding the block index
+    std::vector<std::pair<std::string, std::string>> targets;  // prefix + block index + suffix
+    std::vector<size_t> rows;                                  // empty: equal parts
+};
+
+const std::vector<FluxRule>& flux_kohya_rules() {
+    static const std::string d = "transformer.transformer_blocks.", s = "transformer.single_transformer_blocks.";
+    static const std::vector<FluxRule> rules = {
+        {"lora_unet_double_blocks_(\\d+)_img_attn_proj", 1, {{d, ".attn.to_out.0"}}, {}},
+        {"lora_unet_double_blocks_(\\d+)_img_mlp_0", 1, {{d, ".ff.net.0.proj"}}, {}},
+        {"lora_unet_double_blocks_(\\d+)_img_mlp_2", 1, {{d, ".ff.net.2"}}, {}},
+        {"lora_unet_double_blocks_(\\d+)_img_mod_lin", 1, {{d, ".norm1.linear"}}, {}},
+        {"lora_unet_double_blocks_(\\d+)_txt_attn_proj", 1, {{d, ".attn.to_add_out"}}, {}},
+        {"lora_unet_double_blocks_(\\d+)_txt_mlp_0", 1, {{d, ".ff_context.net.0.proj"}}, {}},
+        {"lora_unet_double_blocks_(\\d+)_txt_mlp_2", 1, {{d, ".ff_context.net.2"}}, {}},
+        {"lora_unet_double_blocks_(\\d+)_txt_mod_lin", 1, {{d, ".norm1_context.linear"}}, {}},
+        {"lora_unet_single_blocks_(\\d+)_linear2", 1, {{s, ".proj_out"}}, {}},
+        {"lora_unet_single_blocks_(\\d+)_modulation_lin", 1, {{s, ".norm.linear"}}, {}},
+        {"lora_unet_double_blocks_(\\d+)_img_attn_qkv", 1, {{d, ".attn.to_q"}, {d, ".attn.to_k"}, {d, ".attn.to_v"}}, {}},
+        {"lora_unet_double_blocks_(\\d+)_txt_attn_qkv", 1, {{d, ".attn.add_q_proj"}, {d, ".attn.add_k_proj"}, {d, ".attn.add_v_proj"}}, {}},
+        // FLUX.1's sizes, fixed as in the oracle.
+        {"lora_unet_single_blocks_(\\d+)_linear1", 1, {{s, ".attn.to_q"}, {s, ".attn.to_k"}, {s, ".attn.to_v"}, {s, ".proj_mlp"}}, {3072, 3072, 3072, 12288}},
+    };
+    return rules;
+}
+
+const std::vector<FluxRule>& flux_xlabs_rules() {
+    static const std::string d = "transformer.transformer_blocks.", s = "transformer.single_transformer_blocks.";
+    static const std::vector<FluxRule> rules = {
+        {"(diffusion_model\\.)?double_blocks\\.(\\d+).*processor\\.proj_lora1", 2, {{d, ".attn.to_out.0"}}, {}},
+        {"(diffusion_model\\.)?double_blocks\\.(\\d+).*processor\\.proj_lora2", 2, {{d, ".attn.to_add_out"}}, {}},
+        {"(diffusion_model\\.)?single_blocks\\.(\\d+).*proj_lora", 2, {{s, ".attn.to_out.0"}}, {}},
+        {"(diffusion_model\\.)?double_blocks\\.(\\d+).*processor\\.qkv_lora2", 2, {{d, ".attn.add_q_proj"}, {d, ".attn.add_k_proj"}, {d, ".attn.add_v_proj"}}, {}},
+        {"(diffusion_model\\.)?double_blocks\\.(\\d+).*processor\\.qkv_lora1", 2, {{d, ".attn.to_q"}, {d, ".attn.to_k"}, {d, ".attn.to_v"}}, {}},
+        {"(diffusion_model\\.)?double_blocks\\.(\\d+).*qkv_lora", 2, {{s, ".norm.linear"}}, {}},
+    };
+    return rules;
+}
+
+// Rows [begin, begin + count) of B [out, rank], with A shared.
+LoraPair row_slice(const LoraPair& pair, size_t begin, size_t count) {
+    LoraPair part = pair;
+    part.out = count;
+    part.b.assign(pair.b.begin() + begin * pair.rank, pair.b.begin() + (begin + count) * pair.rank);
+    return part;
+}
+
+// One layer's normalized entries under the FLUX rules (`rules` null: the name stays).
+std::vector<std::pair<std::string, LoraPair>> flux_entries(const std::string& path, const std::string& layer, LoraPair pair,
+                                                           const std::vector<FluxRule>* rules) {
+    if (rules) {
+        for (const FluxRule& rule : *rules) {
+            std::smatch m;
+            const std::regex re(rule.pattern);
+            if (!std::regex_match(layer, m, re)) continue;
+            const std::string block = m[rule.group];
+            std::vector<size_t> rows = rule.rows;
+            if (rows.empty()) rows.assign(rule.targets.size(), pair.out / rule.targets.size());
+            size_t total = 0;
+            for (size_t r : rows) total += r;
+            if (total != pair.out)
+                throw invalid_argument("LoRA " + path + ": layer '" + layer + "' has " + std::to_string(pair.out) + " output rows; its split needs " +
+                                       std::to_string(total));
+            std::vector<std::pair<std::string, LoraPair>> out;
+            size_t begin = 0;
+            for (size_t i = 0; i < rule.targets.size(); ++i) {
+                out.emplace_back(rule.targets[i].first + block + rule.targets[i].second,
+                                 rule.targets.size() == 1 ? pair : row_slice(pair, begin, rows[i]));
+                begin += rows[i];
+            }
+            return out;
+        }
+    }
+    std::string key = layer;
+    if (rules == &flux_kohya_rules()) {
+        if (key.rfind("lora_te1_", 0) == 0) key.replace(0, 9, "lora_te_");
+        key = std::regex_replace(key, std::regex("lora.unet"), "transformer");
+    }
+    return {{key, std::move(pair)}};
+}
+
 }  // namespace
 
 std::string normalize_sd_lora_key(const std::string& raw) {
@@ -79,7 +164,7 @@ std::string normalize_sd_lora_key(const std::string& raw) {
     return key;
 }
 
-std::shared_ptr<const LoraAdapter> LoraAdapter::load(const std::string& path) {
+std::shared_ptr<const LoraAdapter> LoraAdapter::load(const std::string& path, LoraNaming naming) {
     const SafetensorsFile file = SafetensorsFile::read(path);
     static const std::regex a_re(R"(^(.*)[_.]lora[_.](?:A|down)\.weight$)");
     static const std::regex b_re(R"(^(.*)[_.]lora[_.](?:B|up)\.weight$)");
@@ -98,6 +183,16 @@ std::shared_ptr<const LoraAdapter> LoraAdapter::load(const std::string& path) {
     }
     auto adapter = std::make_shared<LoraAdapter>();
     adapter->path_ = path;
+    // FLUX: XLabs rules if any layer name holds "processor", else kohya-FLUX rules if any holds "lora_unet".
+    const std::vector<FluxRule>* flux_rules = nullptr;
+    if (naming == LoraNaming::Flux) {
+        for (const auto& [layer, names] : groups)
+            if (contains(layer, "processor")) flux_rules = &flux_xlabs_rules();
+        if (!flux_rules)
+            for (const auto& [layer, names] : groups)
+                if (contains(layer, "lora_unet")) flux_rules = &flux_kohya_rules();
+    }
+    sgm_layout = sgm_layout && naming == LoraNaming::StableDiffusion;
     for (const auto& [layer, names] : groups) {
         if (names.first.empty() || names.second.empty())
             throw invalid_argument("bad LoRA file " + path + ": layer '" + layer + "' has " +
@@ -119,8 +214,14 @@ std::shared_ptr<const LoraAdapter> LoraAdapter::load(const std::string& path) {
         }
         pair.a = file.to_f32(names.first);
         pair.b = file.to_f32(names.second);
-        const std::string key = normalize_sd_lora_key(sgm_layout ? sgm_to_diffusers(layer) : layer);
-        adapter->pairs_[key] = std::move(pair);
+        if (naming == LoraNaming::Flux) {
+            for (auto& [key, part] : flux_entries(path, layer, std::move(pair), flux_rules)) adapter->pairs_.emplace(key, std::move(part));
+        } else if (naming == LoraNaming::Raw) {
+            adapter->pairs_[layer] = std::move(pair);
+        } else {
+            const std::string key = normalize_sd_lora_key(sgm_layout ? sgm_to_diffusers(layer) : layer);
+            adapter->pairs_[key] = std::move(pair);
+        }
     }
     if (adapter->pairs_.empty()) throw invalid_argument("bad LoRA file " + path + ": no lora_A/lora_B (lora_down/lora_up) pairs found");
     return adapter;

@@ -34,8 +34,9 @@ public:
     static void fuse(const std::shared_ptr<ov::Model>& model, const std::vector<std::shared_ptr<const LoraAdapter>>& adapters,
                      const std::vector<AdapterChoice>& choices, const std::string& prefix, std::vector<std::string>& matched_keys);
 
-    // Sets the states of the leased request for `choices`, unless it already holds them.
-    void apply(InferRequestPool::Lease& request, const std::vector<AdapterChoice>& choices) const;
+    // Sets the states of the leased request for `choices`, unless it already holds them. Returns the
+    // milliseconds spent (0 when nothing was set).
+    double apply(InferRequestPool::Lease& request, const std::vector<AdapterChoice>& choices) const;
 
     size_t layer_count() const { return layers_.size(); }
 

@@ -48,8 +48,6 @@ struct StableDiffusion3Pipeline::Conditioning {
 
 StableDiffusion3Pipeline::StableDiffusion3Pipeline(const ModelFolder& folder, const DeviceConfig& devices) {
     inpainting_only_ = folder.class_name() == "StableDiffusion3InpaintPipeline";
-    if (!devices.adapters.empty())
-        throw invalid_argument("LoRA adapters are not supported for Stable Diffusion 3 models yet");
     folder.expect_component("text_encoder", "CLIPTextModelWithProjection");
     folder.expect_component("text_encoder_2", "CLIPTextModelWithProjection");
     const std::string t5_class = folder.component_class("text_encoder_3");
@@ -103,6 +101,10 @@ StableDiffusion3Pipeline::StableDiffusion3Pipeline(const ModelFolder& folder, co
         vae_shape = StaticImages{static_cast<size_t>(static_shape_->num_images_per_prompt), static_cast<size_t>(static_shape_->height),
                                  static_cast<size_t>(static_shape_->width)};
     }
+    // LoRA, as the oracle: the transformer only, keys as they are in the file, prefix "transformer".
+    adapters_ = std::make_unique<AdapterSet>(devices.adapters, devices.lora_mode, LoraNaming::Raw);
+    if (!adapters_->empty()) transformer_lora_ = adapters_->prepare(transformer, "transformer");
+    adapter_report_ = adapters_->report();
     transformer_ = IrModel::compile(transformer, devices.denoiser, devices.properties, transformer_xml);
     vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), devices.vae, devices.properties, vae_shape);
 }
@@ -127,7 +129,6 @@ ResolvedParams StableDiffusion3Pipeline::resolve(Task task, const GenerationPara
     const ResolvedParams r = resolve_common(task, p, images, defaults, scale * patch_size_,
                                             "the VAE scale factor " + std::to_string(scale) + " times the transformer patch size " +
                                                 std::to_string(patch_size_));
-    if (!p.adapters.empty()) throw invalid_argument("LoRA adapters are not supported for Stable Diffusion 3 models yet");
     do_cfg = r.guidance > 1.0f;
     check_static_guidance(defaults.static_shape, static_cfg_, do_cfg, r.guidance);
     if ((p.negative_prompt || p.negative_prompt_2 || p.negative_prompt_3) && !do_cfg)
@@ -188,6 +189,7 @@ GenerationResult StableDiffusion3Pipeline::generate(Task task, const GenerationP
     bool do_cfg = false;
     size_t max_sequence_length = 0;
     const ResolvedParams r = resolve(task, params, images, do_cfg, max_sequence_length);
+    const std::vector<AdapterChoice> adapter_choices = adapters_->choose(params.adapters);
 
     std::unique_ptr<Scheduler> scheduler;
     std::vector<float> timesteps;
@@ -246,6 +248,7 @@ GenerationResult StableDiffusion3Pipeline::generate(Task task, const GenerationP
     ov::Tensor latent_cfg(ov::element::f32, ov::Shape{cfg_rows * r.batch, shape[1], shape[2], shape[3]});
     ov::Tensor timestep(ov::element::f32, ov::Shape{1});
     auto request = transformer_->borrow();
+    if (transformer_lora_) result.metrics.adapter_apply_ms += transformer_lora_->apply(request, adapter_choices);
     request->set_tensor("hidden_states", latent_cfg);
     request->set_tensor("timestep", timestep);
     request->set_tensor("encoder_hidden_states", conditioning.encoder_hidden_states);

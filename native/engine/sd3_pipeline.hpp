@@ -41,6 +41,8 @@ private:
     std::shared_ptr<T5Encoder> t5_;                                   // null: the folder has no text_encoder_3
     std::shared_ptr<IrModel> transformer_;
     std::shared_ptr<AutoencoderKL> vae_;
+    std::unique_ptr<AdapterSet> adapters_;
+    std::shared_ptr<LoraController> transformer_lora_;  // null without adapters (or in fuse mode)
 };
 
 }  // namespace ovd

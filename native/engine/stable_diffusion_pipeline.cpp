@@ -172,7 +172,7 @@ StableDiffusionPipeline::Resolved StableDiffusionPipeline::resolve(Task task, co
 StableDiffusionPipeline::UNetConditioning StableDiffusionPipeline::encode_prompts(const Resolved& r, GenerationMetrics& metrics) const {
     const GenerationParams& p = *r.params;
     const auto t0 = Clock::now();
-    const auto outputs = text_encoder_->encode(p.prompt, p.negative_prompt.value_or(""), r.do_cfg, &r.adapters);
+    const auto outputs = text_encoder_->encode(p.prompt, p.negative_prompt.value_or(""), r.do_cfg, &r.adapters, &metrics.adapter_apply_ms);
     metrics.text_encoder_ms["text_encoder"] = ms_since(t0);
     // last_hidden_state, rows [negative x N, positive x N]
     return {{{"encoder_hidden_states", repeat_rows(outputs[0], r.batch)}}};
@@ -187,10 +187,10 @@ StableDiffusionPipeline::UNetConditioning StableDiffusionPipeline::encode_prompt
     const bool encode_negative = !force_zeros && r.do_cfg;
 
     auto t0 = Clock::now();
-    const auto out_2 = text_encoder_2_->encode(p1, n1, encode_negative, &r.adapters);
+    const auto out_2 = text_encoder_2_->encode(p1, n1, encode_negative, &r.adapters, &metrics.adapter_apply_ms);
     metrics.text_encoder_ms["text_encoder_2"] = ms_since(t0);
     t0 = Clock::now();
-    const auto out_1 = text_encoder_->encode(p2, n2, encode_negative, &r.adapters);
+    const auto out_1 = text_encoder_->encode(p2, n2, encode_negative, &r.adapters, &metrics.adapter_apply_ms);
     metrics.text_encoder_ms["text_encoder"] = ms_since(t0);
     ov::Tensor hidden = concat_last_dim(out_1.at(text_encoder_->penultimate_hidden_index()),
                                         out_2.at(text_encoder_2_->penultimate_hidden_index()));
@@ -308,7 +308,7 @@ GenerationResult StableDiffusionPipeline::generate(Task task, const GenerationPa
                                  ? ov::Tensor(ov::element::f32, ov::Shape{unet_rows, unet_in_channels_, latent_shape[2], latent_shape[3]})
                                  : latent_cfg;
     auto unet = unet_->borrow();
-    if (unet_lora_) unet_lora_->apply(unet, r.adapters);
+    if (unet_lora_) result.metrics.adapter_apply_ms += unet_lora_->apply(unet, r.adapters);
     for (const auto& input : conditioning.inputs) unet->set_tensor(input.name, input.tensor);
     const auto timestep_port = unet_->compiled().input("timestep");
     ov::Tensor timestep(timestep_port.get_element_type(), ov::Shape{1});
