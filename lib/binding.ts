@@ -49,6 +49,7 @@ export interface NativeJob { promise: Promise<NativeResult>; cancel(): void }
 export interface NativePipeline {
   generate(task: NativeTask, params: NativeParams, images: { image?: NativeRawImage; mask?: NativeRawImage },
     onStep: ((step: number, total: number, preview?: NativeImages) => void) | undefined, previews: number): NativeJob;
+  validate(task: NativeTask, params: NativeParams, images: { image?: NativeRawImage; mask?: NativeRawImage }): void;
   info(): { className: string; loadMs: number; tasks: NativeTask[]; adapters: NativeAdapterReport[] };
   dispose(): void;
 }

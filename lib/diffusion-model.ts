@@ -234,6 +234,12 @@ export class DiffusionModel {
     const { signal, onStep } = options;
     const previews = options.previews ?? 0;
     if (!Number.isInteger(previews) || previews < 0) throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'previews must be a non-negative integer');
+    // Refuse a bad request now rather than after it waited for a slot.
+    try {
+      this.handle().validate(task, params, images);
+    } catch (error) {
+      throw fromNative(error);
+    }
     const queuedAt = performance.now();
     const abortError = () => new OvDiffusionError('ERR_ABORTED', 'the generation was cancelled', { cause: signal?.reason });
     return this.limiter.run(async () => {

@@ -175,3 +175,14 @@ test('a bounded queue refuses or times out callers beyond it', async () => {
   bounded.dispose();
   impatient.dispose();
 });
+
+test('a bad request is refused before it waits for a slot', async () => {
+  const single = await DiffusionModel.load(SD, { maxConcurrency: 1 });
+  const busy = single.text2image('a', { numInferenceSteps: 30 });
+  await assert.rejects(single.text2image('a', { width: 63 }), { code: 'ERR_INVALID_ARGUMENT', message: /divisible/ });
+  await assert.rejects(single.text2image('a', { scheduler: 'FLOW_MATCH_EULER_DISCRETE' }), { code: 'ERR_INVALID_ARGUMENT', message: /SD3 and FLUX/ });
+  assert.equal(single.waiting, 0, 'nothing was queued');
+  assert.equal(single.running, 1);
+  await busy;
+  single.dispose();
+});

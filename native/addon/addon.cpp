@@ -11,16 +11,6 @@
 namespace ovd::addon {
 namespace {
 
-// Engine exceptions thrown synchronously on the JS thread keep their code as well.
-template <typename F>
-auto guarded(Napi::Env env, F&& body) -> decltype(body()) {
-    try {
-        return body();
-    } catch (const EngineError& e) {
-        throw make_error(env, error_code_name(e.code()), e.what());
-    }
-}
-
 Napi::Value openvino_version(const Napi::CallbackInfo& info) {
     return Napi::String::New(info.Env(), ovd::openvino_version());
 }

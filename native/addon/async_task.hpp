@@ -14,6 +14,16 @@ namespace ovd::addon {
 // A JS Error with the engine's stable `code`.
 Napi::Error make_error(Napi::Env env, const std::string& code, const std::string& message);
 
+// Engine exceptions thrown synchronously on the JS thread keep their code as well.
+template <typename F>
+auto guarded(Napi::Env env, F&& body) -> decltype(body()) {
+    try {
+        return body();
+    } catch (const EngineError& e) {
+        throw make_error(env, error_code_name(e.code()), e.what());
+    }
+}
+
 template <typename Result>
 class PromiseTask : public Napi::AsyncWorker {
 public:

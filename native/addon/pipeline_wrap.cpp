@@ -170,7 +170,7 @@ Napi::Object metrics_to_js(Napi::Env env, const GenerationMetrics& m) {
 Napi::Function PipelineWrap::define(Napi::Env env) {
     return DefineClass(env, "Pipeline",
                        {StaticMethod("load", &PipelineWrap::load), InstanceMethod("generate", &PipelineWrap::generate),
-                        InstanceMethod("info", &PipelineWrap::info), InstanceMethod("dispose", &PipelineWrap::dispose)});
+                        InstanceMethod("info", &PipelineWrap::info), InstanceMethod("validate", &PipelineWrap::validate), InstanceMethod("dispose", &PipelineWrap::dispose)});
 }
 
 PipelineWrap::PipelineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PipelineWrap>(info) {
@@ -236,16 +236,37 @@ std::shared_ptr<DiffusionPipeline> PipelineWrap::pipeline_or_throw(Napi::Env env
     return pipeline_;
 }
 
+namespace {
+// (task, params, {image, mask}) as the engine takes them.
+struct Request {
+    Task task;
+    GenerationParams params;
+    ImageInputs images;
+};
+
+Request to_request(const Napi::CallbackInfo& info) {
+    Request r{to_task(info.Env(), to_string(info[0], "task")), to_params(info[1]), {}};
+    if (info[2].IsObject()) {
+        r.images.image = to_image(info[2].As<Napi::Object>().Get("image"), "image");
+        r.images.mask = to_image(info[2].As<Napi::Object>().Get("mask"), "mask");
+    }
+    return r;
+}
+}  // namespace
+
+void PipelineWrap::validate(const Napi::CallbackInfo& info) {
+    std::shared_ptr<DiffusionPipeline> pipeline = pipeline_or_throw(info.Env());
+    const Request r = to_request(info);
+    guarded(info.Env(), [&] { pipeline->validate(r.task, r.params, r.images); });
+}
+
 Napi::Value PipelineWrap::generate(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::shared_ptr<DiffusionPipeline> pipeline = pipeline_or_throw(env);
-    const Task task = to_task(env, to_string(info[0], "task"));
-    const GenerationParams params = to_params(info[1]);
-    ImageInputs images;
-    if (info[2].IsObject()) {
-        images.image = to_image(info[2].As<Napi::Object>().Get("image"), "image");
-        images.mask = to_image(info[2].As<Napi::Object>().Get("mask"), "mask");
-    }
+    const Request request = to_request(info);
+    const Task task = request.task;
+    const GenerationParams& params = request.params;
+    const ImageInputs& images = request.images;
     const size_t previews = info[4].IsNumber() ? static_cast<size_t>(std::max(0.0, info[4].As<Napi::Number>().DoubleValue())) : 0;
 
     auto cancelled = std::make_shared<std::atomic<bool>>(false);

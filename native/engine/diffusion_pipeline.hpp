@@ -71,6 +71,9 @@ public:
     // Decodes a latent (e.g. one passed to a step callback) to RGB u8 images.
     virtual ov::Tensor decode(const ov::Tensor& latent) const = 0;
     virtual bool supports(Task task) const = 0;
+    // Throws what generate() would throw for these parameters, without running anything: a caller
+    // can refuse a bad request before it waits for a slot.
+    virtual void validate(Task task, const GenerationParams& params, const ImageInputs& images) const = 0;
 
     const std::string& class_name() const { return class_name_; }
     double load_ms() const { return load_ms_; }

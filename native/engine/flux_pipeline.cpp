@@ -94,6 +94,11 @@ ov::Tensor FluxPipeline::decode(const ov::Tensor& latent) const {
     return vae_->decode(latent);
 }
 
+void FluxPipeline::validate(Task task, const GenerationParams& params, const ImageInputs& images) const {
+    size_t max_sequence_length = 0;
+    resolve(task, params, images, max_sequence_length);
+}
+
 ResolvedParams FluxPipeline::resolve(Task task, const GenerationParams& p, const ImageInputs& images, size_t& max_sequence_length) const {
     if (!supports(task))
         throw invalid_argument(inpainting_only_ ? class_name_ + " is an inpainting pipeline; it cannot run " + std::string(task_name(task))

@@ -130,10 +130,17 @@ bool StableDiffusionPipeline::supports(Task task) const {
     return dedicated_inpainting_ ? task == Task::Inpainting : true;
 }
 
+void StableDiffusionPipeline::validate(Task task, const GenerationParams& params, const ImageInputs& images) const {
+    resolve(task, params, images);
+}
+
 StableDiffusionPipeline::Resolved StableDiffusionPipeline::resolve(Task task, const GenerationParams& p,
                                                                  const ImageInputs& images) const {
     if (!supports(task))
         throw invalid_argument(class_name_ + " is a dedicated inpainting model; it cannot run " + task_name(task));
+    if (p.scheduler == SchedulerType::FlowMatchEulerDiscrete)
+        throw invalid_argument("scheduler FLOW_MATCH_EULER_DISCRETE is for SD3 and FLUX; UNet models take DDIM, EULER_DISCRETE, "
+                               "EULER_ANCESTRAL_DISCRETE, PNDM, LCM or LMS_DISCRETE");
     const bool lcm = time_cond_proj_dim_ >= 0;
     const size_t scale = vae_->scale_factor();
     FamilyDefaults defaults;
