@@ -289,18 +289,12 @@ GenerationResult FluxPipeline::generate(Task task, const GenerationParams& param
                 scheduler->float_timesteps();  // as the oracle, which re-reads them here
                 scheduler->scale_noise(noised.data(), noise.data<const float>(), packed_count, timesteps[i + 1]);
             }
-            const float* m = latent_mask.data<const float>();
-            float* x = latent.data<float>();
-            for (size_t k = 0; k < packed_count; ++k) x[k] = (1.0f - m[k]) * noised[k] + m[k] * x[k];
+            blend_outside_mask(latent.data<float>(), noised.data(), latent_mask.data<const float>(), packed_count, packed_count);
         }
     };
     loop.latent_for_callback = [&] { return unpack_latents(latent, h, w); };
-    if (run_denoising_loop(loop, control, result)) {
-        t0 = Clock::now();
-        result.images = vae_->decode(unpack_latents(latent, h, w));
-        result.metrics.vae_decode_ms = ms_since(t0);
-    }
-    result.metrics.total_ms = ms_since(start);
+    finish_generation(run_denoising_loop(loop, control, result), [&] { return vae_->decode(unpack_latents(latent, h, w)); }, start,
+                      result);
     return result;
 }
 

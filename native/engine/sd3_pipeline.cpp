@@ -279,13 +279,7 @@ GenerationResult StableDiffusion3Pipeline::generate(Task task, const GenerationP
             cache.predict(i, predicted.data());
             prediction = predicted.data();
         }
-        if (do_cfg) {
-            const float* uncond = prediction;
-            const float* cond = prediction + count;
-            for (size_t k = 0; k < count; ++k) guided[k] = uncond[k] + r.guidance * (cond[k] - uncond[k]);
-        } else {
-            std::copy_n(prediction, count, guided.begin());
-        }
+        apply_guidance(prediction, count, do_cfg, r.guidance, guided.data());
         const StepResult step = scheduler->step(guided.data(), latent.data<float>(), count, i, rng);
         std::copy(step.latent.begin(), step.latent.end(), latent.data<float>());
         if (task == Task::Inpainting) {
@@ -295,18 +289,11 @@ GenerationResult StableDiffusion3Pipeline::generate(Task task, const GenerationP
                 scheduler->float_timesteps();  // as the oracle, which re-reads them here
                 scheduler->scale_noise(noised.data(), noise.data<const float>(), count, timesteps[i + 1]);
             }
-            const float* m = latent_mask.data<const float>();
-            float* x = latent.data<float>();
-            for (size_t k = 0; k < count; ++k) x[k] = (1.0f - m[k % plane]) * noised[k] + m[k % plane] * x[k];
+            blend_outside_mask(latent.data<float>(), noised.data(), latent_mask.data<const float>(), count, plane);
         }
     };
     loop.latent_for_callback = [&] { return latent; };
-    if (run_denoising_loop(loop, control, result)) {
-        t0 = Clock::now();
-        result.images = vae_->decode(latent);
-        result.metrics.vae_decode_ms = ms_since(t0);
-    }
-    result.metrics.total_ms = ms_since(start);
+    finish_generation(run_denoising_loop(loop, control, result), [&] { return vae_->decode(latent); }, start, result);
     return result;
 }
 

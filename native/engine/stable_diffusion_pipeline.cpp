@@ -345,13 +345,7 @@ GenerationResult StableDiffusionPipeline::generate(Task task, const GenerationPa
 
         infer_denoiser(*unet, result, "UNet");
         const float* prediction = unet->get_output_tensor(0).data<const float>();
-        if (r.do_cfg) {
-            const float* uncond = prediction;
-            const float* cond = prediction + count;
-            for (size_t k = 0; k < count; ++k) guided[k] = uncond[k] + r.guidance * (cond[k] - uncond[k]);
-        } else {
-            std::copy_n(prediction, count, guided.begin());
-        }
+        apply_guidance(prediction, count, r.do_cfg, r.guidance, guided.data());
         StepResult step = scheduler->step(guided.data(), latent.data<float>(), count, i, rng);
         std::copy(step.latent.begin(), step.latent.end(), latent.data<float>());
         if (blend_with_image) {
@@ -359,10 +353,7 @@ GenerationResult StableDiffusionPipeline::generate(Task task, const GenerationPa
             ov::Tensor noised = repeat_rows(state.image_latent, r.batch);
             if (i + 1 < timesteps.size())
                 scheduler->add_noise(noised.data<float>(), state.noise.data<const float>(), count, timesteps[i + 1]);
-            const float* m = state.latent_mask.data<const float>();
-            float* x = latent.data<float>();
-            const float* n = noised.data<const float>();
-            for (size_t k = 0; k < count; ++k) x[k] = (1.0f - m[k % plane]) * n[k] + m[k % plane] * x[k];
+            blend_outside_mask(latent.data<float>(), noised.data<const float>(), state.latent_mask.data<const float>(), count, plane);
         }
         if (step.has_denoised) {
             denoised = ov::Tensor(ov::element::f32, latent_shape);
@@ -372,12 +363,7 @@ GenerationResult StableDiffusionPipeline::generate(Task task, const GenerationPa
         }
     };
     loop.latent_for_callback = [&] { return denoised; };
-    if (run_denoising_loop(loop, control, result)) {
-        t0 = Clock::now();
-        result.images = vae_->decode(denoised);
-        result.metrics.vae_decode_ms = ms_since(t0);
-    }
-    result.metrics.total_ms = ms_since(start);
+    finish_generation(run_denoising_loop(loop, control, result), [&] { return vae_->decode(denoised); }, start, result);
     return result;
 }
 
