@@ -1,0 +1,168 @@
+'use strict';
+// Starting bench workers (one child process per measurement) and reading their JSON-lines events.
+const { spawn } = require('child_process');
+const path = require('path');
+const { cpuTimes } = require('./machine');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const MARK = '@@BENCH ';
+const ORACLE_PYTHON = process.env.OV_DIFFUSION_ORACLE_PYTHON || path.join(ROOT, '.cache', 'oracle-venv', 'bin', 'python');
+const CLK_TCK = 100; // USER_HZ on Linux
+
+function commandFor(kind) {
+  if (kind === 'engine') return [process.execPath, [path.join(ROOT, 'bench', 'workers', 'engine.js')]];
+  if (kind === 'oracle') return [ORACLE_PYTHON, [path.join(ROOT, 'bench', 'workers', 'oracle.py')]];
+  throw new Error(`unknown worker kind ${kind}`);
+}
+
+/**
+ * Runs one worker to completion with `spec` on stdin. Resolves to { events, ok, error, foreignCpu, log }.
+ * foreignCpu: the fraction of the machine's CPU time used by OTHER processes while the worker ran (noise indicator).
+ */
+function runWorker(kind, spec, { onEvent, verbose, env } = {}) {
+  const [cmd, args] = commandFor(kind);
+  return new Promise((resolve) => {
+    const before = cpuTimes();
+    const selfBefore = process.cpuUsage();
+    const child = spawn(cmd, args, {
+      cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, PYTHONUNBUFFERED: '1', TOKENIZERS_PARALLELISM: 'false', ...(env || {}) },
+    });
+    const events = [];
+    const log = [];
+    let buffer = '';
+    const onLine = (line, stream) => {
+      if (line.startsWith(MARK)) {
+        let event;
+        try { event = JSON.parse(line.slice(MARK.length)); } catch { log.push(line); return; }
+        events.push(event);
+        if (onEvent) onEvent(event);
+      } else if (line.trim()) {
+        log.push(`${stream}: ${line}`);
+        if (log.length > 200) log.shift();
+        if (verbose) process.stderr.write(`    | ${line}\n`);
+      }
+    };
+    child.stdout.on('data', (chunk) => {
+      buffer += chunk.toString();
+      let i;
+      while ((i = buffer.indexOf('\n')) >= 0) {
+        onLine(buffer.slice(0, i), 'out');
+        buffer = buffer.slice(i + 1);
+      }
+    });
+    let errBuffer = '';
+    child.stderr.on('data', (chunk) => {
+      errBuffer += chunk.toString();
+      let i;
+      while ((i = errBuffer.indexOf('\n')) >= 0) {
+        onLine(errBuffer.slice(0, i), 'err');
+        errBuffer = errBuffer.slice(i + 1);
+      }
+    });
+    child.on('error', (error) => resolve({ events, ok: false, error: `cannot start ${cmd}: ${error.message}`, log }));
+    child.on('close', (code, signal) => {
+      if (buffer) onLine(buffer, 'out');
+      if (errBuffer) onLine(errBuffer, 'err');
+      const after = cpuTimes();
+      const self = process.cpuUsage(selfBefore);
+      const end = events.find((e) => e.event === 'end');
+      const failed = events.find((e) => e.event === 'error');
+      let foreignCpu;
+      if (end && Number.isFinite(end.cpuMs)) {
+        const totalMs = ((after.total - before.total) * 1000) / CLK_TCK;
+        const busyMs = ((after.busy - before.busy) * 1000) / CLK_TCK;
+        const ours = end.cpuMs + (self.user + self.system) / 1000;
+        foreignCpu = totalMs > 0 ? Math.max(0, Math.min(1, (busyMs - ours) / totalMs)) : undefined;
+      }
+      const ok = code === 0 && !failed && Boolean(end);
+      resolve({
+        events, ok, foreignCpu, log,
+        error: ok ? undefined : (failed ? failed.message : `${kind} worker exited with ${signal || `code ${code}`}: ${log.slice(-8).join(' / ')}`),
+      });
+    });
+    child.stdin.end(JSON.stringify(spec));
+  });
+}
+
+/** Starts the server worker; resolves when it serves (or failed). Returns a handle to read events and stop it. */
+function startServer(spec, { onEvent, verbose } = {}) {
+  return new Promise((resolve) => {
+    const before = cpuTimes();
+    const child = spawn(process.execPath, [path.join(ROOT, 'bench', 'workers', 'server.js'), JSON.stringify(spec)], {
+      cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const events = [];
+    const waiters = [];
+    const log = [];
+    let settled = false;
+    const handle = {
+      child, events, log, url: undefined,
+      /** Resolves with the next event of this type (already queued ones first). */
+      next(type, timeoutMs = 0) {
+        const index = events.findIndex((e) => e.event === type && !e.taken);
+        if (index >= 0) { events[index].taken = true; return Promise.resolve(events[index]); }
+        return new Promise((res, rej) => {
+          const waiter = { type, res };
+          waiters.push(waiter);
+          if (timeoutMs) {
+            setTimeout(() => {
+              const i = waiters.indexOf(waiter);
+              if (i >= 0) { waiters.splice(i, 1); rej(new Error(`no ${type} event in ${timeoutMs} ms`)); }
+            }, timeoutMs).unref();
+          }
+        });
+      },
+      memory() { child.stdin.write('memory\n'); return handle.next('memory', 10000); },
+      async stop() {
+        const selfBefore = process.cpuUsage();
+        child.stdin.write('quit\n');
+        const end = await handle.next('end', 60000).catch(() => undefined);
+        await new Promise((r) => { if (child.exitCode !== null) r(); else child.on('close', r); });
+        const after = cpuTimes();
+        if (end && Number.isFinite(end.cpuMs)) {
+          const totalMs = ((after.total - before.total) * 1000) / CLK_TCK;
+          const busyMs = ((after.busy - before.busy) * 1000) / CLK_TCK;
+          const self = process.cpuUsage(selfBefore);
+          handle.foreignCpu = totalMs > 0 ? Math.max(0, Math.min(1, (busyMs - end.cpuMs - (self.user + self.system) / 1000) / totalMs)) : undefined;
+        }
+        return end;
+      },
+    };
+    let buffer = '';
+    const onLine = (line, stream) => {
+      if (line.startsWith(MARK)) {
+        const event = JSON.parse(line.slice(MARK.length));
+        const waiter = waiters.find((w) => w.type === event.event);
+        if (waiter) { waiters.splice(waiters.indexOf(waiter), 1); event.taken = true; waiter.res(event); }
+        events.push(event);
+        if (onEvent) onEvent(event);
+        if (!settled && event.event === 'ready') { settled = true; handle.url = event.url; resolve({ ok: true, handle }); }
+        if (!settled && (event.event === 'error' || event.event === 'unavailable')) {
+          settled = true;
+          resolve({ ok: false, unavailable: event.event === 'unavailable', error: event.message, handle });
+        }
+      } else if (line.trim()) {
+        log.push(`${stream}: ${line}`);
+        if (log.length > 200) log.shift();
+        if (verbose) process.stderr.write(`    | ${line}\n`);
+      }
+    };
+    const reader = (stream) => {
+      let buf = '';
+      return (chunk) => {
+        buf += chunk.toString();
+        let i;
+        while ((i = buf.indexOf('\n')) >= 0) { onLine(buf.slice(0, i), stream); buf = buf.slice(i + 1); }
+      };
+    };
+    child.stdout.on('data', reader('out'));
+    child.stderr.on('data', reader('err'));
+    void buffer;
+    child.on('close', (code) => {
+      if (!settled) { settled = true; resolve({ ok: false, error: `server worker exited with code ${code}: ${log.slice(-8).join(' / ')}`, handle }); }
+    });
+  });
+}
+
+module.exports = { runWorker, startServer, ORACLE_PYTHON, ROOT };

@@ -1,0 +1,92 @@
+'use strict';
+// Bench worker for our library: one process per measurement (so peak memory is its own).
+// Reads a spec (JSON) on stdin, loads the model with DiffusionModel.load, runs the requested generations and
+// prints one JSON line per event (prefixed with @@BENCH) on stdout. See bench/run.js for the spec.
+const crypto = require('crypto');
+const fs = require('fs');
+const path = require('path');
+const { emit, memory, readStdinJson, withLagProbe } = require('./common');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+function rawImage(file, width, height, channels) {
+  return { data: fs.readFileSync(file), width, height, channels };
+}
+
+function summarizeMetrics(m) {
+  return {
+    textEncodeMs: m.textEncodeMs,
+    vaeEncodeMs: m.vaeEncodeMs,
+    vaeDecodeMs: m.vaeDecodeMs,
+    stepMs: m.stepMs,
+    denoiserMs: m.denoiserMs,
+    totalMs: m.totalMs,
+    queueMs: m.queueMs,
+  };
+}
+
+async function main() {
+  const spec = readStdinJson();
+  emit({ event: 'start', pid: process.pid, ...memory() });
+  const lib = require(path.join(ROOT, 'dist', 'index.js'));
+  emit({ event: 'imported', ...memory() });
+  const { DiffusionModel, openvinoVersion } = lib;
+
+  const loadOptions = {
+    device: spec.device || 'CPU',
+    properties: spec.properties || {},
+    maxConcurrency: spec.maxConcurrency || 1,
+  };
+  if (spec.reshape) loadOptions.reshape = spec.reshape;
+  const t0 = performance.now();
+  const model = await DiffusionModel.load(spec.model, loadOptions);
+  const loadWallMs = performance.now() - t0;
+  emit({ event: 'load', wallMs: loadWallMs, loadMs: model.loadMs, className: model.className, openvino: openvinoVersion(), ...memory() });
+
+  const inputs = spec.inputs || {};
+  for (const run of spec.runs || []) {
+    const image = inputs.image && rawImage(inputs.image, inputs.width, inputs.height, 3);
+    const mask = inputs.mask && rawImage(inputs.mask, inputs.width, inputs.height, 3);
+    const options = {
+      width: run.width, height: run.height, numInferenceSteps: run.steps, guidanceScale: run.guidance, seed: run.seed,
+    };
+    if (run.negativePrompt) options.negativePrompt = run.negativePrompt;
+    if (run.strength !== undefined) options.strength = run.strength;
+    const call = () => {
+      if (run.task === 'image2image') return model.image2image(run.prompt, image, options);
+      if (run.task === 'inpainting') return model.inpaint(run.prompt, image, mask, options);
+      return model.text2image(run.prompt, options);
+    };
+    const total = (run.warmup || 0) + run.repeat;
+    for (let i = 0; i < total; i += 1) {
+      const concurrency = run.concurrency || 1;
+      const cpuStart = process.cpuUsage();
+      const start = performance.now();
+      const { value: results, lag } = await withLagProbe(Boolean(run.lag), () => Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          const s = performance.now();
+          const r = await call();
+          return { r, latencyMs: performance.now() - s };
+        }),
+      ));
+      const wallMs = performance.now() - start;
+      const cpu = process.cpuUsage(cpuStart);
+      const first = results[0].r;
+      emit({
+        event: 'run', label: run.label, index: i, warmup: i < (run.warmup || 0), concurrency,
+        wallMs, cpuMs: (cpu.user + cpu.system) / 1000, latencies: results.map((x) => x.latencyMs), steps: first.steps,
+        metrics: summarizeMetrics(first.metrics), allMetrics: results.map((x) => summarizeMetrics(x.r.metrics)),
+        sha256: crypto.createHash('sha256').update(first.images[0].data).digest('hex'),
+        lag, ...memory(),
+      });
+    }
+  }
+  model.dispose();
+  const cpu = process.cpuUsage();
+  emit({ event: 'end', cpuMs: (cpu.user + cpu.system) / 1000, ...memory() });
+}
+
+main().catch((error) => {
+  emit({ event: 'error', message: error && error.message ? error.message : String(error), code: error && error.code });
+  process.exitCode = 1;
+});
