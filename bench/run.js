@@ -12,8 +12,8 @@ const path = require('path');
 const { execFileSync, spawnSync } = require('child_process');
 const { parseArgs } = require('util');
 const { summarize, percentiles, median, ratio } = require('./lib/stats');
-const { machineInfo, sampleBusy } = require('./lib/machine');
-const { runWorker, startServer, ORACLE_PYTHON, ROOT } = require('./lib/workers');
+const { machineInfo, sampleBusy, cpuTimes } = require('./lib/machine');
+const { runWorker, startInteractive, startServer, ORACLE_PYTHON, ROOT } = require('./lib/workers');
 const { request, startProbe } = require('./lib/http');
 const { writeReport } = require('./lib/report');
 
@@ -45,8 +45,9 @@ Options:
   --seed N            Seed (default 42)
   --prompt TEXT       Prompt (default "${DEFAULT_PROMPT}")
   --repeat N          Measured repetitions of each figure (default 3)
-  --rounds N          Text-to-image: processes per side, alternating ours/oracle (default 2; 1 with --quick);
-                      the --repeat measured generations are split between them
+  --no-paired         Text-to-image: do not keep both sides loaded with alternating generations (ABBA); run
+                      --rounds processes per side instead (also the fallback when memory is short)
+  --rounds N          With --no-paired: processes per side, alternating ours/oracle (default 2; 1 with --quick)
   --warmup N          Unmeasured generations after each load (default 1; reported as "first generate")
   --threads N         INFERENCE_NUM_THREADS for both sides (default: all logical CPUs, ${os.availableParallelism()})
   --properties JSON   More OpenVINO properties, given identically to both sides, e.g. '{"PERFORMANCE_HINT":"LATENCY"}'
@@ -77,7 +78,7 @@ function parseOptions(argv) {
       size: { type: 'string' }, guidance: { type: 'string' }, seed: { type: 'string' }, prompt: { type: 'string' },
       repeat: { type: 'string' }, rounds: { type: 'string' }, warmup: { type: 'string' }, threads: { type: 'string' }, properties: { type: 'string' },
       concurrency: { type: 'string' }, 'concurrency-repeat': { type: 'string' }, strength: { type: 'string' },
-      'no-oracle': { type: 'boolean' }, 'no-generate': { type: 'boolean' }, busy: { type: 'boolean' }, note: { type: 'string' },
+      'no-oracle': { type: 'boolean' }, 'no-paired': { type: 'boolean' }, 'no-generate': { type: 'boolean' }, busy: { type: 'boolean' }, note: { type: 'string' },
       name: { type: 'string' }, out: { type: 'string' }, 'no-charts': { type: 'boolean' }, verbose: { type: 'boolean' },
       list: { type: 'boolean' }, help: { type: 'boolean' }, render: { type: 'string' },
     },
@@ -127,6 +128,7 @@ function parseOptions(argv) {
     concurrencyRepeat: int('concurrency-repeat', values['concurrency-repeat'], 1) ?? Math.min(repeat, 2),
     strength: values.strength !== undefined ? Number(values.strength) : 0.5,
     oracle: !values['no-oracle'],
+    paired: !values['no-paired'],
     generate: !values['no-generate'],
     busy: Boolean(values.busy),
     note: values.note,
@@ -293,6 +295,15 @@ function generationFigures(resList, label) {
   };
 }
 
+function dirBytes(dir) {
+  let total = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    total += entry.isDirectory() ? dirBytes(p) : fs.statSync(p).size;
+  }
+  return total;
+}
+
 function memAvailableMiB() {
   const text = fs.readFileSync('/proc/meminfo', 'utf8');
   return Number((/^MemAvailable:\s+(\d+)/m.exec(text) || [])[1] || 0) / 1024;
@@ -315,14 +326,20 @@ class Bench {
     this.versions = {};
   }
 
+  /** Records the runtime versions (and our allocator setting) a worker reported in its 'load' event. */
+  noteVersions(load, side) {
+    if (!load) return;
+    if (load.openvino) this.versions[side === 'oracle' ? 'oracleOpenvino' : 'openvino'] = load.openvino;
+    if (load.genai) this.versions.genai = load.genai;
+    if (load.allocator) this.versions.allocator = load.allocator;
+  }
+
   async worker(kind, spec, label) {
     log(`${label}: starting ${kind === 'oracle' ? 'openvino_genai (Python)' : 'ours (Node)'} worker`);
     const res = await runWorker(kind, spec, { onEvent: progress(label), verbose: this.opts.verbose });
     if (res.foreignCpu !== undefined) this.foreign.push({ label, foreignCpu: res.foreignCpu });
     if (!res.ok) log(`${label}: FAILED: ${res.error}`);
-    const load = firstEvent(res, 'load');
-    if (load && load.openvino) this.versions[kind === 'oracle' ? 'oracleOpenvino' : 'openvino'] = load.openvino;
-    if (load && load.genai) this.versions.genai = load.genai;
+    this.noteVersions(firstEvent(res, 'load'), kind === 'oracle' ? 'oracle' : 'ours');
     if (res.foreignCpu !== undefined && res.foreignCpu > 0.1)
       log(`${label}: note: other processes used ${(res.foreignCpu * 100).toFixed(0)}% of the CPUs meanwhile`);
     return res;
@@ -350,6 +367,10 @@ class Bench {
       const withOracle = this.oracleOk && ['engine', 'reshape', 'edit'].some((c) => o.cases.includes(c));
       const sides = side === 'oracle' || !withOracle ? [side] : ['ours', 'oracle'];
       for (const s of sides) m.shared[`t2i-${s}`] = [];
+      if (sides.length === 2 && this.canPair(m)) {
+        await this.t2iPaired(m);
+        return m.shared[key];
+      }
       for (let round = 0; round < o.rounds; round += 1) {
         const repeat = Math.ceil(o.repeat / o.rounds);
         for (const s of sides) {
@@ -360,6 +381,74 @@ class Bench {
       }
     }
     return m.shared[key];
+  }
+
+  // Both sides loaded at once, each in its own process (loaded one after the other); then generations alternate
+  // ours / oracle in ABBA order, so that drift in machine speed (VM neighbours, other processes) hits both alike.
+  // specOf(side): the worker spec; templates: runs (labels), each executed --repeat times per side after the warm-up.
+  // Returns { results: {ours, oracle} (as runWorker), pairs: {label: [{ours, oracle}]} }.
+  async paired(m, what, specOf, templates) {
+    const o = this.opts;
+    const before = cpuTimes();
+    const selfBefore = process.cpuUsage();
+    const handles = {};
+    for (const side of ['ours', 'oracle']) {
+      const label = `${m.id} · ${what} · ${side}`;
+      log(`${label}: starting ${side === 'oracle' ? 'openvino_genai (Python)' : 'ours (Node)'} worker (kept loaded, runs alternate)`);
+      const started = await startInteractive(side === 'ours' ? 'engine' : 'oracle', specOf(side), { onEvent: progress(label), verbose: o.verbose });
+      handles[side] = started.handle;
+      if (!started.ok) log(`${label}: FAILED: ${started.error}`);
+      this.noteVersions(started.handle.events.find((e) => e.event === 'load'), side);
+    }
+    const pairs = {};
+    if (o.warmup) for (const side of ['ours', 'oracle']) await handles[side].run({ ...templates[0], repeat: 0, warmup: o.warmup });
+    for (let i = 0; i < o.repeat; i += 1) {
+      for (const t of templates) {
+        const order = i % 2 === 0 ? ['ours', 'oracle'] : ['oracle', 'ours'];
+        const pair = {};
+        for (const side of order) {
+          const runs = await handles[side].run({ ...t, repeat: 1, warmup: 0, indexBase: (t === templates[0] ? o.warmup : 0) + i });
+          if (runs && runs[0]) pair[side] = { wallMs: runs[0].wallMs, cpuMs: runs[0].cpuMs };
+        }
+        if (pair.ours && pair.oracle) {
+          (pairs[t.label] = pairs[t.label] || []).push(pair);
+          log(`${m.id} · ${what}: ${t.label} pair ${i + 1}/${o.repeat}: ours / openvino_genai = ${(pair.ours.wallMs / pair.oracle.wallMs).toFixed(3)}`);
+        }
+      }
+    }
+    const results = {};
+    for (const side of ['ours', 'oracle']) results[side] = await handles[side].quit();
+    const after = cpuTimes();
+    const self = process.cpuUsage(selfBefore);
+    const ends = ['ours', 'oracle'].map((s) => results[s].events.find((e) => e.event === 'end'));
+    if (ends.every((e) => e && Number.isFinite(e.cpuMs))) {
+      const totalMs = ((after.total - before.total) * 1000) / 100;
+      const busyMs = ((after.busy - before.busy) * 1000) / 100;
+      const foreign = totalMs > 0 ? Math.max(0, Math.min(1, (busyMs - ends[0].cpuMs - ends[1].cpuMs - (self.user + self.system) / 1000) / totalMs)) : undefined;
+      for (const s of ['ours', 'oracle']) results[s].foreignCpu = foreign;
+      if (foreign !== undefined) {
+        this.foreign.push({ label: `${m.id} · ${what} (both sides)`, foreignCpu: foreign });
+        if (foreign > 0.1) log(`${m.id} · ${what}: note: other processes used ${(foreign * 100).toFixed(0)}% of the CPUs meanwhile`);
+      }
+    }
+    for (const s of ['ours', 'oracle']) if (!results[s].ok) log(`${m.id} · ${what} · ${s}: FAILED: ${results[s].error}`);
+    return { results, pairs };
+  }
+
+  /** Whether both sides fit in memory at once (the model's weights ~5x its folder size at peak, per process). */
+  canPair(m) {
+    if (!this.opts.paired || !this.oracleOk) return false;
+    const need = (2 * 5 * dirBytes(m.dir)) / 1048576 + 1024;
+    if (need < 0.8 * memAvailableMiB()) return true;
+    log(`${m.id}: not enough memory to keep both sides loaded (~${Math.round(need)} MiB); one process after the other instead`);
+    return false;
+  }
+
+  async t2iPaired(m) {
+    const { results, pairs } = await this.paired(m, 'text-to-image', () => this.baseSpec(m, { runs: [], tasks: ['text2image'] }), [this.t2iRun(m)]);
+    m.shared['t2i-ours'].push(results.ours);
+    m.shared['t2i-oracle'].push(results.oracle);
+    m.shared.pairs = pairs.t2i || [];
   }
 
   async caseEngine(m) {
@@ -402,6 +491,11 @@ class Bench {
     const pair = (metric, a, b, unit = 'ms', extra = {}) =>
       rows.push(row('engine', metric, v('ours', a, unit), oracle || loads.oracle ? v('openvino_genai', b, unit) : null, extra));
     pair('generate() wall time', ours.generateMs, oracle && oracle.generateMs, 'ms', { goal: '<= 1.00' });
+    if (m.shared.pairs && m.shared.pairs.length) {
+      const pr = summarize(m.shared.pairs.map((p) => p.ours.wallMs / p.oracle.wallMs));
+      rows.push(row('engine', 'generate() ours / openvino_genai, per alternating pair (median of the pairs\' ratios)', v('ratio', pr, 'x'), null,
+        { goal: '<= 1.00', pass: pr.median <= 1 }));
+    }
     pair('CPU time per generate() (all threads)', ours.cpuMs, oracle && oracle.cpuMs);
     pair('first generate() after load', ours.firstGenerateMs, oracle && oracle.firstGenerateMs);
     pair('time per denoising step (median)', ours.stepMs, oracle && oracle.stepMs);

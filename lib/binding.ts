@@ -58,6 +58,7 @@ export interface NativeBinding {
   openvinoVersion(): string;
   availableDevices(): string[];
   sourceHash(): string;
+  allocatorTuning(): { applied: boolean; mmapThreshold: number; reason: string };
   loadTokenizersExtension(libraryPath: string): void;
   Pipeline: {
     load(modelDir: string, devices: NativeDevices, properties: Record<string, PropertyValue>,

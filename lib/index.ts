@@ -21,5 +21,15 @@ export function availableDevices(): string[] {
   return binding().availableDevices();
 }
 
+/**
+ * The glibc allocator setting applied before the first model loads: a fixed mmap threshold (default 4 MiB), so that
+ * OpenVINO's large activation buffers go back to the OS when freed instead of staying in the heap (lower peak memory,
+ * same speed; see docs/benchmarks.md). Set OV_DIFFUSION_MALLOC_MMAP_THRESHOLD to a size in bytes, or to 0/off to
+ * keep glibc's dynamic default, before the first load. `applied` is false (with a `reason`) when opted out or not on glibc.
+ */
+export function allocatorTuning(): { applied: boolean; mmapThreshold: number; reason: string } {
+  return binding().allocatorTuning();
+}
+
 /** The tiny random-weight SD 1.x model shipped with the package (for demos and tests; its images are noise). */
 export const DEMO_MODEL_DIR = path.join(PACKAGE_ROOT, 'test', 'fixtures', 'sd15');

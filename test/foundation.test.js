@@ -42,6 +42,25 @@ test('the binding loads in a process with no LD_LIBRARY_PATH', () => {
   assert.match(r.stdout, new RegExp(`^${pins.openvino.replace(/\./g, '\\.')}-`));
 });
 
+test('the allocator gets a fixed mmap threshold before the first load, unless opted out', () => {
+  const report = (value) => {
+    const env = { ...process.env };
+    if (value === undefined) delete env.OV_DIFFUSION_MALLOC_MMAP_THRESHOLD;
+    else env.OV_DIFFUSION_MALLOC_MMAP_THRESHOLD = value;
+    const r = spawnSync(process.execPath, ['-e', "console.log(JSON.stringify(require('.').allocatorTuning()))"], { cwd: ROOT, env, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout);
+  };
+  assert.deepEqual(report(undefined), { applied: true, mmapThreshold: 4 * 1024 * 1024, reason: '' });
+  assert.deepEqual(report('1048576'), { applied: true, mmapThreshold: 1048576, reason: '' });
+  for (const off of ['0', 'off']) assert.deepEqual(report(off), { applied: false, mmapThreshold: 0, reason: 'disabled by OV_DIFFUSION_MALLOC_MMAP_THRESHOLD' });
+  for (const bad of ['lots', '99999999999', '12abc']) {
+    const r = report(bad);
+    assert.equal(r.applied, false);
+    assert.match(r.reason, new RegExp(`ignored OV_DIFFUSION_MALLOC_MMAP_THRESHOLD='${bad}'`));
+  }
+});
+
 test('an OV_DIFFUSION_OPENVINO_DIR without OpenVINO is refused with the fix', () => {
   const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'ovd-empty-'));
   const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'runtime.js')],

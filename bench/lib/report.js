@@ -24,6 +24,7 @@ function fmtValue(x, unit) {
   }
   if (unit === 'MiB') return x >= 1024 ? `${(x / 1024).toFixed(2)} GiB` : `${x.toFixed(0)} MiB`;
   if (unit === '%') return `${x.toFixed(2)} %`;
+  if (unit === 'x') return `${x.toFixed(3)}`;
   if (unit === 'img/min') return `${x.toFixed(x >= 100 ? 0 : x >= 10 ? 1 : 2)} img/min`;
   return `${x.toFixed(2)} ${unit || ''}`.trim();
 }
@@ -210,7 +211,15 @@ function goals(results) {
   const lines = ['| Goal (issue 8) | Model | Measured | Met? |', '|---|---|---|---|'];
   for (const m of results.models) {
     const find = (c, pred) => ((m.cases && m.cases[c] && m.cases[c].rows) || []).find(pred);
-    const add = (goal, r, text, pass) => { if (r) lines.push(`| ${goal} | ${m.id} | ${text} | ${pass === undefined ? '–' : pass ? '✅ yes' : '❌ no'} |`); };
+    // The issue sets the goals for the SD 1.5-size model; on the tiny fixtures fixed overheads dominate, so their
+    // figures are shown against the same thresholds for information only.
+    const informative = m.kind === 'tiny-fixture';
+    const verdict = (pass) => {
+      if (pass === undefined) return '–';
+      const mark = pass ? '✅ yes' : '❌ no';
+      return informative ? `(${mark}; informative: the goal is for the SD 1.5-size model)` : mark;
+    };
+    const add = (goal, r, text, pass) => { if (r) lines.push(`| ${goal} | ${m.id} | ${text} | ${verdict(pass)} |`); };
     const g = find('engine', (r) => r.metric === 'generate() wall time');
     if (g && g.ratio) add('generate() ours / openvino_genai ≤ 1.00', g, `${g.ratio.toFixed(3)} (${fmtValue(g.value.s.median, 'ms')} vs ${fmtValue(g.base.s.median, 'ms')})`, g.ratio <= 1);
     const p = find('engine', (r) => r.metric.startsWith('peak RSS (VmHWM)'));
@@ -254,7 +263,15 @@ function markdown(results, opts, chartFiles) {
   const o = meta.options;
   L.push(`Settings: properties \`${JSON.stringify(o.properties)}\` for every submodel on both sides; prompt "${o.prompt}"; `
     + `${o.repeat} measured repetitions per figure (median, with min–max and n), ${o.warmup} unmeasured warm-up generation(s) after each load `
-    + '(reported as "first generate()"); every measurement in its own process (peak RSS = VmHWM of that process).');
+    + '(reported as "first generate()"); each side runs in its own process (peak RSS = VmHWM of that process); text-to-image '
+    + 'generations alternate ours / openvino_genai (ABBA) with both loaded, so machine drift hits both alike.');
+  const alloc = meta.versions.allocator;
+  if (alloc) {
+    L.push('');
+    L.push(alloc.applied
+      ? `Ours runs with the library's default glibc setting: mmap threshold fixed at ${alloc.mmapThreshold} bytes (allocatorTuning(); OV_DIFFUSION_MALLOC_MMAP_THRESHOLD=off restores glibc's dynamic threshold). openvino_genai runs with glibc's defaults.`
+      : `Ours runs without the allocator setting (${alloc.reason}).`);
+  }
   if (meta.note) L.push(`\nNote: ${meta.note}`);
   L.push('');
   L.push('## Goals');

@@ -85,6 +85,88 @@ function runWorker(kind, spec, { onEvent, verbose, env } = {}) {
   });
 }
 
+/**
+ * Starts an interactive engine/oracle worker (spec.interactive): resolves once the model is loaded (or the worker
+ * failed). handle.run(run) executes one run and resolves with its 'run' events; handle.quit() ends the worker and
+ * resolves like runWorker (events, ok, error, foreignCpu).
+ */
+function startInteractive(kind, spec, { onEvent, verbose } = {}) {
+  const [cmd, args] = commandFor(kind);
+  return new Promise((resolveStart) => {
+    const before = cpuTimes();
+    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, PYTHONUNBUFFERED: '1', TOKENIZERS_PARALLELISM: 'false' } });
+    const events = [];
+    const log = [];
+    let pending = null; // { runs: [], resolve }
+    let started = false;
+    let closed;
+    const closedPromise = new Promise((r) => { closed = r; });
+    const onLine = (line, stream) => {
+      if (line.startsWith(MARK)) {
+        let event;
+        try { event = JSON.parse(line.slice(MARK.length)); } catch { log.push(line); return; }
+        events.push(event);
+        if (onEvent) onEvent(event);
+        if (event.event === 'load' && !started) { started = true; resolveStart({ ok: true, handle }); }
+        if (event.event === 'run' && pending) pending.runs.push(event);
+        if (event.event === 'idle' && pending) { const p = pending; pending = null; p.resolve(p.runs); }
+        if (event.event === 'error') {
+          if (!started) { started = true; resolveStart({ ok: false, error: event.message, handle }); }
+          if (pending) { const p = pending; pending = null; p.resolve(null); }
+        }
+      } else if (line.trim()) {
+        log.push(`${stream}: ${line}`);
+        if (log.length > 200) log.shift();
+        if (verbose) process.stderr.write(`    | ${line}\n`);
+      }
+    };
+    const reader = (stream) => {
+      let buf = '';
+      return (chunk) => {
+        buf += chunk.toString();
+        let i;
+        while ((i = buf.indexOf('\n')) >= 0) { onLine(buf.slice(0, i), stream); buf = buf.slice(i + 1); }
+      };
+    };
+    child.stdout.on('data', reader('out'));
+    child.stderr.on('data', reader('err'));
+    child.on('close', (code, signal) => {
+      closed({ code, signal });
+      if (!started) { started = true; resolveStart({ ok: false, error: `${kind} worker exited with ${signal || `code ${code}`}: ${log.slice(-8).join(' / ')}`, handle }); }
+      if (pending) { const p = pending; pending = null; p.resolve(null); }
+    });
+    const handle = {
+      events,
+      run(run) {
+        return new Promise((resolve) => {
+          if (child.exitCode !== null) { resolve(null); return; }
+          pending = { runs: [], resolve };
+          child.stdin.write(`${JSON.stringify({ run })}\n`);
+        });
+      },
+      async quit() {
+        const selfBefore = process.cpuUsage();
+        if (child.exitCode === null) child.stdin.end(`${JSON.stringify({ quit: true })}\n`);
+        const { code, signal } = await closedPromise;
+        const after = cpuTimes();
+        const end = events.find((e) => e.event === 'end');
+        const failed = events.find((e) => e.event === 'error');
+        let foreignCpu;
+        if (end && Number.isFinite(end.cpuMs)) {
+          const totalMs = ((after.total - before.total) * 1000) / CLK_TCK;
+          const busyMs = ((after.busy - before.busy) * 1000) / CLK_TCK;
+          const self = process.cpuUsage(selfBefore);
+          foreignCpu = totalMs > 0 ? Math.max(0, Math.min(1, (busyMs - end.cpuMs - (self.user + self.system) / 1000) / totalMs)) : undefined;
+        }
+        const ok = code === 0 && !failed && Boolean(end);
+        return { events, ok, foreignCpu, log, error: ok ? undefined : (failed ? failed.message : `${kind} worker exited with ${signal || `code ${code}`}`) };
+      },
+    };
+    child.stdin.write(`${JSON.stringify({ ...spec, interactive: true })}\n`);
+  });
+}
+
 /** Starts the server worker; resolves when it serves (or failed). Returns a handle to read events and stop it. */
 function startServer(spec, { onEvent, verbose } = {}) {
   return new Promise((resolve) => {
@@ -165,4 +247,4 @@ function startServer(spec, { onEvent, verbose } = {}) {
   });
 }
 
-module.exports = { runWorker, startServer, ORACLE_PYTHON, ROOT };
+module.exports = { runWorker, startInteractive, startServer, ORACLE_PYTHON, ROOT };

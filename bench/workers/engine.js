@@ -5,7 +5,8 @@
 const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
-const { emit, memory, readStdinJson, withLagProbe } = require('./common');
+const readline = require('readline');
+const { emit, memory, withLagProbe } = require('./common');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -26,11 +27,15 @@ function summarizeMetrics(m) {
 }
 
 async function main() {
-  const spec = readStdinJson();
+  // Line 1 of stdin: the spec. With spec.interactive, each further line is a command: {"run": {...}} runs it and
+  // answers {"event": "idle"}; {"quit": true} (or the end of stdin) ends the worker.
+  const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity })[Symbol.asyncIterator]();
+  const first = await lines.next();
+  const spec = JSON.parse(first.value);
   emit({ event: 'start', pid: process.pid, ...memory() });
   const lib = require(path.join(ROOT, 'dist', 'index.js'));
   emit({ event: 'imported', ...memory() });
-  const { DiffusionModel, openvinoVersion } = lib;
+  const { DiffusionModel, openvinoVersion, allocatorTuning } = lib;
 
   const loadOptions = {
     device: spec.device || 'CPU',
@@ -41,10 +46,10 @@ async function main() {
   const t0 = performance.now();
   const model = await DiffusionModel.load(spec.model, loadOptions);
   const loadWallMs = performance.now() - t0;
-  emit({ event: 'load', wallMs: loadWallMs, loadMs: model.loadMs, className: model.className, openvino: openvinoVersion(), ...memory() });
+  emit({ event: 'load', wallMs: loadWallMs, loadMs: model.loadMs, className: model.className, openvino: openvinoVersion(), allocator: allocatorTuning(), ...memory() });
 
   const inputs = spec.inputs || {};
-  for (const run of spec.runs || []) {
+  const execute = async (run) => {
     const image = inputs.image && rawImage(inputs.image, inputs.width, inputs.height, 3);
     const mask = inputs.mask && rawImage(inputs.mask, inputs.width, inputs.height, 3);
     const options = {
@@ -58,7 +63,8 @@ async function main() {
       return model.text2image(run.prompt, options);
     };
     const total = (run.warmup || 0) + run.repeat;
-    for (let i = 0; i < total; i += 1) {
+    for (let k = 0; k < total; k += 1) {
+      const i = k + (run.indexBase || 0);
       const concurrency = run.concurrency || 1;
       const cpuStart = process.cpuUsage();
       const start = performance.now();
@@ -73,12 +79,22 @@ async function main() {
       const cpu = process.cpuUsage(cpuStart);
       const first = results[0].r;
       emit({
-        event: 'run', label: run.label, index: i, warmup: i < (run.warmup || 0), concurrency,
+        event: 'run', label: run.label, index: i, warmup: k < (run.warmup || 0), concurrency,
         wallMs, cpuMs: (cpu.user + cpu.system) / 1000, latencies: results.map((x) => x.latencyMs), steps: first.steps,
         metrics: summarizeMetrics(first.metrics), allMetrics: results.map((x) => summarizeMetrics(x.r.metrics)),
         sha256: crypto.createHash('sha256').update(first.images[0].data).digest('hex'),
         lag, ...memory(),
       });
+    }
+  };
+  for (const run of spec.runs || []) await execute(run);
+  if (spec.interactive) {
+    for (let line = await lines.next(); !line.done; line = await lines.next()) {
+      if (!line.value.trim()) continue;
+      const command = JSON.parse(line.value);
+      if (command.quit) break;
+      if (command.run) await execute(command.run);
+      emit({ event: 'idle' });
     }
   }
   model.dispose();

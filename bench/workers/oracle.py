@@ -41,7 +41,9 @@ def memory() -> dict:
 
 
 def main() -> int:
-    spec = json.load(sys.stdin)
+    # Line 1 of stdin: the spec. With spec["interactive"], each further line is a command: {"run": {...}} runs it
+    # and answers {"event": "idle"}; {"quit": true} (or the end of stdin) ends the worker.
+    spec = json.loads(sys.stdin.readline())
     emit({"event": "start", "pid": os.getpid(), **memory()})
     import numpy as np
     import openvino as ov
@@ -53,7 +55,7 @@ def main() -> int:
     device = spec.get("device") or "CPU"
     props = {k: str(v) for k, v in (spec.get("properties") or {}).items()}
     runs = spec.get("runs") or []
-    tasks = []
+    tasks = list(spec.get("tasks") or [])
     for r in runs:
         if r.get("task", "text2image") not in tasks:
             tasks.append(r.get("task", "text2image"))
@@ -96,7 +98,7 @@ def main() -> int:
     image = raw(inputs["image"]) if inputs.get("image") else None
     mask = raw(inputs["mask"]) if inputs.get("mask") else None
 
-    for r in runs:
+    def execute(r):
         task = r.get("task", "text2image")
         if (r.get("concurrency") or 1) != 1:
             raise RuntimeError("openvino_genai pipelines run one generate() at a time")
@@ -108,7 +110,8 @@ def main() -> int:
             kw["strength"] = float(r["strength"])
         p = pipes[task]
         total = int(r.get("warmup") or 0) + int(r["repeat"])
-        for i in range(total):
+        for k in range(total):
+            i = k + int(r.get("indexBase") or 0)
             ru0 = resource.getrusage(resource.RUSAGE_SELF)
             s = time.perf_counter()
             if task == "text2image":
@@ -125,7 +128,7 @@ def main() -> int:
             unet_us = list(m.raw_metrics.unet_inference_durations)
             te = m.get_text_encoder_infer_duration()
             arr = np.asarray(out.data)
-            emit({"event": "run", "label": r["label"], "index": i, "warmup": i < int(r.get("warmup") or 0),
+            emit({"event": "run", "label": r["label"], "index": i, "warmup": k < int(r.get("warmup") or 0),
                   "concurrency": 1, "wallMs": wall, "cpuMs": cpu_ms, "latencies": [wall], "steps": len(steps_us),
                   "metrics": {"textEncodeMs": float(sum(te.values())), "textEncoderMs": {k: float(v) for k, v in te.items()},
                               "vaeEncodeMs": float(m.get_vae_encoder_infer_duration()),
@@ -133,6 +136,21 @@ def main() -> int:
                               "stepMs": [x / 1000.0 for x in steps_us], "denoiserMs": [x / 1000.0 for x in unet_us],
                               "totalMs": float(m.get_generate_duration())},
                   "sha256": hashlib.sha256(arr[0].tobytes()).hexdigest(), **memory()})
+
+    for r in runs:
+        execute(r)
+    if spec.get("interactive"):
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            command = json.loads(line)
+            if command.get("quit"):
+                break
+            if command.get("run"):
+                if command["run"].get("task", "text2image") not in pipes:
+                    raise RuntimeError("interactive runs must use a task given in the spec's runs or tasks")
+                execute(command["run"])
+            emit({"event": "idle"})
     del pipes, pipe
     ru = resource.getrusage(resource.RUSAGE_SELF)
     emit({"event": "end", "cpuMs": (ru.ru_utime + ru.ru_stime) * 1000.0, **memory()})

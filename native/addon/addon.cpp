@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "addon_state.hpp"
+#include "allocator_tuning.hpp"
 #include "async_task.hpp"
 #include "convert.hpp"
 #include "ir_model_wrap.hpp"
@@ -17,6 +18,15 @@ Napi::Value openvino_version(const Napi::CallbackInfo& info) {
 
 Napi::Value available_devices(const Napi::CallbackInfo& info) {
     return from_strings(info.Env(), guarded(info.Env(), [] { return ovd::available_devices(); }));
+}
+
+Napi::Value allocator_tuning(const Napi::CallbackInfo& info) {
+    const AllocatorTuning& tuning = tune_allocator_once();
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("applied", tuning.applied);
+    out.Set("mmapThreshold", static_cast<double>(tuning.mmap_threshold));
+    out.Set("reason", tuning.reason);
+    return out;
 }
 
 Napi::Value source_hash(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), OVD_SOURCE_HASH); }
@@ -39,6 +49,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
     exports.Set("Pipeline", pipeline);
     exports.Set("openvinoVersion", Napi::Function::New(env, openvino_version));
     exports.Set("availableDevices", Napi::Function::New(env, available_devices));
+    exports.Set("allocatorTuning", Napi::Function::New(env, allocator_tuning));
     exports.Set("sourceHash", Napi::Function::New(env, source_hash));
     exports.Set("loadTokenizersExtension", Napi::Function::New(env, load_tokenizers_extension));
     return exports;

@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "allocator_tuning.hpp"
 #include "errors.hpp"
 
 namespace ovd {
@@ -12,6 +13,8 @@ std::string g_extension_path;
 
 ov::Core& shared_core() {
     // ov::Core is thread-safe for read_model/compile_model; one instance shares its plugin and cache state.
+    // Every model load goes through here, so the allocator is set up before the first large allocation.
+    tune_allocator_once();
     static ov::Core core;
     return core;
 }
