@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "allocator_tuning.hpp"
 #include "errors.hpp"
 
 namespace ovd {
@@ -36,6 +37,7 @@ std::shared_ptr<ov::Model> read_ir(const std::string& xml_path) {
 
 ov::CompiledModel compile_for(const std::shared_ptr<ov::Model>& model, const std::string& device,
                               const PropertyMap& properties, const std::string& what) {
+    CompileAllocationScope allocation_scope;
     try {
         return shared_core().compile_model(model, device, to_any_map(properties));
     } catch (const std::exception& e) {
