@@ -17,6 +17,10 @@ std::shared_ptr<ClipTextEncoder> ClipTextEncoder::load(const ModelFolder& folder
     tokenizer_component.replace(0, std::string("text_encoder").size(), "tokenizer");
     encoder->tokenizer_ = Tokenizer::load(folder.file(tokenizer_component + "/openvino_tokenizer.xml").parent_path());
     const std::string xml = folder.file(component + "/openvino_model.xml").string();
+    if (!static_batch && !adapters) {
+        encoder->model_ = IrModel::load(xml, device, properties);  // unchanged: compiled from the file
+        return encoder;
+    }
     std::shared_ptr<ov::Model> model = read_ir(xml);
     if (static_batch) {
         // Input 0 (the ids) becomes [static_batch, context length].

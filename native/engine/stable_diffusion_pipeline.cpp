@@ -99,28 +99,32 @@ StableDiffusionPipeline::StableDiffusionPipeline(const ModelFolder& folder, cons
     if (is_xl_)
         text_encoder_2_ = ClipTextEncoder::load(folder, "text_encoder_2", devices.text_encoder, devices.properties, lora, "lora_te2", cfg_rows);
     const std::string unet_xml = folder.file("unet/openvino_model.xml").string();
-    std::shared_ptr<ov::Model> unet_model = read_ir(unet_xml);
     std::optional<StaticImages> vae_shape;
-    if (static_shape_) {
-        const int64_t rows = static_cast<int64_t>(cfg_rows) * static_shape_->num_images_per_prompt;
-        const int64_t h = static_shape_->height / static_cast<int64_t>(scale), w = static_shape_->width / static_cast<int64_t>(scale);
-        const int64_t context = static_cast<int64_t>(text_encoder_->context_length());
-        reshape_inputs(unet_model, [&](const std::string& name, ov::PartialShape shape) -> std::optional<ov::PartialShape> {
-            if (shape.rank().is_dynamic()) return std::nullopt;
-            if (name == "sample" && shape.size() == 4) return ov::PartialShape{rows, shape[1], h, w};
-            if (name == "timestep" && shape.size() == 1) return ov::PartialShape{1};
-            if (name == "encoder_hidden_states" && shape.size() == 3) return ov::PartialShape{rows, context, shape[2]};
-            if ((name == "text_embeds" || name == "time_ids") && shape.size() == 2) return ov::PartialShape{rows, shape[1]};
-            // LCM's guidance embedding: one row for the whole batch, as it is fed. (The oracle gives it
-            // N x bm rows, which its [1, d] tensor cannot fill for N > 1.)
-            if (name == "timestep_cond" && shape.size() == 2) return ov::PartialShape{1, shape[1]};
-            return std::nullopt;
-        }, unet_xml);
-        vae_shape = StaticImages{static_cast<size_t>(static_shape_->num_images_per_prompt), static_cast<size_t>(static_shape_->height),
-                                 static_cast<size_t>(static_shape_->width)};
+    if (!static_shape_ && !lora) {
+        unet_ = IrModel::load(unet_xml, devices.denoiser, devices.properties);  // unchanged: compiled from the file
+    } else {
+        std::shared_ptr<ov::Model> unet_model = read_ir(unet_xml);
+        if (static_shape_) {
+            const int64_t rows = static_cast<int64_t>(cfg_rows) * static_shape_->num_images_per_prompt;
+            const int64_t h = static_shape_->height / static_cast<int64_t>(scale), w = static_shape_->width / static_cast<int64_t>(scale);
+            const int64_t context = static_cast<int64_t>(text_encoder_->context_length());
+            reshape_inputs(unet_model, [&](const std::string& name, ov::PartialShape shape) -> std::optional<ov::PartialShape> {
+                if (shape.rank().is_dynamic()) return std::nullopt;
+                if (name == "sample" && shape.size() == 4) return ov::PartialShape{rows, shape[1], h, w};
+                if (name == "timestep" && shape.size() == 1) return ov::PartialShape{1};
+                if (name == "encoder_hidden_states" && shape.size() == 3) return ov::PartialShape{rows, context, shape[2]};
+                if ((name == "text_embeds" || name == "time_ids") && shape.size() == 2) return ov::PartialShape{rows, shape[1]};
+                // LCM's guidance embedding: one row for the whole batch, as it is fed. (The oracle gives it
+                // N x bm rows, which its [1, d] tensor cannot fill for N > 1.)
+                if (name == "timestep_cond" && shape.size() == 2) return ov::PartialShape{1, shape[1]};
+                return std::nullopt;
+            }, unet_xml);
+            vae_shape = StaticImages{static_cast<size_t>(static_shape_->num_images_per_prompt), static_cast<size_t>(static_shape_->height),
+                                     static_cast<size_t>(static_shape_->width)};
+        }
+        if (lora) unet_lora_ = lora->prepare(unet_model, "lora_unet");
+        unet_ = IrModel::compile(unet_model, devices.denoiser, devices.properties, unet_xml);
     }
-    if (lora) unet_lora_ = lora->prepare(unet_model, "lora_unet");
-    unet_ = IrModel::compile(unet_model, devices.denoiser, devices.properties, unet_xml);
     adapter_report_ = adapters_->report();
     vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), devices.vae, devices.properties, vae_shape);
     dedicated_inpainting_ = unet_in_channels_ == 2 * vae_->latent_channels() + 1;
