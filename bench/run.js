@@ -13,7 +13,7 @@ const { execFileSync, spawnSync } = require('child_process');
 const { parseArgs } = require('util');
 const { summarize, percentiles, median, ratio } = require('./lib/stats');
 const { machineInfo, sampleBusy, cpuTimes } = require('./lib/machine');
-const { runWorker, startInteractive, startServer, ORACLE_PYTHON, ROOT } = require('./lib/workers');
+const { runWorker, startInteractive, startServer, foreignCpuShare, ORACLE_PYTHON, ROOT } = require('./lib/workers');
 const { request, startProbe } = require('./lib/http');
 const { writeReport } = require('./lib/report');
 
@@ -429,9 +429,7 @@ class Bench {
     const self = process.cpuUsage(selfBefore);
     const ends = ['ours', 'oracle'].map((s) => results[s].events.find((e) => e.event === 'end'));
     if (ends.every((e) => e && Number.isFinite(e.cpuMs))) {
-      const totalMs = ((after.total - before.total) * 1000) / 100;
-      const busyMs = ((after.busy - before.busy) * 1000) / 100;
-      const foreign = totalMs > 0 ? Math.max(0, Math.min(1, (busyMs - ends[0].cpuMs - ends[1].cpuMs - (self.user + self.system) / 1000) / totalMs)) : undefined;
+      const foreign = foreignCpuShare(before, after, ends[0].cpuMs + ends[1].cpuMs, self);
       for (const s of ['ours', 'oracle']) results[s].foreignCpu = foreign;
       if (foreign !== undefined) {
         this.foreign.push({ label: `${m.id} · ${what} (both sides)`, foreignCpu: foreign });

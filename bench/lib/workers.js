@@ -16,6 +16,51 @@ function commandFor(kind) {
 }
 
 /**
+ * Reads a worker's stdout/stderr as lines: '@@BENCH {json}' lines are events, passed to onEvent; other lines are
+ * kept (the last 200) in `log` for error messages and echoed with `verbose`. Returns flush(), for the partial
+ * last lines when the child closes.
+ */
+function readEvents(child, { onEvent, log, verbose }) {
+  const onLine = (line, stream) => {
+    if (line.startsWith(MARK)) {
+      let event;
+      try { event = JSON.parse(line.slice(MARK.length)); } catch { log.push(line); return; }
+      onEvent(event);
+    } else if (line.trim()) {
+      log.push(`${stream}: ${line}`);
+      if (log.length > 200) log.shift();
+      if (verbose) process.stderr.write(`    | ${line}\n`);
+    }
+  };
+  const buffers = { out: '', err: '' };
+  const reader = (stream) => (chunk) => {
+    buffers[stream] += chunk.toString();
+    let i;
+    while ((i = buffers[stream].indexOf('\n')) >= 0) {
+      const line = buffers[stream].slice(0, i);
+      buffers[stream] = buffers[stream].slice(i + 1);
+      onLine(line, stream);
+    }
+  };
+  child.stdout.on('data', reader('out'));
+  child.stderr.on('data', reader('err'));
+  return () => {
+    for (const stream of ['out', 'err']) if (buffers[stream]) { onLine(buffers[stream], stream); buffers[stream] = ''; }
+  };
+}
+
+/**
+ * The fraction of the machine's CPU time that OTHER processes used between two cpuTimes() samples (noise
+ * indicator): all busy time minus the workers' own CPU time and this process's.
+ */
+function foreignCpuShare(before, after, workersCpuMs, selfUsage) {
+  const totalMs = ((after.total - before.total) * 1000) / CLK_TCK;
+  const busyMs = ((after.busy - before.busy) * 1000) / CLK_TCK;
+  const selfMs = (selfUsage.user + selfUsage.system) / 1000;
+  return totalMs > 0 ? Math.max(0, Math.min(1, (busyMs - workersCpuMs - selfMs) / totalMs)) : undefined;
+}
+
+/**
  * Runs one worker to completion with `spec` on stdin. Resolves to { events, ok, error, foreignCpu, log }.
  * foreignCpu: the fraction of the machine's CPU time used by OTHER processes while the worker ran (noise indicator).
  */
@@ -30,51 +75,14 @@ function runWorker(kind, spec, { onEvent, verbose, env } = {}) {
     });
     const events = [];
     const log = [];
-    let buffer = '';
-    const onLine = (line, stream) => {
-      if (line.startsWith(MARK)) {
-        let event;
-        try { event = JSON.parse(line.slice(MARK.length)); } catch { log.push(line); return; }
-        events.push(event);
-        if (onEvent) onEvent(event);
-      } else if (line.trim()) {
-        log.push(`${stream}: ${line}`);
-        if (log.length > 200) log.shift();
-        if (verbose) process.stderr.write(`    | ${line}\n`);
-      }
-    };
-    child.stdout.on('data', (chunk) => {
-      buffer += chunk.toString();
-      let i;
-      while ((i = buffer.indexOf('\n')) >= 0) {
-        onLine(buffer.slice(0, i), 'out');
-        buffer = buffer.slice(i + 1);
-      }
-    });
-    let errBuffer = '';
-    child.stderr.on('data', (chunk) => {
-      errBuffer += chunk.toString();
-      let i;
-      while ((i = errBuffer.indexOf('\n')) >= 0) {
-        onLine(errBuffer.slice(0, i), 'err');
-        errBuffer = errBuffer.slice(i + 1);
-      }
-    });
+    const flush = readEvents(child, { log, verbose, onEvent: (event) => { events.push(event); if (onEvent) onEvent(event); } });
     child.on('error', (error) => resolve({ events, ok: false, error: `cannot start ${cmd}: ${error.message}`, log }));
     child.on('close', (code, signal) => {
-      if (buffer) onLine(buffer, 'out');
-      if (errBuffer) onLine(errBuffer, 'err');
-      const after = cpuTimes();
-      const self = process.cpuUsage(selfBefore);
+      flush();
       const end = events.find((e) => e.event === 'end');
       const failed = events.find((e) => e.event === 'error');
-      let foreignCpu;
-      if (end && Number.isFinite(end.cpuMs)) {
-        const totalMs = ((after.total - before.total) * 1000) / CLK_TCK;
-        const busyMs = ((after.busy - before.busy) * 1000) / CLK_TCK;
-        const ours = end.cpuMs + (self.user + self.system) / 1000;
-        foreignCpu = totalMs > 0 ? Math.max(0, Math.min(1, (busyMs - ours) / totalMs)) : undefined;
-      }
+      const foreignCpu = end && Number.isFinite(end.cpuMs)
+        ? foreignCpuShare(before, cpuTimes(), end.cpuMs, process.cpuUsage(selfBefore)) : undefined;
       const ok = code === 0 && !failed && Boolean(end);
       resolve({
         events, ok, foreignCpu, log,
@@ -102,10 +110,9 @@ function startInteractive(kind, spec, { onEvent, verbose } = {}) {
     let started = false;
     let closed;
     const closedPromise = new Promise((r) => { closed = r; });
-    const onLine = (line, stream) => {
-      if (line.startsWith(MARK)) {
-        let event;
-        try { event = JSON.parse(line.slice(MARK.length)); } catch { log.push(line); return; }
+    readEvents(child, {
+      log, verbose,
+      onEvent: (event) => {
         events.push(event);
         if (onEvent) onEvent(event);
         if (event.event === 'load' && !started) { started = true; resolveStart({ ok: true, handle }); }
@@ -115,22 +122,8 @@ function startInteractive(kind, spec, { onEvent, verbose } = {}) {
           if (!started) { started = true; resolveStart({ ok: false, error: event.message, handle }); }
           if (pending) { const p = pending; pending = null; p.resolve(null); }
         }
-      } else if (line.trim()) {
-        log.push(`${stream}: ${line}`);
-        if (log.length > 200) log.shift();
-        if (verbose) process.stderr.write(`    | ${line}\n`);
-      }
-    };
-    const reader = (stream) => {
-      let buf = '';
-      return (chunk) => {
-        buf += chunk.toString();
-        let i;
-        while ((i = buf.indexOf('\n')) >= 0) { onLine(buf.slice(0, i), stream); buf = buf.slice(i + 1); }
-      };
-    };
-    child.stdout.on('data', reader('out'));
-    child.stderr.on('data', reader('err'));
+      },
+    });
     child.on('close', (code, signal) => {
       closed({ code, signal });
       if (!started) { started = true; resolveStart({ ok: false, error: `${kind} worker exited with ${signal || `code ${code}`}: ${log.slice(-8).join(' / ')}`, handle }); }
@@ -149,16 +142,10 @@ function startInteractive(kind, spec, { onEvent, verbose } = {}) {
         const selfBefore = process.cpuUsage();
         if (child.exitCode === null) child.stdin.end(`${JSON.stringify({ quit: true })}\n`);
         const { code, signal } = await closedPromise;
-        const after = cpuTimes();
         const end = events.find((e) => e.event === 'end');
         const failed = events.find((e) => e.event === 'error');
-        let foreignCpu;
-        if (end && Number.isFinite(end.cpuMs)) {
-          const totalMs = ((after.total - before.total) * 1000) / CLK_TCK;
-          const busyMs = ((after.busy - before.busy) * 1000) / CLK_TCK;
-          const self = process.cpuUsage(selfBefore);
-          foreignCpu = totalMs > 0 ? Math.max(0, Math.min(1, (busyMs - end.cpuMs - (self.user + self.system) / 1000) / totalMs)) : undefined;
-        }
+        const foreignCpu = end && Number.isFinite(end.cpuMs)
+          ? foreignCpuShare(before, cpuTimes(), end.cpuMs, process.cpuUsage(selfBefore)) : undefined;
         const ok = code === 0 && !failed && Boolean(end);
         return { events, ok, foreignCpu, log, error: ok ? undefined : (failed ? failed.message : `${kind} worker exited with ${signal || `code ${code}`}`) };
       },
@@ -201,20 +188,13 @@ function startServer(spec, { onEvent, verbose } = {}) {
         child.stdin.write('quit\n');
         const end = await handle.next('end', 60000).catch(() => undefined);
         await new Promise((r) => { if (child.exitCode !== null) r(); else child.on('close', r); });
-        const after = cpuTimes();
-        if (end && Number.isFinite(end.cpuMs)) {
-          const totalMs = ((after.total - before.total) * 1000) / CLK_TCK;
-          const busyMs = ((after.busy - before.busy) * 1000) / CLK_TCK;
-          const self = process.cpuUsage(selfBefore);
-          handle.foreignCpu = totalMs > 0 ? Math.max(0, Math.min(1, (busyMs - end.cpuMs - (self.user + self.system) / 1000) / totalMs)) : undefined;
-        }
+        if (end && Number.isFinite(end.cpuMs)) handle.foreignCpu = foreignCpuShare(before, cpuTimes(), end.cpuMs, process.cpuUsage(selfBefore));
         return end;
       },
     };
-    let buffer = '';
-    const onLine = (line, stream) => {
-      if (line.startsWith(MARK)) {
-        const event = JSON.parse(line.slice(MARK.length));
+    readEvents(child, {
+      log, verbose,
+      onEvent: (event) => {
         const waiter = waiters.find((w) => w.type === event.event);
         if (waiter) { waiters.splice(waiters.indexOf(waiter), 1); event.taken = true; waiter.res(event); }
         events.push(event);
@@ -224,27 +204,12 @@ function startServer(spec, { onEvent, verbose } = {}) {
           settled = true;
           resolve({ ok: false, unavailable: event.event === 'unavailable', error: event.message, handle });
         }
-      } else if (line.trim()) {
-        log.push(`${stream}: ${line}`);
-        if (log.length > 200) log.shift();
-        if (verbose) process.stderr.write(`    | ${line}\n`);
-      }
-    };
-    const reader = (stream) => {
-      let buf = '';
-      return (chunk) => {
-        buf += chunk.toString();
-        let i;
-        while ((i = buf.indexOf('\n')) >= 0) { onLine(buf.slice(0, i), stream); buf = buf.slice(i + 1); }
-      };
-    };
-    child.stdout.on('data', reader('out'));
-    child.stderr.on('data', reader('err'));
-    void buffer;
+      },
+    });
     child.on('close', (code) => {
       if (!settled) { settled = true; resolve({ ok: false, error: `server worker exited with code ${code}: ${log.slice(-8).join(' / ')}`, handle }); }
     });
   });
 }
 
-module.exports = { runWorker, startInteractive, startServer, ORACLE_PYTHON, ROOT };
+module.exports = { runWorker, startInteractive, startServer, foreignCpuShare, ORACLE_PYTHON, ROOT };
