@@ -12,7 +12,7 @@ const { createLogger } = require('../dist/server/log');
 const { parametersText, textTokens } = require('../dist/server/output');
 const { OvDiffusionError } = require('..');
 const { fakeModel, makeImage, pngText } = require('./helpers/server-fakes');
-const { listen, parseSse } = require('./helpers/server-http');
+const { withApp, parseSse } = require('./helpers/server-http');
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Waits for a condition, failing after ms. */
@@ -21,17 +21,6 @@ async function until(condition, ms = 5000) {
   while (!condition()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${condition}`);
     await sleep(2);
-  }
-}
-
-async function withApp(models, fn, options = {}) {
-  const app = createApp({ models, ...options });
-  const server = await listen(app);
-  try {
-    return await fn(server.url, app);
-  } finally {
-    await server.close();
-    app.dispose();
   }
 }
 

@@ -5,23 +5,12 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('http');
-const { createApp } = require('../dist/server/app');
 const { buildModelSettings } = require('../dist/server/settings');
 const { parseSourceLoras } = require('../dist/server/loras');
 const { fakeModel, makeImage } = require('./helpers/server-fakes');
-const { listen } = require('./helpers/server-http');
+const { withApp } = require('./helpers/server-http');
 
 const PNG_MAGIC = '89504e470d0a1a0a';
-
-async function withApp(models, fn, options = {}) {
-  const app = createApp({ models, ...options });
-  const server = await listen(app);
-  try {
-    return await fn(server.url, app);
-  } finally {
-    await server.close();
-  }
-}
 
 const one = (model = fakeModel(), flags = {}) => [{ name: 'sd', model, settings: buildModelSettings(flags) }];
 

@@ -20,6 +20,19 @@ async function listen(app) {
   };
 }
 
+/** Runs fn(url, app) against createApp({models, ...options}) on a loopback port; closes and disposes after. */
+async function withApp(models, fn, options = {}) {
+  const { createApp } = require('../../dist/server/app');
+  const app = createApp({ models, ...options });
+  const server = await listen(app);
+  try {
+    return await fn(server.url, app);
+  } finally {
+    await server.close();
+    app.dispose();
+  }
+}
+
 const CLI = path.join(ROOT, 'bin', 'ov-diffusion.js');
 
 /** Runs the CLI to completion: {status, stdout, stderr}. */
@@ -95,4 +108,4 @@ function parseSse(text) {
   return { events, comments };
 }
 
-module.exports = { listen, runCli, startCli, parseSse, CLI };
+module.exports = { listen, withApp, runCli, startCli, parseSse, CLI };
