@@ -23,9 +23,8 @@ die() { echo "make-sd15-random-int8: ERROR: $*" >&2; exit 1; }
 if [ ! -x "$VENV/bin/python" ]; then
   echo "make-sd15-random-int8: creating $VENV (pinned, see $REQ)" >&2
   "$PY" -m venv "$VENV" || die "'$PY -m venv' failed (Debian: apt-get install python3-venv)"
-  (cd "$ROOT/scripts/bench-models" && "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r "$REQ") \
-    || die "pip install failed (is PyPI reachable?)"
 fi
+# A new venv, or one made by make-fixtures.sh without the export packages, gets the pinned requirements.
 "$VENV/bin/python" -c 'import torch, diffusers, transformers, optimum.intel, nncf, openvino_tokenizers' 2>/dev/null || {
   echo "make-sd15-random-int8: installing the pinned requirements into $VENV" >&2
   (cd "$ROOT/scripts/bench-models" && "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r "$REQ") \
