@@ -73,9 +73,11 @@ IrModel& AutoencoderKL::encoder() const {
     if (encoder_xml_.empty()) throw EngineError(ErrorCode::UnsupportedModel, "the model folder has no vae_encoder");
     // A failed compile leaves the flag unset (call_once rethrows), so a later call tries again.
     std::call_once(encoder_once_, [this] {
-        std::shared_ptr<ov::Model> model = read_ir(encoder_xml_);
-        if (fixed_) reshape_inputs(model, image_shape(1, fixed_->height, fixed_->width), encoder_xml_);
-        encoder_ = IrModel::compile(model, encoder_device_, encoder_properties_, encoder_xml_);
+        IrModel::Rewrite rewrite;
+        if (fixed_) rewrite = [this](const std::shared_ptr<ov::Model>& model) {
+            reshape_inputs(model, image_shape(1, fixed_->height, fixed_->width), encoder_xml_);
+        };
+        encoder_ = IrModel::load(encoder_xml_, encoder_device_, encoder_properties_, rewrite);
     });
     return *encoder_;
 }

@@ -17,23 +17,21 @@ std::shared_ptr<ClipTextEncoder> ClipTextEncoder::load(const ModelFolder& folder
     tokenizer_component.replace(0, std::string("text_encoder").size(), "tokenizer");
     encoder->tokenizer_ = Tokenizer::load(folder.file(tokenizer_component + "/openvino_tokenizer.xml").parent_path());
     const std::string xml = folder.file(component + "/openvino_model.xml").string();
-    if (!static_batch && !adapters) {
-        encoder->model_ = IrModel::load(xml, device, properties);  // unchanged: compiled from the file
-        return encoder;
-    }
-    std::shared_ptr<ov::Model> model = read_ir(xml);
-    if (static_batch) {
-        // Input 0 (the ids) becomes [static_batch, context length].
-        const std::string ids = model->input(0).get_names().empty() ? std::string() : model->input(0).get_any_name();
-        reshape_inputs(model, [&](const std::string& name, ov::PartialShape shape) -> std::optional<ov::PartialShape> {
-            if (name != ids || shape.rank() != 2) return std::nullopt;
-            shape[0] = static_cast<int64_t>(static_batch);
-            shape[1] = static_cast<int64_t>(encoder->context_length_);
-            return shape;
-        }, xml);
-    }
-    if (adapters) encoder->lora_ = adapters->prepare(model, lora_prefix);
-    encoder->model_ = IrModel::compile(model, device, properties, xml);
+    IrModel::Rewrite rewrite;
+    if (static_batch || adapters) rewrite = [&](const std::shared_ptr<ov::Model>& model) {
+        if (static_batch) {
+            // Input 0 (the ids) becomes [static_batch, context length].
+            const std::string ids = model->input(0).get_names().empty() ? std::string() : model->input(0).get_any_name();
+            reshape_inputs(model, [&](const std::string& name, ov::PartialShape shape) -> std::optional<ov::PartialShape> {
+                if (name != ids || shape.rank() != 2) return std::nullopt;
+                shape[0] = static_cast<int64_t>(static_batch);
+                shape[1] = static_cast<int64_t>(encoder->context_length_);
+                return shape;
+            }, xml);
+        }
+        if (adapters) encoder->lora_ = adapters->prepare(model, lora_prefix);
+    };
+    encoder->model_ = IrModel::load(xml, device, properties, rewrite);
     return encoder;
 }
 

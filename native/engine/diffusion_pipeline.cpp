@@ -1,6 +1,5 @@
 #include "diffusion_pipeline.hpp"
 
-#include <chrono>
 
 #include "errors.hpp"
 #include "flux_pipeline.hpp"
@@ -20,7 +19,7 @@ const char* task_name(Task task) {
 }
 
 std::shared_ptr<DiffusionPipeline> load_pipeline(const std::string& model_dir, const DeviceConfig& devices) {
-    const auto start = std::chrono::steady_clock::now();
+    const auto start = Clock::now();
     const ModelFolder folder = ModelFolder::open(model_dir);
     const std::string& cls = folder.class_name();
     std::shared_ptr<DiffusionPipeline> pipeline;
@@ -36,7 +35,7 @@ std::shared_ptr<DiffusionPipeline> load_pipeline(const std::string& model_dir, c
                                                            cls + "'");
     }
     pipeline->class_name_ = cls;
-    pipeline->load_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    pipeline->load_ms_ = ms_since(start);
     return pipeline;
 }
 

@@ -49,29 +49,29 @@ FluxPipeline::FluxPipeline(const ModelFolder& folder, const DeviceConfig& device
     text_encoder_ = ClipTextEncoder::load(folder, "text_encoder", devices.text_encoder, devices.properties, lora, "lora_te", text_batch);
     t5_ = T5Encoder::load(folder, "text_encoder_2", devices.text_encoder, devices.properties, text_batch, kDefaultMaxSequenceLength);
     const std::string transformer_xml = folder.file("transformer/openvino_model.xml").string();
-    std::shared_ptr<ov::Model> transformer = read_ir(transformer_xml);
-    std::optional<StaticImages> vae_shape;
-    if (static_shape_) {
-        const int64_t n = static_shape_->num_images_per_prompt;
-        const int64_t seq = (static_shape_->height / static_cast<int64_t>(2 * scale)) * (static_shape_->width / static_cast<int64_t>(2 * scale));
-        const int64_t text = kDefaultMaxSequenceLength;
-        reshape_inputs(transformer, [&](const std::string& name, ov::PartialShape shape) -> std::optional<ov::PartialShape> {
-            if (shape.rank().is_dynamic()) return std::nullopt;
-            if (name == "hidden_states" && shape.size() == 3) return ov::PartialShape{n, seq, shape[2]};
-            if (name == "encoder_hidden_states" && shape.size() == 3) return ov::PartialShape{n, text, shape[2]};
-            if (name == "pooled_projections" && shape.size() == 2) return ov::PartialShape{n, shape[1]};
-            if (name == "img_ids" && shape.size() == 2) return ov::PartialShape{seq, shape[1]};
-            if (name == "txt_ids" && shape.size() == 2) return ov::PartialShape{text, shape[1]};
-            if (name == "guidance" && shape.size() == 1) return ov::PartialShape{n};
-            if (name == "timestep" && shape.size() == 1) return ov::PartialShape{1};
-            return std::nullopt;
-        }, transformer_xml);
-        vae_shape = StaticImages{static_cast<size_t>(n), static_cast<size_t>(static_shape_->height), static_cast<size_t>(static_shape_->width)};
-    }
-    if (lora) transformer_lora_ = lora->prepare(transformer, "transformer");
+    IrModel::Rewrite rewrite;
+    if (static_shape_ || lora) rewrite = [&](const std::shared_ptr<ov::Model>& transformer) {
+        if (static_shape_) {
+            const int64_t n = static_shape_->num_images_per_prompt;
+            const int64_t seq = (static_shape_->height / static_cast<int64_t>(2 * scale)) * (static_shape_->width / static_cast<int64_t>(2 * scale));
+            const int64_t text = kDefaultMaxSequenceLength;
+            reshape_inputs(transformer, [&](const std::string& name, ov::PartialShape shape) -> std::optional<ov::PartialShape> {
+                if (shape.rank().is_dynamic()) return std::nullopt;
+                if (name == "hidden_states" && shape.size() == 3) return ov::PartialShape{n, seq, shape[2]};
+                if (name == "encoder_hidden_states" && shape.size() == 3) return ov::PartialShape{n, text, shape[2]};
+                if (name == "pooled_projections" && shape.size() == 2) return ov::PartialShape{n, shape[1]};
+                if (name == "img_ids" && shape.size() == 2) return ov::PartialShape{seq, shape[1]};
+                if (name == "txt_ids" && shape.size() == 2) return ov::PartialShape{text, shape[1]};
+                if (name == "guidance" && shape.size() == 1) return ov::PartialShape{n};
+                if (name == "timestep" && shape.size() == 1) return ov::PartialShape{1};
+                return std::nullopt;
+            }, transformer_xml);
+        }
+        if (lora) transformer_lora_ = lora->prepare(transformer, "transformer");
+    };
+    transformer_ = IrModel::load(transformer_xml, devices.denoiser, devices.properties, rewrite);
     adapter_report_ = adapters_->report();
-    transformer_ = IrModel::compile(transformer, devices.denoiser, devices.properties, transformer_xml);
-    vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), devices.vae, devices.properties, vae_shape);
+    vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), devices.vae, devices.properties, vae_static_images(static_shape_));
 
     // The fill transformer reads [latent | masked image latent | mask as scale^2 channels], all packed.
     latent_channels_ = fill_ ? vae_->latent_channels() : in_channels_ / 4;

@@ -35,15 +35,21 @@ std::shared_ptr<ov::Model> read_ir(const std::string& xml_path) {
     }
 }
 
-ov::CompiledModel compile_for(const std::shared_ptr<ov::Model>& model, const std::string& device,
-                              const PropertyMap& properties, const std::string& what) {
+namespace {
+
+// `source`: an ov::Model or an IR file path. Compiles under the allocator's compile setting.
+template <typename Source>
+ov::CompiledModel compile_source(const Source& source, const std::string& device, const PropertyMap& properties,
+                                 const std::string& what) {
     CompileAllocationScope allocation_scope;
     try {
-        return shared_core().compile_model(model, device, to_any_map(properties));
+        return shared_core().compile_model(source, device, to_any_map(properties));
     } catch (const std::exception& e) {
         throw EngineError(ErrorCode::Runtime, "cannot compile " + what + " for device '" + device + "': " + e.what());
     }
 }
+
+}  // namespace
 
 void reshape_inputs(const std::shared_ptr<ov::Model>& model, const InputShaper& shape_of, const std::string& what) {
     std::map<ov::Output<ov::Node>, ov::PartialShape> shapes;
@@ -64,32 +70,29 @@ void reshape_inputs(const std::shared_ptr<ov::Model>& model, const InputShaper& 
 }
 
 std::shared_ptr<IrModel> IrModel::load(const std::string& xml_path, const std::string& device,
-                                       const PropertyMap& properties) {
-    // From the path, not from a read ov::Model: with a CACHE_DIR, OpenVINO then keys the cache on the file and
-    // imports the compiled blob without reading the model's weights (a warm SD 1.5 UNet load peaks ~850 MiB lower
-    // and takes a third less time; docs/benchmarks.md).
-    if (!std::filesystem::exists(xml_path)) throw EngineError(ErrorCode::ModelNotFound, "model file not found: " + xml_path);
-    const auto start = std::chrono::steady_clock::now();
-    ov::CompiledModel compiled;
-    {
-        CompileAllocationScope allocation_scope;
-        try {
-            compiled = shared_core().compile_model(xml_path, device, to_any_map(properties));
-        } catch (const std::exception& e) {
-            read_ir(xml_path);  // an unreadable IR is reported as such (ERR_UNSUPPORTED_MODEL)
-            throw EngineError(ErrorCode::Runtime, "cannot compile " + xml_path + " for device '" + device + "': " + e.what());
-        }
+                                       const PropertyMap& properties, const Rewrite& rewrite) {
+    if (rewrite) {
+        std::shared_ptr<ov::Model> model = read_ir(xml_path);
+        rewrite(model);
+        return compile(model, device, properties, xml_path);
     }
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    return std::shared_ptr<IrModel>(new IrModel(std::move(compiled), device, ms));
+    if (!std::filesystem::exists(xml_path)) throw EngineError(ErrorCode::ModelNotFound, "model file not found: " + xml_path);
+    const auto start = Clock::now();
+    ov::CompiledModel compiled;
+    try {
+        compiled = compile_source(xml_path, device, properties, xml_path);
+    } catch (const EngineError&) {
+        read_ir(xml_path);  // an unreadable IR is reported as such (ERR_UNSUPPORTED_MODEL)
+        throw;
+    }
+    return std::shared_ptr<IrModel>(new IrModel(std::move(compiled), device, ms_since(start)));
 }
 
 std::shared_ptr<IrModel> IrModel::compile(const std::shared_ptr<ov::Model>& model, const std::string& device,
                                           const PropertyMap& properties, const std::string& what) {
-    const auto start = std::chrono::steady_clock::now();
-    auto compiled = compile_for(model, device, properties, what);
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    return std::shared_ptr<IrModel>(new IrModel(std::move(compiled), device, ms));
+    const auto start = Clock::now();
+    auto compiled = compile_source(model, device, properties, what);
+    return std::shared_ptr<IrModel>(new IrModel(std::move(compiled), device, ms_since(start)));
 }
 
 ov::Tensor copy_tensor(const ov::Tensor& source) {

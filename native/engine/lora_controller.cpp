@@ -1,6 +1,5 @@
 #include "lora_controller.hpp"
 
-#include <chrono>
 #include <cstring>
 #include <functional>
 #include <set>
@@ -145,7 +144,7 @@ std::shared_ptr<LoraController> LoraController::attach(const std::shared_ptr<ov:
 double LoraController::apply(InferRequestPool::Lease& request, const std::vector<AdapterChoice>& choices) const {
     const std::string tag = "lora:" + choices_tag(choices);
     if (tag == request.state_tag()) return 0.0;
-    const auto start = std::chrono::steady_clock::now();
+    const auto start = Clock::now();
     std::map<std::string, ov::VariableState> states;
     for (auto& state : request->query_state()) states.emplace(state.get_name(), state);
     for (const Layer& layer : layers_) {
@@ -180,7 +179,7 @@ double LoraController::apply(InferRequestPool::Lease& request, const std::vector
         states.at(layer.state_b).set_state(b);
     }
     request.state_tag() = tag;
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    return ms_since(start);
 }
 
 void LoraController::fuse(const std::shared_ptr<ov::Model>& model, const std::vector<std::shared_ptr<const LoraAdapter>>& adapters,

@@ -8,10 +8,6 @@
 
 namespace ovd {
 
-double ms_since(Clock::time_point start) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
 void check_image_inputs(Task task, const ImageInputs& images) {
     if (task != Task::Text2Image && !images.image) throw invalid_argument(std::string(task_name(task)) + " needs an input image");
     if (task == Task::Inpainting && !images.mask) throw invalid_argument("inpainting needs a mask");
@@ -99,6 +95,12 @@ const ov::Tensor& check_mask_not_empty(const ov::Tensor& mask_condition) {
     if (std::none_of(m, m + mask_condition.get_size(), [](float v) { return v != 0.0f; }))
         throw invalid_argument("the mask is empty: no pixel is light enough (gray >= 127.5) to be repainted");
     return mask_condition;
+}
+
+std::optional<StaticImages> vae_static_images(const std::optional<StaticShape>& shape) {
+    if (!shape) return std::nullopt;
+    return StaticImages{static_cast<size_t>(shape->num_images_per_prompt), static_cast<size_t>(shape->height),
+                        static_cast<size_t>(shape->width)};
 }
 
 bool run_denoising_loop(const DenoisingLoop& loop, const GenerationControl& control, GenerationResult& result) {

@@ -3,15 +3,17 @@
 // parameters, and the denoising loop's bookkeeping (cancellation, step timing, step callback).
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 
+#include "autoencoder_kl.hpp"
 #include "diffusion_pipeline.hpp"
 #include "generation_params.hpp"
 
 namespace ovd {
 
-using Clock = std::chrono::steady_clock;
-double ms_since(Clock::time_point start);
+// The VAE's static shapes for a pipeline's static shapes (none when the pipeline is dynamic).
+std::optional<StaticImages> vae_static_images(const std::optional<StaticShape>& shape);
 
 // A call's parameters with the model's defaults filled in.
 struct ResolvedParams {

@@ -19,6 +19,10 @@ ov::Core& shared_core() {
     return core;
 }
 
+double ms_since(Clock::time_point start) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
 ov::AnyMap to_any_map(const PropertyMap& properties) {
     ov::AnyMap map;
     for (const auto& [key, value] : properties) map.emplace(key, value);

@@ -1,5 +1,6 @@
 #pragma once
 // Process-wide OpenVINO state: one ov::Core shared by every model, and the tokenizers extension.
+#include <chrono>
 #include <map>
 #include <string>
 #include <vector>
@@ -12,6 +13,10 @@ namespace ovd {
 using PropertyMap = std::map<std::string, std::string>;
 
 ov::Core& shared_core();
+
+// Durations in the engine's metrics and logs: milliseconds on the steady clock.
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point start);
 ov::AnyMap to_any_map(const PropertyMap& properties);
 
 std::string openvino_version();

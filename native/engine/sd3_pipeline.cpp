@@ -83,30 +83,29 @@ StableDiffusion3Pipeline::StableDiffusion3Pipeline(const ModelFolder& folder, co
     if (!t5_class.empty())
         t5_ = T5Encoder::load(folder, "text_encoder_3", devices.text_encoder, devices.properties, cfg_rows, kDefaultMaxSequenceLength);
     const std::string transformer_xml = folder.file("transformer/openvino_model.xml").string();
-    std::shared_ptr<ov::Model> transformer = read_ir(transformer_xml);
-    std::optional<StaticImages> vae_shape;
-    if (static_shape_) {
-        const int64_t rows = static_cast<int64_t>(cfg_rows) * static_shape_->num_images_per_prompt;
-        const int64_t h = static_shape_->height / static_cast<int64_t>(scale), w = static_shape_->width / static_cast<int64_t>(scale);
-        const int64_t clip_length = static_cast<int64_t>(text_encoder_->context_length());
-        const int64_t tokens = clip_length + (t5_ ? kDefaultMaxSequenceLength : clip_length);
-        reshape_inputs(transformer, [&](const std::string& name, ov::PartialShape shape) -> std::optional<ov::PartialShape> {
-            if (shape.rank().is_dynamic()) return std::nullopt;
-            if (name == "hidden_states" && shape.size() == 4) return ov::PartialShape{rows, shape[1], h, w};
-            if (name == "encoder_hidden_states" && shape.size() == 3) return ov::PartialShape{rows, tokens, shape[2]};
-            if (name == "pooled_projections" && shape.size() == 2) return ov::PartialShape{rows, shape[1]};
-            if (name == "timestep" && shape.size() == 1) return ov::PartialShape{1};
-            return std::nullopt;
-        }, transformer_xml);
-        vae_shape = StaticImages{static_cast<size_t>(static_shape_->num_images_per_prompt), static_cast<size_t>(static_shape_->height),
-                                 static_cast<size_t>(static_shape_->width)};
-    }
     // LoRA, as the oracle: the transformer only, keys as they are in the file, prefix "transformer".
     adapters_ = std::make_unique<AdapterSet>(devices.adapters, devices.lora_mode, LoraNaming::Raw);
-    if (!adapters_->empty()) transformer_lora_ = adapters_->prepare(transformer, "transformer");
+    IrModel::Rewrite rewrite;
+    if (static_shape_ || !adapters_->empty()) rewrite = [&](const std::shared_ptr<ov::Model>& transformer) {
+        if (static_shape_) {
+            const int64_t rows = static_cast<int64_t>(cfg_rows) * static_shape_->num_images_per_prompt;
+            const int64_t h = static_shape_->height / static_cast<int64_t>(scale), w = static_shape_->width / static_cast<int64_t>(scale);
+            const int64_t clip_length = static_cast<int64_t>(text_encoder_->context_length());
+            const int64_t tokens = clip_length + (t5_ ? kDefaultMaxSequenceLength : clip_length);
+            reshape_inputs(transformer, [&](const std::string& name, ov::PartialShape shape) -> std::optional<ov::PartialShape> {
+                if (shape.rank().is_dynamic()) return std::nullopt;
+                if (name == "hidden_states" && shape.size() == 4) return ov::PartialShape{rows, shape[1], h, w};
+                if (name == "encoder_hidden_states" && shape.size() == 3) return ov::PartialShape{rows, tokens, shape[2]};
+                if (name == "pooled_projections" && shape.size() == 2) return ov::PartialShape{rows, shape[1]};
+                if (name == "timestep" && shape.size() == 1) return ov::PartialShape{1};
+                return std::nullopt;
+            }, transformer_xml);
+        }
+        if (!adapters_->empty()) transformer_lora_ = adapters_->prepare(transformer, "transformer");
+    };
+    transformer_ = IrModel::load(transformer_xml, devices.denoiser, devices.properties, rewrite);
     adapter_report_ = adapters_->report();
-    transformer_ = IrModel::compile(transformer, devices.denoiser, devices.properties, transformer_xml);
-    vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), devices.vae, devices.properties, vae_shape);
+    vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), devices.vae, devices.properties, vae_static_images(static_shape_));
 }
 
 bool StableDiffusion3Pipeline::supports(Task task) const {

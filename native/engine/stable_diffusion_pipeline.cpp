@@ -99,11 +99,8 @@ StableDiffusionPipeline::StableDiffusionPipeline(const ModelFolder& folder, cons
     if (is_xl_)
         text_encoder_2_ = ClipTextEncoder::load(folder, "text_encoder_2", devices.text_encoder, devices.properties, lora, "lora_te2", cfg_rows);
     const std::string unet_xml = folder.file("unet/openvino_model.xml").string();
-    std::optional<StaticImages> vae_shape;
-    if (!static_shape_ && !lora) {
-        unet_ = IrModel::load(unet_xml, devices.denoiser, devices.properties);  // unchanged: compiled from the file
-    } else {
-        std::shared_ptr<ov::Model> unet_model = read_ir(unet_xml);
+    IrModel::Rewrite rewrite;
+    if (static_shape_ || lora) rewrite = [&](const std::shared_ptr<ov::Model>& unet_model) {
         if (static_shape_) {
             const int64_t rows = static_cast<int64_t>(cfg_rows) * static_shape_->num_images_per_prompt;
             const int64_t h = static_shape_->height / static_cast<int64_t>(scale), w = static_shape_->width / static_cast<int64_t>(scale);
@@ -119,14 +116,12 @@ StableDiffusionPipeline::StableDiffusionPipeline(const ModelFolder& folder, cons
                 if (name == "timestep_cond" && shape.size() == 2) return ov::PartialShape{1, shape[1]};
                 return std::nullopt;
             }, unet_xml);
-            vae_shape = StaticImages{static_cast<size_t>(static_shape_->num_images_per_prompt), static_cast<size_t>(static_shape_->height),
-                                     static_cast<size_t>(static_shape_->width)};
         }
         if (lora) unet_lora_ = lora->prepare(unet_model, "lora_unet");
-        unet_ = IrModel::compile(unet_model, devices.denoiser, devices.properties, unet_xml);
-    }
+    };
+    unet_ = IrModel::load(unet_xml, devices.denoiser, devices.properties, rewrite);
     adapter_report_ = adapters_->report();
-    vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), devices.vae, devices.properties, vae_shape);
+    vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), devices.vae, devices.properties, vae_static_images(static_shape_));
     dedicated_inpainting_ = unet_in_channels_ == 2 * vae_->latent_channels() + 1;
 }
 

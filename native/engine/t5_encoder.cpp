@@ -13,8 +13,8 @@ std::shared_ptr<T5Encoder> T5Encoder::load(const ModelFolder& folder, const std:
     tokenizer_component.replace(0, std::string("text_encoder").size(), "tokenizer");
     encoder->tokenizer_ = Tokenizer::load(folder.file(tokenizer_component + "/openvino_tokenizer.xml").parent_path());
     const std::string xml = folder.file(component + "/openvino_model.xml").string();
-    std::shared_ptr<ov::Model> model = read_ir(xml);
-    if (static_batch) {
+    IrModel::Rewrite rewrite;
+    if (static_batch) rewrite = [&](const std::shared_ptr<ov::Model>& model) {
         // Input 0 (the ids) becomes [static_batch, static_length].
         const std::string ids = model->input(0).get_names().empty() ? std::string() : model->input(0).get_any_name();
         reshape_inputs(model, [&](const std::string& name, ov::PartialShape shape) -> std::optional<ov::PartialShape> {
@@ -23,8 +23,8 @@ std::shared_ptr<T5Encoder> T5Encoder::load(const ModelFolder& folder, const std:
             shape[1] = static_cast<int64_t>(static_length);
             return shape;
         }, xml);
-    }
-    encoder->model_ = IrModel::compile(model, device, properties, xml);
+    };
+    encoder->model_ = IrModel::load(xml, device, properties, rewrite);
     return encoder;
 }
 
