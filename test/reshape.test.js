@@ -6,7 +6,7 @@ const assert = require('node:assert/strict');
 const fs = require('fs');
 const { DiffusionModel } = require('..');
 const { fixture } = require('./helpers/paths');
-const { runOracle, compareBytes, printTable } = require('./helpers/oracle');
+const { runOracle, compareBytes, compareRepeated, pixels, printTable, unrepeatable } = require('./helpers/oracle');
 const { toOracleRequest } = require('./helpers/cases');
 const { editInputs } = require('./helpers/images');
 
@@ -55,7 +55,6 @@ function run(model, c, files) {
   return model.inpaint(PROMPT, fs.readFileSync(files.image), fs.readFileSync(files.boxMask), c.options);
 }
 
-const pixels = (result) => Buffer.concat(result.images.map((im) => im.data));
 const describe = (s) => `${W}x${H} n=${s.numImagesPerPrompt}${s.guidanceScale === undefined ? '' : ` g=${s.guidanceScale}`}`;
 
 async function modelRows(entry, files) {
@@ -77,25 +76,34 @@ async function modelRows(entry, files) {
   const ours = [];
   for (const { shape, calls } of entry.shapes) {
     const reshaped = await DiffusionModel.load(dir, { reshape: { width: W, height: H, ...shape } });
+    const firstCall = pixels(await run(reshaped, calls[0], files));
     for (const c of calls) {
       const result = await run(reshaped, c, files);
+      const again = await run(reshaped, c, files);
       assert.equal(result.images.length, shape.numImagesPerPrompt, `${entry.name} ${c.name}: the static count is the default`);
       assert.deepEqual([result.width, result.height], [W, H], `${entry.name} ${c.name}: the static size is the default`);
       const options = { ...c.options, width: W, height: H, numImagesPerPrompt: shape.numImagesPerPrompt };
       if (shape.guidanceScale !== undefined && options.guidanceScale === undefined) options.guidanceScale = shape.guidanceScale;
       const plain = await run(dynamic, { ...c, options }, files);
-      ours.push({ name: `${entry.name} ${describe(shape)} ${c.task} ${c.name}`, data: pixels(result), dynamic: pixels(plain), index: k });
+      ours.push({ name: `${entry.name} ${describe(shape)} ${c.task} ${c.name}`, data: pixels(result), again: pixels(again), dynamic: pixels(plain), index: k });
       k += 1;
     }
+    // The first call once more, after the others: still the same pixels.
+    const later = pixels(await run(reshaped, calls[0], files));
+    ours.push({ name: `${entry.name} ${describe(shape)} ${calls[0].task} ${calls[0].name} (again, after the others)`, data: later,
+      again: firstCall, dynamic: ours[ours.length - calls.length].dynamic, index: k - calls.length });
     reshaped.dispose();
   }
   dynamic.dispose();
   const answers = await oracle;
   for (const o of ours) {
     assert.ok(!answers[o.index].error, `${o.name}: oracle: ${answers[o.index].error}`);
-    const vsOracle = compareBytes(o.data, answers[o.index].data);
+    const [vsOracle, againVsOracle] = [o.data, o.again].map((data) => compareBytes(data, answers[o.index].data));
     const vsDynamic = compareBytes(o.data, o.dynamic);
-    rows.push({ name: o.name, ...vsOracle, dynamicMax: vsDynamic.maxDiff, dynamicExact: vsDynamic.exact });
+    rows.push({
+      name: o.name, maxDiff: Math.max(vsOracle.maxDiff, againVsOracle.maxDiff), exact: Math.min(vsOracle.exact, againVsOracle.exact),
+      repeatDiff: compareBytes(o.data, o.again).maxDiff, dynamicMax: vsDynamic.maxDiff, dynamicExact: vsDynamic.exact,
+    });
   }
   return rows;
 }
@@ -116,6 +124,7 @@ test('static shapes match openvino_genai reshape() + compile() (SD 1.5, SDXL, LC
   for (const r of rows) lines.push(`| ${r.name} | ${r.dynamicMax} | ${(r.dynamicExact * 100).toFixed(2)}% |`);
   console.log(lines.join('\n'));
   assert.deepEqual(rows.filter((r) => r.maxDiff > 1).map((r) => `${r.name}: ${r.maxDiff}`), []);
+  assert.deepEqual(unrepeatable(rows), [], 'repeated calls gave different pixels');
 });
 
 function meanAbs(a, b) {
@@ -153,11 +162,16 @@ test('static shapes with LoRA adapters (SD 1.5: linear and 1x1 convolution layer
   const [oracle] = await runOracle([request]);
   assert.ok(!oracle.error, oracle.error);
   const model = await DiffusionModel.load(fixture('sd15'), { reshape: { width: W, height: H }, adapters: { a } });
-  const result = await model.text2image(PROMPT, { numInferenceSteps: 3, adapters: { a: 0.7 } });
+  const call = () => model.text2image(PROMPT, { numInferenceSteps: 3, adapters: { a: 0.7 } });
+  const { result, ...compared } = await compareRepeated(call, oracle.data);
+  await model.text2image(PROMPT, { numInferenceSteps: 3 });  // another choice, then the same call once more
+  const later = compareBytes(pixels(await call()), oracle.data);
   model.dispose();
-  const row = { name: `sd15 ${W}x${H} kohya a@0.7`, ...compareBytes(pixels(result), oracle.data) };
-  printTable('Static shapes with LoRA', [row]);
-  assert.ok(row.maxDiff <= 1, `max diff ${row.maxDiff}`);
+  const rows = [{ name: `sd15 ${W}x${H} kohya a@0.7`, ...compared }, { name: `sd15 ${W}x${H} kohya a@0.7 (after a call without it)`, ...later }];
+  printTable('Static shapes with LoRA', rows);
+  assert.equal(result.images.length, 1);
+  for (const row of rows) assert.ok(row.maxDiff <= 1, `${row.name}: max diff ${row.maxDiff}`);
+  assert.deepEqual(unrepeatable(rows), []);
 });
 
 test('static shapes refuse other sizes, counts, guidance batches and sequence lengths, at load and per call', async () => {

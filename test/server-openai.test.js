@@ -10,6 +10,8 @@ const { OpenAI, toFile, AuthenticationError, BadRequestError, NotFoundError } = 
 const { fixture } = require('./helpers/paths');
 const { makeImage, pngWithoutText } = require('./helpers/server-fakes');
 const { startCli } = require('./helpers/server-http');
+const { runOracle, compareBytes, printTable } = require('./helpers/oracle');
+const sharp = require('sharp');
 
 const KEY = 'test-key-123';
 
@@ -115,6 +117,24 @@ test('LoRA: the model name selects adapters and composites, lora_alphas override
   assert.ok((await ask('ink', { lora_alphas: { ink: 0 } })).equals(base), 'alpha 0 is the base model');
   assert.ok((await ask('blend', { lora_alphas: { ink: 0, wash: 0 } })).equals(base));
   await assert.rejects(ask('ink', { lora_alphas: { wash: 0.5 } }), (e) => e instanceof BadRequestError && e.param === 'lora_alphas');
+});
+
+test('LoRA routes give openvino_genai\'s pixels on every request: each alias twice in a row, then the first again', async () => {
+  const [a, b] = ['a', 'b'].map((x) => fixture(`loras/sd15-kohya-${x}.safetensors`));
+  const routes = { ink: [{ path: a, alpha: 0.8 }], wash: [{ path: b, alpha: 1 }], blend: [{ path: a, alpha: 0.5 }, { path: b, alpha: 0.5 }] };
+  const prompt = 'a cat in sunglasses';
+  const oracle = await runOracle(Object.values(routes).map((adapters) => ({
+    pipeline: 'text2image', model: fixture('sd15'), prompt, rng_seed: 7, num_inference_steps: 2, adapters, adapters_pool: [{ path: a }, { path: b }], fresh: true,
+  })));
+  const expected = Object.fromEntries(Object.keys(routes).map((alias, i) => [alias, oracle[i].data]));
+  const rgb = async (alias) => {
+    const result = await client.images.generate({ model: alias, prompt, rng_seed: 7, num_inference_steps: 2 });
+    return sharp(Buffer.from(result.data[0].b64_json, 'base64')).removeAlpha().raw().toBuffer();
+  };
+  const rows = [];
+  for (const alias of ['ink', 'ink', 'wash', 'wash', 'blend', 'blend', 'ink']) rows.push({ name: alias, ...compareBytes(await rgb(alias), expected[alias]) });
+  printTable('LoRA routes over HTTP (ours vs openvino_genai), in request order', rows);
+  assert.deepEqual(rows.filter((r) => r.maxDiff > 1), []);
 });
 
 test('errors reach the client as its exception classes with the field named', async () => {

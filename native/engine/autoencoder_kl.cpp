@@ -84,7 +84,7 @@ IrModel& AutoencoderKL::encoder() const {
 
 ov::Tensor AutoencoderKL::decode(const ov::Tensor& latent) const {
     auto request = decoder_->borrow();
-    request->set_input_tensor(latent);
+    request.write_input(0, latent);
     try {
         request->infer();
     } catch (const std::exception& e) {
@@ -96,7 +96,7 @@ ov::Tensor AutoencoderKL::decode(const ov::Tensor& latent) const {
 ov::Tensor AutoencoderKL::encode(const ov::Tensor& image, RandomGenerator& rng) const {
     IrModel& model = encoder();
     auto request = model.borrow();
-    request->set_input_tensor(image);
+    request.write_input(0, image);
     try {
         request->infer();
     } catch (const std::exception& e) {

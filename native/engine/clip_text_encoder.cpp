@@ -70,7 +70,7 @@ std::vector<ov::Tensor> ClipTextEncoder::encode(const std::string& positive, con
     } else {
         fill_row(0, positive);
     }
-    request->set_tensor(port, ids);
+    request.write_input(port, ids);
     request->infer();
     std::vector<ov::Tensor> outputs;
     for (const auto& output : model_->compiled().outputs()) {

@@ -240,18 +240,15 @@ GenerationResult FluxPipeline::generate(Task task, const GenerationParams& param
 
     auto request = transformer_->borrow();
     if (transformer_lora_) result.metrics.adapter_apply_ms += transformer_lora_->apply(request, adapter_choices);
-    ov::Tensor hidden_states = fill_ ? ov::Tensor(ov::element::f32, ov::Shape{r.batch, seq, in_channels_}) : latent;
-    ov::Tensor timestep(ov::element::f32, ov::Shape{1});
-    request->set_tensor("hidden_states", hidden_states);
-    request->set_tensor("timestep", timestep);
-    request->set_tensor("encoder_hidden_states", prompt_embeds);
-    request->set_tensor("pooled_projections", pooled);
-    request->set_tensor("txt_ids", txt_ids);
-    request->set_tensor("img_ids", img_ids);
+    ov::Tensor hidden_states = request.input_buffer("hidden_states", fill_ ? ov::Shape{r.batch, seq, in_channels_} : latent.get_shape());
+    ov::Tensor timestep = request.input_buffer("timestep", ov::Shape{1});
+    request.write_input("encoder_hidden_states", prompt_embeds);
+    request.write_input("pooled_projections", pooled);
+    request.write_input("txt_ids", txt_ids);
+    request.write_input("img_ids", img_ids);
     if (guidance_embeds_) {
-        ov::Tensor guidance(ov::element::f32, ov::Shape{r.batch});
+        ov::Tensor guidance = request.input_buffer("guidance", ov::Shape{r.batch});
         std::fill_n(guidance.data<float>(), r.batch, r.guidance);
-        request->set_tensor("guidance", guidance);
     }
 
     std::vector<float> predicted(cache.active() ? packed_count : 0), noised;
@@ -268,6 +265,8 @@ GenerationResult FluxPipeline::generate(Task task, const GenerationParams& param
                     std::copy_n(latent.data<const float>() + t * a, a, dst);
                     std::copy_n(fill_condition.data<const float>() + t * b, b, dst + a);
                 }
+            } else {
+                latent.copy_to(hidden_states);
             }
             timestep.data<float>()[0] = timesteps[i] / 1000.0f;
             infer_denoiser(*request, result, "FLUX transformer");

@@ -80,7 +80,7 @@ const Processors& processors() {
 
 ov::Tensor run(IrModel& model, const std::vector<ov::Tensor>& inputs) {
     auto request = model.borrow();
-    for (size_t i = 0; i < inputs.size(); ++i) request->set_input_tensor(i, inputs[i]);
+    for (size_t i = 0; i < inputs.size(); ++i) request.write_input(i, inputs[i]);
     request->infer();
     return copy_tensor(request->get_output_tensor());
 }

@@ -21,6 +21,32 @@ InferRequestPool::Lease InferRequestPool::borrow() {
     return Lease(*this, Entry{compiled_.create_infer_request(), {}});
 }
 
+ov::Tensor InferRequestPool::Lease::input_buffer(const ov::Output<const ov::Node>& port, const ov::Shape& shape) {
+    ov::Tensor own = entry_.request.get_tensor(port);
+    if (own.get_shape() != shape) own.set_shape(shape);
+    return own;
+}
+
+ov::Tensor InferRequestPool::Lease::input_buffer(const std::string& name, const ov::Shape& shape) {
+    return input_buffer(pool_->compiled().input(name), shape);
+}
+
+void InferRequestPool::Lease::write_input(const ov::Output<const ov::Node>& port, const ov::Tensor& value) {
+    if (port.get_element_type() != value.get_element_type())
+        throw EngineError(ErrorCode::Runtime, "input '" + port.get_any_name() + "' expects " + port.get_element_type().get_type_name() +
+                                                  ", got " + value.get_element_type().get_type_name());
+    ov::Tensor own = input_buffer(port, value.get_shape());
+    value.copy_to(own);
+}
+
+void InferRequestPool::Lease::write_input(const std::string& name, const ov::Tensor& value) {
+    write_input(pool_->compiled().input(name), value);
+}
+
+void InferRequestPool::Lease::write_input(size_t index, const ov::Tensor& value) {
+    write_input(pool_->compiled().input(index), value);
+}
+
 void InferRequestPool::give_back(Entry entry) {
     std::lock_guard<std::mutex> lock(mutex_);
     idle_.push_back(std::move(entry));
@@ -117,7 +143,7 @@ std::vector<NamedTensor> IrModel::infer(const std::vector<NamedTensor>& inputs) 
         if (!port.get_partial_shape().compatible(input.tensor.get_shape()))
             throw invalid_argument("input '" + input.name + "' expects shape " + port.get_partial_shape().to_string() +
                                    ", got " + input.tensor.get_shape().to_string());
-        request->set_tensor(port, input.tensor);
+        request.write_input(port, input.tensor);
     }
     try {
         request->infer();

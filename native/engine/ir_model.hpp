@@ -50,6 +50,20 @@ public:
         ov::InferRequest* operator->() { return &entry_.request; }
         std::string& state_tag() { return entry_.state_tag; }
 
+        // Inputs live in the request's own tensors; a caller's buffer is never bound with set_tensor.
+        // Why: on the CPU plugin's f32 path (any CPU without native BF16, or INFERENCE_PRECISION_HINT=f32),
+        // a fused LoRA node that reads a model input directly keeps reading the first buffer bound to it
+        // after another buffer of the same shape replaces it, so later calls compute with stale or freed
+        // memory (drifting, then black images; docs/lora.md). The request's own tensors never move under it.
+        //
+        // The request's tensor for `port`, resized to `shape`: fill it in place before infer().
+        ov::Tensor input_buffer(const ov::Output<const ov::Node>& port, const ov::Shape& shape);
+        ov::Tensor input_buffer(const std::string& name, const ov::Shape& shape);
+        // Copies `value` into the request's tensor for the input.
+        void write_input(const ov::Output<const ov::Node>& port, const ov::Tensor& value);
+        void write_input(const std::string& name, const ov::Tensor& value);
+        void write_input(size_t index, const ov::Tensor& value);
+
     private:
         InferRequestPool* pool_;
         Entry entry_;

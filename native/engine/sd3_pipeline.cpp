@@ -250,14 +250,12 @@ GenerationResult StableDiffusion3Pipeline::generate(Task task, const GenerationP
 
     // Transformer inputs: latent x cfg rows ([uncond ; cond]), raw t, the prompts' embeddings.
     const size_t cfg_rows = do_cfg ? 2 : 1;
-    ov::Tensor latent_cfg(ov::element::f32, ov::Shape{cfg_rows * r.batch, shape[1], shape[2], shape[3]});
-    ov::Tensor timestep(ov::element::f32, ov::Shape{1});
     auto request = transformer_->borrow();
     if (transformer_lora_) result.metrics.adapter_apply_ms += transformer_lora_->apply(request, adapter_choices);
-    request->set_tensor("hidden_states", latent_cfg);
-    request->set_tensor("timestep", timestep);
-    request->set_tensor("encoder_hidden_states", conditioning.encoder_hidden_states);
-    request->set_tensor("pooled_projections", conditioning.pooled_projections);
+    ov::Tensor latent_cfg = request.input_buffer("hidden_states", ov::Shape{cfg_rows * r.batch, shape[1], shape[2], shape[3]});
+    ov::Tensor timestep = request.input_buffer("timestep", ov::Shape{1});
+    request.write_input("encoder_hidden_states", conditioning.encoder_hidden_states);
+    request.write_input("pooled_projections", conditioning.pooled_projections);
 
     std::vector<float> predicted(cache.active() ? latent_cfg.get_size() : 0), guided(count), noised;
     DenoisingLoop loop;

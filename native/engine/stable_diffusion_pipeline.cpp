@@ -309,17 +309,14 @@ GenerationResult StableDiffusionPipeline::generate(Task task, const GenerationPa
     // UNet input: [latent x cfg rows] (scaled), and for dedicated inpainting models per row
     // [latent (C) | mask (1) | masked image latent (C)] along channels.
     const size_t cfg_rows = r.do_cfg ? 2 : 1, unet_rows = cfg_rows * r.batch;
-    ov::Tensor latent_cfg(ov::element::f32, ov::Shape{unet_rows, channels, latent_shape[2], latent_shape[3]});
-    ov::Tensor unet_sample = dedicated_inpainting_
-                                 ? ov::Tensor(ov::element::f32, ov::Shape{unet_rows, unet_in_channels_, latent_shape[2], latent_shape[3]})
-                                 : latent_cfg;
     auto unet = unet_->borrow();
     if (unet_lora_) result.metrics.adapter_apply_ms += unet_lora_->apply(unet, r.adapters);
-    for (const auto& input : conditioning.inputs) unet->set_tensor(input.name, input.tensor);
-    const auto timestep_port = unet_->compiled().input("timestep");
-    ov::Tensor timestep(timestep_port.get_element_type(), ov::Shape{1});
-    unet->set_tensor("sample", unet_sample);
-    unet->set_tensor(timestep_port, timestep);
+    for (const auto& input : conditioning.inputs) unet.write_input(input.name, input.tensor);
+    // The sample and the timestep are filled in the request's own input tensors at each step.
+    ov::Tensor unet_sample = unet.input_buffer("sample", ov::Shape{unet_rows, unet_in_channels_, latent_shape[2], latent_shape[3]});
+    ov::Tensor latent_cfg = dedicated_inpainting_ ? ov::Tensor(ov::element::f32, ov::Shape{unet_rows, channels, latent_shape[2], latent_shape[3]})
+                                                  : unet_sample;
+    ov::Tensor timestep = unet.input_buffer("timestep", ov::Shape{1});
     const bool blend_with_image = task == Task::Inpainting && !dedicated_inpainting_;
 
     ov::Tensor denoised = latent;

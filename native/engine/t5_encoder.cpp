@@ -52,7 +52,7 @@ ov::Tensor T5Encoder::encode(const std::string& positive, const std::string& neg
     };
     if (with_negative) fill_row(0, negative);
     fill_row(with_negative ? 1 : 0, positive);
-    request->set_tensor(port, ids);
+    request.write_input(port, ids);
     try {
         request->infer();
     } catch (const std::exception& e) {

@@ -59,7 +59,7 @@ std::vector<int64_t> Tokenizer::encode(const std::string& text) const {
     ov::Tensor input(ov::element::string, ov::Shape{1});
     input.data<std::string>()[0] = text;
     auto request = model_->borrow();
-    request->set_input_tensor(0, input);
+    request.write_input(0, input);
     request->infer();
     const ov::Tensor ids = request->get_tensor("input_ids");
     std::vector<int64_t> out(ids.get_size());

@@ -27,6 +27,9 @@ Single request (one JSON object on stdin):
                      requires) unless 1 is given, then to gray [1,H,W,1];
     "adapters_mode": "MODE_AUTO" | "MODE_DYNAMIC" | "MODE_STATIC_RANK" | "MODE_STATIC" | "MODE_FUSE";
     "properties": {...} passed to the pipeline constructor (e.g. {"INFERENCE_PRECISION_HINT": "f32"});
+    "fresh": true builds a new pipeline for this request instead of reusing a cached one (openvino_genai's rank-0
+             LoRA states break the next call with a real adapter on the same request: a composite after a single
+             adapter that leaves some layers untouched is wrong in the oracle);
     "reshape": [num_images_per_prompt, height, width, guidance_scale]: static shapes. The pipeline is built
                with the (path) constructor, then pipe.reshape(...) and pipe.compile(device, **properties,
                adapters=...) run; the reshape is part of the cache key.
@@ -84,7 +87,7 @@ PASSTHROUGH = {
 KNOWN = set(PASSTHROUGH) | {
     "pipeline", "model", "device", "prompt", "scheduler", "image", "mask", "adapters", "adapters_pool",
     "adapters_mode", "taylorseer", "out", "image_shape", "mask_shape", "mask_channels",
-    "properties", "reshape", "id",
+    "properties", "reshape", "id", "fresh",
 }
 
 PIL_EXT = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
@@ -138,6 +141,20 @@ class Oracle:
         self.pipes: dict = {}
         self.adapters: dict = {}  # path -> ov_genai.Adapter (same object reused: Adapter equality is identity)
 
+    @staticmethod
+    def lora_reads_stale_inputs(device: str, props: dict) -> bool:
+        """On the CPU plugin's f32 path (a CPU without native BF16, or INFERENCE_PRECISION_HINT=f32), the fused LoRA
+        node keeps reading the first buffer bound to a model input it reads directly, after the pipeline binds a new
+        buffer of the same shape. openvino_genai binds a new encoder_hidden_states tensor on every SDXL generate(), so
+        its second LoRA call on a pipeline already computes with stale memory (drifting, then black images). Its
+        first call after construction is right, so there every LoRA request gets a pipeline of its own."""
+        if device != "CPU":
+            return False
+        hint = props.get("INFERENCE_PRECISION_HINT")
+        if hint is None:
+            hint = str(ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT"))
+        return "f32" in str(hint).lower() or "float32" in str(hint).lower()
+
     def adapter(self, path: str):
         key = os.path.realpath(path)
         if key not in self.adapters:
@@ -181,6 +198,8 @@ class Oracle:
         if sched and sched not in types:
             raise OracleError(f"unknown scheduler type {sched!r}; expected one of {sorted(types)}")
         _refuse_known_crash(cfg_path, sched)
+        if req.get("fresh") or (pool_paths and self.lora_reads_stale_inputs(device, props)):
+            self.pipes.pop(key, None)  # this request gets a newly built pipeline
         if key in self.pipes:
             entry = self.pipes[key]
             # switch the scheduler of the cached pipeline when a different one is asked for
