@@ -17,14 +17,20 @@ const { spawnSync } = require('child_process');
 const { ORACLE_PYTHON, ROOT } = require('./lib/workers');
 
 function parseArgs(argv) {
-  const args = { model: path.join(ROOT, '.cache', 'bench-models', 'sd15-int8-random'), steps: 2,
-    out: path.join(ROOT, 'bench', 'results', 'allocator.json') };
+  const args = {
+    model: path.join(ROOT, '.cache', 'bench-models', 'sd15-int8-random'),
+    steps: 2,
+    out: path.join(ROOT, 'bench', 'results', 'allocator.json'),
+  };
   for (let i = 0; i < argv.length; i += 1) {
     const [key, value] = [argv[i], argv[i + 1]];
     if (key === '--model') args.model = path.resolve(value);
     else if (key === '--steps') args.steps = Number(value);
     else if (key === '--out') args.out = path.resolve(value);
-    else { console.error(`unknown option ${key}\nusage: node bench/allocator.js [--model dir] [--steps N] [--out file.json]`); process.exit(2); }
+    else {
+      console.error(`unknown option ${key}\nusage: node bench/allocator.js [--model dir] [--steps N] [--out file.json]`);
+      process.exit(2);
+    }
     i += 1;
   }
   return args;
@@ -93,23 +99,37 @@ function main() {
     const env = { ...process.env, ...setting.env };
     if (!('OV_DIFFUSION_MALLOC_MMAP_THRESHOLD' in setting.env)) delete env.OV_DIFFUSION_MALLOC_MMAP_THRESHOLD;
     const [cmd, argv] = setting.oracle ? [ORACLE_PYTHON, ['-c', ORACLE]] : [process.execPath, ['-e', OURS]];
-    if (setting.oracle && !fs.existsSync(ORACLE_PYTHON)) { console.error('skipping openvino_genai: run bash test/oracle/setup.sh'); continue; }
+    if (setting.oracle && !fs.existsSync(ORACLE_PYTHON)) {
+      console.error('skipping openvino_genai: run bash test/oracle/setup.sh');
+      continue;
+    }
     process.stderr.write(`${setting.label} ... `);
     const r = spawnSync(cmd, [...argv, args.model, String(args.steps)], { env, encoding: 'utf8', cwd: ROOT });
-    if (r.status !== 0) { console.error(`failed: ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`); continue; }
+    if (r.status !== 0) {
+      console.error(`failed: ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`);
+      continue;
+    }
     const result = JSON.parse(r.stdout.trim().split('\n').pop());
     process.stderr.write(`peak ${result.peakRssMiB.toFixed(0)} MiB\n`);
     rows.push({ ...setting, ...result });
   }
-  const lines = [`Model ${path.relative(ROOT, args.model) || args.model}, load + 2 generations of ${args.steps} steps at its default size, one process per setting.`, '',
+  const lines = [
+    `Model ${path.relative(ROOT, args.model) || args.model}, load + 2 generations of ${args.steps} steps at its default size, one process per setting.`,
+    '',
     '| Setting | load (ms) | RSS after load (MiB) | peak RSS, VmHWM (MiB) | step median, per generation (ms) | minor page faults, per generation |',
-    '|---|---:|---:|---:|---|---|'];
+    '|---|---:|---:|---:|---|---|',
+  ];
   for (const r of rows) {
-    lines.push(`| ${r.label} | ${r.loadMs.toFixed(0)} | ${r.loadRssMiB.toFixed(0)} | ${r.peakRssMiB.toFixed(0)} | ${r.stepMs.map((x) => x.toFixed(0)).join(', ')} | ${r.faults.join(', ')} |`);
+    lines.push(
+      `| ${r.label} | ${r.loadMs.toFixed(0)} | ${r.loadRssMiB.toFixed(0)} | ${r.peakRssMiB.toFixed(0)} | ${r.stepMs.map((x) => x.toFixed(0)).join(', ')} | ${r.faults.join(', ')} |`,
+    );
   }
   console.log(lines.join('\n'));
   fs.mkdirSync(path.dirname(args.out), { recursive: true });
-  fs.writeFileSync(args.out, `${JSON.stringify({ date: new Date().toISOString(), model: args.model, steps: args.steps, rows }, null, 2)}\n`);
+  fs.writeFileSync(
+    args.out,
+    `${JSON.stringify({ date: new Date().toISOString(), model: args.model, steps: args.steps, rows }, null, 2)}\n`,
+  );
 }
 
 main();

@@ -43,7 +43,10 @@ function parseArgs(argv) {
       return argv[++i];
     };
     if (a === '--model') args.model = path.resolve(value());
-    else if (a === '--adapters') args.adapters = value().split(',').map((p) => path.resolve(p));
+    else if (a === '--adapters')
+      args.adapters = value()
+        .split(',')
+        .map((p) => path.resolve(p));
     else if (a === '--steps') args.steps = Number(value());
     else if (a === '--repeat') args.repeat = Number(value());
     else if (a === '--size') {
@@ -80,7 +83,7 @@ function float32ToFloat16(value) {
   const sign = (x >>> 16) & 0x8000;
   const exp = ((x >>> 23) & 0xff) - 127 + 15;
   const mant = x & 0x7fffff;
-  if (exp <= 0) return sign;  // below f16's normal range: flushed to zero (a negligible part of a LoRA factor)
+  if (exp <= 0) return sign; // below f16's normal range: flushed to zero (a negligible part of a LoRA factor)
   let e = exp;
   let m = Math.round(mant / 0x2000);
   if (m === 0x400) {
@@ -108,7 +111,7 @@ function attentionLayers(modelDir) {
   const json = (p) => JSON.parse(fs.readFileSync(path.join(modelDir, p), 'utf8'));
   const unet = json('unet/config.json');
   const layers = [];
-  const perBlock = (value, i) => (Array.isArray(value) ? value[i] : value ?? 1);
+  const perBlock = (value, i) => (Array.isArray(value) ? value[i] : (value ?? 1));
   const attention = (prefix, channels, depth) => {
     for (let t = 0; t < depth; t += 1) {
       const block = `${prefix}_transformer_blocks_${t}`;
@@ -126,15 +129,28 @@ function attentionLayers(modelDir) {
       attention(`lora_unet_down_blocks_${i}_attentions_${j}`, channels[i], perBlock(unet.transformer_layers_per_block, i));
   });
   if ((unet.mid_block_type ?? 'UNetMidBlock2DCrossAttn') === 'UNetMidBlock2DCrossAttn')
-    attention('lora_unet_mid_block_attentions_0', channels[channels.length - 1], perBlock(unet.transformer_layers_per_block, channels.length - 1));
+    attention(
+      'lora_unet_mid_block_attentions_0',
+      channels[channels.length - 1],
+      perBlock(unet.transformer_layers_per_block, channels.length - 1),
+    );
   const reversed = [...channels].reverse();
   unet.up_block_types.forEach((type, i) => {
     if (!type.startsWith('CrossAttn')) return;
-    const depth = perBlock(unet.reverse_transformer_layers_per_block ?? (Array.isArray(unet.transformer_layers_per_block)
-      ? [...unet.transformer_layers_per_block].reverse() : unet.transformer_layers_per_block), i);
+    const depth = perBlock(
+      unet.reverse_transformer_layers_per_block ??
+        (Array.isArray(unet.transformer_layers_per_block)
+          ? [...unet.transformer_layers_per_block].reverse()
+          : unet.transformer_layers_per_block),
+      i,
+    );
     for (let j = 0; j <= unet.layers_per_block; j += 1) attention(`lora_unet_up_blocks_${i}_attentions_${j}`, reversed[i], depth);
   });
-  const encoders = fs.existsSync(path.join(modelDir, 'text_encoder_2')) ? [['text_encoder', 'lora_te1'], ['text_encoder_2', 'lora_te2']]
+  const encoders = fs.existsSync(path.join(modelDir, 'text_encoder_2'))
+    ? [
+        ['text_encoder', 'lora_te1'],
+        ['text_encoder_2', 'lora_te2'],
+      ]
     : [['text_encoder', 'lora_te']];
   for (const [dir, prefix] of encoders) {
     if (!fs.existsSync(path.join(modelDir, dir, 'config.json'))) continue;
@@ -237,7 +253,10 @@ async function childMemory(args) {
 }
 
 function measureMemory(spec) {
-  const stdout = execFileSync(process.execPath, [__filename, '--child-memory', JSON.stringify(spec)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const stdout = execFileSync(process.execPath, [__filename, '--child-memory', JSON.stringify(spec)], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  });
   return JSON.parse(stdout);
 }
 
@@ -245,8 +264,15 @@ function measureMemory(spec) {
 
 // [selection, category]: the category names the transition from the previous call on the adapted model.
 const CYCLE = [
-  ['a', 'same'], ['b', 'switch'], ['b', 'same'], ['a', 'switch'],
-  [{ a: 0.5 }, 'alpha'], ['a', 'alpha'], [[], 'off'], [[], 'none'], ['a', 'on'],
+  ['a', 'same'],
+  ['b', 'switch'],
+  ['b', 'same'],
+  ['a', 'switch'],
+  [{ a: 0.5 }, 'alpha'],
+  ['a', 'alpha'],
+  [[], 'off'],
+  [[], 'none'],
+  ['a', 'on'],
 ];
 const CATEGORIES = {
   same: 'same adapter set as the previous call (a->a, b->b)',
@@ -265,7 +291,8 @@ async function main() {
   const model = args.model ?? path.join(ROOT, 'test/fixtures/sdxl');
   let adapters = args.adapters;
   if (!adapters)
-    adapters = fixtureDefault ? ['a', 'b'].map((t) => path.join(ROOT, `test/fixtures/loras/sdxl-kohya-${t}.safetensors`))
+    adapters = fixtureDefault
+      ? ['a', 'b'].map((t) => path.join(ROOT, `test/fixtures/loras/sdxl-kohya-${t}.safetensors`))
       : [randomLora(model, 'a', 1), randomLora(model, 'b', 2)];
   if (adapters.length !== 2) throw new Error('--adapters takes two files: a.safetensors,b.safetensors');
   const call = { numInferenceSteps: args.steps, seed: 42 };
@@ -279,7 +306,8 @@ async function main() {
   const adapted = await DiffusionModel.load(model, { adapters: { a: adapters[0], b: adapters[1] } });
   const report = adapted.adapters;
   for (const r of report)
-    if (r.unmatchedKeys.length) console.warn(`warning: adapter ${r.name}: ${r.unmatchedKeys.length} keys found no layer (${r.unmatchedKeys[0]}, ...)`);
+    if (r.unmatchedKeys.length)
+      console.warn(`warning: adapter ${r.name}: ${r.unmatchedKeys.length} keys found no layer (${r.unmatchedKeys[0]}, ...)`);
   const plain = args.baseline ? await DiffusionModel.load(model) : null;
 
   const samples = Object.fromEntries(Object.keys(CATEGORIES).map((c) => [c, []]));
@@ -290,7 +318,10 @@ async function main() {
     const m = result.metrics;
     const rest = m.denoiserMs.slice(1);
     return {
-      wallMs: performance.now() - start, applyMs: m.adapterApplyMs ?? NaN, denoiserMs: m.denoiserMs.reduce((x, y) => x + y, 0), totalMs: m.totalMs,
+      wallMs: performance.now() - start,
+      applyMs: m.adapterApplyMs ?? NaN,
+      denoiserMs: m.denoiserMs.reduce((x, y) => x + y, 0),
+      totalMs: m.totalMs,
       // The first denoiser call against the median of the others in the same call: what a state change costs
       // the first inference after it, free of the drift between calls.
       firstStepExtraMs: rest.length ? m.denoiserMs[0] - median(rest) : NaN,
@@ -314,7 +345,12 @@ async function main() {
     }
     for (const [c, list] of Object.entries(cycle)) samples[c].push(...list);
     cycles.push(cycle);
-    process.stderr.write(`cycle ${k + 1}/${args.repeat} done (load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')})\n`);
+    process.stderr.write(
+      `cycle ${k + 1}/${args.repeat} done (load ${os
+        .loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')})\n`,
+    );
   }
   const loadEnd = os.loadavg();
   adapted.dispose();
@@ -327,15 +363,34 @@ async function main() {
     if (!list.length) continue;
     const wall = list.map((x) => x.wallMs);
     // Per cycle: this category's mean wall time over the "same" calls' of the same cycle.
-    const ratios = cycles.filter((c) => c[category].length && c.same.length).map((c) => mean(c[category], 'wallMs') / mean(c.same, 'wallMs'));
+    const ratios = cycles
+      .filter((c) => c[category].length && c.same.length)
+      .map((c) => mean(c[category], 'wallMs') / mean(c.same, 'wallMs'));
     rows.push({
-      category, label, n: list.length,
-      wallMs: { median: median(wall), p25: quantile(wall, 0.25), p75: quantile(wall, 0.75), min: Math.min(...wall), max: Math.max(...wall) },
+      category,
+      label,
+      n: list.length,
+      wallMs: {
+        median: median(wall),
+        p25: quantile(wall, 0.25),
+        p75: quantile(wall, 0.75),
+        min: Math.min(...wall),
+        max: Math.max(...wall),
+      },
       vsSame: { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) },
       applyMs: { median: median(list.map((x) => x.applyMs)), max: Math.max(...list.map((x) => x.applyMs)) },
       denoiserMs: median(list.map((x) => x.denoiserMs)),
-      firstStepExtraMs: { median: median(list.map((x) => x.firstStepExtraMs)), p25: quantile(list.map((x) => x.firstStepExtraMs), 0.25),
-        p75: quantile(list.map((x) => x.firstStepExtraMs), 0.75) },
+      firstStepExtraMs: {
+        median: median(list.map((x) => x.firstStepExtraMs)),
+        p25: quantile(
+          list.map((x) => x.firstStepExtraMs),
+          0.25,
+        ),
+        p75: quantile(
+          list.map((x) => x.firstStepExtraMs),
+          0.75,
+        ),
+      },
       engineMs: median(list.map((x) => x.totalMs)),
     });
   }
@@ -354,18 +409,28 @@ async function main() {
   };
 
   const lines = [];
-  lines.push(`## LoRA switching: ${result.model} (${args.steps} steps${args.width ? `, ${args.width}x${args.height}` : ''}, ${args.repeat} cycles)`);
+  lines.push(
+    `## LoRA switching: ${result.model} (${args.steps} steps${args.width ? `, ${args.width}x${args.height}` : ''}, ${args.repeat} cycles)`,
+  );
   lines.push('');
-  lines.push(`Adapters: ${info.map((a) => `${path.basename(a.file)} (${a.pairs} layers, ${(a.parameters / 1e6).toFixed(2)} M parameters, ${fmt(a.fileMB, 2)} MB)`).join(', ')}; `
-    + `matched layers: ${report.map((r) => `${r.name} ${r.matchedLayers}`).join(', ')}.`);
-  lines.push(`Load average (1/5/15 min) at start ${loadStart.map((x) => x.toFixed(2)).join(' ')}, at end ${loadEnd.map((x) => x.toFixed(2)).join(' ')}; ${os.cpus().length} CPUs.`);
+  lines.push(
+    `Adapters: ${info.map((a) => `${path.basename(a.file)} (${a.pairs} layers, ${(a.parameters / 1e6).toFixed(2)} M parameters, ${fmt(a.fileMB, 2)} MB)`).join(', ')}; ` +
+      `matched layers: ${report.map((r) => `${r.name} ${r.matchedLayers}`).join(', ')}.`,
+  );
+  lines.push(
+    `Load average (1/5/15 min) at start ${loadStart.map((x) => x.toFixed(2)).join(' ')}, at end ${loadEnd.map((x) => x.toFixed(2)).join(' ')}; ${os.cpus().length} CPUs.`,
+  );
   lines.push('');
-  lines.push('| call | n | wall ms median | p25-p75 | min-max | vs same (per-cycle median, min-max) | adapterApplyMs median (max) | denoiser ms median | 1st step extra ms median (p25..p75) |');
+  lines.push(
+    '| call | n | wall ms median | p25-p75 | min-max | vs same (per-cycle median, min-max) | adapterApplyMs median (max) | denoiser ms median | 1st step extra ms median (p25..p75) |',
+  );
   lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of rows) {
-    lines.push(`| ${r.label} | ${r.n} | ${fmt(r.wallMs.median)} | ${fmt(r.wallMs.p25)}-${fmt(r.wallMs.p75)} | ${fmt(r.wallMs.min)}-${fmt(r.wallMs.max)} | `
-      + `${fmt((r.vsSame.median - 1) * 100, 1)}% (${fmt((r.vsSame.min - 1) * 100, 1)}..${fmt((r.vsSame.max - 1) * 100, 1)}%) | ${fmt(r.applyMs.median, 2)} (${fmt(r.applyMs.max, 2)}) | ${fmt(r.denoiserMs)} | `
-      + `${fmt(r.firstStepExtraMs.median)} (${fmt(r.firstStepExtraMs.p25)}..${fmt(r.firstStepExtraMs.p75)}) |`);
+    lines.push(
+      `| ${r.label} | ${r.n} | ${fmt(r.wallMs.median)} | ${fmt(r.wallMs.p25)}-${fmt(r.wallMs.p75)} | ${fmt(r.wallMs.min)}-${fmt(r.wallMs.max)} | ` +
+        `${fmt((r.vsSame.median - 1) * 100, 1)}% (${fmt((r.vsSame.min - 1) * 100, 1)}..${fmt((r.vsSame.max - 1) * 100, 1)}%) | ${fmt(r.applyMs.median, 2)} (${fmt(r.applyMs.max, 2)}) | ${fmt(r.denoiserMs)} | ` +
+        `${fmt(r.firstStepExtraMs.median)} (${fmt(r.firstStepExtraMs.p25)}..${fmt(r.firstStepExtraMs.p75)}) |`,
+    );
   }
   lines.push('');
   const m0 = memBase;
@@ -375,22 +440,34 @@ async function main() {
   lines.push('| --- | ---: | ---: | ---: |');
   lines.push(`| process start | ${fmt(m0.start.rssMB)} | ${fmt(m0.start.hwmMB)} | |`);
   lines.push(`| loaded, no adapters | ${fmt(m0.loaded.rssMB)} | ${fmt(m0.loaded.hwmMB)} | 0 |`);
-  lines.push(`| no adapters, after a call | ${fmt(m0.afterBaseCall.rssMB)} | ${fmt(m0.afterBaseCall.hwmMB)} | ${delta(m0.afterBaseCall)} |`);
+  lines.push(
+    `| no adapters, after a call | ${fmt(m0.afterBaseCall.rssMB)} | ${fmt(m0.afterBaseCall.hwmMB)} | ${delta(m0.afterBaseCall)} |`,
+  );
   lines.push(`| loaded, a and b registered | ${fmt(m1.loaded.rssMB)} | ${fmt(m1.loaded.hwmMB)} | ${delta(m1.loaded)} |`);
-  lines.push(`| a and b registered, after a call without adapters | ${fmt(m1.afterBaseCall.rssMB)} | ${fmt(m1.afterBaseCall.hwmMB)} | ${delta(m1.afterBaseCall)} |`);
-  lines.push(`| after the first call with a | ${fmt(m1.afterAdapterCall.rssMB)} | ${fmt(m1.afterAdapterCall.hwmMB)} | ${delta(m1.afterAdapterCall)} |`);
+  lines.push(
+    `| a and b registered, after a call without adapters | ${fmt(m1.afterBaseCall.rssMB)} | ${fmt(m1.afterBaseCall.hwmMB)} | ${delta(m1.afterBaseCall)} |`,
+  );
+  lines.push(
+    `| after the first call with a | ${fmt(m1.afterAdapterCall.rssMB)} | ${fmt(m1.afterAdapterCall.hwmMB)} | ${delta(m1.afterAdapterCall)} |`,
+  );
   lines.push(`| after switching to b | ${fmt(m1.afterSwitch.rssMB)} | ${fmt(m1.afterSwitch.hwmMB)} | ${delta(m1.afterSwitch)} |`);
   lines.push(`| after a call with a+b | ${fmt(m1.afterBothCall.rssMB)} | ${fmt(m1.afterBothCall.hwmMB)} | ${delta(m1.afterBothCall)} |`);
   const f32MB = info.reduce((s, a) => s + a.parameters * 4, 0) / 2 ** 20;
   lines.push('');
-  lines.push(`The two adapters hold ${fmt(f32MB, 2)} MB of factors as f32 (the engine keeps them so); RSS is rounded by the allocator and page granularity.`);
+  lines.push(
+    `The two adapters hold ${fmt(f32MB, 2)} MB of factors as f32 (the engine keeps them so); RSS is rounded by the allocator and page granularity.`,
+  );
   const markdown = lines.join('\n');
   console.log(markdown);
 
   const out = args.out ?? path.join(ROOT, 'bench/results/lora-switch.json');
   fs.mkdirSync(path.dirname(out), { recursive: true });
   let all = {};
-  try { all = JSON.parse(fs.readFileSync(out, 'utf8')); } catch { /* new file */ }
+  try {
+    all = JSON.parse(fs.readFileSync(out, 'utf8'));
+  } catch {
+    /* new file */
+  }
   if (Array.isArray(all) || typeof all !== 'object' || all === null) all = {};
   all[result.model] = { ...result, markdown };
   fs.writeFileSync(out, `${JSON.stringify(all, null, 2)}\n`);

@@ -74,13 +74,34 @@ function parseOptions(argv) {
   const { values } = parseArgs({
     args: argv,
     options: {
-      cases: { type: 'string' }, model: { type: 'string' }, quick: { type: 'boolean' }, steps: { type: 'string' },
-      size: { type: 'string' }, guidance: { type: 'string' }, seed: { type: 'string' }, prompt: { type: 'string' },
-      repeat: { type: 'string' }, rounds: { type: 'string' }, warmup: { type: 'string' }, threads: { type: 'string' }, properties: { type: 'string' },
-      concurrency: { type: 'string' }, 'concurrency-repeat': { type: 'string' }, strength: { type: 'string' },
-      'no-oracle': { type: 'boolean' }, 'no-paired': { type: 'boolean' }, 'no-generate': { type: 'boolean' }, busy: { type: 'boolean' }, note: { type: 'string' },
-      name: { type: 'string' }, out: { type: 'string' }, 'no-charts': { type: 'boolean' }, verbose: { type: 'boolean' },
-      list: { type: 'boolean' }, help: { type: 'boolean' }, render: { type: 'string' },
+      cases: { type: 'string' },
+      model: { type: 'string' },
+      quick: { type: 'boolean' },
+      steps: { type: 'string' },
+      size: { type: 'string' },
+      guidance: { type: 'string' },
+      seed: { type: 'string' },
+      prompt: { type: 'string' },
+      repeat: { type: 'string' },
+      rounds: { type: 'string' },
+      warmup: { type: 'string' },
+      threads: { type: 'string' },
+      properties: { type: 'string' },
+      concurrency: { type: 'string' },
+      'concurrency-repeat': { type: 'string' },
+      strength: { type: 'string' },
+      'no-oracle': { type: 'boolean' },
+      'no-paired': { type: 'boolean' },
+      'no-generate': { type: 'boolean' },
+      busy: { type: 'boolean' },
+      note: { type: 'string' },
+      name: { type: 'string' },
+      out: { type: 'string' },
+      'no-charts': { type: 'boolean' },
+      verbose: { type: 'boolean' },
+      list: { type: 'boolean' },
+      help: { type: 'boolean' },
+      render: { type: 'string' },
     },
     strict: true,
   });
@@ -91,7 +112,10 @@ function parseOptions(argv) {
     return n;
   };
   const quick = Boolean(values.quick);
-  const cases = (values.cases || Object.keys(CASES).join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+  const cases = (values.cases || Object.keys(CASES).join(','))
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const c of cases) if (!CASES[c]) throw new Error(`unknown case '${c}'; cases: ${Object.keys(CASES).join(', ')}`);
   let size;
   if (values.size) {
@@ -109,8 +133,15 @@ function parseOptions(argv) {
   const properties = { INFERENCE_NUM_THREADS: String(threads) };
   for (const [k, v] of Object.entries(extra)) properties[k] = typeof v === 'boolean' ? (v ? 'YES' : 'NO') : String(v);
   return {
-    help: values.help, list: values.list, render: values.render, quick, cases,
-    models: (values.model || (quick ? 'fixture:sd15' : `${RANDOM_MODEL},fixture:sd15`)).split(',').map((s) => s.trim()).filter(Boolean),
+    help: values.help,
+    list: values.list,
+    render: values.render,
+    quick,
+    cases,
+    models: (values.model || (quick ? 'fixture:sd15' : `${RANDOM_MODEL},fixture:sd15`))
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     steps: int('steps', values.steps, 1) ?? 20,
     size,
     guidance: values.guidance !== undefined ? Number(values.guidance) : 7.5,
@@ -121,10 +152,14 @@ function parseOptions(argv) {
     rounds: Math.min(int('rounds', values.rounds, 1) ?? (quick ? 1 : 2), repeat),
     threads,
     properties,
-    concurrency: (values.concurrency || '1,2,4,2s').split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
-      if (!/^\d+s?$/.test(s) || !(parseInt(s, 10) >= 1)) throw new Error(`--concurrency: '${s}' is not N or Ns`);
-      return s;
-    }),
+    concurrency: (values.concurrency || '1,2,4,2s')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .map((s) => {
+        if (!/^\d+s?$/.test(s) || !(parseInt(s, 10) >= 1)) throw new Error(`--concurrency: '${s}' is not N or Ns`);
+        return s;
+      }),
     concurrencyRepeat: int('concurrency-repeat', values['concurrency-repeat'], 1) ?? Math.min(repeat, 2),
     strength: values.strength !== undefined ? Number(values.strength) : 0.5,
     oracle: !values['no-oracle'],
@@ -172,8 +207,10 @@ function ensureBuilt() {
     }
     return t;
   };
-  const stale = !fs.existsSync(dist) || !fs.existsSync(path.join(ROOT, 'dist', 'server', 'main.js'))
-    || newest(path.join(ROOT, 'lib')) > fs.statSync(dist).mtimeMs;
+  const stale =
+    !fs.existsSync(dist) ||
+    !fs.existsSync(path.join(ROOT, 'dist', 'server', 'main.js')) ||
+    newest(path.join(ROOT, 'lib')) > fs.statSync(dist).mtimeMs;
   if (!stale) return { rebuilt: false };
   log('dist/ is missing or older than lib/: compiling the TypeScript (tsc -p tsconfig.json)');
   const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -198,10 +235,18 @@ function resolveModel(spec, opts) {
     if (!fs.existsSync(path.join(dir, 'bench-model.json'))) {
       if (!opts.generate) throw new Error(`${dir} is missing; build it with bash scripts/bench-models/make-sd15-random-int8.sh`);
       log(`${RANDOM_MODEL} is missing: building it (bash scripts/bench-models/make-sd15-random-int8.sh; ~5-10 min, ~12 GB RAM)`);
-      const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'bench-models', 'make-sd15-random-int8.sh')], { cwd: ROOT, stdio: 'inherit' });
+      const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'bench-models', 'make-sd15-random-int8.sh')], {
+        cwd: ROOT,
+        stdio: 'inherit',
+      });
       if (r.status !== 0) throw new Error('building the random model failed');
     }
-    return { id: RANDOM_MODEL, dir, kind: 'random-full-size', info: JSON.parse(fs.readFileSync(path.join(dir, 'bench-model.json'), 'utf8')) };
+    return {
+      id: RANDOM_MODEL,
+      dir,
+      kind: 'random-full-size',
+      info: JSON.parse(fs.readFileSync(path.join(dir, 'bench-model.json'), 'utf8')),
+    };
   }
   if (spec.startsWith('fixture:')) {
     const name = spec.slice('fixture:'.length);
@@ -215,7 +260,13 @@ function resolveModel(spec, opts) {
 }
 
 function modelDefaults(dir) {
-  const read = (rel) => { try { return JSON.parse(fs.readFileSync(path.join(dir, rel), 'utf8')); } catch { return {}; } };
+  const read = (rel) => {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(dir, rel), 'utf8'));
+    } catch {
+      return {};
+    }
+  };
   const index = read('model_index.json');
   const unet = read('unet/config.json');
   const vae = read('vae_decoder/config.json');
@@ -228,7 +279,9 @@ function modelDefaults(dir) {
 function oursHasReshape() {
   try {
     return /\breshape\??:/.test(fs.readFileSync(path.join(ROOT, 'dist', 'diffusion-model.d.ts'), 'utf8'));
-  } catch { return false; }
+  } catch {
+    return false;
+  }
 }
 
 /** A deterministic input picture and a centred rectangular mask (raw RGB u8 files) for the edit cases. */
@@ -246,7 +299,12 @@ function writeInputs(dir, width, height) {
       mask.fill(inside ? 255 : 0, i, i + 3);
     }
   }
-  const files = { image: path.join(dir, `image-${width}x${height}.rgb`), mask: path.join(dir, `mask-${width}x${height}.rgb`), width, height };
+  const files = {
+    image: path.join(dir, `image-${width}x${height}.rgb`),
+    mask: path.join(dir, `mask-${width}x${height}.rgb`),
+    width,
+    height,
+  };
   fs.writeFileSync(files.image, image);
   fs.writeFileSync(files.mask, mask);
   return files;
@@ -254,8 +312,12 @@ function writeInputs(dir, width, height) {
 
 // ------------------------------------------------------------------------------------------------ figures
 
-function eventsOf(res, type) { return res ? res.events.filter((e) => e.event === type) : []; }
-function firstEvent(res, type) { return eventsOf(res, type)[0]; }
+function eventsOf(res, type) {
+  return res ? res.events.filter((e) => e.event === type) : [];
+}
+function firstEvent(res, type) {
+  return eventsOf(res, type)[0];
+}
 
 /** Figures of one or more generation workers (rounds of the same measurement) for the runs labelled `label`. */
 function generationFigures(resList, label) {
@@ -279,7 +341,9 @@ function generationFigures(resList, label) {
     textEncodeMs: m('textEncodeMs'),
     vaeDecodeMs: m('vaeDecodeMs'),
     vaeEncodeMs: m('vaeEncodeMs'),
-    otherMs: summarize(measured.map((e, i) => e.wallMs - stepSum[i] - e.metrics.textEncodeMs - e.metrics.vaeDecodeMs - e.metrics.vaeEncodeMs)),
+    otherMs: summarize(
+      measured.map((e, i) => e.wallMs - stepSum[i] - e.metrics.textEncodeMs - e.metrics.vaeDecodeMs - e.metrics.vaeEncodeMs),
+    ),
     steps: measured[0] ? measured[0].steps : undefined,
     sha256: [...new Set(runs.map((e) => e.sha256))],
     loadMs: summarize(all('load').map((e) => e.wallMs)),
@@ -318,8 +382,13 @@ function row(caseName, metric, value, base, extra = {}) {
 /** Ours / openvino_genai over generations that ran back to back (ABBA): the median of the pairs' ratios. */
 function pairRatioRow(caseName, what, pairs) {
   const s = summarize(pairs.map((p) => p.ours.wallMs / p.oracle.wallMs));
-  return row(caseName, `${what} ours / openvino_genai, per alternating pair (median of the pairs' ratios)`, { label: 'ratio', s, unit: 'x' }, null,
-    { goal: '<= 1.00', pass: s.median <= 1 });
+  return row(
+    caseName,
+    `${what} ours / openvino_genai, per alternating pair (median of the pairs' ratios)`,
+    { label: 'ratio', s, unit: 'x' },
+    null,
+    { goal: '<= 1.00', pass: s.median <= 1 },
+  );
 }
 
 // ------------------------------------------------------------------------------------------------ the run
@@ -359,8 +428,17 @@ class Bench {
   t2iRun(m, extra = {}) {
     const o = this.opts;
     return {
-      label: 't2i', task: 'text2image', prompt: o.prompt, width: m.width, height: m.height, steps: o.steps,
-      guidance: o.guidance, seed: o.seed, repeat: o.repeat, warmup: o.warmup, ...extra,
+      label: 't2i',
+      task: 'text2image',
+      prompt: o.prompt,
+      width: m.width,
+      height: m.height,
+      steps: o.steps,
+      guidance: o.guidance,
+      seed: o.seed,
+      repeat: o.repeat,
+      warmup: o.warmup,
+      ...extra,
     };
   }
 
@@ -402,10 +480,16 @@ class Bench {
     for (const side of ['ours', 'oracle']) {
       const label = `${m.id} · ${what} · ${side}`;
       log(`${label}: starting ${side === 'oracle' ? 'openvino_genai (Python)' : 'ours (Node)'} worker (kept loaded, runs alternate)`);
-      const started = await startInteractive(side === 'ours' ? 'engine' : 'oracle', specOf(side), { onEvent: progress(label), verbose: o.verbose });
+      const started = await startInteractive(side === 'ours' ? 'engine' : 'oracle', specOf(side), {
+        onEvent: progress(label),
+        verbose: o.verbose,
+      });
       handles[side] = started.handle;
       if (!started.ok) log(`${label}: FAILED: ${started.error}`);
-      this.noteVersions(started.handle.events.find((e) => e.event === 'load'), side);
+      this.noteVersions(
+        started.handle.events.find((e) => e.event === 'load'),
+        side,
+      );
     }
     const pairs = {};
     if (o.warmup) for (const side of ['ours', 'oracle']) await handles[side].run({ ...templates[0], repeat: 0, warmup: o.warmup });
@@ -419,7 +503,9 @@ class Bench {
         }
         if (pair.ours && pair.oracle) {
           (pairs[t.label] = pairs[t.label] || []).push(pair);
-          log(`${m.id} · ${what}: ${t.label} pair ${i + 1}/${o.repeat}: ours / openvino_genai = ${(pair.ours.wallMs / pair.oracle.wallMs).toFixed(3)}`);
+          log(
+            `${m.id} · ${what}: ${t.label} pair ${i + 1}/${o.repeat}: ours / openvino_genai = ${(pair.ours.wallMs / pair.oracle.wallMs).toFixed(3)}`,
+          );
         }
       }
     }
@@ -450,7 +536,9 @@ class Bench {
   }
 
   async t2iPaired(m) {
-    const { results, pairs } = await this.paired(m, 'text-to-image', () => this.baseSpec(m, { runs: [], tasks: ['text2image'] }), [this.t2iRun(m)]);
+    const { results, pairs } = await this.paired(m, 'text-to-image', () => this.baseSpec(m, { runs: [], tasks: ['text2image'] }), [
+      this.t2iRun(m),
+    ]);
     m.shared['t2i-ours'].push(results.ours);
     m.shared['t2i-oracle'].push(results.oracle);
     m.shared.pairs = pairs.t2i || [];
@@ -474,7 +562,10 @@ class Bench {
       for (let i = 0; i < o.repeat; i += 1) {
         const r = await this.worker(kind, this.baseSpec(m, { runs: [] }), `${m.id} · load (no cache) ${i + 1}/${o.repeat} · ${side}`);
         const e = firstEvent(r, 'load');
-        if (e) { l.cold.push(e.wallMs); l.coldPeak.push(firstEvent(r, 'end')?.hwmMiB); }
+        if (e) {
+          l.cold.push(e.wallMs);
+          l.coldPeak.push(firstEvent(r, 'end')?.hwmMiB);
+        }
       }
       const spec = this.baseSpec(m, { runs: [] });
       spec.properties.CACHE_DIR = cacheDir;
@@ -483,12 +574,25 @@ class Bench {
       for (let i = 0; i < o.repeat; i += 1) {
         const r = await this.worker(kind, spec, `${m.id} · load (warm CACHE_DIR) ${i + 1}/${o.repeat} · ${side}`);
         const e = firstEvent(r, 'load');
-        if (e) { l.warm.push(e.wallMs); l.warmPeak.push(firstEvent(r, 'end')?.hwmMiB); }
+        if (e) {
+          l.warm.push(e.wallMs);
+          l.warmPeak.push(firstEvent(r, 'end')?.hwmMiB);
+        }
       }
       let cacheBytes = 0;
-      try { for (const f of fs.readdirSync(cacheDir)) cacheBytes += fs.statSync(path.join(cacheDir, f)).size; } catch { /* none */ }
-      loads[side] = { cold: summarize(l.cold), fill: summarize(l.fill), warm: summarize(l.warm), coldPeakRssMiB: summarize(l.coldPeak),
-        warmPeakRssMiB: summarize(l.warmPeak), cacheMiB: cacheBytes / 1048576 };
+      try {
+        for (const f of fs.readdirSync(cacheDir)) cacheBytes += fs.statSync(path.join(cacheDir, f)).size;
+      } catch {
+        /* none */
+      }
+      loads[side] = {
+        cold: summarize(l.cold),
+        fill: summarize(l.fill),
+        warm: summarize(l.warm),
+        coldPeakRssMiB: summarize(l.coldPeak),
+        warmPeakRssMiB: summarize(l.warmPeak),
+        cacheMiB: cacheBytes / 1048576,
+      };
       fs.rmSync(cacheDir, { recursive: true, force: true });
     }
 
@@ -514,10 +618,13 @@ class Bench {
     pair('RSS of the bare process (runtime imported, no model)', ours.importedRssMiB, oracle && oracle.importedRssMiB, 'MiB');
     pair('peak RSS, load only (no cache)', loads.ours.coldPeakRssMiB, loads.oracle && loads.oracle.coldPeakRssMiB, 'MiB');
     pair('peak RSS, load only (warm CACHE_DIR)', loads.ours.warmPeakRssMiB, loads.oracle && loads.oracle.warmPeakRssMiB, 'MiB');
-    const parity = oracle ? {
-      equal: ours.sha256.length === 1 && oracle.sha256.length === 1 && ours.sha256[0] === oracle.sha256[0],
-      ours: ours.sha256, oracle: oracle.sha256,
-    } : null;
+    const parity = oracle
+      ? {
+          equal: ours.sha256.length === 1 && oracle.sha256.length === 1 && ours.sha256[0] === oracle.sha256[0],
+          ours: ours.sha256,
+          oracle: oracle.sha256,
+        }
+      : null;
     if (parity) log(`${m.id} · engine: images ${parity.equal ? 'identical to' : 'DIFFERENT from'} openvino_genai's (sha256)`);
     return { status: 'ok', ours, oracle, loads, parity, rows };
   }
@@ -525,9 +632,10 @@ class Bench {
   async caseReshape(m) {
     const rows = [];
     // Ours: LoadOptions.reshape {width, height, numImagesPerPrompt, guidanceScale}; oracle: pipe.reshape(batch, h, w, guidance).
-    const reshapeOf = (side) => (side === 'ours'
-      ? { width: m.width, height: m.height, numImagesPerPrompt: 1, guidanceScale: this.opts.guidance }
-      : { batch: 1, width: m.width, height: m.height, guidance: this.opts.guidance });
+    const reshapeOf = (side) =>
+      side === 'ours'
+        ? { width: m.width, height: m.height, numImagesPerPrompt: 1, guidanceScale: this.opts.guidance }
+        : { batch: 1, width: m.width, height: m.height, guidance: this.opts.guidance };
     const result = { status: 'ok', rows, oursAvailable: oursHasReshape() };
     const v = (label, s, unit = 'ms') => ({ label, s, unit });
     const sides = [];
@@ -539,29 +647,55 @@ class Bench {
     let staticRuns = null;
     let staticPairs = [];
     if (sides.length === 2 && this.canPair(m)) {
-      const { results, pairs } = await this.paired(m, 'static reshape',
-        (side) => this.baseSpec(m, { reshape: reshapeOf(side), runs: [], tasks: ['text2image'] }), [this.t2iRun(m)]);
+      const { results, pairs } = await this.paired(
+        m,
+        'static reshape',
+        (side) => this.baseSpec(m, { reshape: reshapeOf(side), runs: [], tasks: ['text2image'] }),
+        [this.t2iRun(m)],
+      );
       staticRuns = results;
       staticPairs = pairs.t2i || [];
     }
     for (const side of sides) {
       const dyn = generationFigures(await this.t2i(m, side), 't2i');
-      const st = staticRuns ? staticRuns[side]
-        : await this.worker(side === 'ours' ? 'engine' : 'oracle', this.baseSpec(m, { reshape: reshapeOf(side), runs: [this.t2iRun(m)] }),
-          `${m.id} · static reshape · ${side}`);
-      if (!st.ok) { result[`${side}Error`] = st.error; continue; }
+      const st = staticRuns
+        ? staticRuns[side]
+        : await this.worker(
+            side === 'ours' ? 'engine' : 'oracle',
+            this.baseSpec(m, { reshape: reshapeOf(side), runs: [this.t2iRun(m)] }),
+            `${m.id} · static reshape · ${side}`,
+          );
+      if (!st.ok) {
+        result[`${side}Error`] = st.error;
+        continue;
+      }
       const stat = generationFigures(st, 't2i');
       figures[side] = { static: stat, dynamic: dyn };
       const who = side === 'ours' ? 'ours' : 'openvino_genai';
       rows.push(row('reshape', `${who}: generate() wall time`, v(`${who} static`, stat.generateMs), v(`${who} dynamic`, dyn.generateMs)));
       rows.push(row('reshape', `${who}: time per step`, v(`${who} static`, stat.stepMs), v(`${who} dynamic`, dyn.stepMs)));
-      rows.push(row('reshape', `${who}: first generate() after load`, v(`${who} static`, stat.firstGenerateMs), v(`${who} dynamic`, dyn.firstGenerateMs)));
+      rows.push(
+        row(
+          'reshape',
+          `${who}: first generate() after load`,
+          v(`${who} static`, stat.firstGenerateMs),
+          v(`${who} dynamic`, dyn.firstGenerateMs),
+        ),
+      );
       rows.push(row('reshape', `${who}: load+compile (no cache)`, v(`${who} static`, stat.loadMs), v(`${who} dynamic`, dyn.loadMs)));
       rows.push(row('reshape', `${who}: peak RSS`, v(`${who} static`, stat.peakRssMiB, 'MiB'), v(`${who} dynamic`, dyn.peakRssMiB, 'MiB')));
       if (stat.sha256[0] !== dyn.sha256[0]) result[`${side}StaticImageDiffers`] = true;
     }
     if (figures.ours && figures.oracle)
-      rows.push(row('reshape', 'static: generate() ours / openvino_genai', v('ours static', figures.ours.static.generateMs), v('openvino_genai static', figures.oracle.static.generateMs), { goal: '<= 1.00' }));
+      rows.push(
+        row(
+          'reshape',
+          'static: generate() ours / openvino_genai',
+          v('ours static', figures.ours.static.generateMs),
+          v('openvino_genai static', figures.oracle.static.generateMs),
+          { goal: '<= 1.00' },
+        ),
+      );
     if (staticPairs.length) rows.push(pairRatioRow('reshape', 'static: generate()', staticPairs));
     result.figures = figures;
     return result;
@@ -570,7 +704,10 @@ class Bench {
   async ensureServer(m) {
     if (m.server !== undefined) return m.server;
     log(`${m.id} · server: starting the server (dist/server/main.js) with this model`);
-    const started = await startServer({ model: m.dir, properties: this.opts.properties, maxConcurrency: 1 }, { verbose: this.opts.verbose });
+    const started = await startServer(
+      { model: m.dir, properties: this.opts.properties, maxConcurrency: 1 },
+      { verbose: this.opts.verbose },
+    );
     if (!started.ok) {
       log(`${m.id} · server: not available: ${started.error}`);
       m.server = { ok: false, error: started.error, unavailable: started.unavailable };
@@ -584,8 +721,13 @@ class Bench {
 
   generationBody(m, extra = {}) {
     return {
-      model: 'bench', prompt: this.opts.prompt, size: `${m.width}x${m.height}`, num_inference_steps: this.opts.steps,
-      guidance_scale: this.opts.guidance, rng_seed: this.opts.seed, ...extra,
+      model: 'bench',
+      prompt: this.opts.prompt,
+      size: `${m.width}x${m.height}`,
+      num_inference_steps: this.opts.steps,
+      guidance_scale: this.opts.guidance,
+      rng_seed: this.opts.seed,
+      ...extra,
     };
   }
 
@@ -613,9 +755,14 @@ class Bench {
       const samples = [];
       for (let i = 0; i < o.repeat; i += 1) {
         const r = await this.timedGeneration(m, server, { output_format: format });
-        if (r.status !== 200) { result.formats[format] = { error: r.error }; break; }
+        if (r.status !== 200) {
+          result.formats[format] = { error: r.error };
+          break;
+        }
         samples.push(r);
-        log(`${m.id} · server: ${format} #${i + 1} HTTP ${fmtMs(r.httpMs)}, library ${fmtMs(r.libMs)}, overhead ${fmtMs(r.httpMs - r.libMs)} (${r.bytes} bytes)`);
+        log(
+          `${m.id} · server: ${format} #${i + 1} HTTP ${fmtMs(r.httpMs)}, library ${fmtMs(r.libMs)}, overhead ${fmtMs(r.httpMs - r.libMs)} (${r.bytes} bytes)`,
+        );
       }
       if (!samples.length) continue;
       const http = summarize(samples.map((s) => s.httpMs));
@@ -623,59 +770,131 @@ class Bench {
       const overhead = summarize(samples.map((s) => s.httpMs - s.libMs));
       const pct = summarize(samples.map((s) => (100 * (s.httpMs - s.libMs)) / s.libMs));
       result.formats[format] = { http, lib, overhead, overheadPct: pct, bytes: summarize(samples.map((s) => s.bytes)) };
-      rows.push(row('server', `HTTP latency, ${m.width}x${m.height} ${format.toUpperCase()}`, v('HTTP end to end', http), v('library call in the server', lib), { goal: '<= 1.02' }));
+      rows.push(
+        row(
+          'server',
+          `HTTP latency, ${m.width}x${m.height} ${format.toUpperCase()}`,
+          v('HTTP end to end', http),
+          v('library call in the server', lib),
+          { goal: '<= 1.02' },
+        ),
+      );
       rows.push(row('server', `server overhead, ${format.toUpperCase()} (HTTP - library)`, v('overhead', overhead), null));
-      rows.push(row('server', `server overhead, ${format.toUpperCase()}, % of generation`, v('overhead %', pct, '%'), null, { goal: '<= 2 %', pass: pct.median <= 2 }));
+      rows.push(
+        row('server', `server overhead, ${format.toUpperCase()}, % of generation`, v('overhead %', pct, '%'), null, {
+          goal: '<= 2 %',
+          pass: pct.median <= 2,
+        }),
+      );
     }
     const oursLib = m.shared['t2i-ours'] && generationFigures(m.shared['t2i-ours'], 't2i');
     if (oursLib && result.formats.png && result.formats.png.http)
-      rows.push(row('server', 'HTTP PNG vs library in its own process (cross-process, informative)', v('HTTP end to end', result.formats.png.http), v('library process', oursLib.generateMs)));
+      rows.push(
+        row(
+          'server',
+          'HTTP PNG vs library in its own process (cross-process, informative)',
+          v('HTTP end to end', result.formats.png.http),
+          v('library process', oursLib.generateMs),
+        ),
+      );
     // stream: true (server-sent events), without and with partial images (each preview costs one VAE decode, which
     // is inside the library call). Overhead = HTTP end to end - the library call, as above.
-    const probe = await request(`${server.url}/v3/images/generations`, { method: 'POST', body: this.generationBody(m, { stream: true, num_inference_steps: 1 }) });
+    const probe = await request(`${server.url}/v3/images/generations`, {
+      method: 'POST',
+      body: this.generationBody(m, { stream: true, num_inference_steps: 1 }),
+    });
     const isSse = probe.status === 200 && /event-stream/.test(String(probe.headers['content-type']));
     if (probe.status === 200) await server.handle.next('libcall', 30000).catch(() => undefined);
     if (isSse) {
       result.stream = { supported: true, contentType: probe.headers['content-type'], variants: {} };
-      const variants = [['stream', {}, o.repeat], ['stream, 2 partial images', { partial_images: 2 }, Math.min(o.repeat, 2)]];
+      const variants = [
+        ['stream', {}, o.repeat],
+        ['stream, 2 partial images', { partial_images: 2 }, Math.min(o.repeat, 2)],
+      ];
       for (const [name, extra, count] of variants) {
         const samples = [];
         for (let i = 0; i < count; i += 1) {
           const r = await request(`${server.url}/v3/images/generations`, {
-            method: 'POST', body: this.generationBody(m, { stream: true, ...extra }),
+            method: 'POST',
+            body: this.generationBody(m, { stream: true, ...extra }),
             marks: ['image_generation.partial_image', 'image_generation.completed'],
           });
           const lib = await server.handle.next('libcall', 30000).catch(() => undefined);
-          if (r.status !== 200 || !lib) { result.stream.variants[name] = { error: `HTTP ${r.status}` }; break; }
+          if (r.status !== 200 || !lib) {
+            result.stream.variants[name] = { error: `HTTP ${r.status}` };
+            break;
+          }
           const events = (r.body.toString('latin1').match(/^event: /gm) || []).length;
-          samples.push({ http: r.ms, lib: lib.ms, first: r.firstByteMs, partial: r.markMs['image_generation.partial_image'],
-            completed: r.markMs['image_generation.completed'], events });
-          log(`${m.id} · server: ${name} #${i + 1} HTTP ${fmtMs(r.ms)}, library ${fmtMs(lib.ms)}, overhead ${fmtMs(r.ms - lib.ms)}, ${events} events`
-            + `${r.markMs['image_generation.partial_image'] ? `, first partial image at ${fmtMs(r.markMs['image_generation.partial_image'])}` : ''}`);
+          samples.push({
+            http: r.ms,
+            lib: lib.ms,
+            first: r.firstByteMs,
+            partial: r.markMs['image_generation.partial_image'],
+            completed: r.markMs['image_generation.completed'],
+            events,
+          });
+          log(
+            `${m.id} · server: ${name} #${i + 1} HTTP ${fmtMs(r.ms)}, library ${fmtMs(lib.ms)}, overhead ${fmtMs(r.ms - lib.ms)}, ${events} events` +
+              `${r.markMs['image_generation.partial_image'] ? `, first partial image at ${fmtMs(r.markMs['image_generation.partial_image'])}` : ''}`,
+          );
         }
         if (!samples.length) continue;
         const f = {
-          http: summarize(samples.map((x) => x.http)), lib: summarize(samples.map((x) => x.lib)),
-          overhead: summarize(samples.map((x) => x.http - x.lib)), overheadPct: summarize(samples.map((x) => (100 * (x.http - x.lib)) / x.lib)),
-          firstPartial: summarize(samples.map((x) => x.partial)), completed: summarize(samples.map((x) => x.completed)),
+          http: summarize(samples.map((x) => x.http)),
+          lib: summarize(samples.map((x) => x.lib)),
+          overhead: summarize(samples.map((x) => x.http - x.lib)),
+          overheadPct: summarize(samples.map((x) => (100 * (x.http - x.lib)) / x.lib)),
+          firstPartial: summarize(samples.map((x) => x.partial)),
+          completed: summarize(samples.map((x) => x.completed)),
           events: samples[0].events,
         };
         result.stream.variants[name] = f;
-        rows.push(row('server', `HTTP latency, ${name}`, v('HTTP end to end', f.http), v('library call in the server', f.lib), { goal: '<= 1.02' }));
-        rows.push(row('server', `server overhead, ${name}, % of generation`, v('overhead %', f.overheadPct, '%'), null, { goal: '<= 2 %', pass: f.overheadPct.median <= 2 }));
-        if (f.firstPartial) rows.push(row('server', `${name}: first partial image arrives`, v('first partial image', f.firstPartial), v('completed event', f.completed)));
+        rows.push(
+          row('server', `HTTP latency, ${name}`, v('HTTP end to end', f.http), v('library call in the server', f.lib), { goal: '<= 1.02' }),
+        );
+        rows.push(
+          row('server', `server overhead, ${name}, % of generation`, v('overhead %', f.overheadPct, '%'), null, {
+            goal: '<= 2 %',
+            pass: f.overheadPct.median <= 2,
+          }),
+        );
+        if (f.firstPartial)
+          rows.push(
+            row(
+              'server',
+              `${name}: first partial image arrives`,
+              v('first partial image', f.firstPartial),
+              v('completed event', f.completed),
+            ),
+          );
       }
     } else {
       let message = probe.body.toString().slice(0, 300);
-      try { message = JSON.parse(message).error.message; } catch { /* raw */ }
-      result.stream = { supported: false, status: probe.status, contentType: probe.headers['content-type'],
-        message: probe.status === 200 ? `answered ${probe.headers['content-type']} instead of text/event-stream` : message };
+      try {
+        message = JSON.parse(message).error.message;
+      } catch {
+        /* raw */
+      }
+      result.stream = {
+        supported: false,
+        status: probe.status,
+        contentType: probe.headers['content-type'],
+        message: probe.status === 200 ? `answered ${probe.headers['content-type']} instead of text/event-stream` : message,
+      };
       log(`${m.id} · server: stream: true not measured: HTTP ${probe.status} ${result.stream.message}`);
     }
     const mem = await server.handle.memory().catch(() => undefined);
     if (mem) {
       result.peakRssMiB = mem.hwmMiB;
-      if (oursLib) rows.push(row('server', 'peak RSS, server vs library process', v('server', single(mem.hwmMiB), 'MiB'), v('library process', oursLib.peakRssMiB, 'MiB')));
+      if (oursLib)
+        rows.push(
+          row(
+            'server',
+            'peak RSS, server vs library process',
+            v('server', single(mem.hwmMiB), 'MiB'),
+            v('library process', oursLib.peakRssMiB, 'MiB'),
+          ),
+        );
     }
     return result;
   }
@@ -693,29 +912,64 @@ class Bench {
       await new Promise((r) => setTimeout(r, 3000));
       const idle = await probe.stop();
       const { busy, perRun } = await this.probeDuringGenerations(m, server, o.repeat, {}, 'eventloop');
-      result.health = { idle: percentiles(idle.latencies), busy: percentiles(busy.latencies), failures: busy.failures + idle.failures, perRun };
+      result.health = {
+        idle: percentiles(idle.latencies),
+        busy: percentiles(busy.latencies),
+        failures: busy.failures + idle.failures,
+        perRun,
+      };
       const p99s = summarize(perRun.filter(Boolean).map((p) => p.p99));
       const p50s = summarize(perRun.filter(Boolean).map((p) => p.p50));
       const idleP = result.health.idle;
-      rows.push(row('eventloop', 'server /healthz p50 while generating', v('generating', p50s), v('idle server', single(idleP && idleP.p50))));
-      rows.push(row('eventloop', 'server /healthz p99 while generating', v('generating', p99s), v('idle server', single(idleP && idleP.p99)), { goal: '< 10 ms', pass: p99s && p99s.median < 10 }));
-      rows.push(row('eventloop', 'server /healthz max while generating', v('generating', summarize(perRun.filter(Boolean).map((p) => p.max))), v('idle server', single(idleP && idleP.max))));
+      rows.push(
+        row('eventloop', 'server /healthz p50 while generating', v('generating', p50s), v('idle server', single(idleP && idleP.p50))),
+      );
+      rows.push(
+        row('eventloop', 'server /healthz p99 while generating', v('generating', p99s), v('idle server', single(idleP && idleP.p99)), {
+          goal: '< 10 ms',
+          pass: p99s && p99s.median < 10,
+        }),
+      );
+      rows.push(
+        row(
+          'eventloop',
+          'server /healthz max while generating',
+          v('generating', summarize(perRun.filter(Boolean).map((p) => p.max))),
+          v('idle server', single(idleP && idleP.max)),
+        ),
+      );
       // The same with one CPU left to the event loop (INFERENCE_NUM_THREADS = threads - 1): shows whether a slow p99
       // comes from the inference threads taking every core. One generation of at most 5 steps.
       if (o.threads > 1) {
         const threads = String(o.threads - 1);
         log(`${m.id} · eventloop: a second server with INFERENCE_NUM_THREADS=${threads}`);
-        const spare = await startServer({ model: m.dir, properties: { ...o.properties, INFERENCE_NUM_THREADS: threads }, maxConcurrency: 1 },
-          { verbose: o.verbose });
+        const spare = await startServer(
+          { model: m.dir, properties: { ...o.properties, INFERENCE_NUM_THREADS: threads }, maxConcurrency: 1 },
+          { verbose: o.verbose },
+        );
         if (spare.ok) {
           const srv = { ok: true, handle: spare.handle, url: spare.handle.url };
           for (let i = 0; i < 20; i += 1) await request(`${srv.url}/healthz`);
-          const got = await this.probeDuringGenerations(m, srv, 1, { num_inference_steps: Math.min(o.steps, 5) }, `eventloop (${threads} inference threads)`);
+          const got = await this.probeDuringGenerations(
+            m,
+            srv,
+            1,
+            { num_inference_steps: Math.min(o.steps, 5) },
+            `eventloop (${threads} inference threads)`,
+          );
           await spare.handle.stop();
           const q = got.perRun[0];
           result.spareCore = { threads: Number(threads), health: q };
-          if (q) rows.push(row('eventloop', `server /healthz p99 while generating, INFERENCE_NUM_THREADS=${threads}`, v(`${threads} inference threads`, single(q.p99)),
-            v(`${o.threads} inference threads`, p99s), { goal: '< 10 ms', pass: q.p99 < 10 }));
+          if (q)
+            rows.push(
+              row(
+                'eventloop',
+                `server /healthz p99 while generating, INFERENCE_NUM_THREADS=${threads}`,
+                v(`${threads} inference threads`, single(q.p99)),
+                v(`${o.threads} inference threads`, p99s),
+                { goal: '< 10 ms', pass: q.p99 < 10 },
+              ),
+            );
         } else {
           log(`${m.id} · eventloop: the second server did not start: ${spare.error}`);
         }
@@ -725,16 +979,38 @@ class Bench {
     }
     // In-process: setInterval(10 ms) lag in the library's own process during generate(). Its own worker: the probe
     // wakes the main thread 100 times a second, which on a machine with few cores costs the inference threads a little.
-    const lagRes = await this.worker('engine', this.baseSpec(m, { runs: [this.t2iRun(m, { label: 'lag', lag: true })] }),
-      `${m.id} · library event loop (setInterval probe)`);
+    const lagRes = await this.worker(
+      'engine',
+      this.baseSpec(m, { runs: [this.t2iRun(m, { label: 'lag', lag: true })] }),
+      `${m.id} · library event loop (setInterval probe)`,
+    );
     const lib = generationFigures(lagRes, 'lag');
-    const perRun = eventsOf(lagRes, 'run').filter((e) => !e.warmup && e.lag).map((e) => percentiles(e.lag)).filter(Boolean);
+    const perRun = eventsOf(lagRes, 'run')
+      .filter((e) => !e.warmup && e.lag)
+      .map((e) => percentiles(e.lag))
+      .filter(Boolean);
     result.libraryLag = lib.lag;
     const plain = generationFigures(await this.t2i(m, 'ours'), 't2i');
-    rows.push(row('eventloop', 'library: generate() with the 10 ms probe running', v('with probe', lib.generateMs), v('without (engine case)', plain.generateMs)));
-    rows.push(row('eventloop', 'library: setInterval(10 ms) lag p50 during generate()', v('lag', summarize(perRun.map((p) => p.p50))), null));
-    rows.push(row('eventloop', 'library: setInterval(10 ms) lag p99 during generate()', v('lag', summarize(perRun.map((p) => p.p99))), null, { goal: '< 10 ms', pass: perRun.length > 0 && median(perRun.map((p) => p.p99)) < 10 }));
-    rows.push(row('eventloop', 'library: setInterval(10 ms) lag max during generate()', v('lag', summarize(perRun.map((p) => p.max))), null));
+    rows.push(
+      row(
+        'eventloop',
+        'library: generate() with the 10 ms probe running',
+        v('with probe', lib.generateMs),
+        v('without (engine case)', plain.generateMs),
+      ),
+    );
+    rows.push(
+      row('eventloop', 'library: setInterval(10 ms) lag p50 during generate()', v('lag', summarize(perRun.map((p) => p.p50))), null),
+    );
+    rows.push(
+      row('eventloop', 'library: setInterval(10 ms) lag p99 during generate()', v('lag', summarize(perRun.map((p) => p.p99))), null, {
+        goal: '< 10 ms',
+        pass: perRun.length > 0 && median(perRun.map((p) => p.p99)) < 10,
+      }),
+    );
+    rows.push(
+      row('eventloop', 'library: setInterval(10 ms) lag max during generate()', v('lag', summarize(perRun.map((p) => p.max))), null),
+    );
     return result;
   }
 
@@ -751,8 +1027,10 @@ class Bench {
       busy.failures += got.failures;
       const p = percentiles(got.latencies);
       perRun.push(p);
-      log(`${m.id} · ${label}: generation #${i + 1} ${r.status === 200 ? fmtMs(r.httpMs) : `failed ${r.status}`}: health p50 ${p ? p.p50.toFixed(2) : '?'} ms, `
-        + `p99 ${p ? p.p99.toFixed(2) : '?'} ms, max ${p ? p.max.toFixed(1) : '?'} ms (${got.latencies.length} probes)`);
+      log(
+        `${m.id} · ${label}: generation #${i + 1} ${r.status === 200 ? fmtMs(r.httpMs) : `failed ${r.status}`}: health p50 ${p ? p.p50.toFixed(2) : '?'} ms, ` +
+          `p99 ${p ? p.p99.toFixed(2) : '?'} ms, max ${p ? p.max.toFixed(1) : '?'} ms (${got.latencies.length} probes)`,
+      );
     }
     return { busy, perRun };
   }
@@ -769,8 +1047,13 @@ class Bench {
       if (n === 1 && !streams) {
         const f = generationFigures(await this.t2i(m, 'ours'), 't2i');
         const runs = m.shared['t2i-ours'].flatMap((r) => eventsOf(r, 'run')).filter((e) => e.label === 't2i' && !e.warmup);
-        fig = { wallMs: f.generateMs, throughput: summarize(runs.map((e) => 60000 / e.wallMs)), latency: f.generateMs, peakRssMiB: f.peakRssMiB,
-          stepMs: f.stepMs };
+        fig = {
+          wallMs: f.generateMs,
+          throughput: summarize(runs.map((e) => 60000 / e.wallMs)),
+          latency: f.generateMs,
+          peakRssMiB: f.peakRssMiB,
+          stepMs: f.stepMs,
+        };
       } else {
         // Guard against swapping (or the OOM killer hitting other processes): estimate from one-at-a-time.
         const f1 = m.shared['t2i-ours'] && generationFigures(m.shared['t2i-ours'], 't2i');
@@ -778,19 +1061,27 @@ class Bench {
           const need = (streams ? n : 1) * f1.afterLoadRssMiB.median + n * Math.max(0, f1.peakRssMiB.max - f1.afterLoadRssMiB.median);
           const avail = memAvailableMiB();
           if (need > 0.85 * avail) {
-            log(`${m.id} · concurrency ${describe(key)}: skipped, it may need ~${Math.round(need)} MiB and ${Math.round(avail)} MiB are available`);
+            log(
+              `${m.id} · concurrency ${describe(key)}: skipped, it may need ~${Math.round(need)} MiB and ${Math.round(avail)} MiB are available`,
+            );
             levels[key] = { error: `skipped: may need ~${Math.round(need)} MiB, ${Math.round(avail)} MiB available` };
             continue;
           }
         }
-        const spec = this.baseSpec(m, { maxConcurrency: n, runs: [
-          this.t2iRun(m, { label: 'warm', repeat: 0, warmup: o.warmup }),
-          this.t2iRun(m, { label: `c${key}`, concurrency: n, repeat: o.concurrencyRepeat, warmup: 0 }),
-        ] });
+        const spec = this.baseSpec(m, {
+          maxConcurrency: n,
+          runs: [
+            this.t2iRun(m, { label: 'warm', repeat: 0, warmup: o.warmup }),
+            this.t2iRun(m, { label: `c${key}`, concurrency: n, repeat: o.concurrencyRepeat, warmup: 0 }),
+          ],
+        });
         if (streams) spec.properties.NUM_STREAMS = String(n);
         const res = await this.worker('engine', spec, `${m.id} · concurrency ${describe(key)}`);
         const runs = eventsOf(res, 'run').filter((e) => e.label === `c${key}`);
-        if (!runs.length) { levels[key] = { error: res.error }; continue; }
+        if (!runs.length) {
+          levels[key] = { error: res.error };
+          continue;
+        }
         fig = {
           wallMs: summarize(runs.map((e) => e.wallMs)),
           throughput: summarize(runs.map((e) => (60000 * n) / e.wallMs)),
@@ -808,11 +1099,24 @@ class Bench {
       const f = levels[key];
       if (!f || f.error) continue;
       const what = describe(key);
-      rows.push(row('concurrency', `${what}: throughput`, v(what, f.throughput, 'img/min'), base ? v('1 at a time', base.throughput, 'img/min') : null));
-      rows.push(row('concurrency', `${what}: latency per request`, v(what, f.latency, 'ms'), base ? v('1 at a time', base.latency, 'ms') : null));
-      rows.push(row('concurrency', `${what}: peak RSS`, v(what, f.peakRssMiB, 'MiB'), base ? v('1 at a time', base.peakRssMiB, 'MiB') : null));
+      rows.push(
+        row(
+          'concurrency',
+          `${what}: throughput`,
+          v(what, f.throughput, 'img/min'),
+          base ? v('1 at a time', base.throughput, 'img/min') : null,
+        ),
+      );
+      rows.push(
+        row('concurrency', `${what}: latency per request`, v(what, f.latency, 'ms'), base ? v('1 at a time', base.latency, 'ms') : null),
+      );
+      rows.push(
+        row('concurrency', `${what}: peak RSS`, v(what, f.peakRssMiB, 'MiB'), base ? v('1 at a time', base.peakRssMiB, 'MiB') : null),
+      );
     }
-    const skipped = Object.entries(levels).filter(([, f]) => f && f.error).map(([k, f]) => `${describe(k)}: ${f.error}`);
+    const skipped = Object.entries(levels)
+      .filter(([, f]) => f && f.error)
+      .map(([k, f]) => `${describe(k)}: ${f.error}`);
     return { status: 'ok', levels, rows, note: skipped.length ? skipped.join('; ') : undefined };
   }
 
@@ -821,29 +1125,54 @@ class Bench {
     const rows = [];
     const inputs = writeInputs(path.join(this.tmp, 'inputs'), m.width, m.height);
     const result = { status: 'ok', rows, strength: o.strength, sides: {} };
-    if (m.inChannels && m.inChannels !== 4) return { status: 'skipped', note: `the UNet has ${m.inChannels} input channels (a dedicated inpainting model)` };
+    if (m.inChannels && m.inChannels !== 4)
+      return { status: 'skipped', note: `the UNet has ${m.inChannels} input channels (a dedicated inpainting model)` };
     const v = (label, s, unit = 'ms') => ({ label, s, unit });
     for (const side of this.oracleOk ? ['ours', 'oracle'] : ['ours']) {
       const t2i = generationFigures(await this.t2i(m, side), 't2i');
-      const spec = this.baseSpec(m, { inputs, runs: [
-        this.t2iRun(m, { label: 'i2i', task: 'image2image', strength: o.strength }),
-        this.t2iRun(m, { label: 'inpaint', task: 'inpainting', warmup: 0 }),
-      ] });
+      const spec = this.baseSpec(m, {
+        inputs,
+        runs: [
+          this.t2iRun(m, { label: 'i2i', task: 'image2image', strength: o.strength }),
+          this.t2iRun(m, { label: 'inpaint', task: 'inpainting', warmup: 0 }),
+        ],
+      });
       const res = await this.worker(side === 'ours' ? 'engine' : 'oracle', spec, `${m.id} · image-to-image + inpainting · ${side}`);
       const i2i = generationFigures(res, 'i2i');
       const inp = generationFigures(res, 'inpaint');
       result.sides[side] = { t2i, i2i, inpaint: inp, error: res.ok ? undefined : res.error };
       const who = side === 'ours' ? 'ours' : 'openvino_genai';
       if (i2i && i2i.generateMs) {
-        rows.push(row('edit', `${who}: image-to-image, strength ${o.strength} (${i2i.steps} of ${o.steps} steps run)`, v('image-to-image', i2i.generateMs), v('text-to-image', t2i.generateMs)));
+        rows.push(
+          row(
+            'edit',
+            `${who}: image-to-image, strength ${o.strength} (${i2i.steps} of ${o.steps} steps run)`,
+            v('image-to-image', i2i.generateMs),
+            v('text-to-image', t2i.generateMs),
+          ),
+        );
         rows.push(row('edit', `${who}: image-to-image VAE encode`, v('VAE encode', i2i.vaeEncodeMs), null));
       }
-      if (inp && inp.generateMs) rows.push(row('edit', `${who}: inpainting (${inp.steps} steps run)`, v('inpainting', inp.generateMs), v('text-to-image', t2i.generateMs)));
+      if (inp && inp.generateMs)
+        rows.push(
+          row('edit', `${who}: inpainting (${inp.steps} steps run)`, v('inpainting', inp.generateMs), v('text-to-image', t2i.generateMs)),
+        );
     }
-    const a = result.sides.ours, b = result.sides.oracle;
+    const a = result.sides.ours,
+      b = result.sides.oracle;
     if (a && b) {
-      if (a.i2i && b.i2i) rows.push(row('edit', 'image-to-image: ours / openvino_genai', v('ours', a.i2i.generateMs), v('openvino_genai', b.i2i.generateMs), { goal: '<= 1.00' }));
-      if (a.inpaint && b.inpaint) rows.push(row('edit', 'inpainting: ours / openvino_genai', v('ours', a.inpaint.generateMs), v('openvino_genai', b.inpaint.generateMs), { goal: '<= 1.00' }));
+      if (a.i2i && b.i2i)
+        rows.push(
+          row('edit', 'image-to-image: ours / openvino_genai', v('ours', a.i2i.generateMs), v('openvino_genai', b.i2i.generateMs), {
+            goal: '<= 1.00',
+          }),
+        );
+      if (a.inpaint && b.inpaint)
+        rows.push(
+          row('edit', 'inpainting: ours / openvino_genai', v('ours', a.inpaint.generateMs), v('openvino_genai', b.inpaint.generateMs), {
+            goal: '<= 1.00',
+          }),
+        );
       const same = (x, y) => x && y && x.sha256.length === 1 && x.sha256[0] === y.sha256[0];
       result.parity = { image2image: same(a.i2i, b.i2i), inpainting: same(a.inpaint, b.inpaint) };
     }
@@ -860,15 +1189,32 @@ class Bench {
     m.inChannels = d.inChannels;
     m.shared = {};
     log(`=== model ${m.id} (${m.dir}): ${m.className}, ${m.width}x${m.height}, ${o.steps} steps, guidance ${o.guidance}, seed ${o.seed}`);
-    const out = { id: m.id, path: path.relative(ROOT, m.dir) || m.dir, kind: m.kind, info: m.info, className: m.className,
-      width: m.width, height: m.height, steps: o.steps, guidance: o.guidance, seed: o.seed, cases: {} };
+    const out = {
+      id: m.id,
+      path: path.relative(ROOT, m.dir) || m.dir,
+      kind: m.kind,
+      info: m.info,
+      className: m.className,
+      width: m.width,
+      height: m.height,
+      steps: o.steps,
+      guidance: o.guidance,
+      seed: o.seed,
+      cases: {},
+    };
     const order = ['engine', 'reshape', 'edit', 'concurrency', 'server', 'eventloop'].filter((c) => o.cases.includes(c));
     for (const c of order) {
       const started = Date.now();
       log(`--- ${m.id} · case ${c}: ${CASES[c]}`);
       try {
-        const fn = { engine: this.caseEngine, reshape: this.caseReshape, server: this.caseServer, eventloop: this.caseEventLoop,
-          concurrency: this.caseConcurrency, edit: this.caseEdit }[c];
+        const fn = {
+          engine: this.caseEngine,
+          reshape: this.caseReshape,
+          server: this.caseServer,
+          eventloop: this.caseEventLoop,
+          concurrency: this.caseConcurrency,
+          edit: this.caseEdit,
+        }[c];
         out.cases[c] = await fn.call(this, m);
       } catch (error) {
         log(`${m.id} · case ${c}: ERROR ${error.stack || error}`);
@@ -878,7 +1224,8 @@ class Bench {
     }
     if (m.server && m.server.ok) {
       const end = await m.server.handle.stop();
-      if (m.server.handle.foreignCpu !== undefined) this.foreign.push({ label: `${m.id} · server`, foreignCpu: m.server.handle.foreignCpu });
+      if (m.server.handle.foreignCpu !== undefined)
+        this.foreign.push({ label: `${m.id} · server`, foreignCpu: m.server.handle.foreignCpu });
       if (end && out.cases.server) out.cases.server.endPeakRssMiB = end.hwmMiB;
     }
     return out;
@@ -893,8 +1240,14 @@ async function main() {
     process.stderr.write(`bench: ${error.message}\n\n${HELP}`);
     process.exit(2);
   }
-  if (opts.help) { process.stdout.write(HELP); return; }
-  if (opts.list) { for (const [k, v] of Object.entries(CASES)) process.stdout.write(`${k.padEnd(12)} ${v}\n`); return; }
+  if (opts.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  if (opts.list) {
+    for (const [k, v] of Object.entries(CASES)) process.stdout.write(`${k.padEnd(12)} ${v}\n`);
+    return;
+  }
   if (opts.render) {
     const file = path.resolve(opts.render);
     const results = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -905,12 +1258,16 @@ async function main() {
 
   const build = ensureBuilt();
   const bench = new Bench(opts);
-  log(`cases: ${opts.cases.join(', ')}; models: ${opts.models.join(', ')}; repeat ${opts.repeat}, warm-up ${opts.warmup}, `
-    + `properties ${JSON.stringify(opts.properties)} (both sides)`);
+  log(
+    `cases: ${opts.cases.join(', ')}; models: ${opts.models.join(', ')}; repeat ${opts.repeat}, warm-up ${opts.warmup}, ` +
+      `properties ${JSON.stringify(opts.properties)} (both sides)`,
+  );
   const machine = machineInfo();
   log(`machine: ${machine.cpu.model}, ${machine.cpu.logicalCores} logical CPUs, ${machine.ramGiB} GiB RAM`);
   const before = await sampleBusy(2000);
-  log(`load before starting: other processes use ${(before.busyFraction * 100).toFixed(0)}% of the CPUs (loadavg ${before.loadavg.join(' ')})`);
+  log(
+    `load before starting: other processes use ${(before.busyFraction * 100).toFixed(0)}% of the CPUs (loadavg ${before.loadavg.join(' ')})`,
+  );
   if (opts.oracle) {
     bench.oracleOk = ensureOracle();
     if (!bench.oracleOk) log('WARNING: the openvino_genai oracle is not available; its side is skipped');
@@ -933,7 +1290,9 @@ async function main() {
   try {
     git.commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
     git.dirtyFiles = execFileSync('git', ['status', '--porcelain'], { cwd: ROOT, encoding: 'utf8' }).split('\n').filter(Boolean).length;
-  } catch { git = { commit: 'unknown' }; }
+  } catch {
+    git = { commit: 'unknown' };
+  }
   const argv = process.argv.slice(2);
   const results = {
     schema: 1,
@@ -947,8 +1306,14 @@ async function main() {
       git,
       build,
       load: {
-        before, after, busy, meanForeignCpu: meanForeign, maxForeignCpu: maxForeign, perWorker: bench.foreign,
-        verdict: busy ? `BUSY: other processes used ${(meanForeign * 100).toFixed(0)}% of the CPUs on average during the measurements (max ${(maxForeign * 100).toFixed(0)}%, ${(before.busyFraction * 100).toFixed(0)}% before the start); absolute times are noisy, re-run on a quiet machine`
+        before,
+        after,
+        busy,
+        meanForeignCpu: meanForeign,
+        maxForeignCpu: maxForeign,
+        perWorker: bench.foreign,
+        verdict: busy
+          ? `BUSY: other processes used ${(meanForeign * 100).toFixed(0)}% of the CPUs on average during the measurements (max ${(maxForeign * 100).toFixed(0)}%, ${(before.busyFraction * 100).toFixed(0)}% before the start); absolute times are noisy, re-run on a quiet machine`
           : `quiet: other processes used ${(meanForeign * 100).toFixed(1)}% of the CPUs on average during the measurements (max ${(maxForeign * 100).toFixed(0)}%)`,
       },
       note: opts.note,

@@ -15,11 +15,17 @@ const { ORACLE_PYTHON, ROOT } = require('./lib/workers');
 const args = { model: path.join(ROOT, '.cache', 'bench-models', 'sd15-int8-random'), size: '512x512', repeat: 4, rounds: 2 };
 for (let i = 2; i < process.argv.length; i += 2) {
   const key = process.argv[i].replace(/^--/, '');
-  if (!(key in args)) { console.error('usage: node bench/unet-only.js [--model dir] [--size WxH] [--repeat N] [--rounds R]'); process.exit(2); }
+  if (!(key in args)) {
+    console.error('usage: node bench/unet-only.js [--model dir] [--size WxH] [--repeat N] [--rounds R]');
+    process.exit(2);
+  }
   args[key] = key === 'model' ? path.resolve(process.argv[i + 1]) : process.argv[i + 1];
 }
 const xml = path.join(args.model, 'unet', 'openvino_model.xml');
-if (!fs.existsSync(xml)) { console.error(`no UNet at ${xml}`); process.exit(2); }
+if (!fs.existsSync(xml)) {
+  console.error(`no UNet at ${xml}`);
+  process.exit(2);
+}
 const config = JSON.parse(fs.readFileSync(path.join(args.model, 'unet', 'config.json'), 'utf8'));
 const [width, height] = args.size.split('x').map(Number);
 const shape = { sample: [2, config.in_channels || 4, height / 8, width / 8], hidden: [2, 77, config.cross_attention_dim || 768] };
@@ -62,14 +68,24 @@ const spec = JSON.stringify([xml, shape.sample, shape.hidden, threads, Number(ar
 const times = { ours: [], python: [] };
 for (let round = 0; round < Number(args.rounds); round += 1) {
   for (const side of round % 2 === 0 ? ['ours', 'python'] : ['python', 'ours']) {
-    const r = side === 'ours' ? spawnSync(process.execPath, ['-e', OURS, spec], { encoding: 'utf8' })
-      : spawnSync(ORACLE_PYTHON, ['-c', PYTHON, spec], { encoding: 'utf8' });
-    if (r.status !== 0) { console.error(`${side} failed: ${r.stderr}`); process.exit(1); }
+    const r =
+      side === 'ours'
+        ? spawnSync(process.execPath, ['-e', OURS, spec], { encoding: 'utf8' })
+        : spawnSync(ORACLE_PYTHON, ['-c', PYTHON, spec], { encoding: 'utf8' });
+    if (r.status !== 0) {
+      console.error(`${side} failed: ${r.stderr}`);
+      process.exit(1);
+    }
     const ms = JSON.parse(r.stdout.trim().split('\n').pop());
     times[side].push(...ms);
     console.log(`round ${round + 1} ${side.padEnd(6)} ${ms.map((x) => x.toFixed(0)).join(' ')} ms`);
   }
 }
-const median = (a) => { const s = a.slice().sort((x, y) => x - y); return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
-console.log(`UNet ${shape.sample.join('x')}, ${threads} threads: ours median ${median(times.ours).toFixed(0)} ms, Python median ${median(times.python).toFixed(0)} ms, `
-  + `ratio ${(median(times.ours) / median(times.python)).toFixed(3)}`);
+const median = (a) => {
+  const s = a.slice().sort((x, y) => x - y);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+console.log(
+  `UNet ${shape.sample.join('x')}, ${threads} threads: ours median ${median(times.ours).toFixed(0)} ms, Python median ${median(times.python).toFixed(0)} ms, ` +
+    `ratio ${(median(times.ours) / median(times.python)).toFixed(3)}`,
+);

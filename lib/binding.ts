@@ -9,7 +9,11 @@ export interface NativeTensor {
   shape: number[];
   data: Float32Array | Uint16Array | BigInt64Array | Int32Array | Uint8Array;
 }
-export interface NativePort { name: string; type: string; shape: string }
+export interface NativePort {
+  name: string;
+  type: string;
+  shape: string;
+}
 export type PropertyValue = string | number | boolean;
 
 export interface NativeIrModel {
@@ -20,35 +24,94 @@ export interface NativeIrModel {
   dispose(): void;
 }
 
-export interface NativeDevices { textEncoder?: string; denoiser?: string; vae?: string }
+export interface NativeDevices {
+  textEncoder?: string;
+  denoiser?: string;
+  vae?: string;
+}
 export type NativeTask = 'text2image' | 'image2image' | 'inpainting';
 export interface NativeParams {
   prompt: string;
-  prompt2?: string; prompt3?: string;
-  negativePrompt?: string; negativePrompt2?: string; negativePrompt3?: string;
-  width?: number; height?: number;
-  numInferenceSteps?: number; guidanceScale?: number; numImagesPerPrompt?: number;
-  seed?: number; strength?: number; maxSequenceLength?: number; scheduler?: string;
+  prompt2?: string;
+  prompt3?: string;
+  negativePrompt?: string;
+  negativePrompt2?: string;
+  negativePrompt3?: string;
+  width?: number;
+  height?: number;
+  numInferenceSteps?: number;
+  guidanceScale?: number;
+  numImagesPerPrompt?: number;
+  seed?: number;
+  strength?: number;
+  maxSequenceLength?: number;
+  scheduler?: string;
   taylorseer?: boolean | TaylorSeerOptions;
   adapters?: Array<{ name: string; alpha?: number }>;
 }
-export interface NativeAdapterSpec { name: string; path: string; alpha?: number }
-/** Static shapes (openvino-genai's reshape): one image size, image count and guidance batch for every submodel. */
-export interface NativeStaticShape { width: number; height: number; numImagesPerPrompt?: number; guidanceScale?: number }
-export interface NativeAdapterReport { name: string; matchedLayers: number; unmatchedKeys: string[] }
-/** TaylorSeer transformer-call cache (SD3/FLUX); unset fields take the oracle's defaults 3, 6, -2. */
-export interface TaylorSeerOptions { cacheInterval?: number; disableCacheBeforeStep?: number; disableCacheAfterStep?: number }
-export interface NativeRawImage { data: Uint8Array; width: number; height: number; channels: number }
-export interface NativeImages { count: number; width: number; height: number; data: Buffer }
-export interface NativeMetrics {
-  textEncodeMs: number; vaeEncodeMs: number; vaeDecodeMs: number; totalMs: number; stepMs: number[]; denoiserMs: number[];
-  textEncoderMs: Record<string, number>; adapterApplyMs: number;
+export interface NativeAdapterSpec {
+  name: string;
+  path: string;
+  alpha?: number;
 }
-export interface NativeResult extends NativeImages { steps: number; seed: number; scheduler: string; metrics: NativeMetrics }
-export interface NativeJob { promise: Promise<NativeResult>; cancel(): void }
+/** Static shapes (openvino-genai's reshape): one image size, image count and guidance batch for every submodel. */
+export interface NativeStaticShape {
+  width: number;
+  height: number;
+  numImagesPerPrompt?: number;
+  guidanceScale?: number;
+}
+export interface NativeAdapterReport {
+  name: string;
+  matchedLayers: number;
+  unmatchedKeys: string[];
+}
+/** TaylorSeer transformer-call cache (SD3/FLUX); unset fields take the oracle's defaults 3, 6, -2. */
+export interface TaylorSeerOptions {
+  cacheInterval?: number;
+  disableCacheBeforeStep?: number;
+  disableCacheAfterStep?: number;
+}
+export interface NativeRawImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  channels: number;
+}
+export interface NativeImages {
+  count: number;
+  width: number;
+  height: number;
+  data: Buffer;
+}
+export interface NativeMetrics {
+  textEncodeMs: number;
+  vaeEncodeMs: number;
+  vaeDecodeMs: number;
+  totalMs: number;
+  stepMs: number[];
+  denoiserMs: number[];
+  textEncoderMs: Record<string, number>;
+  adapterApplyMs: number;
+}
+export interface NativeResult extends NativeImages {
+  steps: number;
+  seed: number;
+  scheduler: string;
+  metrics: NativeMetrics;
+}
+export interface NativeJob {
+  promise: Promise<NativeResult>;
+  cancel(): void;
+}
 export interface NativePipeline {
-  generate(task: NativeTask, params: NativeParams, images: { image?: NativeRawImage; mask?: NativeRawImage },
-    onStep: ((step: number, total: number, preview?: NativeImages) => void) | undefined, previews: number): NativeJob;
+  generate(
+    task: NativeTask,
+    params: NativeParams,
+    images: { image?: NativeRawImage; mask?: NativeRawImage },
+    onStep: ((step: number, total: number, preview?: NativeImages) => void) | undefined,
+    previews: number,
+  ): NativeJob;
   validate(task: NativeTask, params: NativeParams, images: { image?: NativeRawImage; mask?: NativeRawImage }): void;
   info(): { className: string; loadMs: number; tasks: NativeTask[]; adapters: NativeAdapterReport[] };
   dispose(): void;
@@ -61,18 +124,25 @@ export interface NativeBinding {
   allocatorTuning(): { applied: boolean; mmapThreshold: number; reason: string };
   loadTokenizersExtension(libraryPath: string): void;
   Pipeline: {
-    load(modelDir: string, devices: NativeDevices, properties: Record<string, PropertyValue>,
-      lora: { adapters: NativeAdapterSpec[]; mode: 'dynamic' | 'fuse' }, reshape?: NativeStaticShape): Promise<NativePipeline>;
+    load(
+      modelDir: string,
+      devices: NativeDevices,
+      properties: Record<string, PropertyValue>,
+      lora: { adapters: NativeAdapterSpec[]; mode: 'dynamic' | 'fuse' },
+      reshape?: NativeStaticShape,
+    ): Promise<NativePipeline>;
   };
   IrModel: { load(xmlPath: string, device?: string, properties?: Record<string, PropertyValue>): Promise<NativeIrModel> };
 }
 
 export const PACKAGE_ROOT = path.resolve(__dirname, '..');
 
-interface RuntimePaths { sitePackages: string; tokenizersLibrary: string }
+interface RuntimePaths {
+  sitePackages: string;
+  tokenizersLibrary: string;
+}
 
 // Shared with the install script so both agree on where the runtime lives.
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const runtime = require(path.join(PACKAGE_ROOT, 'scripts', 'runtime.js')) as {
   runtimePaths(): RuntimePaths;
   missingPieces(dir: string): string[];
@@ -86,18 +156,23 @@ export function binding(): NativeBinding {
   const paths = runtime.runtimePaths();
   const missing = runtime.missingPieces(paths.sitePackages);
   if (missing.length) {
-    throw new OvDiffusionError('ERR_BINDING',
-      `the OpenVINO Runtime is not installed in ${paths.sitePackages} (missing ${missing.map((m) => path.basename(m)).join(', ')}). `
-      + `Run \`npm rebuild ov-diffusion\` (needs python3 with pip), or set ${runtime.ENV_VAR} to a site-packages `
-      + 'folder with the pinned openvino and openvino-tokenizers, then rebuild.');
+    throw new OvDiffusionError(
+      'ERR_BINDING',
+      `the OpenVINO Runtime is not installed in ${paths.sitePackages} (missing ${missing.map((m) => path.basename(m)).join(', ')}). ` +
+        `Run \`npm rebuild ov-diffusion\` (needs python3 with pip), or set ${runtime.ENV_VAR} to a site-packages ` +
+        'folder with the pinned openvino and openvino-tokenizers, then rebuild.',
+    );
   }
   let native: NativeBinding;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
     native = require('node-gyp-build')(PACKAGE_ROOT) as NativeBinding;
   } catch (error) {
-    throw new OvDiffusionError('ERR_BINDING', `cannot load the ov-diffusion native addon: ${(error as Error).message}. `
-      + 'Run `npm rebuild ov-diffusion` to build it for this platform.', { cause: error });
+    throw new OvDiffusionError(
+      'ERR_BINDING',
+      `cannot load the ov-diffusion native addon: ${(error as Error).message}. ` +
+        'Run `npm rebuild ov-diffusion` to build it for this platform.',
+      { cause: error },
+    );
   }
   const tokenizers = process.env.OV_DIFFUSION_TOKENIZERS_LIBRARY ?? paths.tokenizersLibrary;
   if (!fs.existsSync(tokenizers)) throw new OvDiffusionError('ERR_BINDING', `openvino_tokenizers library not found: ${tokenizers}`);

@@ -1,8 +1,17 @@
 // A loaded model folder and the three generation tasks on it. The text-to-image, image-to-image and
 // inpainting pipelines built from one folder share one DiffusionModel, so weights load once.
 import {
-  binding, NativeAdapterReport, NativeAdapterSpec, NativeParams, NativePipeline, NativeRawImage, NativeResult, NativeStaticShape, NativeTask,
-  PropertyValue, TaylorSeerOptions,
+  binding,
+  NativeAdapterReport,
+  NativeAdapterSpec,
+  NativeParams,
+  NativePipeline,
+  NativeRawImage,
+  NativeResult,
+  NativeStaticShape,
+  NativeTask,
+  PropertyValue,
+  TaylorSeerOptions,
 } from './binding';
 import { OvDiffusionError, callNative, fromNative } from './errors';
 import { DEFAULT_MAX_INPUT_PIXELS, GeneratedImage, ImageInput, decodeImage, splitImages } from './images';
@@ -10,7 +19,7 @@ import { ConcurrencyLimiter } from './limiter';
 
 export type Task = NativeTask;
 export type SchedulerName =
-  | 'DDIM' | 'EULER_DISCRETE' | 'EULER_ANCESTRAL_DISCRETE' | 'PNDM' | 'LCM' | 'FLOW_MATCH_EULER_DISCRETE' | 'LMS_DISCRETE' | 'AUTO';
+  'DDIM' | 'EULER_DISCRETE' | 'EULER_ANCESTRAL_DISCRETE' | 'PNDM' | 'LCM' | 'FLOW_MATCH_EULER_DISCRETE' | 'LMS_DISCRETE' | 'AUTO';
 
 /** One device for every submodel, or one each for the text encoders, the UNet/transformer and the VAE. */
 export type DeviceSpec = string | { textEncoder?: string; denoiser?: string; vae?: string };
@@ -117,8 +126,20 @@ export interface GenerationResult {
 }
 
 const PARAM_KEYS: Array<keyof GenerateOptions & keyof NativeParams> = [
-  'prompt2', 'prompt3', 'negativePrompt', 'negativePrompt2', 'negativePrompt3', 'width', 'height',
-  'numInferenceSteps', 'guidanceScale', 'numImagesPerPrompt', 'seed', 'strength', 'maxSequenceLength', 'scheduler',
+  'prompt2',
+  'prompt3',
+  'negativePrompt',
+  'negativePrompt2',
+  'negativePrompt3',
+  'width',
+  'height',
+  'numInferenceSteps',
+  'guidanceScale',
+  'numImagesPerPrompt',
+  'seed',
+  'strength',
+  'maxSequenceLength',
+  'scheduler',
   'taylorseer',
 ];
 
@@ -153,9 +174,13 @@ export class DiffusionModel {
 
   /** Reads and compiles the model folder on a worker thread. */
   static async load(modelDir: string, options: LoadOptions = {}): Promise<DiffusionModel> {
-    const limiter = new ConcurrencyLimiter(options.maxConcurrency ?? 1, { maxQueue: options.maxQueue, queueTimeoutMs: options.queueTimeoutMs });
+    const limiter = new ConcurrencyLimiter(options.maxConcurrency ?? 1, {
+      maxQueue: options.maxQueue,
+      queueTimeoutMs: options.queueTimeoutMs,
+    });
     const adapters: NativeAdapterSpec[] = Object.entries(options.adapters ?? {}).map(([name, spec]) =>
-      (typeof spec === 'string' ? { name, path: spec } : { name, path: spec.path, alpha: spec.alpha }));
+      typeof spec === 'string' ? { name, path: spec } : { name, path: spec.path, alpha: spec.alpha },
+    );
     const names = new Set(adapters.map((a) => a.name));
     for (const [preset, blend] of Object.entries(options.adapterPresets ?? {})) {
       if (names.has(preset)) throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `preset '${preset}' has the name of an adapter`);
@@ -164,20 +189,28 @@ export class DiffusionModel {
       }
     }
     const mode = options.adapterMode ?? 'dynamic';
-    if (mode !== 'dynamic' && mode !== 'fuse') throw new OvDiffusionError('ERR_INVALID_ARGUMENT', "adapterMode must be 'dynamic' or 'fuse'");
+    if (mode !== 'dynamic' && mode !== 'fuse')
+      throw new OvDiffusionError('ERR_INVALID_ARGUMENT', "adapterMode must be 'dynamic' or 'fuse'");
     const { reshape } = options;
     if (reshape !== undefined && (reshape === null || typeof reshape !== 'object'))
       throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'reshape must be {width, height, numImagesPerPrompt?, guidanceScale?}');
     const native = await callNative(() =>
-      binding().Pipeline.load(modelDir, toDevices(options.device), options.properties ?? {}, { adapters, mode }, reshape));
+      binding().Pipeline.load(modelDir, toDevices(options.device), options.properties ?? {}, { adapters, mode }, reshape),
+    );
     return new DiffusionModel(native, options, limiter);
   }
 
   /** generate() calls running now, and waiting for a slot. */
-  get running(): number { return this.limiter.active; }
-  get waiting(): number { return this.limiter.queued; }
+  get running(): number {
+    return this.limiter.active;
+  }
+  get waiting(): number {
+    return this.limiter.queued;
+  }
 
-  supports(task: Task): boolean { return this.tasks.includes(task); }
+  supports(task: Task): boolean {
+    return this.tasks.includes(task);
+  }
 
   text2image(prompt: string, options: GenerateOptions = {}): Promise<GenerationResult> {
     return this.run('text2image', prompt, {}, options);
@@ -195,8 +228,10 @@ export class DiffusionModel {
       decodeImage(mask, { what: 'mask', maxPixels: this.maxInputPixels }),
     ]);
     if (rawImage.width !== rawMask.width || rawImage.height !== rawMask.height)
-      throw new OvDiffusionError('ERR_INVALID_ARGUMENT',
-        `image (${rawImage.width}x${rawImage.height}) and mask (${rawMask.width}x${rawMask.height}) must have the same size`);
+      throw new OvDiffusionError(
+        'ERR_INVALID_ARGUMENT',
+        `image (${rawImage.width}x${rawImage.height}) and mask (${rawMask.width}x${rawMask.height}) must have the same size`,
+      );
     return this.run('inpainting', prompt, { image: rawImage, mask: rawMask }, options);
   }
 
@@ -220,8 +255,12 @@ export class DiffusionModel {
     return this.native;
   }
 
-  private async run(task: Task, prompt: string, images: { image?: NativeRawImage; mask?: NativeRawImage },
-    options: GenerateOptions): Promise<GenerationResult> {
+  private async run(
+    task: Task,
+    prompt: string,
+    images: { image?: NativeRawImage; mask?: NativeRawImage },
+    options: GenerateOptions,
+  ): Promise<GenerationResult> {
     if (typeof prompt !== 'string') throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'prompt must be a string');
     if (!this.supports(task))
       throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `${this.className} supports ${this.tasks.join(', ')} only, not ${task}`);
@@ -233,7 +272,8 @@ export class DiffusionModel {
     if (options.adapters !== undefined && options.adapters !== null) params.adapters = this.expandAdapters(options.adapters);
     const { signal, onStep } = options;
     const previews = options.previews ?? 0;
-    if (!Number.isInteger(previews) || previews < 0) throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'previews must be a non-negative integer');
+    if (!Number.isInteger(previews) || previews < 0)
+      throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'previews must be a non-negative integer');
     // Refuse a bad request now rather than after it waited for a slot.
     try {
       this.handle().validate(task, params, images);
@@ -242,45 +282,51 @@ export class DiffusionModel {
     }
     const queuedAt = performance.now();
     const abortError = () => new OvDiffusionError('ERR_ABORTED', 'the generation was cancelled', { cause: signal?.reason });
-    return this.limiter.run(async () => {
-      const queueMs = performance.now() - queuedAt;
-      const native = this.handle();
-      if (signal?.aborted) throw abortError();
-      const stepListener = onStep
-        ? (step: number, total: number, preview?: { count: number; width: number; height: number; data: Buffer }) =>
-          onStep({ step, totalSteps: total, preview: preview && splitImages(preview.data, preview.count, preview.width, preview.height) })
-        : undefined;
-      let job: ReturnType<NativePipeline['generate']>;
-      const callSite = new Error().stack;
-      try {
-        job = native.generate(task, params, images, stepListener, previews);
-      } catch (error) {
-        throw fromNative(error, callSite);
-      }
-      const onAbort = () => job.cancel();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      let result: NativeResult;
-      try {
-        result = await callNative(() => job.promise);
-      } catch (error) {
+    return this.limiter
+      .run(async () => {
+        const queueMs = performance.now() - queuedAt;
+        const native = this.handle();
         if (signal?.aborted) throw abortError();
+        const stepListener = onStep
+          ? (step: number, total: number, preview?: { count: number; width: number; height: number; data: Buffer }) =>
+              onStep({
+                step,
+                totalSteps: total,
+                preview: preview && splitImages(preview.data, preview.count, preview.width, preview.height),
+              })
+          : undefined;
+        let job: ReturnType<NativePipeline['generate']>;
+        const callSite = new Error().stack;
+        try {
+          job = native.generate(task, params, images, stepListener, previews);
+        } catch (error) {
+          throw fromNative(error, callSite);
+        }
+        const onAbort = () => job.cancel();
+        signal?.addEventListener('abort', onAbort, { once: true });
+        let result: NativeResult;
+        try {
+          result = await callNative(() => job.promise);
+        } catch (error) {
+          if (signal?.aborted) throw abortError();
+          throw error;
+        } finally {
+          signal?.removeEventListener('abort', onAbort);
+        }
+        return {
+          images: splitImages(result.data, result.count, result.width, result.height),
+          seed: result.seed,
+          steps: result.steps,
+          scheduler: result.scheduler,
+          width: result.width,
+          height: result.height,
+          metrics: { ...result.metrics, queueMs },
+        };
+      }, signal)
+      .catch((error: unknown) => {
+        if (signal?.aborted && !(error instanceof OvDiffusionError)) throw abortError();
         throw error;
-      } finally {
-        signal?.removeEventListener('abort', onAbort);
-      }
-      return {
-        images: splitImages(result.data, result.count, result.width, result.height),
-        seed: result.seed,
-        steps: result.steps,
-        scheduler: result.scheduler,
-        width: result.width,
-        height: result.height,
-        metrics: { ...result.metrics, queueMs },
-      };
-    }, signal).catch((error: unknown) => {
-      if (signal?.aborted && !(error instanceof OvDiffusionError)) throw abortError();
-      throw error;
-    });
+      });
   }
 
   /** Releases the model; calls already running finish first. */

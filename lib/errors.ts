@@ -21,8 +21,16 @@ export class OvDiffusionError extends Error {
 }
 
 const KNOWN_CODES = new Set<string>([
-  'ERR_INVALID_ARGUMENT', 'ERR_MODEL_NOT_FOUND', 'ERR_UNSUPPORTED_MODEL', 'ERR_RUNTIME',
-  'ERR_ABORTED', 'ERR_DISPOSED', 'ERR_INTERNAL', 'ERR_BINDING', 'ERR_QUEUE_FULL', 'ERR_QUEUE_TIMEOUT',
+  'ERR_INVALID_ARGUMENT',
+  'ERR_MODEL_NOT_FOUND',
+  'ERR_UNSUPPORTED_MODEL',
+  'ERR_RUNTIME',
+  'ERR_ABORTED',
+  'ERR_DISPOSED',
+  'ERR_INTERNAL',
+  'ERR_BINDING',
+  'ERR_QUEUE_FULL',
+  'ERR_QUEUE_TIMEOUT',
 ]);
 
 /** Turns an error thrown by the native layer into an OvDiffusionError, keeping the caller's stack. */

@@ -33,7 +33,11 @@ function isRaw(input: ImageInput): input is RawImage {
 /** One generated RGB image with encoders. */
 export class GeneratedImage implements RawImage {
   readonly channels = 3 as const;
-  constructor(readonly data: Buffer, readonly width: number, readonly height: number) {}
+  constructor(
+    readonly data: Buffer,
+    readonly width: number,
+    readonly height: number,
+  ) {}
 
   /** Encodes off the JS thread (sharp runs on the libuv pool). */
   async encode(format: OutputFormat = 'png', options: EncodeOptions = {}): Promise<Buffer> {
@@ -52,9 +56,15 @@ export class GeneratedImage implements RawImage {
     return pipeline.toBuffer();
   }
 
-  toPng(options?: EncodeOptions): Promise<Buffer> { return this.encode('png', options); }
-  toJpeg(options?: EncodeOptions): Promise<Buffer> { return this.encode('jpeg', options); }
-  toWebp(options?: EncodeOptions): Promise<Buffer> { return this.encode('webp', options); }
+  toPng(options?: EncodeOptions): Promise<Buffer> {
+    return this.encode('png', options);
+  }
+  toJpeg(options?: EncodeOptions): Promise<Buffer> {
+    return this.encode('jpeg', options);
+  }
+  toWebp(options?: EncodeOptions): Promise<Buffer> {
+    return this.encode('webp', options);
+  }
 }
 
 /**
@@ -62,14 +72,19 @@ export class GeneratedImage implements RawImage {
  * (UTF-8), so prompts in any script survive. Keywords are Latin-1, 1-79 characters.
  */
 export function insertPngText(png: Buffer, entries: Record<string, string>): Buffer {
-  const IHDR_END = 8 + 4 + 4 + 13 + 4;  // signature, length, type, IHDR data, CRC
+  const IHDR_END = 8 + 4 + 4 + 13 + 4; // signature, length, type, IHDR data, CRC
   const chunks = Object.entries(entries).map(([keyword, text]) => {
     if (!/^[\x20-\x7e]{1,79}$/.test(keyword)) throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `bad PNG text keyword '${keyword}'`);
-    const latin1 = /^[\x00-\xff]*$/.test(text);
+    const latin1 = Array.from(text).every((c) => c.charCodeAt(0) <= 0xff);
     // iTXt: keyword, 0, compression flag 0, method 0, empty language tag, 0, empty translated keyword, 0, UTF-8 text.
     const body = latin1
       ? Buffer.concat([Buffer.from('tEXt', 'latin1'), Buffer.from(keyword, 'latin1'), Buffer.from([0]), Buffer.from(text, 'latin1')])
-      : Buffer.concat([Buffer.from('iTXt', 'latin1'), Buffer.from(keyword, 'latin1'), Buffer.from([0, 0, 0, 0, 0]), Buffer.from(text, 'utf8')]);
+      : Buffer.concat([
+          Buffer.from('iTXt', 'latin1'),
+          Buffer.from(keyword, 'latin1'),
+          Buffer.from([0, 0, 0, 0, 0]),
+          Buffer.from(text, 'utf8'),
+        ]);
     const length = Buffer.alloc(4);
     length.writeUInt32BE(body.length - 4);
     const crc = Buffer.alloc(4);
@@ -102,14 +117,20 @@ async function decodeToRgb(input: ImageInput, { what, maxPixels = DEFAULT_MAX_IN
     if (![1, 3, 4].includes(c) || !Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0)
       throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `${what}: raw images need positive integer width/height and 1, 3 or 4 channels`);
     if (data.byteLength !== width * height * c)
-      throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `${what}: raw data has ${data.byteLength} bytes, ${width}x${height}x${c} needs ${width * height * c}`);
+      throw new OvDiffusionError(
+        'ERR_INVALID_ARGUMENT',
+        `${what}: raw data has ${data.byteLength} bytes, ${width}x${height}x${c} needs ${width * height * c}`,
+      );
     if (width * height > maxPixels)
       throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `${what}: ${width}x${height} exceeds the limit of ${maxPixels} pixels`);
     image = sharp(data, { raw: { width, height, channels: c } });
   } else if (input instanceof Uint8Array) {
     image = sharp(input, { limitInputPixels: maxPixels, failOn: 'error' });
   } else {
-    throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `${what} must be a Buffer with an encoded image or a raw image {data, width, height, channels}`);
+    throw new OvDiffusionError(
+      'ERR_INVALID_ARGUMENT',
+      `${what} must be a Buffer with an encoded image or a raw image {data, width, height, channels}`,
+    );
   }
   try {
     // Alpha is dropped, not composited: the colour channels are what the engine reads.

@@ -4,7 +4,17 @@ import { binding, PACKAGE_ROOT } from './binding';
 export { OvDiffusionError, ErrorCode } from './errors';
 export { IrModel, Tensor, Port } from './ir-model';
 export {
-  DiffusionModel, LoadOptions, GenerateOptions, GenerationResult, GenerationMetrics, StepProgress, Task, SchedulerName, DeviceSpec, AdapterSelection, AdapterReport,
+  DiffusionModel,
+  LoadOptions,
+  GenerateOptions,
+  GenerationResult,
+  GenerationMetrics,
+  StepProgress,
+  Task,
+  SchedulerName,
+  DeviceSpec,
+  AdapterSelection,
+  AdapterReport,
   StaticShapeOptions,
 } from './diffusion-model';
 export { TaylorSeerOptions } from './binding';

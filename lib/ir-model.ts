@@ -30,9 +30,15 @@ export class IrModel {
     return callNative(() => native.infer(inputs));
   }
 
-  get inputs(): Port[] { return this.handle().inputs(); }
-  get outputs(): Port[] { return this.handle().outputs(); }
-  get compileMs(): number { return this.handle().compileMs(); }
+  get inputs(): Port[] {
+    return this.handle().inputs();
+  }
+  get outputs(): Port[] {
+    return this.handle().outputs();
+  }
+  get compileMs(): number {
+    return this.handle().compileMs();
+  }
 
   dispose(): void {
     this.native?.dispose();

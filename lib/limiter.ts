@@ -14,8 +14,12 @@ export class ConcurrencyLimiter {
   private readonly maxQueue: number;
   private readonly queueTimeoutMs: number;
 
-  constructor(readonly limit: number, options: LimiterOptions = {}) {
-    if (!Number.isInteger(limit) || limit < 1) throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'maxConcurrency must be a positive integer');
+  constructor(
+    readonly limit: number,
+    options: LimiterOptions = {},
+  ) {
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'maxConcurrency must be a positive integer');
     const { maxQueue = Infinity, queueTimeoutMs = Infinity } = options;
     if (!(maxQueue === Infinity || (Number.isInteger(maxQueue) && maxQueue >= 0)))
       throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'maxQueue must be a non-negative integer');
@@ -24,8 +28,12 @@ export class ConcurrencyLimiter {
     this.queueTimeoutMs = queueTimeoutMs;
   }
 
-  get active(): number { return this.running; }
-  get queued(): number { return this.waiting.length; }
+  get active(): number {
+    return this.running;
+  }
+  get queued(): number {
+    return this.waiting.length;
+  }
 
   async run<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     await this.acquire(signal);
@@ -43,8 +51,12 @@ export class ConcurrencyLimiter {
       return Promise.resolve();
     }
     if (this.waiting.length >= this.maxQueue) {
-      return Promise.reject(new OvDiffusionError('ERR_QUEUE_FULL',
-        `${this.running} generations are running and ${this.waiting.length} waiting; the queue holds ${this.maxQueue}`));
+      return Promise.reject(
+        new OvDiffusionError(
+          'ERR_QUEUE_FULL',
+          `${this.running} generations are running and ${this.waiting.length} waiting; the queue holds ${this.maxQueue}`,
+        ),
+      );
     }
     return new Promise<void>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;

@@ -5,7 +5,9 @@ import { ImageInput } from './images';
 abstract class TaskPipeline {
   protected constructor(readonly model: DiffusionModel) {}
   /** Releases the shared model (every pipeline made from it stops working). */
-  dispose(): void { this.model.dispose(); }
+  dispose(): void {
+    this.model.dispose();
+  }
 }
 
 export class Text2ImagePipeline extends TaskPipeline {

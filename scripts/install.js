@@ -2,7 +2,6 @@
 // npm install hook: provision the OpenVINO Runtime, then make sure a binding that loads and was
 // built from these sources exists. The committed prebuild normally satisfies both, so nothing
 // compiles; otherwise (other platform, edited native/ sources, --build-from-source) cmake-js builds.
-const path = require('path');
 const { spawnSync } = require('child_process');
 const { provisionRuntime, ROOT } = require('./runtime');
 const { nativeSourceHash } = require('./source-hash');
@@ -25,8 +24,10 @@ function buildFromSource() {
   const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
   const r = spawnSync(process.execPath, [cmakeJs, 'compile'], { cwd: ROOT, stdio: 'inherit' });
   if (r.status !== 0) {
-    throw new Error('building the native addon failed. It needs cmake >= 3.20 and a C++17 compiler '
-      + '(Debian: apt-get install cmake g++). Prebuilt binaries exist for: linux-x64.');
+    throw new Error(
+      'building the native addon failed. It needs cmake >= 3.20 and a C++17 compiler ' +
+        '(Debian: apt-get install cmake g++). Prebuilt binaries exist for: linux-x64.',
+    );
   }
 }
 

@@ -85,8 +85,22 @@ function provisionRuntime() {
   const staging = `${SITE_PACKAGES}.partial`;
   fs.rmSync(staging, { recursive: true, force: true });
   log(`installing openvino==${v.openvino} and openvino-tokenizers==${v['openvino-tokenizers']} from PyPI into ${SITE_PACKAGES}`);
-  const r = spawnSync(python, ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-deps', '--no-warn-script-location',
-    '--target', staging, `openvino==${v.openvino}`, `openvino-tokenizers==${v['openvino-tokenizers']}`], { stdio: 'inherit' });
+  const r = spawnSync(
+    python,
+    [
+      '-m',
+      'pip',
+      'install',
+      '--disable-pip-version-check',
+      '--no-deps',
+      '--no-warn-script-location',
+      '--target',
+      staging,
+      `openvino==${v.openvino}`,
+      `openvino-tokenizers==${v['openvino-tokenizers']}`,
+    ],
+    { stdio: 'inherit' },
+  );
   if (r.status !== 0) throw new Error(`pip could not install the OpenVINO wheels (exit ${r.status}).\n${describeFix()}`);
   const missing = missingPieces(staging);
   if (missing.length) throw new Error(`the installed wheels lack:\n  ${missing.join('\n  ')}`);

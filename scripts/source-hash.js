@@ -27,7 +27,10 @@ function listNativeSources(root = ROOT) {
 function nativeSourceHash(root = ROOT) {
   const outer = crypto.createHash('sha256');
   for (const rel of listNativeSources(root)) {
-    const inner = crypto.createHash('sha256').update(fs.readFileSync(path.join(root, rel))).digest('hex');
+    const inner = crypto
+      .createHash('sha256')
+      .update(fs.readFileSync(path.join(root, rel)))
+      .digest('hex');
     outer.update(`${rel}\n${inner}\n`);
   }
   return outer.digest('hex');

@@ -33,7 +33,10 @@ test('a warm CACHE_DIR load of an unchanged model does not read its weights; a r
     const modelDir = path.join(root, 'sd15');
     fs.cpSync(fixture('sd15'), modelDir, { recursive: true });
     const dynamic = { properties: { CACHE_DIR: path.join(root, 'cache-dynamic') } };
-    const reshaped = { properties: { CACHE_DIR: path.join(root, 'cache-static') }, reshape: { width: 64, height: 64, numImagesPerPrompt: 1, guidanceScale: 7.5 } };
+    const reshaped = {
+      properties: { CACHE_DIR: path.join(root, 'cache-static') },
+      reshape: { width: 64, height: 64, numImagesPerPrompt: 1, guidanceScale: 7.5 },
+    };
     const before = { dynamic: await firstPixels(modelDir, dynamic), reshaped: await firstPixels(modelDir, reshaped) };
     overwriteKeepingStat(path.join(modelDir, 'unet', 'openvino_model.bin'));
     assert.ok((await firstPixels(modelDir, dynamic)).equals(before.dynamic), 'the cached UNet blob was not used as is');

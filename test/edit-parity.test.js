@@ -42,30 +42,84 @@ function run(model, c) {
 test('image-to-image, inpainting and outpainting match openvino_genai pixel for pixel', async () => {
   const files = await editInputs();
   const rows = [];
-  const i2i = (schedulers) => schedulers.flatMap((scheduler) => [0.3, 0.67, 1.0].map((strength) => ({
-    name: `i2i strength=${strength} ${scheduler}`, task: 'image2image', image: files.image, options: { numInferenceSteps: 6, strength, scheduler },
-  })));
+  const i2i = (schedulers) =>
+    schedulers.flatMap((scheduler) =>
+      [0.3, 0.67, 1.0].map((strength) => ({
+        name: `i2i strength=${strength} ${scheduler}`,
+        task: 'image2image',
+        image: files.image,
+        options: { numInferenceSteps: 6, strength, scheduler },
+      })),
+    );
   const inpaint = (extra = []) => [
     { name: 'inpaint binary mask', task: 'inpainting', image: files.image, mask: files.boxMask, options: { numInferenceSteps: 4 } },
-    { name: 'inpaint soft RGBA mask', task: 'inpainting', image: files.image, mask: files.softMask, options: { numInferenceSteps: 4, seed: 9 } },
-    { name: 'inpaint strength=0.6', task: 'inpainting', image: files.image, mask: files.boxMask, options: { numInferenceSteps: 5, strength: 0.6 } },
-    { name: 'outpaint 80x72 canvas', task: 'inpainting', image: files.canvas, mask: files.border, options: { numInferenceSteps: 4, width: 80, height: 72 } },
+    {
+      name: 'inpaint soft RGBA mask',
+      task: 'inpainting',
+      image: files.image,
+      mask: files.softMask,
+      options: { numInferenceSteps: 4, seed: 9 },
+    },
+    {
+      name: 'inpaint strength=0.6',
+      task: 'inpainting',
+      image: files.image,
+      mask: files.boxMask,
+      options: { numInferenceSteps: 5, strength: 0.6 },
+    },
+    {
+      name: 'outpaint 80x72 canvas',
+      task: 'inpainting',
+      image: files.canvas,
+      mask: files.border,
+      options: { numInferenceSteps: 4, width: 80, height: 72 },
+    },
     ...extra,
   ];
   // The 80x72 input differs from the inpainting output (the model's 64x64) and from i2i's sizes below.
-  const resized = { name: 'i2i 80x72 input -> 48x64', task: 'image2image', image: files.image, options: { numInferenceSteps: 4, width: 48, height: 64, strength: 0.8 } };
+  const resized = {
+    name: 'i2i 80x72 input -> 48x64',
+    task: 'image2image',
+    image: files.image,
+    options: { numInferenceSteps: 4, width: 48, height: 64, strength: 0.8 },
+  };
 
   await runCases(rows, 'sd15', [...i2i(['PNDM', 'EULER_ANCESTRAL_DISCRETE']), resized, ...inpaint()]);
   await runCases(rows, 'sd2-vpred', [...i2i(['DDIM', 'EULER_DISCRETE'])]);
-  await runCases(rows, 'sdxl', [...i2i(['EULER_DISCRETE', 'DDIM']), resized,
-    ...inpaint([{ name: 'inpaint EULER_ANCESTRAL', task: 'inpainting', image: files.image, mask: files.boxMask, options: { numInferenceSteps: 4, scheduler: 'EULER_ANCESTRAL_DISCRETE' } }])]);
+  await runCases(rows, 'sdxl', [
+    ...i2i(['EULER_DISCRETE', 'DDIM']),
+    resized,
+    ...inpaint([
+      {
+        name: 'inpaint EULER_ANCESTRAL',
+        task: 'inpainting',
+        image: files.image,
+        mask: files.boxMask,
+        options: { numInferenceSteps: 4, scheduler: 'EULER_ANCESTRAL_DISCRETE' },
+      },
+    ]),
+  ]);
   await runCases(rows, 'lcm', [...i2i(['LCM', 'EULER_DISCRETE']), ...inpaint()]);
-  await runCases(rows, 'sd-inpaint', inpaint([
-    { name: 'inpaint EULER_DISCRETE', task: 'inpainting', image: files.image, mask: files.boxMask, options: { numInferenceSteps: 4, scheduler: 'EULER_DISCRETE' } },
-  ]));
+  await runCases(
+    rows,
+    'sd-inpaint',
+    inpaint([
+      {
+        name: 'inpaint EULER_DISCRETE',
+        task: 'inpainting',
+        image: files.image,
+        mask: files.boxMask,
+        options: { numInferenceSteps: 4, scheduler: 'EULER_DISCRETE' },
+      },
+    ]),
+  );
   await runCases(rows, 'sdxl-inpaint', inpaint());
 
   printTable('image-to-image / inpainting / outpainting parity (ours vs openvino_genai)', rows);
-  assert.deepEqual(rows.filter((r) => r.maxDiff > 1), [], 'cases over 1 (u8) apart');
+  assert.deepEqual(
+    rows.filter((r) => r.maxDiff > 1),
+    [],
+    'cases over 1 (u8) apart',
+  );
   assert.deepEqual(unrepeatable(rows), [], 'repeated calls gave different pixels');
 });

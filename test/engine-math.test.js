@@ -13,10 +13,29 @@ test('RNG, JSON and scheduler math (native/engine/tests/engine_math_test.cpp)', 
   if (spawnSync(cxx, ['--version']).status !== 0) return t.skip(`${cxx} is not installed`);
   const engine = path.join(ROOT, 'native', 'engine');
   const binary = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ovd-math-')), 'engine_math_test');
-  const sources = ['json.cpp', 'random_generator.cpp', ...fs.readdirSync(engine).filter((f) => /^scheduler.*\.cpp$/.test(f))]
+  const sources = [
+    'base/json.cpp',
+    'base/random_generator.cpp',
+    ...fs.readdirSync(path.join(engine, 'schedulers')).map((f) => `schedulers/${f}`),
+  ]
+    .filter((f) => f.endsWith('.cpp'))
     .map((f) => path.join(engine, f));
-  const build = spawnSync(cxx, ['-std=c++17', '-O2', '-Wall', '-Wextra', '-Werror', `-I${engine}`, ...sources,
-    path.join(engine, 'tests', 'engine_math_test.cpp'), '-o', binary], { encoding: 'utf8' });
+  const build = spawnSync(
+    cxx,
+    [
+      '-std=c++17',
+      '-O2',
+      '-Wall',
+      '-Wextra',
+      '-Werror',
+      `-I${engine}`,
+      ...sources,
+      path.join(engine, 'tests', 'engine_math_test.cpp'),
+      '-o',
+      binary,
+    ],
+    { encoding: 'utf8' },
+  );
   assert.equal(build.status, 0, build.stderr);
   const run = spawnSync(binary, [], { encoding: 'utf8' });
   const summary = run.stdout.trim().split('\n').pop();

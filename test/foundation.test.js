@@ -23,8 +23,11 @@ test('the committed prebuild was built from the native sources in this tree', ()
   assert.ok(fs.existsSync(prebuild), `missing ${prebuild}`);
   const loaded = { exports: {} };
   process.dlopen(loaded, prebuild);
-  assert.equal(loaded.exports.sourceHash(), nativeSourceHash(),
-    'prebuilds/ is stale: run `npm run prebuildify` after changing native/ or CMakeLists.txt');
+  assert.equal(
+    loaded.exports.sourceHash(),
+    nativeSourceHash(),
+    'prebuilds/ is stale: run `npm run prebuildify` after changing native/ or CMakeLists.txt',
+  );
 });
 
 test('the prebuild finds OpenVINO through a RUNPATH relative to itself', () => {
@@ -47,13 +50,18 @@ test('the allocator gets a fixed mmap threshold before the first load, unless op
     const env = { ...process.env };
     if (value === undefined) delete env.OV_DIFFUSION_MALLOC_MMAP_THRESHOLD;
     else env.OV_DIFFUSION_MALLOC_MMAP_THRESHOLD = value;
-    const r = spawnSync(process.execPath, ['-e', "console.log(JSON.stringify(require('.').allocatorTuning()))"], { cwd: ROOT, env, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['-e', "console.log(JSON.stringify(require('.').allocatorTuning()))"], {
+      cwd: ROOT,
+      env,
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 0, r.stderr);
     return JSON.parse(r.stdout);
   };
   assert.deepEqual(report(undefined), { applied: true, mmapThreshold: 4 * 1024 * 1024, reason: '' });
   assert.deepEqual(report('1048576'), { applied: true, mmapThreshold: 1048576, reason: '' });
-  for (const off of ['0', 'off']) assert.deepEqual(report(off), { applied: false, mmapThreshold: 0, reason: 'disabled by OV_DIFFUSION_MALLOC_MMAP_THRESHOLD' });
+  for (const off of ['0', 'off'])
+    assert.deepEqual(report(off), { applied: false, mmapThreshold: 0, reason: 'disabled by OV_DIFFUSION_MALLOC_MMAP_THRESHOLD' });
   for (const bad of ['lots', '99999999999', '12abc']) {
     const r = report(bad);
     assert.equal(r.applied, false);
@@ -63,8 +71,11 @@ test('the allocator gets a fixed mmap threshold before the first load, unless op
 
 test('an OV_DIFFUSION_OPENVINO_DIR without OpenVINO is refused with the fix', () => {
   const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'ovd-empty-'));
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'runtime.js')],
-    { cwd: ROOT, env: { ...process.env, OV_DIFFUSION_OPENVINO_DIR: empty }, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'runtime.js')], {
+    cwd: ROOT,
+    env: { ...process.env, OV_DIFFUSION_OPENVINO_DIR: empty },
+    encoding: 'utf8',
+  });
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /lacks:/);
   assert.match(r.stderr, new RegExp(`libopenvino\\.so\\.${require('../scripts/runtime').libraryTag(pins.openvino)}`));
@@ -73,14 +84,22 @@ test('an OV_DIFFUSION_OPENVINO_DIR without OpenVINO is refused with the fix', ()
 
 test('an IR model loads, compiles and infers on a worker thread', async () => {
   const model = await ovd.IrModel.load(TEXT_ENCODER, { device: 'CPU' });
-  assert.deepEqual(model.inputs.map((p) => p.name), ['input_ids']);
+  assert.deepEqual(
+    model.inputs.map((p) => p.name),
+    ['input_ids'],
+  );
   assert.ok(model.compileMs > 0);
   // A large batch keeps the worker busy long enough for the event loop to turn meanwhile.
   const batch = 256;
   const ids = new BigInt64Array(batch * 77).fill(5n);
   let ticks = 0;
   let settled = false;
-  const tick = () => { if (!settled) { ticks += 1; setImmediate(tick); } };
+  const tick = () => {
+    if (!settled) {
+      ticks += 1;
+      setImmediate(tick);
+    }
+  };
   const pending = model.infer({ input_ids: { type: 'i64', shape: [batch, 77], data: ids } });
   setImmediate(tick);
   const out = await pending;
@@ -100,12 +119,18 @@ test('native errors become JS errors with stable codes', async () => {
   await assert.rejects(ovd.IrModel.load('/no/such/model.xml'), { code: 'ERR_MODEL_NOT_FOUND', message: /\/no\/such\/model\.xml/ });
   await assert.rejects(ovd.IrModel.load(TEXT_ENCODER, { device: 'NO_SUCH_DEVICE' }), { code: 'ERR_RUNTIME', message: /NO_SUCH_DEVICE/ });
   const model = await ovd.IrModel.load(TEXT_ENCODER);
-  await assert.rejects(model.infer({ wrong: { type: 'i64', shape: [1, 77], data: new BigInt64Array(77) } }),
-    { code: 'ERR_INVALID_ARGUMENT', message: /no input named 'wrong'/ });
-  await assert.rejects(model.infer({ input_ids: { type: 'f32', shape: [1, 77], data: new Float32Array(77) } }),
-    { code: 'ERR_INVALID_ARGUMENT', message: /expects i64/ });
-  await assert.rejects(model.infer({ input_ids: { type: 'i64', shape: [1, 77], data: new BigInt64Array(3) } }),
-    { code: 'ERR_INVALID_ARGUMENT', message: /bytes/ });
+  await assert.rejects(model.infer({ wrong: { type: 'i64', shape: [1, 77], data: new BigInt64Array(77) } }), {
+    code: 'ERR_INVALID_ARGUMENT',
+    message: /no input named 'wrong'/,
+  });
+  await assert.rejects(model.infer({ input_ids: { type: 'f32', shape: [1, 77], data: new Float32Array(77) } }), {
+    code: 'ERR_INVALID_ARGUMENT',
+    message: /expects i64/,
+  });
+  await assert.rejects(model.infer({ input_ids: { type: 'i64', shape: [1, 77], data: new BigInt64Array(3) } }), {
+    code: 'ERR_INVALID_ARGUMENT',
+    message: /bytes/,
+  });
   const broken = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ovd-ir-')), 'broken.xml');
   fs.writeFileSync(broken, '<net><layers>');
   await assert.rejects(ovd.IrModel.load(broken), { code: 'ERR_UNSUPPORTED_MODEL' });

@@ -16,7 +16,17 @@ const STEPS = 3;
 const CASES = [
   { label: 'a@0.5', ours: [{ name: 'a', alpha: 0.5 }], oracle: (a) => [{ path: a, alpha: 0.5 }] },
   { label: 'a@1.0', ours: [{ name: 'a', alpha: 1.0 }], oracle: (a) => [{ path: a, alpha: 1.0 }] },
-  { label: 'a@0.7+b@0.4', ours: [{ name: 'a', alpha: 0.7 }, { name: 'b', alpha: 0.4 }], oracle: (a, b) => [{ path: a, alpha: 0.7 }, { path: b, alpha: 0.4 }] },
+  {
+    label: 'a@0.7+b@0.4',
+    ours: [
+      { name: 'a', alpha: 0.7 },
+      { name: 'b', alpha: 0.4 },
+    ],
+    oracle: (a, b) => [
+      { path: a, alpha: 0.7 },
+      { path: b, alpha: 0.4 },
+    ],
+  },
   { label: 'none after adapters', ours: [], oracle: () => [] },
 ];
 
@@ -34,9 +44,15 @@ async function compareStyle(model, style, properties = undefined) {
   const [a, b] = [lora(`${model}-${style}-a`), lora(`${model}-${style}-b`)];
   const dir = fixture(model);
   const requests = CASES.map((c) => ({
-    pipeline: 'text2image', model: dir, prompt: PROMPT, num_inference_steps: STEPS, adapters: c.oracle(a, b), adapters_pool: [{ path: a }, { path: b }], properties,
+    pipeline: 'text2image',
+    model: dir,
+    prompt: PROMPT,
+    num_inference_steps: STEPS,
+    adapters: c.oracle(a, b),
+    adapters_pool: [{ path: a }, { path: b }],
+    properties,
   }));
-  requests.push({ pipeline: 'text2image', model: dir, prompt: PROMPT, num_inference_steps: STEPS, properties });  // the base model
+  requests.push({ pipeline: 'text2image', model: dir, prompt: PROMPT, num_inference_steps: STEPS, properties }); // the base model
   const oracle = await runOracle(requests);
   const ours = await DiffusionModel.load(dir, { adapters: { a, b }, properties });
   const rows = [];
@@ -46,7 +62,8 @@ async function compareStyle(model, style, properties = undefined) {
     const { result, ...compared } = await compareRepeated(call, oracle[i].data);
     assert.equal(result.images.length, 1);
     rows.push({
-      name: `${model} ${style} ${CASES[i].label}${k === CASES.length ? ' (again, after the others)' : ''}`, ...compared,
+      name: `${model} ${style} ${CASES[i].label}${k === CASES.length ? ' (again, after the others)' : ''}`,
+      ...compared,
       adapterEffect: meanAbs(oracle[i].data, oracle[CASES.length].data),
     });
   }
@@ -57,13 +74,21 @@ async function compareStyle(model, style, properties = undefined) {
 
 test('LoRA on linear layers matches openvino_genai exactly (SDXL: kohya, PEFT, old diffusers; SD 1.5: old diffusers)', async () => {
   const rows = [];
-  for (const [model, style] of [['sdxl', 'kohya'], ['sdxl', 'peft-unet'], ['sdxl', 'diffusers-legacy'], ['sd15', 'diffusers-legacy']]) {
+  for (const [model, style] of [
+    ['sdxl', 'kohya'],
+    ['sdxl', 'peft-unet'],
+    ['sdxl', 'diffusers-legacy'],
+    ['sd15', 'diffusers-legacy'],
+  ]) {
     const result = await compareStyle(model, style);
     for (const r of result.report) assert.deepEqual(r.unmatchedKeys, [], `${model} ${style} ${r.name}: every key finds its layer`);
     rows.push(...result.rows);
   }
   printTable('LoRA parity, linear layers (ours vs openvino_genai)', rows);
-  assert.deepEqual(rows.filter((r) => r.maxDiff > 1), []);
+  assert.deepEqual(
+    rows.filter((r) => r.maxDiff > 1),
+    [],
+  );
   assert.deepEqual(unrepeatable(rows), [], 'the same call gave other pixels');
   // The adapters really change the image, so the equality above is not trivial.
   assert.ok(rows.filter((r) => !r.name.endsWith('none after adapters')).every((r) => r.adapterEffect > 5));
@@ -73,14 +98,22 @@ test('LoRA on SD 1.x 1x1 convolutions matches openvino_genai exactly (SD 1.5: ko
   const rows = [];
   for (const style of ['kohya', 'peft-unet']) rows.push(...(await compareStyle('sd15', style)).rows);
   printTable('LoRA parity, SD 1.5 with proj_in/proj_out convolutions (ours vs openvino_genai)', rows);
-  assert.deepEqual(rows.filter((r) => r.maxDiff > 1), []);
+  assert.deepEqual(
+    rows.filter((r) => r.maxDiff > 1),
+    [],
+  );
   assert.deepEqual(unrepeatable(rows), [], 'the same call gave other pixels');
   assert.ok(rows.filter((r) => !r.name.endsWith('none after adapters')).every((r) => r.adapterEffect > 5));
 });
 
 test('LoRA on SD3 and FLUX matches openvino_genai exactly (diffusers transformer keys; kohya-FLUX and XLabs with qkv splits; FLUX CLIP)', async () => {
   const rows = [];
-  for (const [model, style] of [['sd3', 'diffusers'], ['flux-dev', 'diffusers'], ['flux-dev', 'kohya'], ['flux-dev', 'xlabs']]) {
+  for (const [model, style] of [
+    ['sd3', 'diffusers'],
+    ['flux-dev', 'diffusers'],
+    ['flux-dev', 'kohya'],
+    ['flux-dev', 'xlabs'],
+  ]) {
     const result = await compareStyle(model, style);
     for (const r of result.report) {
       assert.deepEqual(r.unmatchedKeys, [], `${model} ${style} ${r.name}: every key finds its layer`);
@@ -89,27 +122,42 @@ test('LoRA on SD3 and FLUX matches openvino_genai exactly (diffusers transformer
     rows.push(...result.rows);
   }
   printTable('LoRA parity, SD3 / FLUX (ours vs openvino_genai)', rows);
-  console.log(`adapter effect (mean |oracle with - oracle base|): ${rows.map((r) => `${r.name} ${r.adapterEffect.toFixed(1)}`).join('; ')}`);
-  assert.deepEqual(rows.filter((r) => r.maxDiff > 1), []);
+  console.log(
+    `adapter effect (mean |oracle with - oracle base|): ${rows.map((r) => `${r.name} ${r.adapterEffect.toFixed(1)}`).join('; ')}`,
+  );
+  assert.deepEqual(
+    rows.filter((r) => r.maxDiff > 1),
+    [],
+  );
   assert.deepEqual(unrepeatable(rows), [], 'the same call gave other pixels');
   assert.ok(rows.filter((r) => !r.name.endsWith('none after adapters')).every((r) => r.adapterEffect > 2));
 });
 
-test('LoRA on the CPU plugin\'s f32 path (INFERENCE_PRECISION_HINT=f32) matches openvino_genai on every call', async () => {
+test("LoRA on the CPU plugin's f32 path (INFERENCE_PRECISION_HINT=f32) matches openvino_genai on every call", async () => {
   // The path every CPU without native BF16 takes by default. There, a fused LoRA node reading a model input directly
   // once kept reading the first buffer bound to it, so repeated calls drifted to black images.
   const rows = [];
   const f32 = { INFERENCE_PRECISION_HINT: 'f32' };
-  for (const [model, style] of [['sd15', 'kohya'], ['sdxl', 'kohya']]) rows.push(...(await compareStyle(model, style, f32)).rows);
+  for (const [model, style] of [
+    ['sd15', 'kohya'],
+    ['sdxl', 'kohya'],
+  ])
+    rows.push(...(await compareStyle(model, style, f32)).rows);
   printTable('LoRA parity with INFERENCE_PRECISION_HINT=f32 (ours vs openvino_genai)', rows);
-  assert.deepEqual(rows.filter((r) => r.maxDiff > 1), []);
+  assert.deepEqual(
+    rows.filter((r) => r.maxDiff > 1),
+    [],
+  );
   assert.deepEqual(unrepeatable(rows), [], 'the same call gave other pixels');
   assert.ok(rows.filter((r) => !r.name.endsWith('none after adapters')).every((r) => r.adapterEffect > 5));
 });
 
 test('PEFT files with unet./text_encoder. prefixes apply nothing, as in openvino_genai, and are reported', async () => {
   const { rows, report } = await compareStyle('sd15', 'peft');
-  assert.deepEqual(rows.filter((r) => r.maxDiff > 1), []);
+  assert.deepEqual(
+    rows.filter((r) => r.maxDiff > 1),
+    [],
+  );
   assert.deepEqual(unrepeatable(rows), [], 'the same call gave other pixels');
   for (const r of report) {
     assert.equal(r.matchedLayers, 0);
@@ -133,14 +181,19 @@ test('adapters switch per call without reloading; presets and errors', async () 
   assert.deepEqual(await run('a'), withA, 'switching back reproduces the image');
   await assert.rejects(run('nope'), { code: 'ERR_INVALID_ARGUMENT', message: /unknown adapter 'nope'.*registered: a, b/ });
   await assert.rejects(run(['a', 'a']), { code: 'ERR_INVALID_ARGUMENT', message: /twice/ });
-  await assert.rejects(DiffusionModel.load(fixture('sdxl'), { adapters: { a: lora('sdxl-kohya-a') }, adapterPresets: { p: { x: 1 } } }),
-    { code: 'ERR_INVALID_ARGUMENT', message: /unknown adapter 'x'/ });
+  await assert.rejects(DiffusionModel.load(fixture('sdxl'), { adapters: { a: lora('sdxl-kohya-a') }, adapterPresets: { p: { x: 1 } } }), {
+    code: 'ERR_INVALID_ARGUMENT',
+    message: /unknown adapter 'x'/,
+  });
   model.dispose();
 });
 
 test('fuse mode merges the adapters into the weights and refuses other choices', async () => {
   const dynamic = await DiffusionModel.load(fixture('sdxl'), { adapters: { a: lora('sdxl-kohya-a') } });
-  const fused = await DiffusionModel.load(fixture('sdxl'), { adapters: { a: { path: lora('sdxl-kohya-a'), alpha: 0.8 } }, adapterMode: 'fuse' });
+  const fused = await DiffusionModel.load(fixture('sdxl'), {
+    adapters: { a: { path: lora('sdxl-kohya-a'), alpha: 0.8 } },
+    adapterMode: 'fuse',
+  });
   const opts = { numInferenceSteps: 2 };
   const base = (await dynamic.text2image(PROMPT, opts)).images[0].data;
   const viaStates = (await dynamic.text2image(PROMPT, { ...opts, adapters: { a: 0.8 } })).images[0].data;
@@ -171,17 +224,25 @@ test('corrupt or truncated adapter files are clear errors, never crashes', async
     'offsets outside': withHeader({ ...header, [first]: { ...header[first], data_offsets: [0, 1e12] } }),
     'size mismatch': withHeader({ ...header, [first]: { ...header[first], shape: [999, 999] } }),
     'integer weights': withHeader({ ...header, [first]: { ...header[first], dtype: 'I32' } }),
-    'missing up weight': withHeader(Object.fromEntries(Object.entries(header).filter(([k]) => k !== first.replace('lora_down', 'lora_up')))),
+    'missing up weight': withHeader(
+      Object.fromEntries(Object.entries(header).filter(([k]) => k !== first.replace('lora_down', 'lora_up'))),
+    ),
     'no LoRA pairs': withHeader({ __metadata__: {} }),
   };
   for (const [name, bytes] of Object.entries(cases)) {
     const file = path.join(dir, `${name.replace(/ /g, '-')}.safetensors`);
     fs.writeFileSync(file, bytes);
-    await assert.rejects(DiffusionModel.load(fixture('sd15'), { adapters: { x: file } }), (e) => {
-      assert.equal(e.code, 'ERR_INVALID_ARGUMENT', `${name}: ${e.message}`);
-      assert.match(e.message, new RegExp(path.basename(file).replace(/\./g, '\\.')), name);
-      return true;
-    }, name);
+    await assert.rejects(
+      DiffusionModel.load(fixture('sd15'), { adapters: { x: file } }),
+      (e) => {
+        assert.equal(e.code, 'ERR_INVALID_ARGUMENT', `${name}: ${e.message}`);
+        assert.match(e.message, new RegExp(path.basename(file).replace(/\./g, '\\.')), name);
+        return true;
+      },
+      name,
+    );
   }
-  await assert.rejects(DiffusionModel.load(fixture('sd15'), { adapters: { x: path.join(dir, 'missing.safetensors') } }), { code: 'ERR_MODEL_NOT_FOUND' });
+  await assert.rejects(DiffusionModel.load(fixture('sd15'), { adapters: { x: path.join(dir, 'missing.safetensors') } }), {
+    code: 'ERR_MODEL_NOT_FOUND',
+  });
 });

@@ -12,14 +12,21 @@ const { gradient, mask } = require('./helpers/images');
 
 const SD = fixture('sd15');
 let model;
-test.before(async () => { model = await DiffusionModel.load(SD, { maxConcurrency: 2 }); });
+test.before(async () => {
+  model = await DiffusionModel.load(SD, { maxConcurrency: 2 });
+});
 test.after(() => model.dispose());
 
-const png = (data, w, h, channels = 3) => sharp(Buffer.from(data), { raw: { width: w, height: h, channels } }).png().toBuffer();
+const png = (data, w, h, channels = 3) =>
+  sharp(Buffer.from(data), { raw: { width: w, height: h, channels } })
+    .png()
+    .toBuffer();
 
 test('the event loop keeps turning while a generation runs', async () => {
   let ticks = 0;
-  const timer = setInterval(() => { ticks += 1; }, 5);
+  const timer = setInterval(() => {
+    ticks += 1;
+  }, 5);
   const started = Date.now();
   const result = await model.text2image('a cat', { numInferenceSteps: 20, width: 128, height: 128 });
   const elapsed = Date.now() - started;
@@ -33,7 +40,10 @@ test('progress arrives for every step, in order, with decoded previews when aske
   const events = [];
   const result = await model.text2image('a cat', { numInferenceSteps: 6, previews: 2, onStep: (e) => events.push(e) });
   await new Promise((r) => setImmediate(r));
-  assert.deepEqual(events.map((e) => e.step), [0, 1, 2, 3, 4, 5, 6]);  // PNDM runs N+1 UNet steps
+  assert.deepEqual(
+    events.map((e) => e.step),
+    [0, 1, 2, 3, 4, 5, 6],
+  ); // PNDM runs N+1 UNet steps
   assert.ok(events.every((e) => e.totalSteps === 7));
   const withPreview = events.filter((e) => e.preview);
   assert.equal(withPreview.length, 2);
@@ -55,7 +65,10 @@ test('an AbortSignal stops the run at the next step', async () => {
   const run = model.text2image('a cat', {
     numInferenceSteps: 40,
     signal: controller.signal,
-    onStep: ({ step }) => { seen.push(step); if (step === 2) controller.abort(new Error('user cancelled')); },
+    onStep: ({ step }) => {
+      seen.push(step);
+      if (step === 2) controller.abort(new Error('user cancelled'));
+    },
   });
   await assert.rejects(run, { code: 'ERR_ABORTED' });
   await new Promise((r) => setTimeout(r, 50));
@@ -96,9 +109,17 @@ test('pipelines made from one model share it; outputs encode to PNG, JPEG and We
   const image = await png(gradient(64, 64), 64, 64);
   const { images } = await i2i.generate('a cat', image, { numInferenceSteps: 3, strength: 0.5 });
   assert.deepEqual([images[0].width, images[0].height], [64, 64]);
-  const maskPng = await png(mask(64, 64, 3, (x) => (x > 32 ? 255 : 0)), 64, 64);
+  const maskPng = await png(
+    mask(64, 64, 3, (x) => (x > 32 ? 255 : 0)),
+    64,
+    64,
+  );
   assert.equal((await inpaint.generate('a cat', image, maskPng, { numInferenceSteps: 2 })).images.length, 1);
-  for (const [format, magic] of [['png', 'PNG'], ['jpeg', '\xff\xd8'], ['webp', 'RIFF']]) {
+  for (const [format, magic] of [
+    ['png', 'PNG'],
+    ['jpeg', '\xff\xd8'],
+    ['webp', 'RIFF'],
+  ]) {
     const bytes = await images[0].encode(format, { quality: 80, pngText: format === 'png' ? { prompt: 'a cat' } : undefined });
     assert.ok(bytes.toString('latin1').includes(magic), format);
     const meta = await sharp(bytes).metadata();
@@ -134,11 +155,21 @@ test('invalid requests are clear errors with stable codes', async () => {
   for (const [run, message] of bad) await assert.rejects(run(), { code: 'ERR_INVALID_ARGUMENT', message }, String(message));
   const small = await png(gradient(32, 32), 32, 32);
   await assert.rejects(model.inpaint('a', image, small), { code: 'ERR_INVALID_ARGUMENT', message: /same size/ });
-  const black = await png(mask(64, 64, 3, () => 0), 64, 64);
-  await assert.rejects(model.inpaint('a', image, black, { numInferenceSteps: 1 }), { code: 'ERR_INVALID_ARGUMENT', message: /mask is empty/ });
+  const black = await png(
+    mask(64, 64, 3, () => 0),
+    64,
+    64,
+  );
+  await assert.rejects(model.inpaint('a', image, black, { numInferenceSteps: 1 }), {
+    code: 'ERR_INVALID_ARGUMENT',
+    message: /mask is empty/,
+  });
   const limited = await DiffusionModel.load(SD, { maxInputPixels: 32 * 32 });
   await assert.rejects(limited.image2image('a', image), { code: 'ERR_INVALID_ARGUMENT', message: /exceeds the limit of 1024 pixels/ });
-  await assert.rejects(limited.image2image('a', { data: new Uint8Array(64 * 64 * 3), width: 64, height: 64, channels: 3 }), /exceeds the limit/);
+  await assert.rejects(
+    limited.image2image('a', { data: new Uint8Array(64 * 64 * 3), width: 64, height: 64, channels: 3 }),
+    /exceeds the limit/,
+  );
   limited.dispose();
 });
 
@@ -180,7 +211,10 @@ test('a bad request is refused before it waits for a slot', async () => {
   const single = await DiffusionModel.load(SD, { maxConcurrency: 1 });
   const busy = single.text2image('a', { numInferenceSteps: 30 });
   await assert.rejects(single.text2image('a', { width: 63 }), { code: 'ERR_INVALID_ARGUMENT', message: /divisible/ });
-  await assert.rejects(single.text2image('a', { scheduler: 'FLOW_MATCH_EULER_DISCRETE' }), { code: 'ERR_INVALID_ARGUMENT', message: /SD3 and FLUX/ });
+  await assert.rejects(single.text2image('a', { scheduler: 'FLOW_MATCH_EULER_DISCRETE' }), {
+    code: 'ERR_INVALID_ARGUMENT',
+    message: /SD3 and FLUX/,
+  });
   assert.equal(single.waiting, 0, 'nothing was queued');
   assert.equal(single.running, 1);
   await busy;

@@ -21,20 +21,57 @@ function features(files) {
   const sdxlAdapters = { adapters: { a: lora('sdxl-kohya-a'), b: lora('sdxl-kohya-b') }, adapterPresets: { blend: { a: 0.7, b: 0.4 } } };
   return [
     { name: 'text-to-image (SD 1.5)', model: ['sd15'], call: (m) => m.text2image(PROMPT, { numInferenceSteps: 3 }) },
-    { name: 'text-to-image, 2 images (SDXL)', model: ['sdxl'], call: (m) => m.text2image(PROMPT, { numInferenceSteps: 2, numImagesPerPrompt: 2 }) },
-    { name: 'image-to-image (SD 1.5)', model: ['sd15'], call: (m) => m.image2image(PROMPT, image, { numInferenceSteps: 4, strength: 0.7 }) },
+    {
+      name: 'text-to-image, 2 images (SDXL)',
+      model: ['sdxl'],
+      call: (m) => m.text2image(PROMPT, { numInferenceSteps: 2, numImagesPerPrompt: 2 }),
+    },
+    {
+      name: 'image-to-image (SD 1.5)',
+      model: ['sd15'],
+      call: (m) => m.image2image(PROMPT, image, { numInferenceSteps: 4, strength: 0.7 }),
+    },
     { name: 'inpainting (SD 1.5)', model: ['sd15'], call: (m) => m.inpaint(PROMPT, image, boxMask, { numInferenceSteps: 3 }) },
-    { name: 'inpainting (dedicated inpainting model)', model: ['sd-inpaint'], call: (m) => m.inpaint(PROMPT, image, boxMask, { numInferenceSteps: 3 }) },
-    { name: 'LoRA a@0.5 (SD 1.5, linear and 1x1 convolutions)', model: ['sd15', { adapters: { a: lora('sd15-kohya-a') } }],
-      call: (m) => m.text2image(PROMPT, { numInferenceSteps: 3, adapters: { a: 0.5 } }) },
-    { name: 'LoRA a@0.5 (SDXL)', model: ['sdxl', sdxlAdapters], call: (m) => m.text2image(PROMPT, { numInferenceSteps: 3, adapters: { a: 0.5 } }) },
-    { name: 'LoRA preset (SDXL)', model: ['sdxl', sdxlAdapters], call: (m) => m.text2image(PROMPT, { numInferenceSteps: 3, adapters: 'blend' }) },
-    { name: 'LoRA image-to-image (SDXL)', model: ['sdxl', sdxlAdapters],
-      call: (m) => m.image2image(PROMPT, image, { numInferenceSteps: 3, strength: 0.8, adapters: { b: 1 } }) },
-    { name: 'LoRA (FLUX, CLIP + transformer)', model: ['flux-dev', { adapters: { a: lora('flux-dev-diffusers-a') } }],
-      call: (m) => m.text2image(PROMPT, { numInferenceSteps: 3, width: 64, height: 64, adapters: { a: 0.8 } }) },
-    { name: 'static shapes (SD 1.5, 64x48)', model: ['sd15', { reshape: { width: 64, height: 48 } }], call: (m) => m.text2image(PROMPT, { numInferenceSteps: 3 }) },
-    { name: 'TaylorSeer (FLUX schnell, 12 steps)', model: ['flux-schnell'], call: (m) => m.text2image(PROMPT, { numInferenceSteps: 12, width: 64, height: 64 }) },
+    {
+      name: 'inpainting (dedicated inpainting model)',
+      model: ['sd-inpaint'],
+      call: (m) => m.inpaint(PROMPT, image, boxMask, { numInferenceSteps: 3 }),
+    },
+    {
+      name: 'LoRA a@0.5 (SD 1.5, linear and 1x1 convolutions)',
+      model: ['sd15', { adapters: { a: lora('sd15-kohya-a') } }],
+      call: (m) => m.text2image(PROMPT, { numInferenceSteps: 3, adapters: { a: 0.5 } }),
+    },
+    {
+      name: 'LoRA a@0.5 (SDXL)',
+      model: ['sdxl', sdxlAdapters],
+      call: (m) => m.text2image(PROMPT, { numInferenceSteps: 3, adapters: { a: 0.5 } }),
+    },
+    {
+      name: 'LoRA preset (SDXL)',
+      model: ['sdxl', sdxlAdapters],
+      call: (m) => m.text2image(PROMPT, { numInferenceSteps: 3, adapters: 'blend' }),
+    },
+    {
+      name: 'LoRA image-to-image (SDXL)',
+      model: ['sdxl', sdxlAdapters],
+      call: (m) => m.image2image(PROMPT, image, { numInferenceSteps: 3, strength: 0.8, adapters: { b: 1 } }),
+    },
+    {
+      name: 'LoRA (FLUX, CLIP + transformer)',
+      model: ['flux-dev', { adapters: { a: lora('flux-dev-diffusers-a') } }],
+      call: (m) => m.text2image(PROMPT, { numInferenceSteps: 3, width: 64, height: 64, adapters: { a: 0.8 } }),
+    },
+    {
+      name: 'static shapes (SD 1.5, 64x48)',
+      model: ['sd15', { reshape: { width: 64, height: 48 } }],
+      call: (m) => m.text2image(PROMPT, { numInferenceSteps: 3 }),
+    },
+    {
+      name: 'TaylorSeer (FLUX schnell, 12 steps)',
+      model: ['flux-schnell'],
+      call: (m) => m.text2image(PROMPT, { numInferenceSteps: 12, width: 64, height: 64 }),
+    },
     { name: 'SD3 with T5', model: ['sd3'], call: (m) => m.text2image(PROMPT, { numInferenceSteps: 3 }) },
   ];
 }
@@ -54,7 +91,10 @@ test(`the same call gives the same pixels ${REPEATS} times in a row, for every f
   }
   for (const model of loaded.values()) model.dispose();
   console.log(['| feature | max |diff| to the first call |', '|---|---|', ...rows.map((r) => `| ${r.name} | ${r.worst} |`)].join('\n'));
-  assert.deepEqual(rows.filter((r) => r.worst !== 0), []);
+  assert.deepEqual(
+    rows.filter((r) => r.worst !== 0),
+    [],
+  );
 });
 
 test(`two calls at once on one model (maxConcurrency 2) give the pixels of one call alone, ${REPEATS} times`, async () => {

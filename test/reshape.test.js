@@ -20,34 +20,64 @@ const [W, H] = [64, 48];
  * updates its defaults.
  */
 const MODELS = [
-  { name: 'sd15', shapes: [
-    { shape: { numImagesPerPrompt: 2, guidanceScale: 7.5 }, calls: [t2i('steps=3'), t2i('negative prompt', { negativePrompt: 'blurry' })] },
-    { shape: { numImagesPerPrompt: 1, guidanceScale: 7.5 }, calls: [t2i('steps=3'), i2i('strength=0.8'), inpaint('box mask')] },
-    { shape: { numImagesPerPrompt: 1, guidanceScale: 1 }, calls: [t2i('no CFG')] },
-  ] },
-  { name: 'sdxl', shapes: [
-    // CFG with the empty negative prompt forced to zeros: the batch-2 text encoders read ["", prompt].
-    { shape: { numImagesPerPrompt: 1, guidanceScale: 5 }, calls: [t2i('steps=3'), t2i('negative prompt', { negativePrompt: 'blurry' }), i2i('strength=0.6')] },
-    { shape: { numImagesPerPrompt: 2, guidanceScale: 5 }, calls: [t2i('steps=3')] },
-    { shape: { numImagesPerPrompt: 1, guidanceScale: 1 }, calls: [t2i('no CFG')] },
-  ] },
-  { name: 'lcm', shapes: [
-    { shape: { numImagesPerPrompt: 1, guidanceScale: 8.5 }, calls: [t2i('steps=3'), t2i('guidance 3', { guidanceScale: 3 }), i2i('strength=0.8')] },
-  ] },
-  { name: 'sd3', shapes: [
-    { shape: { numImagesPerPrompt: 1, guidanceScale: 7 }, calls: [t2i('steps=3'), i2i('strength=0.6'), inpaint('box mask')] },
-    { shape: { numImagesPerPrompt: 2, guidanceScale: 7 }, calls: [t2i('steps=3')] },
-    { shape: { numImagesPerPrompt: 1, guidanceScale: 1 }, calls: [t2i('no CFG')] },
-  ] },
-  { name: 'flux-schnell', shapes: [
-    { shape: { numImagesPerPrompt: 1 }, calls: [t2i('steps=3'), i2i('strength=0.6')] },
-    { shape: { numImagesPerPrompt: 2 }, calls: [t2i('steps=3')] },
-  ] },
+  {
+    name: 'sd15',
+    shapes: [
+      {
+        shape: { numImagesPerPrompt: 2, guidanceScale: 7.5 },
+        calls: [t2i('steps=3'), t2i('negative prompt', { negativePrompt: 'blurry' })],
+      },
+      { shape: { numImagesPerPrompt: 1, guidanceScale: 7.5 }, calls: [t2i('steps=3'), i2i('strength=0.8'), inpaint('box mask')] },
+      { shape: { numImagesPerPrompt: 1, guidanceScale: 1 }, calls: [t2i('no CFG')] },
+    ],
+  },
+  {
+    name: 'sdxl',
+    shapes: [
+      // CFG with the empty negative prompt forced to zeros: the batch-2 text encoders read ["", prompt].
+      {
+        shape: { numImagesPerPrompt: 1, guidanceScale: 5 },
+        calls: [t2i('steps=3'), t2i('negative prompt', { negativePrompt: 'blurry' }), i2i('strength=0.6')],
+      },
+      { shape: { numImagesPerPrompt: 2, guidanceScale: 5 }, calls: [t2i('steps=3')] },
+      { shape: { numImagesPerPrompt: 1, guidanceScale: 1 }, calls: [t2i('no CFG')] },
+    ],
+  },
+  {
+    name: 'lcm',
+    shapes: [
+      {
+        shape: { numImagesPerPrompt: 1, guidanceScale: 8.5 },
+        calls: [t2i('steps=3'), t2i('guidance 3', { guidanceScale: 3 }), i2i('strength=0.8')],
+      },
+    ],
+  },
+  {
+    name: 'sd3',
+    shapes: [
+      { shape: { numImagesPerPrompt: 1, guidanceScale: 7 }, calls: [t2i('steps=3'), i2i('strength=0.6'), inpaint('box mask')] },
+      { shape: { numImagesPerPrompt: 2, guidanceScale: 7 }, calls: [t2i('steps=3')] },
+      { shape: { numImagesPerPrompt: 1, guidanceScale: 1 }, calls: [t2i('no CFG')] },
+    ],
+  },
+  {
+    name: 'flux-schnell',
+    shapes: [
+      { shape: { numImagesPerPrompt: 1 }, calls: [t2i('steps=3'), i2i('strength=0.6')] },
+      { shape: { numImagesPerPrompt: 2 }, calls: [t2i('steps=3')] },
+    ],
+  },
 ];
 
-function t2i(name, options = {}) { return { name, task: 'text2image', options: { numInferenceSteps: 3, ...options } }; }
-function i2i(name) { return { name, task: 'image2image', options: { numInferenceSteps: 3, strength: Number(name.split('=')[1]) } }; }
-function inpaint(name) { return { name, task: 'inpainting', options: { numInferenceSteps: 3 } }; }
+function t2i(name, options = {}) {
+  return { name, task: 'text2image', options: { numInferenceSteps: 3, ...options } };
+}
+function i2i(name) {
+  return { name, task: 'image2image', options: { numInferenceSteps: 3, strength: Number(name.split('=')[1]) } };
+}
+function inpaint(name) {
+  return { name, task: 'inpainting', options: { numInferenceSteps: 3 } };
+}
 
 function run(model, c, files) {
   if (c.task === 'text2image') return model.text2image(PROMPT, c.options);
@@ -65,7 +95,7 @@ async function modelRows(entry, files) {
       const options = { ...c.options, width: W, height: H, numImagesPerPrompt: shape.numImagesPerPrompt };
       if (shape.guidanceScale !== undefined && options.guidanceScale === undefined) options.guidanceScale = shape.guidanceScale;
       const images = c.task === 'text2image' ? {} : { image: files.image, ...(c.task === 'inpainting' ? { mask: files.boxMask } : {}) };
-      const guidance = shape.guidanceScale ?? 0;  // FLUX: shapes nothing
+      const guidance = shape.guidanceScale ?? 0; // FLUX: shapes nothing
       requests.push({ ...toOracleRequest(c.task, dir, PROMPT, options, images), reshape: [shape.numImagesPerPrompt, H, W, guidance] });
     }
   }
@@ -85,13 +115,24 @@ async function modelRows(entry, files) {
       const options = { ...c.options, width: W, height: H, numImagesPerPrompt: shape.numImagesPerPrompt };
       if (shape.guidanceScale !== undefined && options.guidanceScale === undefined) options.guidanceScale = shape.guidanceScale;
       const plain = await run(dynamic, { ...c, options }, files);
-      ours.push({ name: `${entry.name} ${describe(shape)} ${c.task} ${c.name}`, data: pixels(result), again: pixels(again), dynamic: pixels(plain), index: k });
+      ours.push({
+        name: `${entry.name} ${describe(shape)} ${c.task} ${c.name}`,
+        data: pixels(result),
+        again: pixels(again),
+        dynamic: pixels(plain),
+        index: k,
+      });
       k += 1;
     }
     // The first call once more, after the others: still the same pixels.
     const later = pixels(await run(reshaped, calls[0], files));
-    ours.push({ name: `${entry.name} ${describe(shape)} ${calls[0].task} ${calls[0].name} (again, after the others)`, data: later,
-      again: firstCall, dynamic: ours[ours.length - calls.length].dynamic, index: k - calls.length });
+    ours.push({
+      name: `${entry.name} ${describe(shape)} ${calls[0].task} ${calls[0].name} (again, after the others)`,
+      data: later,
+      again: firstCall,
+      dynamic: ours[ours.length - calls.length].dynamic,
+      index: k - calls.length,
+    });
     reshaped.dispose();
   }
   dynamic.dispose();
@@ -101,8 +142,12 @@ async function modelRows(entry, files) {
     const [vsOracle, againVsOracle] = [o.data, o.again].map((data) => compareBytes(data, answers[o.index].data));
     const vsDynamic = compareBytes(o.data, o.dynamic);
     rows.push({
-      name: o.name, maxDiff: Math.max(vsOracle.maxDiff, againVsOracle.maxDiff), exact: Math.min(vsOracle.exact, againVsOracle.exact),
-      repeatDiff: compareBytes(o.data, o.again).maxDiff, dynamicMax: vsDynamic.maxDiff, dynamicExact: vsDynamic.exact,
+      name: o.name,
+      maxDiff: Math.max(vsOracle.maxDiff, againVsOracle.maxDiff),
+      exact: Math.min(vsOracle.exact, againVsOracle.exact),
+      repeatDiff: compareBytes(o.data, o.again).maxDiff,
+      dynamicMax: vsDynamic.maxDiff,
+      dynamicExact: vsDynamic.exact,
     });
   }
   return rows;
@@ -123,7 +168,10 @@ test('static shapes match openvino_genai reshape() + compile() (SD 1.5, SDXL, LC
   const lines = ['Ours reshaped vs ours dynamic (same call)', '| case | max |diff| | exact bytes |', '|---|---|---|'];
   for (const r of rows) lines.push(`| ${r.name} | ${r.dynamicMax} | ${(r.dynamicExact * 100).toFixed(2)}% |`);
   console.log(lines.join('\n'));
-  assert.deepEqual(rows.filter((r) => r.maxDiff > 1).map((r) => `${r.name}: ${r.maxDiff}`), []);
+  assert.deepEqual(
+    rows.filter((r) => r.maxDiff > 1).map((r) => `${r.name}: ${r.maxDiff}`),
+    [],
+  );
   assert.deepEqual(unrepeatable(rows), [], 'repeated calls gave different pixels');
 });
 
@@ -138,7 +186,10 @@ test('static shapes with N > 1 where openvino_genai fails (LCM, SD image-to-imag
   // encodes one: both throw for N > 1. We keep those inputs at one row.
   const files = await editInputs();
   const rows = [];
-  for (const [name, c] of [['lcm', t2i('steps=3')], ['sd15', i2i('strength=0.8')]]) {
+  for (const [name, c] of [
+    ['lcm', t2i('steps=3')],
+    ['sd15', i2i('strength=0.8')],
+  ]) {
     const dir = fixture(name);
     const reshaped = await DiffusionModel.load(dir, { reshape: { width: W, height: H, numImagesPerPrompt: 2 } });
     const dynamic = await DiffusionModel.load(dir);
@@ -146,28 +197,40 @@ test('static shapes with N > 1 where openvino_genai fails (LCM, SD image-to-imag
     const a = pixels(await run(reshaped, c, files));
     const b = pixels(await run(dynamic, { ...c, options }, files));
     const otherSeed = pixels(await run(dynamic, { ...c, options: { ...options, seed: 7 } }, files));
-    rows.push({ name: `${name} ${c.task} n=2 (ours reshaped vs ours dynamic)`, ...compareBytes(a, b), mean: meanAbs(a, b), seedEffect: meanAbs(b, otherSeed) });
+    rows.push({
+      name: `${name} ${c.task} n=2 (ours reshaped vs ours dynamic)`,
+      ...compareBytes(a, b),
+      mean: meanAbs(a, b),
+      seedEffect: meanAbs(b, otherSeed),
+    });
     reshaped.dispose();
     dynamic.dispose();
   }
   printTable('Static shapes beyond the oracle', rows);
   // Rounding differences only: far smaller than what another seed changes.
-  for (const r of rows) assert.ok(r.mean < r.seedEffect / 10, `${r.name}: mean |diff| ${r.mean.toFixed(2)} vs another seed ${r.seedEffect.toFixed(2)}`);
+  for (const r of rows)
+    assert.ok(r.mean < r.seedEffect / 10, `${r.name}: mean |diff| ${r.mean.toFixed(2)} vs another seed ${r.seedEffect.toFixed(2)}`);
 });
 
 test('static shapes with LoRA adapters (SD 1.5: linear and 1x1 convolution layers) match openvino_genai', async () => {
   const a = `${fixture('loras')}/sd15-kohya-a.safetensors`;
-  const request = { ...toOracleRequest('text2image', fixture('sd15'), PROMPT, { numInferenceSteps: 3, width: W, height: H }),
-    reshape: [1, H, W, 7.5], adapters: [{ path: a, alpha: 0.7 }] };
+  const request = {
+    ...toOracleRequest('text2image', fixture('sd15'), PROMPT, { numInferenceSteps: 3, width: W, height: H }),
+    reshape: [1, H, W, 7.5],
+    adapters: [{ path: a, alpha: 0.7 }],
+  };
   const [oracle] = await runOracle([request]);
   assert.ok(!oracle.error, oracle.error);
   const model = await DiffusionModel.load(fixture('sd15'), { reshape: { width: W, height: H }, adapters: { a } });
   const call = () => model.text2image(PROMPT, { numInferenceSteps: 3, adapters: { a: 0.7 } });
   const { result, ...compared } = await compareRepeated(call, oracle.data);
-  await model.text2image(PROMPT, { numInferenceSteps: 3 });  // another choice, then the same call once more
+  await model.text2image(PROMPT, { numInferenceSteps: 3 }); // another choice, then the same call once more
   const later = compareBytes(pixels(await call()), oracle.data);
   model.dispose();
-  const rows = [{ name: `sd15 ${W}x${H} kohya a@0.7`, ...compared }, { name: `sd15 ${W}x${H} kohya a@0.7 (after a call without it)`, ...later }];
+  const rows = [
+    { name: `sd15 ${W}x${H} kohya a@0.7`, ...compared },
+    { name: `sd15 ${W}x${H} kohya a@0.7 (after a call without it)`, ...later },
+  ];
   printTable('Static shapes with LoRA', rows);
   assert.equal(result.images.length, 1);
   for (const row of rows) assert.ok(row.maxDiff <= 1, `${row.name}: max diff ${row.maxDiff}`);
@@ -178,16 +241,25 @@ test('static shapes refuse other sizes, counts, guidance batches and sequence le
   const invalid = (pattern) => ({ code: 'ERR_INVALID_ARGUMENT', message: pattern });
   const sd15 = await DiffusionModel.load(fixture('sd15'), { reshape: { width: W, height: H } });
   const opts = { numInferenceSteps: 2 };
-  await assert.rejects(sd15.text2image(PROMPT, { ...opts, width: 64, height: 64 }), invalid(/reshaped to static shapes for 64x48 images.*got 64x64/));
+  await assert.rejects(
+    sd15.text2image(PROMPT, { ...opts, width: 64, height: 64 }),
+    invalid(/reshaped to static shapes for 64x48 images.*got 64x64/),
+  );
   await assert.rejects(sd15.text2image(PROMPT, { ...opts, height: 64 }), invalid(/64x48.*got 64x64/));
   await assert.rejects(sd15.text2image(PROMPT, { ...opts, numImagesPerPrompt: 2 }), invalid(/num_images_per_prompt 1.*got 2/));
-  await assert.rejects(sd15.text2image(PROMPT, { ...opts, guidanceScale: 1 }), invalid(/reshaped for classifier-free guidance.*above 1; got 1/));
+  await assert.rejects(
+    sd15.text2image(PROMPT, { ...opts, guidanceScale: 1 }),
+    invalid(/reshaped for classifier-free guidance.*above 1; got 1/),
+  );
   const ok = await sd15.text2image(PROMPT, { ...opts, guidanceScale: 3, width: W, height: H, numImagesPerPrompt: 1 });
   assert.deepEqual([ok.images.length, ok.width, ok.height], [1, W, H], 'restating the static values, or another guidance > 1, is fine');
   sd15.dispose();
 
   const noCfg = await DiffusionModel.load(fixture('sd15'), { reshape: { width: W, height: H, guidanceScale: 1 } });
-  await assert.rejects(noCfg.text2image(PROMPT, { ...opts, guidanceScale: 7.5 }), invalid(/without classifier-free guidance.*at most 1; got 7.5/));
+  await assert.rejects(
+    noCfg.text2image(PROMPT, { ...opts, guidanceScale: 7.5 }),
+    invalid(/without classifier-free guidance.*at most 1; got 7.5/),
+  );
   await assert.rejects(noCfg.text2image(PROMPT, { ...opts, negativePrompt: 'x' }), invalid(/negative prompt needs guidance_scale > 1/));
   noCfg.dispose();
 
@@ -201,7 +273,10 @@ test('static shapes refuse other sizes, counts, guidance batches and sequence le
 
   const load = (name, reshape) => DiffusionModel.load(fixture(name), { reshape });
   await assert.rejects(load('sd15', { width: 63, height: 48 }), invalid(/static shape: width and height must be divisible by 2.*63x48/));
-  await assert.rejects(load('sd3', { width: 60, height: 48 }), invalid(/divisible by 8 \(the VAE scale factor 4 times the transformer patch size 2\)/));
+  await assert.rejects(
+    load('sd3', { width: 60, height: 48 }),
+    invalid(/divisible by 8 \(the VAE scale factor 4 times the transformer patch size 2\)/),
+  );
   await assert.rejects(load('flux-schnell', { width: 66, height: 48 }), invalid(/divisible by 4 .*FLUX packs 2x2/));
   await assert.rejects(load('sd15', { width: 64, height: 0 }), invalid(/must be positive/));
   await assert.rejects(load('sd15', { width: 64, height: 48, numImagesPerPrompt: 0 }), invalid(/num_images_per_prompt must be at least 1/));

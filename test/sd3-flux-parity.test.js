@@ -15,15 +15,17 @@ const LONG_PROMPT = Array(14).fill('a red cat sitting on the big green mat').joi
 // OVD_FLUX_FILL_FIXTURE points the FluxFill cases at another folder.
 const FLUX_FILL = process.env.OVD_FLUX_FILL_FIXTURE || fixture('flux-fill');
 
-const TAYLORSEER_NAMES = { cacheInterval: 'cache_interval', disableCacheBeforeStep: 'disable_cache_before_step', disableCacheAfterStep: 'disable_cache_after_step' };
+const TAYLORSEER_NAMES = {
+  cacheInterval: 'cache_interval',
+  disableCacheBeforeStep: 'disable_cache_before_step',
+  disableCacheAfterStep: 'disable_cache_after_step',
+};
 
 function oracleRequest(model, c) {
   const request = toOracleRequest(c.task, model.dir, c.prompt ?? PROMPT, c.options, { image: c.image, mask: c.mask });
   const ts = c.options.taylorseer;
   if (ts !== undefined) {
-    request.taylorseer = typeof ts === 'object'
-      ? Object.fromEntries(Object.entries(ts).map(([k, v]) => [TAYLORSEER_NAMES[k], v]))
-      : ts;
+    request.taylorseer = typeof ts === 'object' ? Object.fromEntries(Object.entries(ts).map(([k, v]) => [TAYLORSEER_NAMES[k], v])) : ts;
   }
   return request;
 }
@@ -50,7 +52,7 @@ function t5Shape(model, c) {
 async function oracleInGroups(model, cases) {
   const groups = new Map();
   cases.forEach((c, i) => {
-    const key = t5Shape(model, c);  // each task has its own oracle pipeline, so tasks may share a process
+    const key = t5Shape(model, c); // each task has its own oracle pipeline, so tasks may share a process
     if (!groups.has(key)) groups.set(key, []);
     groups.get(key).push(i);
   });
@@ -59,7 +61,9 @@ async function oracleInGroups(model, cases) {
   const worker = async () => {
     for (let g = queue.shift(); g; g = queue.shift()) {
       const out = await runOracle(g.map((i) => oracleRequest(model, cases[i])));
-      g.forEach((i, k) => { results[i] = out[k]; });
+      g.forEach((i, k) => {
+        results[i] = out[k];
+      });
     }
   };
   await Promise.all([worker(), worker()]);
@@ -74,7 +78,13 @@ async function parity(rows, model, cases) {
   const mine = [];
   for (const i of order) {
     const calls = [];
-    for (let k = 0; k < 2; k += 1) calls.push(await run(ours, cases[i]).then((r) => ({ r }), (e) => ({ e })));
+    for (let k = 0; k < 2; k += 1)
+      calls.push(
+        await run(ours, cases[i]).then(
+          (r) => ({ r }),
+          (e) => ({ e }),
+        ),
+      );
     mine.push({ r: calls[0].r, again: calls[1].r, e: calls[0].e || calls[1].e });
   }
   ours.dispose();
@@ -95,7 +105,9 @@ async function parity(rows, model, cases) {
     assert.deepEqual([r.height, r.width], [h, w], name);
     const [first, second] = [r, again].map((result) => compareBytes(pixels(result), oracle[i].data));
     rows.push({
-      name, maxDiff: Math.max(first.maxDiff, second.maxDiff), exact: Math.min(first.exact, second.exact),
+      name,
+      maxDiff: Math.max(first.maxDiff, second.maxDiff),
+      exact: Math.min(first.exact, second.exact),
       repeatDiff: compareBytes(pixels(r), pixels(again)).maxDiff,
     });
   });
@@ -108,7 +120,10 @@ function sd3Cases(files, withT5) {
     t2i('steps=4', { numInferenceSteps: 4 }),
     t2i('steps=12 (TaylorSeer default: on)', { numInferenceSteps: 12 }),
     t2i('steps=12 taylorseer=false', { numInferenceSteps: 12, taylorseer: false }),
-    t2i('steps=12 taylorseer {2,3,-1}', { numInferenceSteps: 12, taylorseer: { cacheInterval: 2, disableCacheBeforeStep: 3, disableCacheAfterStep: -1 } }),
+    t2i('steps=12 taylorseer {2,3,-1}', {
+      numInferenceSteps: 12,
+      taylorseer: { cacheInterval: 2, disableCacheBeforeStep: 3, disableCacheAfterStep: -1 },
+    }),
     t2i('80x48 steps=3', { numInferenceSteps: 3, width: 80, height: 48, seed: 7 }),
     t2i('guidance 1 (no CFG)', { numInferenceSteps: 3, guidanceScale: 1 }),
     t2i('2 images', { numInferenceSteps: 3, numImagesPerPrompt: 2 }),
@@ -118,11 +133,28 @@ function sd3Cases(files, withT5) {
     t2i('width 60 (not a multiple of 8)', { numInferenceSteps: 2, width: 60 }),
     t2i('strength 0.5', { numInferenceSteps: 2, strength: 0.5 }),
     { name: 'i2i strength=0.5', task: 'image2image', image: files.image, options: { numInferenceSteps: 6, strength: 0.5 } },
-    { name: 'i2i strength=0.9 steps=12 taylorseer=true', task: 'image2image', image: files.image, options: { numInferenceSteps: 12, strength: 0.9, taylorseer: true } },
+    {
+      name: 'i2i strength=0.9 steps=12 taylorseer=true',
+      task: 'image2image',
+      image: files.image,
+      options: { numInferenceSteps: 12, strength: 0.9, taylorseer: true },
+    },
     { name: 'i2i 2 images', task: 'image2image', image: files.image, options: { numInferenceSteps: 2, numImagesPerPrompt: 2 } },
     { name: 'inpaint', task: 'inpainting', image: files.image, mask: files.boxMask, options: { numInferenceSteps: 5 } },
-    { name: 'inpaint strength=1 soft mask', task: 'inpainting', image: files.image, mask: files.softMask, options: { numInferenceSteps: 4, strength: 1 } },
-    { name: 'outpaint 80x72 canvas', task: 'inpainting', image: files.canvas, mask: files.border, options: { numInferenceSteps: 4, width: 80, height: 72 } },
+    {
+      name: 'inpaint strength=1 soft mask',
+      task: 'inpainting',
+      image: files.image,
+      mask: files.softMask,
+      options: { numInferenceSteps: 4, strength: 1 },
+    },
+    {
+      name: 'outpaint 80x72 canvas',
+      task: 'inpainting',
+      image: files.canvas,
+      mask: files.border,
+      options: { numInferenceSteps: 4, width: 80, height: 72 },
+    },
   ];
   if (withT5) {
     cases.push(
@@ -141,7 +173,11 @@ function fluxCases(files, dev) {
     t2i('steps=4 64x64', { numInferenceSteps: 4, ...small }),
     t2i('steps=12 64x48 (TaylorSeer default: on)', { numInferenceSteps: 12, width: 64, height: 48 }),
     t2i('steps=12 64x48 taylorseer=false', { numInferenceSteps: 12, width: 64, height: 48, taylorseer: false }),
-    t2i('steps=9 taylorseer {3,2,-1}', { numInferenceSteps: 9, ...small, taylorseer: { cacheInterval: 3, disableCacheBeforeStep: 2, disableCacheAfterStep: -1 } }),
+    t2i('steps=9 taylorseer {3,2,-1}', {
+      numInferenceSteps: 9,
+      ...small,
+      taylorseer: { cacheInterval: 3, disableCacheBeforeStep: 2, disableCacheAfterStep: -1 },
+    }),
     t2i('default size (256x256) steps=2', { numInferenceSteps: 2 }),
     t2i('maxSequenceLength=30 + prompt_2', { numInferenceSteps: 3, ...small, maxSequenceLength: 30, prompt2: 'an oil painting' }),
     t2i('2 images 48x80', { numInferenceSteps: 3, width: 48, height: 80, numImagesPerPrompt: 2, seed: 11 }),
@@ -151,9 +187,26 @@ function fluxCases(files, dev) {
     t2i('width 66 (latent not even)', { numInferenceSteps: 2, width: 66, height: 64 }),
     t2i('taylorseer cacheInterval=1', { numInferenceSteps: 12, ...small, taylorseer: { cacheInterval: 1 } }),
     { name: 'i2i strength=0.5', task: 'image2image', image: files.image, options: { numInferenceSteps: 6, strength: 0.5, ...small } },
-    { name: 'i2i strength=0.8 80x72', task: 'image2image', image: files.image, options: { numInferenceSteps: 4, strength: 0.8, width: 80, height: 72 } },
-    { name: 'inpaint', task: 'inpainting', image: files.image, mask: files.boxMask, options: { numInferenceSteps: 5, width: 80, height: 72 } },
-    { name: 'inpaint strength=1 soft mask', task: 'inpainting', image: files.image, mask: files.softMask, options: { numInferenceSteps: 3, strength: 1, ...small } },
+    {
+      name: 'i2i strength=0.8 80x72',
+      task: 'image2image',
+      image: files.image,
+      options: { numInferenceSteps: 4, strength: 0.8, width: 80, height: 72 },
+    },
+    {
+      name: 'inpaint',
+      task: 'inpainting',
+      image: files.image,
+      mask: files.boxMask,
+      options: { numInferenceSteps: 5, width: 80, height: 72 },
+    },
+    {
+      name: 'inpaint strength=1 soft mask',
+      task: 'inpainting',
+      image: files.image,
+      mask: files.softMask,
+      options: { numInferenceSteps: 3, strength: 1, ...small },
+    },
   ];
   if (dev) {
     cases.push(
@@ -166,10 +219,34 @@ function fluxCases(files, dev) {
 
 function fillCases(files) {
   return [
-    { name: 'fill 64x64', task: 'inpainting', image: files.image, mask: files.boxMask, options: { numInferenceSteps: 4, width: 64, height: 64 } },
-    { name: 'fill 2 images 80x48 guidance 4', task: 'inpainting', image: files.image, mask: files.softMask, options: { numInferenceSteps: 3, width: 80, height: 48, guidanceScale: 4, numImagesPerPrompt: 2 } },
-    { name: 'fill strength=0.7', task: 'inpainting', image: files.canvas, mask: files.border, options: { numInferenceSteps: 4, width: 64, height: 64, strength: 0.7 } },
-    { name: 'fill width 66 (not a multiple of 2 x VAE scale)', task: 'inpainting', image: files.image, mask: files.boxMask, options: { numInferenceSteps: 2, width: 66, height: 64 } },
+    {
+      name: 'fill 64x64',
+      task: 'inpainting',
+      image: files.image,
+      mask: files.boxMask,
+      options: { numInferenceSteps: 4, width: 64, height: 64 },
+    },
+    {
+      name: 'fill 2 images 80x48 guidance 4',
+      task: 'inpainting',
+      image: files.image,
+      mask: files.softMask,
+      options: { numInferenceSteps: 3, width: 80, height: 48, guidanceScale: 4, numImagesPerPrompt: 2 },
+    },
+    {
+      name: 'fill strength=0.7',
+      task: 'inpainting',
+      image: files.canvas,
+      mask: files.border,
+      options: { numInferenceSteps: 4, width: 64, height: 64, strength: 0.7 },
+    },
+    {
+      name: 'fill width 66 (not a multiple of 2 x VAE scale)',
+      task: 'inpainting',
+      image: files.image,
+      mask: files.boxMask,
+      options: { numInferenceSteps: 2, width: 66, height: 64 },
+    },
   ];
 }
 
@@ -178,7 +255,11 @@ test('SD3 and FLUX match openvino_genai pixel for pixel', async () => {
   const rows = [];
   await parity(rows, { name: 'sd3', dir: fixture('sd3'), t5: true, cfg: true, defaultMsl: 256 }, sd3Cases(files, true));
   await parity(rows, { name: 'sd3-no-t5', dir: fixture('sd3-no-t5'), t5: false }, sd3Cases(files, false));
-  await parity(rows, { name: 'flux-schnell', dir: fixture('flux-schnell'), t5: true, cfg: false, defaultMsl: 512 }, fluxCases(files, false));
+  await parity(
+    rows,
+    { name: 'flux-schnell', dir: fixture('flux-schnell'), t5: true, cfg: false, defaultMsl: 512 },
+    fluxCases(files, false),
+  );
   await parity(rows, { name: 'flux-dev', dir: fixture('flux-dev'), t5: true, cfg: false, defaultMsl: 512 }, fluxCases(files, true));
   if (fs.existsSync(FLUX_FILL)) {
     await parity(rows, { name: 'flux-fill', dir: FLUX_FILL, t5: true, cfg: false, defaultMsl: 512 }, fillCases(files));
@@ -186,7 +267,11 @@ test('SD3 and FLUX match openvino_genai pixel for pixel', async () => {
     rows.push({ name: `flux-fill: no fixture at ${FLUX_FILL} (skipped)`, maxDiff: 0, exact: 1 });
   }
   printTable('SD3 / FLUX parity (ours vs openvino_genai)', rows);
-  assert.deepEqual(rows.filter((r) => r.maxDiff > 1), [], 'cases over 1 (u8) apart');
+  assert.deepEqual(
+    rows.filter((r) => r.maxDiff > 1),
+    [],
+    'cases over 1 (u8) apart',
+  );
   assert.deepEqual(unrepeatable(rows), [], 'repeated calls gave different pixels');
 });
 
@@ -199,7 +284,10 @@ test('SD3 and FLUX refuse parameters they would ignore, with clear messages', as
   await refuses(noT5.text2image(PROMPT, { numInferenceSteps: 1, prompt3: 'x' }), /no T5 encoder/);
   await refuses(noT5.text2image(PROMPT, { numInferenceSteps: 1, maxSequenceLength: 64 }), /no T5 encoder/);
   await refuses(noT5.text2image(PROMPT, { numInferenceSteps: 1, scheduler: 'EULER_DISCRETE' }), /FLOW_MATCH_EULER_DISCRETE/);
-  await refuses(noT5.text2image(PROMPT, { numInferenceSteps: 1, taylorseer: { cacheInterval: 3, foo: 1 } }), /unknown taylorseer field 'foo'/);
+  await refuses(
+    noT5.text2image(PROMPT, { numInferenceSteps: 1, taylorseer: { cacheInterval: 3, foo: 1 } }),
+    /unknown taylorseer field 'foo'/,
+  );
   await refuses(noT5.text2image(PROMPT, { numInferenceSteps: 1, taylorseer: 'yes' }), /taylorseer must be/);
   await refuses(noT5.text2image(PROMPT, { numInferenceSteps: 1, taylorseer: { disableCacheBeforeStep: -1 } }), /must not be negative/);
   noT5.dispose();
@@ -208,8 +296,19 @@ test('SD3 and FLUX refuse parameters they would ignore, with clear messages', as
   await refuses(schnell.text2image(PROMPT, { numInferenceSteps: 1, width: 64, height: 64, guidanceScale: 3.5 }), /no guidance embedding/);
   await refuses(schnell.text2image(PROMPT, { numInferenceSteps: 1, width: 64, height: 64, negativePrompt2: 'x' }), /negative prompts/);
   await refuses(schnell.text2image(PROMPT, { numInferenceSteps: 1, width: 64, height: 64, maxSequenceLength: 0 }), /between 1 and 512/);
-  await refuses(schnell.image2image(PROMPT, image, { numInferenceSteps: 2, width: 64, height: 64, numImagesPerPrompt: 2 }), /one image per call/);
-  const black = fs.readFileSync(await writePng('black-mask', mask(80, 72, 3, () => 0), 80, 72, 3));
+  await refuses(
+    schnell.image2image(PROMPT, image, { numInferenceSteps: 2, width: 64, height: 64, numImagesPerPrompt: 2 }),
+    /one image per call/,
+  );
+  const black = fs.readFileSync(
+    await writePng(
+      'black-mask',
+      mask(80, 72, 3, () => 0),
+      80,
+      72,
+      3,
+    ),
+  );
   await refuses(schnell.inpaint(PROMPT, image, black, { numInferenceSteps: 2, width: 64, height: 64 }), /the mask is empty/);
   schnell.dispose();
 
@@ -222,7 +321,11 @@ test('FLUX step events carry decodable previews; TaylorSeer skips transformer ca
   const flux = await DiffusionModel.load(fixture('flux-dev'));
   const events = [];
   const result = await flux.text2image(PROMPT, {
-    numInferenceSteps: 12, width: 64, height: 48, previews: 2, onStep: (e) => events.push(e),
+    numInferenceSteps: 12,
+    width: 64,
+    height: 48,
+    previews: 2,
+    onStep: (e) => events.push(e),
   });
   assert.equal(result.steps, 12);
   assert.equal(result.metrics.stepMs.length, 12);

@@ -18,9 +18,16 @@ const tmp = (name) => {
   made.push(dir);
   return dir;
 };
-test.after(() => { for (const dir of made) fs.rmSync(dir, { recursive: true, force: true }); });
+test.after(() => {
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true });
+});
 const parse = (argv, env = {}) => parseArgs(argv, env);
-const rejects = (argv, pattern, env = {}) => assert.throws(() => parse(argv, env), (e) => e instanceof CliError && pattern.test(e.message), argv.join(' '));
+const rejects = (argv, pattern, env = {}) =>
+  assert.throws(
+    () => parse(argv, env),
+    (e) => e instanceof CliError && pattern.test(e.message),
+    argv.join(' '),
+  );
 
 test('defaults: port 8000 on 0.0.0.0, INFO, the demo model (no model flags)', () => {
   const o = parse([]);
@@ -33,35 +40,112 @@ test('defaults: port 8000 on 0.0.0.0, INFO, the demo model (no model flags)', ()
 });
 
 test('the seed commands parse: pull-and-serve, NPU with a static resolution, model_path + model_name, --flag=value', () => {
-  const pull = parse(['--rest_port', '8000', '--model_repository_path', './models/', '--task', 'image_generation', '--source_model', 'OpenVINO/stable-diffusion-v1-5-int8-ov']);
+  const pull = parse([
+    '--rest_port',
+    '8000',
+    '--model_repository_path',
+    './models/',
+    '--task',
+    'image_generation',
+    '--source_model',
+    'OpenVINO/stable-diffusion-v1-5-int8-ov',
+  ]);
   assert.equal(pull.sourceModel, 'OpenVINO/stable-diffusion-v1-5-int8-ov');
   assert.equal(pull.modelName, 'OpenVINO/stable-diffusion-v1-5-int8-ov', 'model_name defaults to source_model');
-  const npu = parse(['--rest_port', '8000', '--model_repository_path', '/models', '--task', 'image_generation', '--source_model', 'OpenVINO/stable-diffusion-v1-5-int8-ov',
-    '--target_device', 'NPU NPU NPU', '--resolution', '512x512', '--cache_dir', '/models/cache']);
+  const npu = parse([
+    '--rest_port',
+    '8000',
+    '--model_repository_path',
+    '/models',
+    '--task',
+    'image_generation',
+    '--source_model',
+    'OpenVINO/stable-diffusion-v1-5-int8-ov',
+    '--target_device',
+    'NPU NPU NPU',
+    '--resolution',
+    '512x512',
+    '--cache_dir',
+    '/models/cache',
+  ]);
   assert.deepEqual(npu.model, { target_device: 'NPU NPU NPU', resolution: '512x512', cache_dir: '/models/cache' });
   const settings = buildModelSettings(npu.model);
   assert.deepEqual(settings.device, { textEncoder: 'NPU', denoiser: 'NPU', vae: 'NPU' });
   assert.deepEqual(settings.properties, { CACHE_DIR: '/models/cache' });
-  const local = parse(['--rest_port=9000', '--model_name', 'OpenVINO/stable-diffusion-v1-5-int8-ov', '--model_path', './models/stable-diffusion-v1-5/stable-diffusion-v1-5']);
+  const local = parse([
+    '--rest_port=9000',
+    '--model_name',
+    'OpenVINO/stable-diffusion-v1-5-int8-ov',
+    '--model_path',
+    './models/stable-diffusion-v1-5/stable-diffusion-v1-5',
+  ]);
   assert.equal(local.restPort, 9000);
   assert.equal(local.modelPath, './models/stable-diffusion-v1-5/stable-diffusion-v1-5');
-  const convert = parse(['--model_repository_path', 'models', '--source_model', 'stable-diffusion-v1-5/stable-diffusion-inpainting', '--weight-format', 'int8', '--target_device', 'GPU']);
+  const convert = parse([
+    '--model_repository_path',
+    'models',
+    '--source_model',
+    'stable-diffusion-v1-5/stable-diffusion-inpainting',
+    '--weight-format',
+    'int8',
+    '--target_device',
+    'GPU',
+  ]);
   assert.equal(convert.weightFormat, 'int8');
-  const loras = parse(['--model_repository_path', 'm', '--source_model', 'OpenVINO/stable-diffusion-xl-base-1.0-int8-ov',
-    '--source_loras', 'xray=DoctorDiffusion/doctor-diffusion-s-xray-xl-lora@DD-xray-v1.safetensors,ukiyo=KappaNeuro/ukiyo-e-art@Ukiyo-e%20Art.safetensors,blend=@xray:0.5+@ukiyo:0.4']);
-  assert.deepEqual(loras.loras.map((l) => l.alias), ['xray', 'ukiyo', 'blend']);
+  const loras = parse([
+    '--model_repository_path',
+    'm',
+    '--source_model',
+    'OpenVINO/stable-diffusion-xl-base-1.0-int8-ov',
+    '--source_loras',
+    'xray=DoctorDiffusion/doctor-diffusion-s-xray-xl-lora@DD-xray-v1.safetensors,ukiyo=KappaNeuro/ukiyo-e-art@Ukiyo-e%20Art.safetensors,blend=@xray:0.5+@ukiyo:0.4',
+  ]);
+  assert.deepEqual(
+    loras.loras.map((l) => l.alias),
+    ['xray', 'ukiyo', 'blend'],
+  );
   assert.equal(loras.loras[1].source.file, 'Ukiyo-e Art.safetensors');
 });
 
 test('OVMS positiveAllChangedImageGeneration: every image flag parses and builds settings', () => {
-  const o = parse(['--model_name', 'm', '--model_path', '/m', '--task', 'image_generation', '--target_device', 'GPU GPU NPU',
-    '--resolution', ' 3000x4000 200x700 100x200', '--default_resolution', '200x700', '--max_num_images_per_prompt', '7',
-    '--default_num_inference_steps', '2', '--max_num_inference_steps', '3', '--num_streams', '14', '--cache_dir', '/cache',
-    '--plugin_config', '{"PERFORMANCE_HINT":"LATENCY"}', '--log_level', 'DEBUG', '--rest_workers', '4']);
+  const o = parse([
+    '--model_name',
+    'm',
+    '--model_path',
+    '/m',
+    '--task',
+    'image_generation',
+    '--target_device',
+    'GPU GPU NPU',
+    '--resolution',
+    ' 3000x4000 200x700 100x200',
+    '--default_resolution',
+    '200x700',
+    '--max_num_images_per_prompt',
+    '7',
+    '--default_num_inference_steps',
+    '2',
+    '--max_num_inference_steps',
+    '3',
+    '--num_streams',
+    '14',
+    '--cache_dir',
+    '/cache',
+    '--plugin_config',
+    '{"PERFORMANCE_HINT":"LATENCY"}',
+    '--log_level',
+    'DEBUG',
+    '--rest_workers',
+    '4',
+  ]);
   assert.equal(o.model.resolution, ' 3000x4000 200x700 100x200', 'kept raw');
   assert.throws(() => buildModelSettings(o.model), /NPU needs a static shape/);
   const settings = buildModelSettings({ ...o.model, target_device: 'GPU GPU CPU' });
-  assert.deepEqual(settings.resolutions, [{ width: 3000, height: 4000 }, { width: 200, height: 700 }, { width: 100, height: 200 }]);
+  assert.deepEqual(settings.resolutions, [
+    { width: 3000, height: 4000 },
+    { width: 200, height: 700 },
+    { width: 100, height: 200 },
+  ]);
   assert.deepEqual(settings.defaultResolution, { width: 200, height: 700 });
   assert.deepEqual(settings.properties, { PERFORMANCE_HINT: 'LATENCY', CACHE_DIR: '/cache', NUM_STREAMS: '14' });
   assert.equal(settings.maxNumImagesPerPrompt, 7);
@@ -85,7 +169,8 @@ test('unknown flags, bad values and bad combinations are refused with a clear me
   rejects(['--task', 'painting'], /--task parameter unsupported value/);
   rejects(['--max_resolution', '12'], /Invalid max_resolution format\. Expected WxH, e\.g\., 1024x1024/);
   rejects(['--default_resolution', 'auto'], /Invalid default_resolution format/);
-  for (const flag of ['max_num_images_per_prompt', 'default_num_inference_steps', 'max_num_inference_steps', 'num_streams']) rejects([`--${flag}`, '0'], new RegExp(`${flag} must be greater than 0`));
+  for (const flag of ['max_num_images_per_prompt', 'default_num_inference_steps', 'max_num_inference_steps', 'num_streams'])
+    rejects([`--${flag}`, '0'], new RegExp(`${flag} must be greater than 0`));
   rejects(['--guidance_scale', 'high'], /guidance_scale must be a number/);
   rejects(['--plugin_config', 'NUM_STREAMS=2'], /plugin_config is not valid JSON/);
   rejects(['--plugin_config', '[1]'], /must be a JSON object/);
@@ -95,7 +180,10 @@ test('unknown flags, bad values and bad combinations are refused with a clear me
   rejects(['--pull'], /--pull needs --source_model/);
   rejects(['--config_path', 'c.json', '--model_name', 'm', '--model_path', '/m'], /config_path cannot be combined/);
   rejects(['--config_path', 'c.json', '--target_device', 'GPU'], /put it in the model's entry/);
-  rejects(['--model_repository_path', 'm', '--source_model', 'OpenVINO/x', '--weight-format', 'int8'], /--weight-format parameter unsupported for OpenVINO models\./);
+  rejects(
+    ['--model_repository_path', 'm', '--source_model', 'OpenVINO/x', '--weight-format', 'int8'],
+    /--weight-format parameter unsupported for OpenVINO models\./,
+  );
   rejects(['--model_repository_path', 'm', '--source_model', 'org/x', '--weight-format', 'int3'], /--weight-format must be one of/);
   rejects(['--model_repository_path', 'm', '--source_model', '../escape'], /Hugging Face repository id/);
   rejects(['--source_loras', 'a=org/repo@'], /Empty filename after @/);
@@ -109,10 +197,24 @@ test('the serving flags (not in OVMS): defaults, values and errors; queue limits
   assert.equal(d.publicUrl, undefined);
   assert.equal(d.variationPrompt, '');
   assert.equal(d.shutdownTimeoutSeconds, 20);
-  const o = parse(['--default_rng_seed', '42', '--no_png_metadata', '--image_url_ttl', '90', '--public_url', 'https://img.example.com/base/',
-    '--variation_prompt', 'a variation', '--shutdown_timeout', '2.5', '--metrics_enable']);
-  assert.deepEqual([o.defaultRngSeed, o.pngMetadata, o.imageUrlTtlSeconds, o.publicUrl, o.variationPrompt, o.shutdownTimeoutSeconds],
-    [42, false, 90, 'https://img.example.com/base', 'a variation', 2.5]);
+  const o = parse([
+    '--default_rng_seed',
+    '42',
+    '--no_png_metadata',
+    '--image_url_ttl',
+    '90',
+    '--public_url',
+    'https://img.example.com/base/',
+    '--variation_prompt',
+    'a variation',
+    '--shutdown_timeout',
+    '2.5',
+    '--metrics_enable',
+  ]);
+  assert.deepEqual(
+    [o.defaultRngSeed, o.pngMetadata, o.imageUrlTtlSeconds, o.publicUrl, o.variationPrompt, o.shutdownTimeoutSeconds],
+    [42, false, 90, 'https://img.example.com/base', 'a variation', 2.5],
+  );
   assert.equal(parse(['--default_rng_seed', 'RANDOM']).defaultRngSeed, undefined);
   assert.equal(parse(['--variation_prompt', '']).variationPrompt, '');
   rejects(['--default_rng_seed', '-1'], /--default_rng_seed must be random or an integer/);
@@ -125,7 +227,11 @@ test('the serving flags (not in OVMS): defaults, values and errors; queue limits
   const q = parse(['--model_name', 'm', '--model_path', '/m', '--max_concurrency', '3', '--max_queue_size', '0', '--queue_timeout', '0']);
   const settings = buildModelSettings(q.model);
   assert.deepEqual([settings.maxConcurrency, settings.maxQueue, settings.queueTimeoutMs], [3, 0, 0]);
-  assert.deepEqual(loadOptions(settings), { device: undefined, properties: {}, maxConcurrency: 3, maxQueue: 0 }, 'queue_timeout 0: no limit');
+  assert.deepEqual(
+    loadOptions(settings),
+    { device: undefined, properties: {}, maxConcurrency: 3, maxQueue: 0 },
+    'queue_timeout 0: no limit',
+  );
   assert.equal(loadOptions(buildModelSettings({ queue_timeout: '1.5' })).queueTimeoutMs, 1500);
   rejects(['--config_path', 'c.json', '--max_queue_size', '4'], /put it in the model's entry/);
 });
@@ -166,16 +272,30 @@ test('settings: OVMS graph-load rules (ImageGenCalculatorOptionsNegative) and de
     [{ max_num_inference_steps: '10', default_num_inference_steps: '20' }, /exceeds max_num_inference_steps/],
   ];
   for (const [flags, pattern] of bad) assert.throws(() => buildModelSettings(flags), pattern, JSON.stringify(flags));
-  assert.deepEqual(buildModelSettings({ target_device: '  GPU.0   MULTI:GPU.0,GPU.1   AUTO  ' }).device, { textEncoder: 'GPU.0', denoiser: 'MULTI:GPU.0,GPU.1', vae: 'AUTO' });
+  assert.deepEqual(buildModelSettings({ target_device: '  GPU.0   MULTI:GPU.0,GPU.1   AUTO  ' }).device, {
+    textEncoder: 'GPU.0',
+    denoiser: 'MULTI:GPU.0,GPU.1',
+    vae: 'AUTO',
+  });
   assert.equal(buildModelSettings({ max_num_inference_steps: '20' }).defaultNumInferenceSteps, 20, 'the default never exceeds the maximum');
   const single = buildModelSettings({ resolution: '512x512', target_device: 'NPU' });
   assert.equal(single.staticNumImagesPerPrompt, 1);
   assert.equal(single.staticGuidanceScale, 7.5);
   assert.equal(buildModelSettings({ plugin_config: '{"NUM_STREAMS":"2"}', num_streams: '1' }).properties.NUM_STREAMS, '1');
   // One resolution is a static shape for the library; several are only a list of allowed sizes.
-  assert.deepEqual(loadOptions(buildModelSettings({ resolution: '512x256', num_images_per_prompt: '2', guidance_scale: '7' })),
-    { device: undefined, properties: {}, maxConcurrency: 2, maxQueue: 32, queueTimeoutMs: 300000, reshape: { width: 512, height: 256, numImagesPerPrompt: 2, guidanceScale: 7 } });
-  assert.deepEqual(loadOptions(buildModelSettings({ resolution: '512x512', target_device: 'NPU' })).reshape, { width: 512, height: 512, numImagesPerPrompt: 1 });
+  assert.deepEqual(loadOptions(buildModelSettings({ resolution: '512x256', num_images_per_prompt: '2', guidance_scale: '7' })), {
+    device: undefined,
+    properties: {},
+    maxConcurrency: 2,
+    maxQueue: 32,
+    queueTimeoutMs: 300000,
+    reshape: { width: 512, height: 256, numImagesPerPrompt: 2, guidanceScale: 7 },
+  });
+  assert.deepEqual(loadOptions(buildModelSettings({ resolution: '512x512', target_device: 'NPU' })).reshape, {
+    width: 512,
+    height: 512,
+    numImagesPerPrompt: 1,
+  });
   assert.equal(loadOptions(buildModelSettings({ resolution: '512x512 256x256' })).reshape, undefined);
 });
 
@@ -184,23 +304,56 @@ test('--source_loras: the OVMS grammar and its errors (ImageGenCLILoraParsingTes
   const local = path.join(dir, 'model.safetensors');
   fs.writeFileSync(local, 'x');
   const p = (text, options) => parseSourceLoras(text, options);
-  assert.deepEqual(p('pokemon=juliensimon/sd-pokemon-lora'), [{ kind: 'adapter', alias: 'pokemon', source: { type: 'hf', repo: 'juliensimon/sd-pokemon-lora', file: undefined }, alpha: undefined }]);
+  assert.deepEqual(p('pokemon=juliensimon/sd-pokemon-lora'), [
+    { kind: 'adapter', alias: 'pokemon', source: { type: 'hf', repo: 'juliensimon/sd-pokemon-lora', file: undefined }, alpha: undefined },
+  ]);
   assert.equal(p('pokemon=juliensimon/sd-pokemon-lora@custom_lora.safetensors')[0].source.file, 'custom_lora.safetensors');
   assert.equal(p('a=o/a,b=o/b').length, 2);
   assert.deepEqual(p(''), []);
   assert.equal(p('a=o/a,').length, 1, 'a trailing comma is harmless');
-  assert.deepEqual(p('u=https://host/path/weights.safetensors:0.5')[0], { kind: 'adapter', alias: 'u', source: { type: 'url', url: 'https://host/path/weights.safetensors', file: 'weights.safetensors' }, alpha: 0.5 });
+  assert.deepEqual(p('u=https://host/path/weights.safetensors:0.5')[0], {
+    kind: 'adapter',
+    alias: 'u',
+    source: { type: 'url', url: 'https://host/path/weights.safetensors', file: 'weights.safetensors' },
+    alpha: 0.5,
+  });
   assert.equal(p('u=http://host/w.safetensors')[0].alpha, undefined);
-  assert.equal(p('u=https://host:8080/w.safetensors')[0].source.url, 'https://host:8080/w.safetensors', 'a URL port is not an alpha (OVMS quirk fixed)');
+  assert.equal(
+    p('u=https://host:8080/w.safetensors')[0].source.url,
+    'https://host:8080/w.safetensors',
+    'a URL port is not an alpha (OVMS quirk fixed)',
+  );
   assert.deepEqual(p(`l=${local}:0.6`)[0].source, { type: 'local', path: local, file: 'model.safetensors' });
   assert.equal(p(`l=${local}:0.6`)[0].alpha, 0.6);
   assert.equal(p('a=o/a:0.75')[0].alpha, 0.75);
   assert.equal(p('a=o/a:1.0')[0].alpha, 1);
   const mixed = p(`h=o/h@f.safetensors,u=https://x/y.safetensors,l=${local}`);
-  assert.deepEqual(mixed.map((m) => m.source.type), ['hf', 'url', 'local']);
-  assert.deepEqual(p('pokemon=o/p,anime=o/a,both=@pokemon+@anime')[2], { kind: 'composite', alias: 'both', components: [{ alias: 'pokemon', alpha: undefined }, { alias: 'anime', alpha: undefined }] });
-  assert.deepEqual(p('both=@pokemon:0.7+@anime:0.5,pokemon=o/p,anime=o/a')[2].components, [{ alias: 'pokemon', alpha: 0.7 }, { alias: 'anime', alpha: 0.5 }], 'entry order does not matter');
-  assert.deepEqual(p('landscape=civitai/landscapes-lora@Fantastic_Landscape.safetensors,portrait=org/portrait-lora,scenic_blend=@landscape:0.3+@portrait:0.8').map((s) => s.alias), ['landscape', 'portrait', 'scenic_blend']);
+  assert.deepEqual(
+    mixed.map((m) => m.source.type),
+    ['hf', 'url', 'local'],
+  );
+  assert.deepEqual(p('pokemon=o/p,anime=o/a,both=@pokemon+@anime')[2], {
+    kind: 'composite',
+    alias: 'both',
+    components: [
+      { alias: 'pokemon', alpha: undefined },
+      { alias: 'anime', alpha: undefined },
+    ],
+  });
+  assert.deepEqual(
+    p('both=@pokemon:0.7+@anime:0.5,pokemon=o/p,anime=o/a')[2].components,
+    [
+      { alias: 'pokemon', alpha: 0.7 },
+      { alias: 'anime', alpha: 0.5 },
+    ],
+    'entry order does not matter',
+  );
+  assert.deepEqual(
+    p(
+      'landscape=civitai/landscapes-lora@Fantastic_Landscape.safetensors,portrait=org/portrait-lora,scenic_blend=@landscape:0.3+@portrait:0.8',
+    ).map((s) => s.alias),
+    ['landscape', 'portrait', 'scenic_blend'],
+  );
   assert.equal(p('my-lora_v1.0=o/r')[0].alias, 'my-lora_v1.0');
   const errors = [
     ['juliensimon/sd-pokemon-lora', /Missing alias in --source_loras entry/],
@@ -234,21 +387,42 @@ test('--source_loras: the OVMS grammar and its errors (ImageGenCLILoraParsingTes
   assert.throws(() => p('a=o/a,b=o/b,c=@a', { device: 'NPU' }), /not part of the composite/);
   assert.equal(p('a=o/a', { device: 'NPU' }).length, 1);
   const router = new LoraRouter(p('a=o/a:0.8,b=o/b,c=@a+@b:0.3'), false);
-  assert.deepEqual(router.resolve(router.target('c'), { a: 0.1 }), [{ name: 'a', alpha: 0.1 }, { name: 'b', alpha: 0.3 }]);
+  assert.deepEqual(router.resolve(router.target('c'), { a: 0.1 }), [
+    { name: 'a', alpha: 0.1 },
+    { name: 'b', alpha: 0.3 },
+  ]);
   assert.deepEqual(router.resolve(router.target('base'), { a: -0.5 }), []);
 });
 
 test('--config_path: OVMS config.json with model_config_list and mediapipe_config_list, per-model options', () => {
   const dir = tmp('config');
   const file = path.join(dir, 'config.json');
-  fs.writeFileSync(file, JSON.stringify({
-    model_config_list: [{ config: { name: 'sd', base_path: 'sd15', target_device: 'CPU', max_num_inference_steps: 20, plugin_config: { PERFORMANCE_HINT: 'LATENCY' }, nireq: 2 } }],
-    mediapipe_config_list: [{ name: 'inpaint', base_path: '/abs/inpaint' }],
-  }));
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      model_config_list: [
+        {
+          config: {
+            name: 'sd',
+            base_path: 'sd15',
+            target_device: 'CPU',
+            max_num_inference_steps: 20,
+            plugin_config: { PERFORMANCE_HINT: 'LATENCY' },
+            nireq: 2,
+          },
+        },
+      ],
+      mediapipe_config_list: [{ name: 'inpaint', base_path: '/abs/inpaint' }],
+    }),
+  );
   const warnings = [];
   const entries = readConfigFile(file, { warn: (m) => warnings.push(m) });
   assert.deepEqual(entries, [
-    { name: 'sd', basePath: path.join(dir, 'sd15'), flags: { target_device: 'CPU', max_num_inference_steps: '20', plugin_config: '{"PERFORMANCE_HINT":"LATENCY"}' } },
+    {
+      name: 'sd',
+      basePath: path.join(dir, 'sd15'),
+      flags: { target_device: 'CPU', max_num_inference_steps: '20', plugin_config: '{"PERFORMANCE_HINT":"LATENCY"}' },
+    },
     { name: 'inpaint', basePath: '/abs/inpaint', flags: {} },
   ]);
   assert.match(warnings[0], /nireq/);
@@ -269,18 +443,41 @@ test('--config_path: OVMS config.json with model_config_list and mediapipe_confi
 
 test('graph.pbtxt: written in the OVMS layout, read back as model options; an export_model.py graph is understood', () => {
   const dir = tmp('graph');
-  writeGraph(dir, { target_device: 'GPU', plugin_config: '{"NUM_STREAMS":"14"}', cache_dir: 'C:\\cache', max_resolution: '3000x4000', default_resolution: '300x400', max_num_images_per_prompt: '7', default_num_inference_steps: '2', max_num_inference_steps: '3' },
-    [{ alias: 'a', path: 'loras/org/a/a.safetensors', alpha: 0.5 }], [{ kind: 'composite', alias: 'c', components: [{ alias: 'a', alpha: 0.7 }] }]);
+  writeGraph(
+    dir,
+    {
+      target_device: 'GPU',
+      plugin_config: '{"NUM_STREAMS":"14"}',
+      cache_dir: 'C:\\cache',
+      max_resolution: '3000x4000',
+      default_resolution: '300x400',
+      max_num_images_per_prompt: '7',
+      default_num_inference_steps: '2',
+      max_num_inference_steps: '3',
+    },
+    [{ alias: 'a', path: 'loras/org/a/a.safetensors', alpha: 0.5 }],
+    [{ kind: 'composite', alias: 'c', components: [{ alias: 'a', alpha: 0.7 }] }],
+  );
   const text = fs.readFileSync(path.join(dir, 'graph.pbtxt'), 'utf8');
   assert.match(text, /calculator: "ImageGenCalculator"/);
   assert.match(text, /plugin_config: '\{"NUM_STREAMS":"14","CACHE_DIR":"C:\/cache"\}'/);
   const graph = readGraph(dir);
   assert.equal(graph.modelsPath, dir);
-  assert.deepEqual(graph.flags, { target_device: 'GPU', plugin_config: '{"NUM_STREAMS":"14","CACHE_DIR":"C:/cache"}', max_resolution: '3000x4000', default_resolution: '300x400', max_num_images_per_prompt: '7', default_num_inference_steps: '2', max_num_inference_steps: '3' });
+  assert.deepEqual(graph.flags, {
+    target_device: 'GPU',
+    plugin_config: '{"NUM_STREAMS":"14","CACHE_DIR":"C:/cache"}',
+    max_resolution: '3000x4000',
+    default_resolution: '300x400',
+    max_num_images_per_prompt: '7',
+    default_num_inference_steps: '2',
+    max_num_inference_steps: '3',
+  });
   assert.equal(graph.loras[0].source.path, path.join(dir, 'loras/org/a/a.safetensors'));
   assert.deepEqual(graph.loras[1], { kind: 'composite', alias: 'c', components: [{ alias: 'a', alpha: 0.7 }] });
   // A hand-written graph as export_model.py makes it, with models_path pointing elsewhere; flags override it.
-  fs.writeFileSync(path.join(dir, 'graph.pbtxt'), `input_stream: "HTTP_REQUEST_PAYLOAD:input"
+  fs.writeFileSync(
+    path.join(dir, 'graph.pbtxt'),
+    `input_stream: "HTTP_REQUEST_PAYLOAD:input"
 output_stream: "HTTP_RESPONSE_PAYLOAD:output"
 node: {
   name: "ImageGenExecutor"
@@ -295,7 +492,8 @@ node: {
     }
   }
 }
-`);
+`,
+  );
   const entry = modelEntry('sd', dir, { max_num_inference_steps: '30' });
   assert.equal(entry.path, path.join(dir, 'model'));
   assert.deepEqual(entry.flags, { target_device: 'CPU', resolution: '512x512 256x256', max_num_inference_steps: '30' });
@@ -305,12 +503,45 @@ node: {
 test('the binary: --help lists the flags and exits 0; bad input exits non-zero with the reason', async () => {
   const help = await runCli(['--help']);
   assert.equal(help.status, 0);
-  for (const flag of ['--rest_port', '--rest_bind_address', '--model_repository_path', '--task', '--source_model', '--model_name', '--model_path', '--pull',
-    '--overwrite_models', '--target_device', '--plugin_config', '--cache_dir', '--resolution', '--max_resolution', '--default_resolution',
-    '--num_images_per_prompt', '--guidance_scale', '--max_num_images_per_prompt', '--default_num_inference_steps', '--max_num_inference_steps',
-    '--num_streams', '--source_loras', '--api_key_file', '--log_level', '--config_path', '--weight-format', '--extra_quantization_params',
-    '--max_concurrency', '--max_queue_size', '--queue_timeout', '--default_rng_seed', '--no_png_metadata', '--image_url_ttl', '--public_url',
-    '--variation_prompt', '--shutdown_timeout', '--metrics_enable']) {
+  for (const flag of [
+    '--rest_port',
+    '--rest_bind_address',
+    '--model_repository_path',
+    '--task',
+    '--source_model',
+    '--model_name',
+    '--model_path',
+    '--pull',
+    '--overwrite_models',
+    '--target_device',
+    '--plugin_config',
+    '--cache_dir',
+    '--resolution',
+    '--max_resolution',
+    '--default_resolution',
+    '--num_images_per_prompt',
+    '--guidance_scale',
+    '--max_num_images_per_prompt',
+    '--default_num_inference_steps',
+    '--max_num_inference_steps',
+    '--num_streams',
+    '--source_loras',
+    '--api_key_file',
+    '--log_level',
+    '--config_path',
+    '--weight-format',
+    '--extra_quantization_params',
+    '--max_concurrency',
+    '--max_queue_size',
+    '--queue_timeout',
+    '--default_rng_seed',
+    '--no_png_metadata',
+    '--image_url_ttl',
+    '--public_url',
+    '--variation_prompt',
+    '--shutdown_timeout',
+    '--metrics_enable',
+  ]) {
     assert.ok(help.stdout.includes(flag), flag);
   }
   assert.equal(help.stdout, `${helpText()}\n`);

@@ -28,17 +28,22 @@ let dir;
 test.before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ovd-openai-'));
   fs.writeFileSync(path.join(dir, 'key.txt'), `${KEY}\nsecond line is ignored\n`);
-  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({
-    model_config_list: [
-      {
-        config: {
-          name: 'OpenVINO/stable-diffusion-v1-5-int8-ov', base_path: fixture('sd15'), max_num_inference_steps: 10,
-          source_loras: `ink=${fixture('loras/sd15-kohya-a.safetensors')}:0.8,wash=${fixture('loras/sd15-kohya-b.safetensors')},blend=@ink:0.5+@wash:0.5`,
+  fs.writeFileSync(
+    path.join(dir, 'config.json'),
+    JSON.stringify({
+      model_config_list: [
+        {
+          config: {
+            name: 'OpenVINO/stable-diffusion-v1-5-int8-ov',
+            base_path: fixture('sd15'),
+            max_num_inference_steps: 10,
+            source_loras: `ink=${fixture('loras/sd15-kohya-a.safetensors')}:0.8,wash=${fixture('loras/sd15-kohya-b.safetensors')},blend=@ink:0.5+@wash:0.5`,
+          },
         },
-      },
-      { config: { name: 'stable-diffusion-v1-5/stable-diffusion-inpainting', base_path: fixture('sd-inpaint'), max_concurrency: 1 } },
-    ],
-  }));
+        { config: { name: 'stable-diffusion-v1-5/stable-diffusion-inpainting', base_path: fixture('sd-inpaint'), max_concurrency: 1 } },
+      ],
+    }),
+  );
   server = await startCli(['--config_path', path.join(dir, 'config.json'), '--api_key_file', path.join(dir, 'key.txt')]);
   client = new OpenAI({ baseURL: `${server.url}/v3`, apiKey: KEY, maxRetries: 0 });
 });
@@ -50,16 +55,31 @@ test.after(async () => {
 
 test('without the API key the client gets AuthenticationError; with it, both models are listed', async () => {
   const anonymous = new OpenAI({ baseURL: `${server.url}/v3`, apiKey: 'wrong', maxRetries: 0 });
-  await assert.rejects(anonymous.models.list(), (e) => e instanceof AuthenticationError && e.status === 401 && e.code === 'invalid_api_key');
+  await assert.rejects(
+    anonymous.models.list(),
+    (e) => e instanceof AuthenticationError && e.status === 401 && e.code === 'invalid_api_key',
+  );
   const ids = [];
   for await (const model of client.models.list()) ids.push(model.id);
-  assert.deepEqual(ids, ['OpenVINO/stable-diffusion-v1-5-int8-ov', 'ink', 'wash', 'blend', 'stable-diffusion-v1-5/stable-diffusion-inpainting']);
+  assert.deepEqual(ids, [
+    'OpenVINO/stable-diffusion-v1-5-int8-ov',
+    'ink',
+    'wash',
+    'blend',
+    'stable-diffusion-v1-5/stable-diffusion-inpainting',
+  ]);
   const one = await client.models.retrieve('OpenVINO/stable-diffusion-v1-5-int8-ov');
   assert.equal(one.id, 'OpenVINO/stable-diffusion-v1-5-int8-ov');
 });
 
 test('images.generate: the seed example (extra fields rng_seed, size, steps), deterministic per seed, n images', async () => {
-  const request = { model: 'OpenVINO/stable-diffusion-v1-5-int8-ov', prompt: 'Three astronauts on the moon', rng_seed: 409, size: '64x64', num_inference_steps: 3 };
+  const request = {
+    model: 'OpenVINO/stable-diffusion-v1-5-int8-ov',
+    prompt: 'Three astronauts on the moon',
+    rng_seed: 409,
+    size: '64x64',
+    num_inference_steps: 3,
+  };
   const first = await client.images.generate(request);
   assert.ok(Math.abs(first.created - Date.now() / 1000) < 60);
   assert.equal(first.data.length, 1);
@@ -79,14 +99,22 @@ test('images.edit without a mask is image-to-image; with a mask, inpainting (bas
   const picture = await makeImage(64, 64, 'png', { r: 20, g: 120, b: 200 });
   const mask = await makeImage(64, 64, 'png', { r: 255, g: 255, b: 255 });
   const i2i = await client.images.edit({
-    model: 'OpenVINO/stable-diffusion-v1-5-int8-ov', prompt: 'in the jungle',
-    image: await toFile(picture, 'generate_output.png', { type: 'image/png' }), rng_seed: 409, num_inference_steps: 4, strength: 0.67,
+    model: 'OpenVINO/stable-diffusion-v1-5-int8-ov',
+    prompt: 'in the jungle',
+    image: await toFile(picture, 'generate_output.png', { type: 'image/png' }),
+    rng_seed: 409,
+    num_inference_steps: 4,
+    strength: 0.67,
   });
   assert.deepEqual(Object.values(pngInfo(i2i.data[0].b64_json)).slice(0, 2), [64, 64]);
 
   const inpaint = await client.images.edit({
-    model: 'OpenVINO/stable-diffusion-v1-5-int8-ov', prompt: 'a dog on a bench',
-    image: await toFile(picture, 'cat.png'), mask: await toFile(mask, 'cat_mask.png'), num_inference_steps: 3, size: '64x64',
+    model: 'OpenVINO/stable-diffusion-v1-5-int8-ov',
+    prompt: 'a dog on a bench',
+    image: await toFile(picture, 'cat.png'),
+    mask: await toFile(mask, 'cat_mask.png'),
+    num_inference_steps: 3,
+    size: '64x64',
   });
   assert.equal(inpaint.data.length, 1);
   pngInfo(inpaint.data[0].b64_json);
@@ -97,8 +125,12 @@ test('images.edit without a mask is image-to-image; with a mask, inpainting (bas
   fs.writeFileSync(path.join(files, 'cat.png'), picture);
   fs.writeFileSync(path.join(files, 'cat_mask.png'), mask);
   const dedicated = await client.images.edit({
-    image: fs.createReadStream(path.join(files, 'cat.png')), mask: fs.createReadStream(path.join(files, 'cat_mask.png')),
-    model: 'stable-diffusion-v1-5/stable-diffusion-inpainting', prompt: 'a golden retriever', num_inference_steps: 3, n: 2,
+    image: fs.createReadStream(path.join(files, 'cat.png')),
+    mask: fs.createReadStream(path.join(files, 'cat_mask.png')),
+    model: 'stable-diffusion-v1-5/stable-diffusion-inpainting',
+    prompt: 'a golden retriever',
+    num_inference_steps: 3,
+    n: 2,
   });
   assert.equal(dedicated.data.length, 2);
 });
@@ -119,46 +151,95 @@ test('LoRA: the model name selects adapters and composites, lora_alphas override
   await assert.rejects(ask('ink', { lora_alphas: { wash: 0.5 } }), (e) => e instanceof BadRequestError && e.param === 'lora_alphas');
 });
 
-test('LoRA routes give openvino_genai\'s pixels on every request: each alias twice in a row, then the first again', async () => {
+test("LoRA routes give openvino_genai's pixels on every request: each alias twice in a row, then the first again", async () => {
   const [a, b] = ['a', 'b'].map((x) => fixture(`loras/sd15-kohya-${x}.safetensors`));
-  const routes = { ink: [{ path: a, alpha: 0.8 }], wash: [{ path: b, alpha: 1 }], blend: [{ path: a, alpha: 0.5 }, { path: b, alpha: 0.5 }] };
+  const routes = {
+    ink: [{ path: a, alpha: 0.8 }],
+    wash: [{ path: b, alpha: 1 }],
+    blend: [
+      { path: a, alpha: 0.5 },
+      { path: b, alpha: 0.5 },
+    ],
+  };
   const prompt = 'a cat in sunglasses';
-  const oracle = await runOracle(Object.values(routes).map((adapters) => ({
-    pipeline: 'text2image', model: fixture('sd15'), prompt, rng_seed: 7, num_inference_steps: 2, adapters, adapters_pool: [{ path: a }, { path: b }], fresh: true,
-  })));
+  const oracle = await runOracle(
+    Object.values(routes).map((adapters) => ({
+      pipeline: 'text2image',
+      model: fixture('sd15'),
+      prompt,
+      rng_seed: 7,
+      num_inference_steps: 2,
+      adapters,
+      adapters_pool: [{ path: a }, { path: b }],
+      fresh: true,
+    })),
+  );
   const expected = Object.fromEntries(Object.keys(routes).map((alias, i) => [alias, oracle[i].data]));
   const rgb = async (alias) => {
     const result = await client.images.generate({ model: alias, prompt, rng_seed: 7, num_inference_steps: 2 });
     return sharp(Buffer.from(result.data[0].b64_json, 'base64')).removeAlpha().raw().toBuffer();
   };
   const rows = [];
-  for (const alias of ['ink', 'ink', 'wash', 'wash', 'blend', 'blend', 'ink']) rows.push({ name: alias, ...compareBytes(await rgb(alias), expected[alias]) });
+  for (const alias of ['ink', 'ink', 'wash', 'wash', 'blend', 'blend', 'ink'])
+    rows.push({ name: alias, ...compareBytes(await rgb(alias), expected[alias]) });
   printTable('LoRA routes over HTTP (ours vs openvino_genai), in request order', rows);
-  assert.deepEqual(rows.filter((r) => r.maxDiff > 1), []);
+  assert.deepEqual(
+    rows.filter((r) => r.maxDiff > 1),
+    [],
+  );
 });
 
 test('errors reach the client as its exception classes with the field named', async () => {
-  await assert.rejects(client.images.generate({ model: 'no-such-model', prompt: 'x' }),
-    (e) => e instanceof NotFoundError && e.status === 404 && e.param === 'model' && e.code === 'model_not_found');
-  await assert.rejects(client.images.generate({ model: 'OpenVINO/stable-diffusion-v1-5-int8-ov', prompt: 'x', size: '64x-64' }),
-    (e) => e instanceof BadRequestError && e.param === 'size');
-  await assert.rejects(client.images.generate({ model: 'OpenVINO/stable-diffusion-v1-5-int8-ov', prompt: 'x', num_inference_steps: 11 }),
-    (e) => e instanceof BadRequestError && e.param === 'num_inference_steps' && /at most 10/.test(e.message));
-  await assert.rejects(client.images.generate({ model: 'OpenVINO/stable-diffusion-v1-5-int8-ov', prompt: 'x', prompt_2: 'y', num_inference_steps: 1 }),
-    (e) => e instanceof BadRequestError && e.param === 'prompt_2', 'the library refuses prompt_2 on SD 1.5 and the server names the field');
-  await assert.rejects(client.images.generate({ model: 'stable-diffusion-v1-5/stable-diffusion-inpainting', prompt: 'x' }),
-    (e) => e instanceof BadRequestError && e.param === 'model' && /inpainting/.test(e.message));
-  await assert.rejects(client.images.edit({ model: 'stable-diffusion-v1-5/stable-diffusion-inpainting', prompt: 'x', image: await toFile(await makeImage(), 'a.png') }),
-    (e) => e instanceof BadRequestError && e.param === 'mask');
-  await assert.rejects(client.images.edit({ model: 'OpenVINO/stable-diffusion-v1-5-int8-ov', prompt: 'x', image: await toFile(Buffer.from('not an image'), 'a.png') }),
-    (e) => e instanceof BadRequestError && e.param === 'image');
+  await assert.rejects(
+    client.images.generate({ model: 'no-such-model', prompt: 'x' }),
+    (e) => e instanceof NotFoundError && e.status === 404 && e.param === 'model' && e.code === 'model_not_found',
+  );
+  await assert.rejects(
+    client.images.generate({ model: 'OpenVINO/stable-diffusion-v1-5-int8-ov', prompt: 'x', size: '64x-64' }),
+    (e) => e instanceof BadRequestError && e.param === 'size',
+  );
+  await assert.rejects(
+    client.images.generate({ model: 'OpenVINO/stable-diffusion-v1-5-int8-ov', prompt: 'x', num_inference_steps: 11 }),
+    (e) => e instanceof BadRequestError && e.param === 'num_inference_steps' && /at most 10/.test(e.message),
+  );
+  await assert.rejects(
+    client.images.generate({ model: 'OpenVINO/stable-diffusion-v1-5-int8-ov', prompt: 'x', prompt_2: 'y', num_inference_steps: 1 }),
+    (e) => e instanceof BadRequestError && e.param === 'prompt_2',
+    'the library refuses prompt_2 on SD 1.5 and the server names the field',
+  );
+  await assert.rejects(
+    client.images.generate({ model: 'stable-diffusion-v1-5/stable-diffusion-inpainting', prompt: 'x' }),
+    (e) => e instanceof BadRequestError && e.param === 'model' && /inpainting/.test(e.message),
+  );
+  await assert.rejects(
+    client.images.edit({
+      model: 'stable-diffusion-v1-5/stable-diffusion-inpainting',
+      prompt: 'x',
+      image: await toFile(await makeImage(), 'a.png'),
+    }),
+    (e) => e instanceof BadRequestError && e.param === 'mask',
+  );
+  await assert.rejects(
+    client.images.edit({
+      model: 'OpenVINO/stable-diffusion-v1-5-int8-ov',
+      prompt: 'x',
+      image: await toFile(Buffer.from('not an image'), 'a.png'),
+    }),
+    (e) => e instanceof BadRequestError && e.param === 'image',
+  );
 });
 
 test('concurrent requests to the two models both succeed (parallelism itself is timed in server-routes.test.js)', async () => {
   const white = { r: 255, g: 255, b: 255 };
   const [a, b] = await Promise.all([
     client.images.generate({ model: 'OpenVINO/stable-diffusion-v1-5-int8-ov', prompt: 'a', num_inference_steps: 10, size: '128x128' }),
-    client.images.edit({ model: 'stable-diffusion-v1-5/stable-diffusion-inpainting', prompt: 'b', num_inference_steps: 10, image: await toFile(await makeImage(128, 128), 'a.png'), mask: await toFile(await makeImage(128, 128, 'png', white), 'm.png') }),
+    client.images.edit({
+      model: 'stable-diffusion-v1-5/stable-diffusion-inpainting',
+      prompt: 'b',
+      num_inference_steps: 10,
+      image: await toFile(await makeImage(128, 128), 'a.png'),
+      mask: await toFile(await makeImage(128, 128, 'png', white), 'm.png'),
+    }),
   ]);
   assert.deepEqual(Object.values(pngInfo(a.data[0].b64_json)).slice(0, 2), [128, 128]);
   assert.equal(b.data.length, 1);
@@ -166,13 +247,25 @@ test('concurrent requests to the two models both succeed (parallelism itself is 
 });
 
 test('one --resolution compiles static shapes: requests get that size and count by default, other sizes are refused', async () => {
-  const fixed = await startCli(['--model_name', 'sd', '--model_path', fixture('sd15'), '--resolution', '64x48', '--num_images_per_prompt', '2']);
+  const fixed = await startCli([
+    '--model_name',
+    'sd',
+    '--model_path',
+    fixture('sd15'),
+    '--resolution',
+    '64x48',
+    '--num_images_per_prompt',
+    '2',
+  ]);
   try {
     const open = new OpenAI({ baseURL: `${fixed.url}/v3`, apiKey: 'unused', maxRetries: 0 });
     const result = await open.images.generate({ model: 'sd', prompt: 'x', num_inference_steps: 2 });
     assert.equal(result.data.length, 2);
     for (const image of result.data) assert.deepEqual(Object.values(pngInfo(image.b64_json)).slice(0, 2), [64, 48]);
-    await assert.rejects(open.images.generate({ model: 'sd', prompt: 'x', size: '64x64' }), (e) => e instanceof BadRequestError && e.param === 'size');
+    await assert.rejects(
+      open.images.generate({ model: 'sd', prompt: 'x', size: '64x64' }),
+      (e) => e instanceof BadRequestError && e.param === 'size',
+    );
     await assert.rejects(open.images.generate({ model: 'sd', prompt: 'x', n: 1 }), (e) => e instanceof BadRequestError && e.param === 'n');
   } finally {
     await fixed.stop();
@@ -185,7 +278,12 @@ test('npm start: with no model flags the embedded demo model is served, with a l
     assert.match(demo.output(), /random weights/);
     assert.match(demo.output(), /--source_model OpenVINO\/stable-diffusion-v1-5-int8-ov/);
     const open = new OpenAI({ baseURL: `${demo.url}/v1`, apiKey: 'unused', maxRetries: 0 });
-    const result = await open.images.generate({ model: 'demo', prompt: 'Three astronauts on the moon', rng_seed: 409, num_inference_steps: 2 });
+    const result = await open.images.generate({
+      model: 'demo',
+      prompt: 'Three astronauts on the moon',
+      rng_seed: 409,
+      num_inference_steps: 2,
+    });
     assert.deepEqual(Object.values(pngInfo(result.data[0].b64_json)).slice(0, 2), [64, 64]);
   } finally {
     await demo.stop();

@@ -24,10 +24,15 @@ const tmp = (name) => {
   made.push(dir);
   return dir;
 };
-test.after(() => { for (const dir of made) fs.rmSync(dir, { recursive: true, force: true }); });
+test.after(() => {
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true });
+});
 
 function assertSameTree(actual, expected) {
-  assert.deepEqual(walk(actual).filter((f) => f !== 'graph.pbtxt'), walk(expected));
+  assert.deepEqual(
+    walk(actual).filter((f) => f !== 'graph.pbtxt'),
+    walk(expected),
+  );
   for (const rel of walk(expected)) assert.equal(sha(path.join(actual, rel)), sha(path.join(expected, rel)), rel);
 }
 
@@ -46,8 +51,22 @@ test('--pull downloads a model with verified checksums, writes graph.pbtxt, leav
   const hub = await startHubServer({ [REPO]: SD15 }, { pageSize: 7 });
   const repo = tmp('repo');
   try {
-    const r = await runCli(['--pull', '--source_model', REPO, '--model_repository_path', repo, '--task', 'image_generation',
-      '--target_device', 'CPU', '--max_num_inference_steps', '20'], { env: { HF_ENDPOINT: hub.url, HF_TOKEN: '' } });
+    const r = await runCli(
+      [
+        '--pull',
+        '--source_model',
+        REPO,
+        '--model_repository_path',
+        repo,
+        '--task',
+        'image_generation',
+        '--target_device',
+        'CPU',
+        '--max_num_inference_steps',
+        '20',
+      ],
+      { env: { HF_ENDPOINT: hub.url, HF_TOKEN: '' } },
+    );
     assert.equal(r.status, 0, r.stderr);
     const dir = path.join(repo, 'OpenVINO', 'tiny-sd15-ov');
     assertSameTree(dir, SD15);
@@ -66,7 +85,9 @@ test('--pull downloads a model with verified checksums, writes graph.pbtxt, leav
     assert.match(again.stderr, /already in/);
     assert.equal(hub.downloads().length, before);
     fs.writeFileSync(path.join(dir, 'stale.txt'), 'left over');
-    const overwrite = await runCli(['--pull', '--source_model', REPO, '--model_repository_path', repo, '--overwrite_models'], { env: { HF_ENDPOINT: hub.url } });
+    const overwrite = await runCli(['--pull', '--source_model', REPO, '--model_repository_path', repo, '--overwrite_models'], {
+      env: { HF_ENDPOINT: hub.url },
+    });
     assert.equal(overwrite.status, 0, overwrite.stderr);
     assert.equal(hub.downloads().length, before * 2);
     assert.ok(!fs.existsSync(path.join(dir, 'stale.txt')));
@@ -80,11 +101,15 @@ test('OVMS_MODEL_REPOSITORY_PATH is the default repository; HF_TOKEN is sent, an
   const hub = await startHubServer({ [REPO]: SD15 }, { token: 'hf_secret' });
   const repo = tmp('repo-env');
   try {
-    const denied = await runCli(['--pull', '--source_model', REPO], { env: { HF_ENDPOINT: hub.url, HF_TOKEN: '', OVMS_MODEL_REPOSITORY_PATH: repo } });
+    const denied = await runCli(['--pull', '--source_model', REPO], {
+      env: { HF_ENDPOINT: hub.url, HF_TOKEN: '', OVMS_MODEL_REPOSITORY_PATH: repo },
+    });
     assert.notEqual(denied.status, 0);
     assert.match(denied.stderr, /HF_TOKEN/);
     assert.ok(!fs.existsSync(path.join(repo, 'OpenVINO', 'tiny-sd15-ov')));
-    const ok = await runCli(['--pull', '--source_model', REPO], { env: { HF_ENDPOINT: `${hub.url}/`, HF_TOKEN: 'hf_secret', OVMS_MODEL_REPOSITORY_PATH: repo } });
+    const ok = await runCli(['--pull', '--source_model', REPO], {
+      env: { HF_ENDPOINT: `${hub.url}/`, HF_TOKEN: 'hf_secret', OVMS_MODEL_REPOSITORY_PATH: repo },
+    });
     assert.equal(ok.status, 0, ok.stderr);
     assert.ok(hub.downloads().every((d) => d.auth === 'Bearer hf_secret'));
     assertSameTree(path.join(repo, 'OpenVINO', 'tiny-sd15-ov'), SD15);
@@ -151,7 +176,9 @@ test('LoRA files are pulled under loras/ (HF repo with @file, HF repo with one f
   const repo = tmp('repo-lora');
   try {
     const loras = `a=org/lora-two@Style%20A.safetensors:0.7,one=org/lora-one,url=${hub.url}/org/lora-two/resolve/main/style-b.safetensors,blend=@a:0.5+@one`;
-    const r = await runCli(['--pull', '--source_model', REPO, '--model_repository_path', repo, '--source_loras', loras], { env: { HF_ENDPOINT: hub.url } });
+    const r = await runCli(['--pull', '--source_model', REPO, '--model_repository_path', repo, '--source_loras', loras], {
+      env: { HF_ENDPOINT: hub.url },
+    });
     assert.equal(r.status, 0, r.stderr);
     const dir = path.join(repo, 'OpenVINO', 'tiny-sd15-ov');
     const a = path.join(dir, 'loras', 'org', 'lora-two', 'Style A.safetensors');
@@ -161,12 +188,21 @@ test('LoRA files are pulled under loras/ (HF repo with @file, HF repo with one f
     assert.equal(sha(one), sha(fixture('loras/sd15-peft-a.safetensors')));
     assert.equal(sha(url), sha(fixture('loras/sd15-peft-b.safetensors')));
     const graph = readGraph(dir);
-    assert.deepEqual(graph.loras.map((l) => l.alias), ['a', 'one', 'url', 'blend']);
+    assert.deepEqual(
+      graph.loras.map((l) => l.alias),
+      ['a', 'one', 'url', 'blend'],
+    );
     assert.equal(graph.loras[0].source.path, a);
     assert.equal(graph.loras[0].alpha, 0.7);
-    assert.deepEqual(graph.loras[3].components, [{ alias: 'a', alpha: 0.5 }, { alias: 'one', alpha: undefined }]);
+    assert.deepEqual(graph.loras[3].components, [
+      { alias: 'a', alpha: 0.5 },
+      { alias: 'one', alpha: undefined },
+    ]);
 
-    const ambiguous = await runCli(['--pull', '--source_model', REPO, '--model_repository_path', repo, '--source_loras', 'two=org/lora-two'], { env: { HF_ENDPOINT: hub.url } });
+    const ambiguous = await runCli(
+      ['--pull', '--source_model', REPO, '--model_repository_path', repo, '--source_loras', 'two=org/lora-two'],
+      { env: { HF_ENDPOINT: hub.url } },
+    );
     assert.notEqual(ambiguous.status, 0);
     assert.match(ambiguous.stderr, /Multiple \.safetensors files found in org\/lora-two/);
   } finally {
@@ -183,23 +219,48 @@ test('a source not in OpenVINO format: a clear error without optimum-cli, a conv
   const repo = tmp('repo-convert');
   const bin = tmp('bin');
   try {
-    const noTool = await runCli(['--pull', '--source_model', 'stable-diffusion-v1-5/tiny', '--model_repository_path', repo],
-      { env: { HF_ENDPOINT: hub.url, PATH: path.dirname(process.execPath) } });
+    const noTool = await runCli(['--pull', '--source_model', 'stable-diffusion-v1-5/tiny', '--model_repository_path', repo], {
+      env: { HF_ENDPOINT: hub.url, PATH: path.dirname(process.execPath) },
+    });
     assert.notEqual(noTool.status, 0);
     assert.match(noTool.stderr, /not in OpenVINO format and optimum-cli is not installed/);
     assert.match(noTool.stderr, /pip install/);
 
     // A stand-in optimum-cli: records its arguments and "exports" the sd15 fixture into the output folder.
     const record = path.join(bin, 'args.json');
-    fs.writeFileSync(path.join(bin, 'optimum-cli'), `#!${process.execPath}\n`
-      + `const fs = require('fs'); const args = process.argv.slice(2); fs.writeFileSync(${JSON.stringify(record)}, JSON.stringify(args));\n`
-      + `fs.cpSync(${JSON.stringify(SD15)}, args[args.length - 1], { recursive: true });\n`, { mode: 0o755 });
-    const converted = await runCli(['--pull', '--source_model', 'stable-diffusion-v1-5/tiny', '--model_repository_path', repo,
-      '--weight-format', 'int4', '--extra_quantization_params', '--group-size 64'],
-    { env: { HF_ENDPOINT: hub.url, PATH: `${bin}${path.delimiter}${path.dirname(process.execPath)}` } });
+    fs.writeFileSync(
+      path.join(bin, 'optimum-cli'),
+      `#!${process.execPath}\n` +
+        `const fs = require('fs'); const args = process.argv.slice(2); fs.writeFileSync(${JSON.stringify(record)}, JSON.stringify(args));\n` +
+        `fs.cpSync(${JSON.stringify(SD15)}, args[args.length - 1], { recursive: true });\n`,
+      { mode: 0o755 },
+    );
+    const converted = await runCli(
+      [
+        '--pull',
+        '--source_model',
+        'stable-diffusion-v1-5/tiny',
+        '--model_repository_path',
+        repo,
+        '--weight-format',
+        'int4',
+        '--extra_quantization_params',
+        '--group-size 64',
+      ],
+      { env: { HF_ENDPOINT: hub.url, PATH: `${bin}${path.delimiter}${path.dirname(process.execPath)}` } },
+    );
     assert.equal(converted.status, 0, converted.stderr);
     const args = JSON.parse(fs.readFileSync(record, 'utf8'));
-    assert.deepEqual(args.slice(0, -1), ['export', 'openvino', '--model', 'stable-diffusion-v1-5/tiny', '--weight-format', 'int4', '--group-size', '64']);
+    assert.deepEqual(args.slice(0, -1), [
+      'export',
+      'openvino',
+      '--model',
+      'stable-diffusion-v1-5/tiny',
+      '--weight-format',
+      'int4',
+      '--group-size',
+      '64',
+    ]);
     assertSameTree(path.join(repo, 'stable-diffusion-v1-5', 'tiny'), SD15);
   } finally {
     await hub.close();
@@ -211,19 +272,27 @@ test('--source_model without --pull downloads, then serves the model under its r
   const repo = tmp('repo-serve');
   let server;
   try {
-    server = await startCli(['--model_repository_path', repo, '--task', 'image_generation', '--source_model', REPO,
-      '--source_loras', 'style=org/lora-one'], { env: { HF_ENDPOINT: hub.url } });
+    server = await startCli(
+      ['--model_repository_path', repo, '--task', 'image_generation', '--source_model', REPO, '--source_loras', 'style=org/lora-one'],
+      { env: { HF_ENDPOINT: hub.url } },
+    );
     const models = await (await fetch(`${server.url}/v3/models`)).json();
-    assert.deepEqual(models.data.map((m) => m.id), [REPO, 'style']);
+    assert.deepEqual(
+      models.data.map((m) => m.id),
+      [REPO, 'style'],
+    );
     const res = await fetch(`${server.url}/v3/images/generations`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ model: REPO, prompt: 'three astronauts', rng_seed: 409, num_inference_steps: 2, size: '64x64' }),
     });
     assert.equal(res.status, 200);
     const body = await res.json();
     assert.equal(Buffer.from(body.data[0].b64_json, 'base64').subarray(1, 4).toString(), 'PNG');
     const lora = await fetch(`${server.url}/v3/images/generations`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'style', prompt: 'x', num_inference_steps: 1 }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'style', prompt: 'x', num_inference_steps: 1 }),
     });
     assert.equal(lora.status, 200, 'the pulled LoRA file was loaded and the alias is served');
     assert.match(server.output(), /LoRA names: style/);

@@ -15,10 +15,18 @@ const PNG_MAGIC = '89504e470d0a1a0a';
 const one = (model = fakeModel(), flags = {}) => [{ name: 'sd', model, settings: buildModelSettings(flags) }];
 
 async function postJson(url, body, headers = {}) {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
   const text = await res.text();
   let json;
-  try { json = JSON.parse(text); } catch { json = undefined; }
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
   return { status: res.status, headers: res.headers, json, text };
 }
 
@@ -49,9 +57,20 @@ test('generations: a JSON request maps onto text2image and answers created + b64
   await withApp(one(model), async (url) => {
     const before = Math.floor(Date.now() / 1000);
     const res = await postJson(`${url}/v3/images/generations`, {
-      model: 'sd', prompt: 'three astronauts', prompt_2: 'p2', prompt_3: 'p3', negative_prompt: 'n1', negative_prompt_2: 'n2',
-      negative_prompt_3: 'n3', size: '96x32', n: 2, num_inference_steps: 7, guidance_scale: 6.5, rng_seed: 409,
-      max_sequence_length: 77, response_format: 'b64_json',
+      model: 'sd',
+      prompt: 'three astronauts',
+      prompt_2: 'p2',
+      prompt_3: 'p3',
+      negative_prompt: 'n1',
+      negative_prompt_2: 'n2',
+      negative_prompt_3: 'n3',
+      size: '96x32',
+      n: 2,
+      num_inference_steps: 7,
+      guidance_scale: 6.5,
+      rng_seed: 409,
+      max_sequence_length: 77,
+      response_format: 'b64_json',
     });
     assert.equal(res.status, 200, res.text);
     assert.ok(res.json.created >= before && res.json.created <= before + 5);
@@ -66,8 +85,18 @@ test('generations: a JSON request maps onto text2image and answers created + b64
     assert.ok(signal instanceof AbortSignal);
     assert.equal(typeof onStep, 'function');
     assert.deepEqual(options, {
-      prompt2: 'p2', prompt3: 'p3', negativePrompt: 'n1', negativePrompt2: 'n2', negativePrompt3: 'n3', width: 96, height: 32,
-      numImagesPerPrompt: 2, numInferenceSteps: 7, guidanceScale: 6.5, seed: 409, maxSequenceLength: 77,
+      prompt2: 'p2',
+      prompt3: 'p3',
+      negativePrompt: 'n1',
+      negativePrompt2: 'n2',
+      negativePrompt3: 'n3',
+      width: 96,
+      height: 32,
+      numImagesPerPrompt: 2,
+      numInferenceSteps: 7,
+      guidanceScale: 6.5,
+      seed: 409,
+      maxSequenceLength: 77,
     });
     assert.equal(res.headers.get('x-rng-seed'), '409');
   });
@@ -77,8 +106,18 @@ test('generations: null means default, unknown and ignored OpenAI fields are tol
   const model = fakeModel();
   await withApp(one(model), async (url) => {
     const res = await postJson(`${url}/v1/images/generations`, {
-      model: 'sd', prompt: 'x', n: null, size: null, response_format: null, guidance_scale: null, quality: 'high', style: 'vivid',
-      user: 'u1', moderation: 'low', foo: { nested: [1] }, num_images_per_prompt: null,
+      model: 'sd',
+      prompt: 'x',
+      n: null,
+      size: null,
+      response_format: null,
+      guidance_scale: null,
+      quality: 'high',
+      style: 'vivid',
+      user: 'u1',
+      moderation: 'low',
+      foo: { nested: [1] },
+      num_images_per_prompt: null,
     });
     assert.equal(res.status, 200, res.text);
     const { signal, onStep, seed, ...options } = model.calls[0].options;
@@ -91,9 +130,17 @@ test('generations: null means default, unknown and ignored OpenAI fields are tol
 test('generations: OVMS getImageGenerationRequestOptionsAllHandledOpenAIFields (size 512x1024, n 4) and size auto', async () => {
   const model = fakeModel({ width: 8, height: 8 });
   await withApp(one(model), async (url) => {
-    assert.equal((await postJson(`${url}/v3/images/generations`, { model: 'sd', prompt: 'x', size: '512x1024', n: 4, num_inference_steps: 1 })).status, 200);
+    assert.equal(
+      (await postJson(`${url}/v3/images/generations`, { model: 'sd', prompt: 'x', size: '512x1024', n: 4, num_inference_steps: 1 })).status,
+      200,
+    );
     assert.equal((await postJson(`${url}/v3/images/generations`, { model: 'sd', prompt: 'x', size: 'auto' })).status, 200);
-    assert.deepEqual(Object.keys(model.calls[0].options).filter((k) => !['signal', 'onStep', 'seed'].includes(k)).sort(), ['height', 'numImagesPerPrompt', 'numInferenceSteps', 'width']);
+    assert.deepEqual(
+      Object.keys(model.calls[0].options)
+        .filter((k) => !['signal', 'onStep', 'seed'].includes(k))
+        .sort(),
+      ['height', 'numImagesPerPrompt', 'numInferenceSteps', 'width'],
+    );
     assert.equal(model.calls[0].options.width, 512);
     assert.equal(model.calls[0].options.height, 1024);
     assert.equal(model.calls[1].options.width, undefined);
@@ -117,8 +164,20 @@ test('generations: every bad field is a 400 naming it (OVMS negative cases and m
   const cases = [
     [{ prompt: undefined }, 'prompt'],
     ...[5, true, 1.5, ['a'], { a: 1 }].map((prompt) => [{ prompt }, 'prompt']),
-    ...['51:512', '512_51x', '51x512x', '-51x52', '51x-52', '0x52', '51x0', 'abcx512', '5151xabc', '9223372036854775808x1', '0512x512', 512]
-      .map((size) => [{ size }, 'size']),
+    ...[
+      '51:512',
+      '512_51x',
+      '51x512x',
+      '-51x52',
+      '51x-52',
+      '0x52',
+      '51x0',
+      'abcx512',
+      '5151xabc',
+      '9223372036854775808x1',
+      '0512x512',
+      512,
+    ].map((size) => [{ size }, 'size']),
     [{ size: '64x64', width: 64 }, 'width'],
     [{ size: '64x64', height: 64 }, 'height'],
     [{ n: 2, num_images_per_prompt: 2 }, 'num_images_per_prompt'],
@@ -167,7 +226,11 @@ test('generations: malformed JSON and non-object bodies are 400 (OVMS answers 41
   await withApp(one(), async (url) => {
     assertError(await postJson(`${url}/v3/images/generations`, '{"model": "sd", "prompt": '), 400);
     assertError(await postJson(`${url}/v3/images/generations`, '[1, 2]'), 400);
-    const res = await fetch(`${url}/v3/images/generations`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '{"model":"sd","prompt":"x","num_inference_steps":1}' });
+    const res = await fetch(`${url}/v3/images/generations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: '{"model":"sd","prompt":"x","num_inference_steps":1}',
+    });
     assert.equal(res.status, 200);
   });
 });
@@ -179,9 +242,15 @@ test('generations: unknown model is 404 model_not_found; model may be left out w
     assert.equal(res.json.error.code, 'model_not_found');
     assert.equal((await postJson(`${url}/v3/images/generations`, { prompt: 'x', num_inference_steps: 1 })).status, 200);
   });
-  await withApp([{ name: 'a', model: fakeModel() }, { name: 'b', model: fakeModel() }], async (url) => {
-    assertError(await postJson(`${url}/v3/images/generations`, { prompt: 'x' }), 400, 'model');
-  });
+  await withApp(
+    [
+      { name: 'a', model: fakeModel() },
+      { name: 'b', model: fakeModel() },
+    ],
+    async (url) => {
+      assertError(await postJson(`${url}/v3/images/generations`, { prompt: 'x' }), 400, 'model');
+    },
+  );
 });
 
 test('generations: jpeg and webp output with output_compression', async () => {
@@ -201,7 +270,11 @@ test('generations: a static --resolution list restricts sizes; one resolution al
     assert.equal((await postJson(`${url}/v3/images/generations`, { prompt: 'x', size: '1024x512' })).status, 200);
     assertError(await postJson(`${url}/v3/images/generations`, { prompt: 'x', size: '5x5' }), 400, 'size');
     assertError(await postJson(`${url}/v3/images/generations`, { prompt: 'x', width: 512 }), 400, 'height');
-    assert.equal((await postJson(`${url}/v3/images/generations`, { prompt: 'x', n: 3, guidance_scale: 3 })).status, 200, 'n and guidance are free with several sizes');
+    assert.equal(
+      (await postJson(`${url}/v3/images/generations`, { prompt: 'x', n: 3, guidance_scale: 3 })).status,
+      200,
+      'n and guidance are free with several sizes',
+    );
     assert.equal((await postJson(`${url}/v3/images/generations`, { prompt: 'x' })).status, 200);
     assert.equal(model.calls.at(-1).options.width, 512, 'the first listed size is the default');
   });
@@ -222,14 +295,22 @@ test('generations: max_num_images_per_prompt and max_num_inference_steps are enf
 
 test('library errors: invalid arguments are 400 naming the field, engine failures 500 without retries', async () => {
   const failing = fakeModel();
-  failing.text2image = async () => { throw Object.assign(new (require('..').OvDiffusionError)('ERR_RUNTIME', 'out of memory')); };
-  await withApp([{ name: 'sd', model: fakeModel() }, { name: 'bad', model: failing }], async (url) => {
-    assertError(await postJson(`${url}/v3/images/generations`, { model: 'sd', prompt: 'x', strength: 0.5 }), 400, 'strength');
-    const res = await postJson(`${url}/v3/images/generations`, { model: 'bad', prompt: 'x' });
-    assertError(res, 500);
-    assert.match(res.json.error.message, /out of memory/);
-    assert.equal(res.headers.get('x-should-retry'), 'false');
-  });
+  failing.text2image = async () => {
+    throw Object.assign(new (require('..').OvDiffusionError)('ERR_RUNTIME', 'out of memory'));
+  };
+  await withApp(
+    [
+      { name: 'sd', model: fakeModel() },
+      { name: 'bad', model: failing },
+    ],
+    async (url) => {
+      assertError(await postJson(`${url}/v3/images/generations`, { model: 'sd', prompt: 'x', strength: 0.5 }), 400, 'strength');
+      const res = await postJson(`${url}/v3/images/generations`, { model: 'bad', prompt: 'x' });
+      assertError(res, 500);
+      assert.match(res.json.error.message, /out of memory/);
+      assert.equal(res.headers.get('x-should-retry'), 'false');
+    },
+  );
 });
 
 test('a dedicated inpainting model answers edits with a mask only, with a clear 400 otherwise', async () => {
@@ -255,8 +336,21 @@ test('edits: multipart text fields are coerced; image without mask is image-to-i
   const mask = await makeImage(64, 64, 'png', { r: 255, g: 255, b: 255 });
   await withApp(one(model), async (url) => {
     const form = new FormData();
-    form.append('image', new Blob([png], { type: 'application/octet-stream' }), 'photo.png');  // file before the fields, octet-stream
-    for (const [k, v] of Object.entries({ model: 'sd', prompt: 'jungle', n: '2', num_inference_steps: '3', strength: '0.67', guidance_scale: '7', rng_seed: '409', size: '64x64', response_format: 'b64_json', quality: 'high', user: 'x' })) form.append(k, v);
+    form.append('image', new Blob([png], { type: 'application/octet-stream' }), 'photo.png'); // file before the fields, octet-stream
+    for (const [k, v] of Object.entries({
+      model: 'sd',
+      prompt: 'jungle',
+      n: '2',
+      num_inference_steps: '3',
+      strength: '0.67',
+      guidance_scale: '7',
+      rng_seed: '409',
+      size: '64x64',
+      response_format: 'b64_json',
+      quality: 'high',
+      user: 'x',
+    }))
+      form.append(k, v);
     const res = await postForm(`${url}/v3/images/edits`, form);
     assert.equal(res.status, 200, JSON.stringify(res.json));
     assert.equal(res.json.data.length, 2);
@@ -272,7 +366,7 @@ test('edits: multipart text fields are coerced; image without mask is image-to-i
     inpaint.append('prompt', 'dog');
     inpaint.append('image[]', new Blob([png]), 'cat.png');
     inpaint.append('mask', new Blob([mask]), 'cat_mask.png');
-    inpaint.append('size', '');  // OVMS: an empty value means unset
+    inpaint.append('size', ''); // OVMS: an empty value means unset
     assert.equal((await postForm(`${url}/v1/images/edits`, inpaint)).status, 200);
     assert.equal(model.calls[1].task, 'inpainting');
     assert.ok(model.calls[1].mask.equals(mask));
@@ -306,9 +400,21 @@ test('edits: bad uploads and bad text values are 400 naming the field', async ()
     [base({ image: 'not a file' }, []), 'image'],
     [base({}, [['image', Buffer.from('hello, not an image'), 'image/png']]), 'image'],
     [base({}, [['image', Buffer.alloc(0)]]), 'image'],
-    [base({}, [['image[]', png], ['image[]', png]]), 'image[1]'],
+    [
+      base({}, [
+        ['image[]', png],
+        ['image[]', png],
+      ]),
+      'image[1]',
+    ],
     [base({ mask: 'white' }), 'mask'],
-    [base({}, [['image', png], ['mask', Buffer.from('GIF')]]), 'mask'],
+    [
+      base({}, [
+        ['image', png],
+        ['mask', Buffer.from('GIF')],
+      ]),
+      'mask',
+    ],
     [base({ prompt: undefined }), 'prompt'],
     [base({ prompt: '' }), 'prompt'],
     [base({ n: '2x' }), 'n'],
@@ -342,7 +448,12 @@ test('edits: a chunked multipart body (Node SDK 6/7 with fs streams) with the fi
   const png = await makeImage();
   await withApp(one(model), async (url) => {
     const boundary = 'openai-1234567890';
-    const part = (headers, body) => Buffer.concat([Buffer.from(`--${boundary}\r\n${headers}\r\n\r\n`), Buffer.isBuffer(body) ? body : Buffer.from(body), Buffer.from('\r\n')]);
+    const part = (headers, body) =>
+      Buffer.concat([
+        Buffer.from(`--${boundary}\r\n${headers}\r\n\r\n`),
+        Buffer.isBuffer(body) ? body : Buffer.from(body),
+        Buffer.from('\r\n'),
+      ]);
     const chunks = [
       part('Content-Disposition: form-data; name="image"; filename="x.png"\r\nContent-Type: application/octet-stream', png),
       part('Content-Disposition: form-data; name="prompt"', 'a cat'),
@@ -352,10 +463,19 @@ test('edits: a chunked multipart body (Node SDK 6/7 with fs streams) with the fi
     ];
     const { port } = new URL(url);
     const status = await new Promise((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v3/images/edits', headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'transfer-encoding': 'chunked' } }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode));
-      });
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/v3/images/edits',
+          headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'transfer-encoding': 'chunked' },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode));
+        },
+      );
       req.on('error', reject);
       (async () => {
         for (const chunk of chunks) {
@@ -385,7 +505,9 @@ test('too large: a JSON body over 1 MB and an upload over 50 MB are 413', async 
 test('the library pixel limit on decoded images is a 413', async () => {
   const model = fakeModel();
   const { OvDiffusionError } = require('..');
-  model.image2image = async () => { throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'image: image exceeds the limit of 67108864 pixels'); };
+  model.image2image = async () => {
+    throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'image: image exceeds the limit of 67108864 pixels');
+  };
   await withApp(one(model), async (url) => {
     const form = new FormData();
     form.append('prompt', 'x');
@@ -396,63 +518,85 @@ test('the library pixel limit on decoded images is a 413', async () => {
 
 test('models: the list has every model and LoRA alias; retrieve works with slashes, encoded or not', async () => {
   const loras = parseSourceLoras('xray=org/xray@x.safetensors,chalk=org/chalk@c.safetensors,blend=@xray:0.5+@chalk:0.4');
-  await withApp([{ name: 'OpenVINO/stable-diffusion-v1-5-int8-ov', model: fakeModel(), loras }, { name: 'other', model: fakeModel() }], async (url) => {
-    for (const prefix of ['/v3', '/v1', '/v3/v1']) {
-      const list = await (await fetch(`${url}${prefix}/models`)).json();
-      assert.equal(list.object, 'list');
-      assert.deepEqual(list.data.map((m) => m.id).sort(), ['OpenVINO/stable-diffusion-v1-5-int8-ov', 'blend', 'chalk', 'other', 'xray']);
-      for (const m of list.data) {
-        assert.equal(m.object, 'model');
-        assert.ok(Number.isInteger(m.created) && m.created > 1.7e9);
-        assert.equal(typeof m.owned_by, 'string');
+  await withApp(
+    [
+      { name: 'OpenVINO/stable-diffusion-v1-5-int8-ov', model: fakeModel(), loras },
+      { name: 'other', model: fakeModel() },
+    ],
+    async (url) => {
+      for (const prefix of ['/v3', '/v1', '/v3/v1']) {
+        const list = await (await fetch(`${url}${prefix}/models`)).json();
+        assert.equal(list.object, 'list');
+        assert.deepEqual(list.data.map((m) => m.id).sort(), ['OpenVINO/stable-diffusion-v1-5-int8-ov', 'blend', 'chalk', 'other', 'xray']);
+        for (const m of list.data) {
+          assert.equal(m.object, 'model');
+          assert.ok(Number.isInteger(m.created) && m.created > 1.7e9);
+          assert.equal(typeof m.owned_by, 'string');
+        }
       }
-    }
-    for (const id of ['OpenVINO/stable-diffusion-v1-5-int8-ov', 'OpenVINO%2Fstable-diffusion-v1-5-int8-ov']) {
-      const res = await fetch(`${url}/v3/models/${id}`);
-      assert.equal(res.status, 200);
-      assert.equal((await res.json()).id, 'OpenVINO/stable-diffusion-v1-5-int8-ov');
-    }
-    const missing = await fetch(`${url}/v1/models/nope`);
-    assertError({ status: missing.status, headers: missing.headers, json: await missing.json() }, 404, 'model');
-  });
+      for (const id of ['OpenVINO/stable-diffusion-v1-5-int8-ov', 'OpenVINO%2Fstable-diffusion-v1-5-int8-ov']) {
+        const res = await fetch(`${url}/v3/models/${id}`);
+        assert.equal(res.status, 200);
+        assert.equal((await res.json()).id, 'OpenVINO/stable-diffusion-v1-5-int8-ov');
+      }
+      const missing = await fetch(`${url}/v1/models/nope`);
+      assertError({ status: missing.status, headers: missing.headers, json: await missing.json() }, 404, 'model');
+    },
+  );
 });
 
 test('health: live at once, ready only when every model is loaded', async () => {
   let finish;
-  const loading = new Promise((resolve) => { finish = resolve; });
-  await withApp([{ name: 'a', model: fakeModel() }, { name: 'b', model: loading }], async (url) => {
-    assert.equal((await fetch(`${url}/v2/health/live`)).status, 200);
-    assert.equal((await fetch(`${url}/healthz`)).status, 200);
-    assert.equal((await fetch(`${url}/v2/health/ready`)).status, 503);
-    const readyz = await fetch(`${url}/readyz`);
-    assert.equal(readyz.status, 503);
-    assert.deepEqual((await readyz.json()).models, { a: 'ready', b: 'loading' });
-    assert.equal((await fetch(`${url}/v2/models/a/ready`)).status, 200);
-    assert.equal((await fetch(`${url}/v2/models/b/ready`)).status, 404);
-    // A request to a model still loading waits for it (like OVMS), then runs.
-    const pending = postJson(`${url}/v3/images/generations`, { model: 'b', prompt: 'x', num_inference_steps: 1 });
-    await new Promise((r) => setTimeout(r, 50));
-    finish(fakeModel());
-    assert.equal((await pending).status, 200);
-    assert.equal((await fetch(`${url}/v2/health/ready`)).status, 200);
-    assert.equal((await fetch(`${url}/readyz`)).status, 200);
-    assert.equal((await fetch(`${url}/v2/models/b/versions/1/ready`)).status, 200);
+  const loading = new Promise((resolve) => {
+    finish = resolve;
   });
+  await withApp(
+    [
+      { name: 'a', model: fakeModel() },
+      { name: 'b', model: loading },
+    ],
+    async (url) => {
+      assert.equal((await fetch(`${url}/v2/health/live`)).status, 200);
+      assert.equal((await fetch(`${url}/healthz`)).status, 200);
+      assert.equal((await fetch(`${url}/v2/health/ready`)).status, 503);
+      const readyz = await fetch(`${url}/readyz`);
+      assert.equal(readyz.status, 503);
+      assert.deepEqual((await readyz.json()).models, { a: 'ready', b: 'loading' });
+      assert.equal((await fetch(`${url}/v2/models/a/ready`)).status, 200);
+      assert.equal((await fetch(`${url}/v2/models/b/ready`)).status, 404);
+      // A request to a model still loading waits for it (like OVMS), then runs.
+      const pending = postJson(`${url}/v3/images/generations`, { model: 'b', prompt: 'x', num_inference_steps: 1 });
+      await new Promise((r) => setTimeout(r, 50));
+      finish(fakeModel());
+      assert.equal((await pending).status, 200);
+      assert.equal((await fetch(`${url}/v2/health/ready`)).status, 200);
+      assert.equal((await fetch(`${url}/readyz`)).status, 200);
+      assert.equal((await fetch(`${url}/v2/models/b/versions/1/ready`)).status, 200);
+    },
+  );
 });
 
 test('auth: with an API key, /v1 and /v3 need "Authorization: Bearer <key>" (401 otherwise); health stays open', async () => {
-  await withApp(one(), async (url) => {
-    const none = await postJson(`${url}/v3/images/generations`, { prompt: 'x' });
-    assertError(none, 401);
-    assert.equal(none.json.error.code, 'invalid_api_key');
-    assertError(await postJson(`${url}/v1/images/generations`, { prompt: 'x' }, { authorization: 'Bearer wrong' }), 401);
-    assertError(await postJson(`${url}/v1/images/generations`, { prompt: 'x' }, { authorization: 's3cret' }), 401);
-    const list = await fetch(`${url}/v3/models`);
-    assert.equal(list.status, 401);
-    assert.equal((await postJson(`${url}/v3/images/generations`, { prompt: 'x', num_inference_steps: 1 }, { authorization: 'Bearer s3cret' })).status, 200);
-    assert.equal((await fetch(`${url}/v2/health/ready`)).status, 200);
-    assert.equal((await fetch(`${url}/healthz`)).status, 200);
-  }, { apiKey: 's3cret' });
+  await withApp(
+    one(),
+    async (url) => {
+      const none = await postJson(`${url}/v3/images/generations`, { prompt: 'x' });
+      assertError(none, 401);
+      assert.equal(none.json.error.code, 'invalid_api_key');
+      assertError(await postJson(`${url}/v1/images/generations`, { prompt: 'x' }, { authorization: 'Bearer wrong' }), 401);
+      assertError(await postJson(`${url}/v1/images/generations`, { prompt: 'x' }, { authorization: 's3cret' }), 401);
+      const list = await fetch(`${url}/v3/models`);
+      assert.equal(list.status, 401);
+      assert.equal(
+        (await postJson(`${url}/v3/images/generations`, { prompt: 'x', num_inference_steps: 1 }, { authorization: 'Bearer s3cret' }))
+          .status,
+        200,
+      );
+      assert.equal((await fetch(`${url}/v2/health/ready`)).status, 200);
+      assert.equal((await fetch(`${url}/healthz`)).status, 200);
+    },
+    { apiKey: 's3cret' },
+  );
 });
 
 test('unknown routes and methods answer in the OpenAI error shape', async () => {
@@ -491,9 +635,18 @@ test('LoRA: with library adapters, the model name picks adapters and alphas (OVM
     assert.deepEqual(await ask({ model: 'xray' }), [{ name: 'xray', alpha: 0.8 }]);
     assert.deepEqual(await ask({ model: 'chalk' }), [{ name: 'chalk', alpha: 1 }]);
     assert.deepEqual(await ask({ model: 'xray', lora_alphas: { xray: 0.5 } }), [{ name: 'xray', alpha: 0.5 }]);
-    assert.deepEqual(await ask({ model: 'blend' }), [{ name: 'xray', alpha: 0.5 }, { name: 'chalk', alpha: 1 }]);
-    assert.deepEqual(await ask({ model: 'blend', lora_alphas: { xray: 0.8, chalk: 0.2 } }), [{ name: 'xray', alpha: 0.8 }, { name: 'chalk', alpha: 0.2 }]);
-    assert.deepEqual(await ask({ model: 'blend', lora_alphas: {} }), [{ name: 'xray', alpha: 0.5 }, { name: 'chalk', alpha: 1 }]);
+    assert.deepEqual(await ask({ model: 'blend' }), [
+      { name: 'xray', alpha: 0.5 },
+      { name: 'chalk', alpha: 1 },
+    ]);
+    assert.deepEqual(await ask({ model: 'blend', lora_alphas: { xray: 0.8, chalk: 0.2 } }), [
+      { name: 'xray', alpha: 0.8 },
+      { name: 'chalk', alpha: 0.2 },
+    ]);
+    assert.deepEqual(await ask({ model: 'blend', lora_alphas: {} }), [
+      { name: 'xray', alpha: 0.5 },
+      { name: 'chalk', alpha: 1 },
+    ]);
     const single = await postJson(`${url}/v3/images/generations`, { model: 'xray', prompt: 'x', lora_alphas: { chalk: 0.5 } });
     assertError(single, 400, 'lora_alphas');
     assert.match(single.json.error.message, /chalk.*xray/);
@@ -502,7 +655,10 @@ test('LoRA: with library adapters, the model name picks adapters and alphas (OVM
     assert.match(composite.json.error.message, /other.*blend/);
     // Multipart: lora_alphas as JSON text, or flattened lora_alphas[alias] fields (Node SDK objects).
     const png = await makeImage();
-    for (const [key, value] of [['lora_alphas', '{"xray": 0.3}'], ['lora_alphas[xray]', '0.3']]) {
+    for (const [key, value] of [
+      ['lora_alphas', '{"xray": 0.3}'],
+      ['lora_alphas[xray]', '0.3'],
+    ]) {
       const form = new FormData();
       form.append('model', 'xray');
       form.append('prompt', 'x');
@@ -533,22 +689,36 @@ test('LoRA: lora_alphas without adapters, and NPU static adapters, follow the OV
 test('requests for different models run in parallel; a disconnected client cancels its generation', async () => {
   const a = fakeModel({ delayMs: 400 });
   const b = fakeModel({ delayMs: 400 });
-  await withApp([{ name: 'a', model: a }, { name: 'b', model: b }], async (url) => {
-    const started = Date.now();
-    const results = await Promise.all([
-      postJson(`${url}/v3/images/generations`, { model: 'a', prompt: 'x' }),
-      postJson(`${url}/v3/images/generations`, { model: 'b', prompt: 'x' }),
-    ]);
-    assert.deepEqual(results.map((r) => r.status), [200, 200]);
-    assert.ok(Date.now() - started < 750, `took ${Date.now() - started} ms`);
+  await withApp(
+    [
+      { name: 'a', model: a },
+      { name: 'b', model: b },
+    ],
+    async (url) => {
+      const started = Date.now();
+      const results = await Promise.all([
+        postJson(`${url}/v3/images/generations`, { model: 'a', prompt: 'x' }),
+        postJson(`${url}/v3/images/generations`, { model: 'b', prompt: 'x' }),
+      ]);
+      assert.deepEqual(
+        results.map((r) => r.status),
+        [200, 200],
+      );
+      assert.ok(Date.now() - started < 750, `took ${Date.now() - started} ms`);
 
-    const controller = new AbortController();
-    const request = fetch(`${url}/v3/images/generations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'a', prompt: 'cancel me' }), signal: controller.signal });
-    await new Promise((r) => setTimeout(r, 100));
-    controller.abort();
-    await assert.rejects(request);
-    await new Promise((r) => setTimeout(r, 50));
-    assert.equal(a.calls.at(-1).prompt, 'cancel me');
-    assert.equal(a.calls.at(-1).options.signal.aborted, true);
-  });
+      const controller = new AbortController();
+      const request = fetch(`${url}/v3/images/generations`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'a', prompt: 'cancel me' }),
+        signal: controller.signal,
+      });
+      await new Promise((r) => setTimeout(r, 100));
+      controller.abort();
+      await assert.rejects(request);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(a.calls.at(-1).prompt, 'cancel me');
+      assert.equal(a.calls.at(-1).options.signal.aborted, true);
+    },
+  );
 });

@@ -12,19 +12,26 @@ const { startCli } = require('./helpers/server-http');
 let server;
 test.before(async () => {
   const config = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ovd-sd3-flux-')), 'config.json');
-  fs.writeFileSync(config, JSON.stringify({
-    model_config_list: [
-      { config: { name: 'sd3', base_path: fixture('sd3') } },
-      { config: { name: 'flux', base_path: fixture('flux-schnell') } },
-    ],
-  }));
+  fs.writeFileSync(
+    config,
+    JSON.stringify({
+      model_config_list: [
+        { config: { name: 'sd3', base_path: fixture('sd3') } },
+        { config: { name: 'flux', base_path: fixture('flux-schnell') } },
+      ],
+    }),
+  );
   server = await startCli(['--config_path', config]);
 });
-test.after(async () => { await server?.stop(); });
+test.after(async () => {
+  await server?.stop();
+});
 
 async function generate(body) {
   const res = await fetch(`${server.url}/v3/images/generations`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ num_inference_steps: 2, ...body }),
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ num_inference_steps: 2, ...body }),
   });
   return { status: res.status, json: await res.json() };
 }
@@ -35,8 +42,15 @@ test('SD3 takes prompt_2, prompt_3, negative prompts and max_sequence_length', a
   const base = { model: 'sd3', prompt: 'a lighthouse', size: '64x64', rng_seed: 3 };
   const plain = await generate(base);
   assert.equal(plain.status, 200, JSON.stringify(plain.json));
-  const full = await generate({ ...base, prompt_2: 'oil painting', prompt_3: 'a lighthouse in a storm', negative_prompt: 'text',
-    negative_prompt_2: 'blur', negative_prompt_3: 'watermark', max_sequence_length: 64 });
+  const full = await generate({
+    ...base,
+    prompt_2: 'oil painting',
+    prompt_3: 'a lighthouse in a storm',
+    negative_prompt: 'text',
+    negative_prompt_2: 'blur',
+    negative_prompt_3: 'watermark',
+    max_sequence_length: 64,
+  });
   assert.equal(full.status, 200, JSON.stringify(full.json));
   assert.notDeepEqual(pixels(full.json), pixels(plain.json), 'the extra prompts change the image');
   const tooLong = await generate({ ...base, max_sequence_length: 513 });

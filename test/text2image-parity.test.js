@@ -49,7 +49,7 @@ const MODELS = [
   { name: 'sdxl-linspace', dir: withSchedulerPatch(fixture('sdxl'), { timestep_spacing: 'linspace' }), xl: true },
 ];
 
-test('text-to-image matches openvino_genai pixel for pixel', async (t) => {
+test('text-to-image matches openvino_genai pixel for pixel', async () => {
   const rows = [];
   for (const model of MODELS) {
     const all = casesFor(model.name, model);

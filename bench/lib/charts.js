@@ -5,10 +5,17 @@
 //            unit, refLine: {value, label}, note }) -> SVG string. Bars with several segments are stacked.
 const sharp = require('sharp');
 
-const FONT = "DejaVu Sans, Liberation Sans, Arial, sans-serif";
+const FONT = 'DejaVu Sans, Liberation Sans, Arial, sans-serif';
 const COLORS = {
-  ours: '#1f6fb4', oracle: '#e08a1e', grey: '#8a8f98', green: '#2e9d4d', red: '#c9452f', purple: '#7a52b3', teal: '#2a9d8f',
-  light: '#9cc3e6', lightOracle: '#f3c48a',
+  ours: '#1f6fb4',
+  oracle: '#e08a1e',
+  grey: '#8a8f98',
+  green: '#2e9d4d',
+  red: '#c9452f',
+  purple: '#7a52b3',
+  teal: '#2a9d8f',
+  light: '#9cc3e6',
+  lightOracle: '#f3c48a',
 };
 
 function esc(text) {
@@ -33,11 +40,19 @@ function barChart(spec) {
   const width = spec.width || 960;
   const labelW = spec.labelWidth || 250;
   const textW = spec.textWidth || 230;
-  const plotX = labelW + 10, plotW = width - plotX - textW - 10;
-  const barH = spec.barHeight || 20, barGap = 5, groupGap = 16;
+  const plotX = labelW + 10,
+    plotW = width - plotX - textW - 10;
+  const barH = spec.barHeight || 20,
+    barGap = 5,
+    groupGap = 16;
   const top = 56 + (spec.subtitle ? 20 : 0) + (spec.legend && spec.legend.length ? 26 : 0);
   let maxValue = spec.xMax || 0;
-  for (const g of spec.groups) for (const b of g.bars) maxValue = Math.max(maxValue, b.segments.reduce((a, s) => a + (s.value || 0), 0));
+  for (const g of spec.groups)
+    for (const b of g.bars)
+      maxValue = Math.max(
+        maxValue,
+        b.segments.reduce((a, s) => a + (s.value || 0), 0),
+      );
   if (spec.refLine) maxValue = Math.max(maxValue, spec.refLine.value * 1.1);
   maxValue = maxValue || 1;
   const step = niceStep(maxValue);
@@ -55,14 +70,20 @@ function barChart(spec) {
         parts.push(`<rect x="${x(acc).toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${s.color}"/>`);
         acc += s.value || 0;
       }
-      if (b.label) parts.push(`<text x="${plotX - 6}" y="${y + barH / 2 + 4}" font-size="11" fill="#555" text-anchor="end">${esc(b.label)}</text>`);
-      if (b.text) parts.push(`<text x="${(x(acc) + 5).toFixed(1)}" y="${y + barH / 2 + 4}" font-size="12" fill="#222">${esc(b.text)}</text>`);
+      if (b.label)
+        parts.push(`<text x="${plotX - 6}" y="${y + barH / 2 + 4}" font-size="11" fill="#555" text-anchor="end">${esc(b.label)}</text>`);
+      if (b.text)
+        parts.push(`<text x="${(x(acc) + 5).toFixed(1)}" y="${y + barH / 2 + 4}" font-size="12" fill="#222">${esc(b.text)}</text>`);
       y += barH + barGap;
     }
     const mid = (groupTop + y - barGap) / 2;
     const lines = String(g.label).split('\n');
     const hasBarLabels = g.bars.some((b) => b.label);
-    lines.forEach((line, i) => parts.push(`<text x="${hasBarLabels ? 10 : labelW}" y="${mid + 4 + (i - (lines.length - 1) / 2) * 14}" font-size="13" font-weight="bold" fill="#222" text-anchor="${hasBarLabels ? 'start' : 'end'}">${esc(line)}</text>`));
+    lines.forEach((line, i) =>
+      parts.push(
+        `<text x="${hasBarLabels ? 10 : labelW}" y="${mid + 4 + (i - (lines.length - 1) / 2) * 14}" font-size="13" font-weight="bold" fill="#222" text-anchor="${hasBarLabels ? 'start' : 'end'}">${esc(line)}</text>`,
+      ),
+    );
     y += groupGap - barGap;
   }
   const bottom = y;
@@ -71,11 +92,13 @@ function barChart(spec) {
     grid.push(`<line x1="${x(v).toFixed(1)}" y1="${top - 6}" x2="${x(v).toFixed(1)}" y2="${bottom}" stroke="#e3e3e3"/>`);
     grid.push(`<text x="${x(v).toFixed(1)}" y="${bottom + 16}" font-size="11" fill="#555" text-anchor="middle">${fmtTick(v)}</text>`);
   }
-  if (spec.unit) grid.push(`<text x="${plotX + plotW / 2}" y="${bottom + 34}" font-size="12" fill="#333" text-anchor="middle">${esc(spec.unit)}</text>`);
+  if (spec.unit)
+    grid.push(`<text x="${plotX + plotW / 2}" y="${bottom + 34}" font-size="12" fill="#333" text-anchor="middle">${esc(spec.unit)}</text>`);
   if (spec.refLine) {
     const rx = x(spec.refLine.value).toFixed(1);
     grid.push(`<line x1="${rx}" y1="${top - 10}" x2="${rx}" y2="${bottom}" stroke="#c9452f" stroke-width="1.5" stroke-dasharray="5,3"/>`);
-    if (spec.refLine.label) grid.push(`<text x="${rx}" y="${top - 13}" font-size="11" fill="#c9452f" text-anchor="middle">${esc(spec.refLine.label)}</text>`);
+    if (spec.refLine.label)
+      grid.push(`<text x="${rx}" y="${top - 13}" font-size="11" fill="#c9452f" text-anchor="middle">${esc(spec.refLine.label)}</text>`);
   }
   const legend = [];
   if (spec.legend && spec.legend.length) {
@@ -89,7 +112,9 @@ function barChart(spec) {
   }
   const noteLines = spec.note ? String(spec.note).split('\n') : [];
   const height = bottom + (spec.unit ? 44 : 26) + noteLines.length * 15 + 6;
-  const notes = noteLines.map((line, i) => `<text x="16" y="${bottom + (spec.unit ? 44 : 26) + 10 + i * 15}" font-size="11" fill="#666">${esc(line)}</text>`);
+  const notes = noteLines.map(
+    (line, i) => `<text x="16" y="${bottom + (spec.unit ? 44 : 26) + 10 + i * 15}" font-size="11" fill="#666">${esc(line)}</text>`,
+  );
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${FONT}">
 <rect width="100%" height="100%" fill="#ffffff"/>
 <text x="16" y="28" font-size="18" font-weight="bold" fill="#111">${esc(spec.title)}</text>

@@ -12,30 +12,35 @@ function request(url, { method = 'GET', body, headers = {}, marks = [] } = {}) {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
     const start = performance.now();
-    const req = http.request(url, {
-      method, agent,
-      headers: { ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}), ...headers },
-    }, (res) => {
-      const chunks = [];
-      let firstByteMs;
-      const markMs = {};
-      let tail = '';
-      res.on('data', (c) => {
-        const now = performance.now() - start;
-        if (firstByteMs === undefined) firstByteMs = now;
-        chunks.push(c);
-        if (marks.length) {
-          const text = tail + c.toString('latin1');
-          for (const mark of marks) if (markMs[mark] === undefined && text.includes(mark)) markMs[mark] = now;
-          tail = text.slice(-200);
-        }
-      });
-      res.on('end', () => {
-        const buffer = Buffer.concat(chunks);
-        resolve({ status: res.statusCode, headers: res.headers, body: buffer, ms: performance.now() - start, firstByteMs, markMs });
-      });
-      res.on('error', reject);
-    });
+    const req = http.request(
+      url,
+      {
+        method,
+        agent,
+        headers: { ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}), ...headers },
+      },
+      (res) => {
+        const chunks = [];
+        let firstByteMs;
+        const markMs = {};
+        let tail = '';
+        res.on('data', (c) => {
+          const now = performance.now() - start;
+          if (firstByteMs === undefined) firstByteMs = now;
+          chunks.push(c);
+          if (marks.length) {
+            const text = tail + c.toString('latin1');
+            for (const mark of marks) if (markMs[mark] === undefined && text.includes(mark)) markMs[mark] = now;
+            tail = text.slice(-200);
+          }
+        });
+        res.on('end', () => {
+          const buffer = Buffer.concat(chunks);
+          resolve({ status: res.statusCode, headers: res.headers, body: buffer, ms: performance.now() - start, firstByteMs, markMs });
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     if (payload) req.write(payload);
     req.end();
@@ -54,8 +59,19 @@ function startProbe(url, intervalMs = 10) {
   const timer = setInterval(() => {
     if (stopped) return;
     inFlight += 1;
-    request(url).then((r) => { if (r.status === 200) latencies.push(r.ms); else failures += 1; },
-      () => { failures += 1; }).finally(() => { inFlight -= 1; });
+    request(url)
+      .then(
+        (r) => {
+          if (r.status === 200) latencies.push(r.ms);
+          else failures += 1;
+        },
+        () => {
+          failures += 1;
+        },
+      )
+      .finally(() => {
+        inFlight -= 1;
+      });
   }, intervalMs);
   return {
     async stop() {

@@ -5,7 +5,11 @@ const os = require('os');
 const { execFileSync } = require('child_process');
 
 function readFile(file) {
-  try { return fs.readFileSync(file, 'utf8'); } catch { return ''; }
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 function cpuInfo() {
@@ -14,11 +18,17 @@ function cpuInfo() {
   const flags = (field('flags') || '').split(/\s+/);
   const isa = ['avx2', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_bf16', 'amx_int8', 'avx_vnni'].filter((f) => flags.includes(f));
   let lscpu = '';
-  try { lscpu = execFileSync('lscpu', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }); } catch { /* optional */ }
+  try {
+    lscpu = execFileSync('lscpu', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    /* optional */
+  }
   const ls = (name) => (new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(lscpu) || [])[1];
   return {
     model: field('model name') || os.cpus()[0]?.model || 'unknown',
-    vendor: field('vendor_id'), family: field('cpu family'), modelNumber: field('model'),
+    vendor: field('vendor_id'),
+    family: field('cpu family'),
+    modelNumber: field('model'),
     logicalCores: os.cpus().length,
     threadsPerCore: ls('Thread\\(s\\) per core') ? Number(ls('Thread\\(s\\) per core')) : undefined,
     hypervisor: ls('Hypervisor vendor') || (flags.includes('hypervisor') ? 'yes' : undefined),

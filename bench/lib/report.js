@@ -50,7 +50,10 @@ function goalText(r) {
   let pass = r.pass;
   if (pass === undefined && r.ratio !== null && r.ratio !== undefined) {
     const m = /^([<>]=?)\s*([\d.]+)$/.exec(r.goal);
-    if (m) pass = { '<=': r.ratio <= Number(m[2]), '<': r.ratio < Number(m[2]), '>=': r.ratio >= Number(m[2]), '>': r.ratio > Number(m[2]) }[m[1]];
+    if (m)
+      pass = { '<=': r.ratio <= Number(m[2]), '<': r.ratio < Number(m[2]), '>=': r.ratio >= Number(m[2]), '>': r.ratio > Number(m[2]) }[
+        m[1]
+      ];
   }
   if (pass === undefined || pass === null) return r.goal;
   return `${r.goal} ${pass ? '✅' : '❌'}`;
@@ -68,8 +71,9 @@ const slug = (s) => String(s).replace(/[^A-Za-z0-9._-]+/g, '-');
 
 async function charts(results, opts) {
   const files = [];
-  const sub = (m) => `${m.id}: ${m.width}x${m.height}, ${m.steps} steps, guidance ${m.guidance}; ${results.meta.machine.cpu.model}, `
-    + `${results.meta.machine.cpu.logicalCores} CPUs${results.meta.load.busy ? ' — BUSY MACHINE, noisy' : ''}`;
+  const sub = (m) =>
+    `${m.id}: ${m.width}x${m.height}, ${m.steps} steps, guidance ${m.guidance}; ${results.meta.machine.cpu.model}, ` +
+    `${results.meta.machine.cpu.logicalCores} CPUs${results.meta.load.busy ? ' — BUSY MACHINE, noisy' : ''}`;
   const out = (m, what) => path.join(opts.out, `${opts.name}-${slug(m.id)}-${what}.png`);
   const med = (s) => (s ? s.median : NaN);
   for (const m of results.models) {
@@ -89,11 +93,17 @@ async function charts(results, opts) {
       const svg = barChart({
         title: 'Ours vs openvino_genai (ratio; lower is better)',
         subtitle: sub(m),
-        legend: [{ name: 'ours (ov-diffusion)', color: COLORS.ours }, { name: 'openvino_genai (Python)', color: COLORS.oracle }],
+        legend: [
+          { name: 'ours (ov-diffusion)', color: COLORS.ours },
+          { name: 'openvino_genai (Python)', color: COLORS.oracle },
+        ],
         groups: metrics.map(([label, a, b, unit]) => ({
           label,
           bars: [
-            { segments: [{ value: med(a) / med(b), color: COLORS.ours }], text: `${(med(a) / med(b)).toFixed(2)}×  ${fmtValue(med(a), unit)}` },
+            {
+              segments: [{ value: med(a) / med(b), color: COLORS.ours }],
+              text: `${(med(a) / med(b)).toFixed(2)}×  ${fmtValue(med(a), unit)}`,
+            },
             { segments: [{ value: 1, color: COLORS.oracle }], text: `1.00×  ${fmtValue(med(b), unit)}` },
           ],
         })),
@@ -112,13 +122,18 @@ async function charts(results, opts) {
       const svg2 = barChart({
         title: 'Where generate() spends its time',
         subtitle: sub(m),
-        legend: [{ name: 'text encode', color: COLORS.purple }, { name: 'denoising steps', color: COLORS.ours },
-          { name: 'VAE decode', color: COLORS.teal }, { name: 'other', color: COLORS.grey }],
+        legend: [
+          { name: 'text encode', color: COLORS.purple },
+          { name: 'denoising steps', color: COLORS.ours },
+          { name: 'VAE decode', color: COLORS.teal },
+          { name: 'other', color: COLORS.grey },
+        ],
         groups: [
           { label: 'ours', bars: [{ segments: parts(e.ours), text: fmtValue(med(e.ours.generateMs), 'ms') }] },
           { label: 'openvino_genai', bars: [{ segments: parts(e.oracle), text: fmtValue(med(e.oracle.generateMs), 'ms') }] },
         ],
-        unit: 'seconds (medians)', barHeight: 30,
+        unit: 'seconds (medians)',
+        barHeight: 30,
       });
       await writePng(svg2, out(m, 'breakdown'));
       files.push(out(m, 'breakdown'));
@@ -129,13 +144,29 @@ async function charts(results, opts) {
       const groups = Object.entries(r.figures).map(([side, f]) => ({
         label: side === 'ours' ? 'ours' : 'openvino_genai',
         bars: [
-          { label: 'dynamic', segments: [{ value: med(f.dynamic.generateMs) / 1000, color: COLORS.light }], text: fmtValue(med(f.dynamic.generateMs), 'ms') },
-          { label: 'static', segments: [{ value: med(f.static.generateMs) / 1000, color: side === 'ours' ? COLORS.ours : COLORS.oracle }],
-            text: `${fmtValue(med(f.static.generateMs), 'ms')}  (${(med(f.static.generateMs) / med(f.dynamic.generateMs)).toFixed(2)}×)` },
+          {
+            label: 'dynamic',
+            segments: [{ value: med(f.dynamic.generateMs) / 1000, color: COLORS.light }],
+            text: fmtValue(med(f.dynamic.generateMs), 'ms'),
+          },
+          {
+            label: 'static',
+            segments: [{ value: med(f.static.generateMs) / 1000, color: side === 'ours' ? COLORS.ours : COLORS.oracle }],
+            text: `${fmtValue(med(f.static.generateMs), 'ms')}  (${(med(f.static.generateMs) / med(f.dynamic.generateMs)).toFixed(2)}×)`,
+          },
         ],
       }));
-      await writePng(barChart({ title: 'Static reshape vs dynamic shapes: generate() time', subtitle: sub(m), groups, unit: 'seconds (medians)',
-        note: r.oursAvailable ? undefined : 'ours: no reshape option in LoadOptions yet (not measured)', labelWidth: 200 }), out(m, 'reshape'));
+      await writePng(
+        barChart({
+          title: 'Static reshape vs dynamic shapes: generate() time',
+          subtitle: sub(m),
+          groups,
+          unit: 'seconds (medians)',
+          note: r.oursAvailable ? undefined : 'ours: no reshape option in LoadOptions yet (not measured)',
+          labelWidth: 200,
+        }),
+        out(m, 'reshape'),
+      );
       files.push(out(m, 'reshape'));
     }
 
@@ -145,60 +176,129 @@ async function charts(results, opts) {
       const entries = [...Object.entries(s.formats), ...Object.entries((s.stream && s.stream.variants) || {})];
       for (const [fmt, f] of entries) {
         if (!f.overhead) continue;
-        groups.push({ label: /^stream/.test(fmt) ? `${m.width}x${m.height} PNG, ${fmt}` : `${m.width}x${m.height} ${fmt.toUpperCase()}`, bars: [{ segments: [{ value: Math.max(0, f.overheadPct.median), color: COLORS.ours }],
-          text: `${f.overheadPct.median.toFixed(2)} %  (${fmtValue(f.overhead.median, 'ms')} of ${fmtValue(f.http.median, 'ms')})` }] });
+        groups.push({
+          label: /^stream/.test(fmt) ? `${m.width}x${m.height} PNG, ${fmt}` : `${m.width}x${m.height} ${fmt.toUpperCase()}`,
+          bars: [
+            {
+              segments: [{ value: Math.max(0, f.overheadPct.median), color: COLORS.ours }],
+              text: `${f.overheadPct.median.toFixed(2)} %  (${fmtValue(f.overhead.median, 'ms')} of ${fmtValue(f.http.median, 'ms')})`,
+            },
+          ],
+        });
       }
-      await writePng(barChart({ title: 'Server overhead: HTTP latency minus the library call, % of generation', subtitle: sub(m), groups,
-        unit: '% of the library call time (median)', refLine: { value: 2, label: 'goal 2 %' }, xMax: 2.2, barHeight: 26,
-        note: s.stream && s.stream.supported === false ? `stream: true not measured: ${String(s.stream.message).slice(0, 120)}` : undefined }), out(m, 'server'));
+      await writePng(
+        barChart({
+          title: 'Server overhead: HTTP latency minus the library call, % of generation',
+          subtitle: sub(m),
+          groups,
+          unit: '% of the library call time (median)',
+          refLine: { value: 2, label: 'goal 2 %' },
+          xMax: 2.2,
+          barHeight: 26,
+          note:
+            s.stream && s.stream.supported === false ? `stream: true not measured: ${String(s.stream.message).slice(0, 120)}` : undefined,
+        }),
+        out(m, 'server'),
+      );
       files.push(out(m, 'server'));
     }
     const ev = c.eventloop;
     if (ev && ev.status === 'ok' && (ev.health || ev.libraryLag)) {
       const groups = [];
-      const hb = (label, p, color) => p && groups.push({ label, bars: [
-        { label: 'p50', segments: [{ value: p.p50, color: COLORS.light }], text: fmtValue(p.p50, 'ms') },
-        { label: 'p99', segments: [{ value: p.p99, color }], text: fmtValue(p.p99, 'ms') },
-      ] });
+      const hb = (label, p, color) =>
+        p &&
+        groups.push({
+          label,
+          bars: [
+            { label: 'p50', segments: [{ value: p.p50, color: COLORS.light }], text: fmtValue(p.p50, 'ms') },
+            { label: 'p99', segments: [{ value: p.p99, color }], text: fmtValue(p.p99, 'ms') },
+          ],
+        });
       if (ev.health) {
         hb('server /healthz, idle', ev.health.idle, COLORS.green);
         hb('server /healthz,\nwhile generating', ev.health.busy, COLORS.ours);
       }
       hb('library: setInterval\n(10 ms) lag, generating', ev.libraryLag, COLORS.purple);
-      await writePng(barChart({ title: 'Event-loop responsiveness while a generation runs', subtitle: sub(m), groups, unit: 'milliseconds',
-        refLine: { value: 10, label: 'goal: p99 < 10 ms' }, labelWidth: 230 }), out(m, 'responsiveness'));
+      await writePng(
+        barChart({
+          title: 'Event-loop responsiveness while a generation runs',
+          subtitle: sub(m),
+          groups,
+          unit: 'milliseconds',
+          refLine: { value: 10, label: 'goal: p99 < 10 ms' },
+          labelWidth: 230,
+        }),
+        out(m, 'responsiveness'),
+      );
       files.push(out(m, 'responsiveness'));
     }
 
     const cc = c.concurrency;
     if (cc && cc.status === 'ok' && cc.levels[1]) {
       const base = cc.levels[1];
-      const groups = Object.entries(cc.levels).filter(([, f]) => f && !f.error).map(([n, f]) => ({
-        label: (f.label || `${n} at once`).replace(', ', ',\n'),
-        bars: [
-          { label: 'throughput', segments: [{ value: med(f.throughput) / med(base.throughput), color: COLORS.green }], text: `${(med(f.throughput) / med(base.throughput)).toFixed(2)}×  ${fmtValue(med(f.throughput), 'img/min')}` },
-          { label: 'latency', segments: [{ value: med(f.latency) / med(base.latency), color: COLORS.ours }], text: `${(med(f.latency) / med(base.latency)).toFixed(2)}×  ${fmtValue(med(f.latency), 'ms')}` },
-          { label: 'peak RSS', segments: [{ value: med(f.peakRssMiB) / med(base.peakRssMiB), color: COLORS.purple }], text: `${(med(f.peakRssMiB) / med(base.peakRssMiB)).toFixed(2)}×  ${fmtValue(med(f.peakRssMiB), 'MiB')}` },
-        ],
-      }));
-      await writePng(barChart({ title: 'Concurrent generations on one loaded model (vs one at a time)', subtitle: sub(m), groups,
-        unit: 'ratio to 1 at a time', refLine: { value: 1, label: '1 at a time' }, labelWidth: 200 }), out(m, 'concurrency'));
+      const groups = Object.entries(cc.levels)
+        .filter(([, f]) => f && !f.error)
+        .map(([n, f]) => ({
+          label: (f.label || `${n} at once`).replace(', ', ',\n'),
+          bars: [
+            {
+              label: 'throughput',
+              segments: [{ value: med(f.throughput) / med(base.throughput), color: COLORS.green }],
+              text: `${(med(f.throughput) / med(base.throughput)).toFixed(2)}×  ${fmtValue(med(f.throughput), 'img/min')}`,
+            },
+            {
+              label: 'latency',
+              segments: [{ value: med(f.latency) / med(base.latency), color: COLORS.ours }],
+              text: `${(med(f.latency) / med(base.latency)).toFixed(2)}×  ${fmtValue(med(f.latency), 'ms')}`,
+            },
+            {
+              label: 'peak RSS',
+              segments: [{ value: med(f.peakRssMiB) / med(base.peakRssMiB), color: COLORS.purple }],
+              text: `${(med(f.peakRssMiB) / med(base.peakRssMiB)).toFixed(2)}×  ${fmtValue(med(f.peakRssMiB), 'MiB')}`,
+            },
+          ],
+        }));
+      await writePng(
+        barChart({
+          title: 'Concurrent generations on one loaded model (vs one at a time)',
+          subtitle: sub(m),
+          groups,
+          unit: 'ratio to 1 at a time',
+          refLine: { value: 1, label: '1 at a time' },
+          labelWidth: 200,
+        }),
+        out(m, 'concurrency'),
+      );
       files.push(out(m, 'concurrency'));
     }
 
     const ed = c.edit;
     if (ed && ed.status === 'ok' && ed.sides.ours) {
-      const tasks = [['text-to-image', 't2i'], [`image-to-image,\nstrength ${ed.strength}`, 'i2i'], ['inpainting', 'inpaint']];
+      const tasks = [
+        ['text-to-image', 't2i'],
+        [`image-to-image,\nstrength ${ed.strength}`, 'i2i'],
+        ['inpainting', 'inpaint'],
+      ];
       const groups = tasks.map(([label, key]) => ({
         label,
-        bars: Object.entries(ed.sides).filter(([, f]) => f[key] && f[key].generateMs).map(([side, f]) => ({
-          label: side === 'ours' ? 'ours' : 'openvino_genai',
-          segments: [{ value: med(f[key].generateMs) / 1000, color: side === 'ours' ? COLORS.ours : COLORS.oracle }],
-          text: `${fmtValue(med(f[key].generateMs), 'ms')}${key !== 't2i' ? `  (${(med(f[key].generateMs) / med(f.t2i.generateMs)).toFixed(2)}× t2i)` : ''}, ${f[key].steps} steps`,
-        })),
+        bars: Object.entries(ed.sides)
+          .filter(([, f]) => f[key] && f[key].generateMs)
+          .map(([side, f]) => ({
+            label: side === 'ours' ? 'ours' : 'openvino_genai',
+            segments: [{ value: med(f[key].generateMs) / 1000, color: side === 'ours' ? COLORS.ours : COLORS.oracle }],
+            text: `${fmtValue(med(f[key].generateMs), 'ms')}${key !== 't2i' ? `  (${(med(f[key].generateMs) / med(f.t2i.generateMs)).toFixed(2)}× t2i)` : ''}, ${f[key].steps} steps`,
+          })),
       }));
-      await writePng(barChart({ title: 'Image-to-image and inpainting vs text-to-image', subtitle: sub(m), groups, unit: 'seconds (medians)', labelWidth: 250 }),
-        out(m, 'edit'));
+      await writePng(
+        barChart({
+          title: 'Image-to-image and inpainting vs text-to-image',
+          subtitle: sub(m),
+          groups,
+          unit: 'seconds (medians)',
+          labelWidth: 250,
+        }),
+        out(m, 'edit'),
+      );
       files.push(out(m, 'edit'));
     }
   }
@@ -219,14 +319,29 @@ function goals(results) {
       const mark = pass ? '✅ yes' : '❌ no';
       return informative ? `(${mark}; informative: the goal is for the SD 1.5-size model)` : mark;
     };
-    const add = (goal, r, text, pass) => { if (r) lines.push(`| ${goal} | ${m.id} | ${text} | ${verdict(pass)} |`); };
+    const add = (goal, r, text, pass) => {
+      if (r) lines.push(`| ${goal} | ${m.id} | ${text} | ${verdict(pass)} |`);
+    };
     const g = find('engine', (r) => r.metric === 'generate() wall time');
-    if (g && g.ratio) add('generate() ours / openvino_genai ≤ 1.00', g, `${g.ratio.toFixed(3)} (${fmtValue(g.value.s.median, 'ms')} vs ${fmtValue(g.base.s.median, 'ms')})`, g.ratio <= 1);
+    if (g && g.ratio)
+      add(
+        'generate() ours / openvino_genai ≤ 1.00',
+        g,
+        `${g.ratio.toFixed(3)} (${fmtValue(g.value.s.median, 'ms')} vs ${fmtValue(g.base.s.median, 'ms')})`,
+        g.ratio <= 1,
+      );
     const p = find('engine', (r) => r.metric.startsWith('peak RSS (VmHWM)'));
-    if (p && p.ratio) add('peak memory ours / openvino_genai ≤ 1.00', p, `${p.ratio.toFixed(3)} (${fmtValue(p.value.s.median, 'MiB')} vs ${fmtValue(p.base.s.median, 'MiB')})`, p.ratio <= 1);
+    if (p && p.ratio)
+      add(
+        'peak memory ours / openvino_genai ≤ 1.00',
+        p,
+        `${p.ratio.toFixed(3)} (${fmtValue(p.value.s.median, 'MiB')} vs ${fmtValue(p.base.s.median, 'MiB')})`,
+        p.ratio <= 1,
+      );
     for (const fmt of ['PNG', 'JPEG', 'stream']) {
       const o = find('server', (r) => r.metric === `server overhead, ${fmt}, % of generation`);
-      if (o && o.value.s) add(`server overhead ≤ 2 % (${fmt}, ${m.width}x${m.height})`, o, fmtSummary(o.value.s, '%'), o.value.s.median <= 2);
+      if (o && o.value.s)
+        add(`server overhead ≤ 2 % (${fmt}, ${m.width}x${m.height})`, o, fmtSummary(o.value.s, '%'), o.value.s.median <= 2);
     }
     const h = find('eventloop', (r) => r.metric === 'server /healthz p99 while generating');
     if (h && h.value.s) add('health p99 < 10 ms while generating', h, fmtSummary(h.value.s, 'ms'), h.value.s.median < 10);
@@ -240,7 +355,9 @@ function markdown(results, opts, chartFiles) {
   const L = [];
   L.push(`# ov-diffusion benchmarks: \`${opts.name}\``);
   L.push('');
-  L.push(`Taken ${meta.date} in ${Math.round(meta.durationSeconds / 60)} min with \`${meta.command}\` (git ${String(meta.git.commit).slice(0, 10)}${meta.git.dirtyFiles ? `, ${meta.git.dirtyFiles} uncommitted files` : ''}).`);
+  L.push(
+    `Taken ${meta.date} in ${Math.round(meta.durationSeconds / 60)} min with \`${meta.command}\` (git ${String(meta.git.commit).slice(0, 10)}${meta.git.dirtyFiles ? `, ${meta.git.dirtyFiles} uncommitted files` : ''}).`,
+  );
   L.push('');
   if (meta.load.busy) {
     L.push(`> **⚠ Taken on a busy machine.** ${meta.load.verdict}. Ratios measured in the same run are more`);
@@ -251,26 +368,36 @@ function markdown(results, opts, chartFiles) {
   }
   L.push('| Machine | |');
   L.push('|---|---|');
-  L.push(`| CPU | ${mc.cpu.model} (${[mc.cpu.vendor, mc.cpu.family && `family ${mc.cpu.family}`, mc.cpu.modelNumber && `model ${mc.cpu.modelNumber}`].filter(Boolean).join(', ')})${mc.cpu.hypervisor ? ', virtual machine' : ''} |`);
-  L.push(`| Cores | ${mc.cpu.logicalCores} logical CPUs${mc.cpu.threadsPerCore ? `, ${mc.cpu.threadsPerCore} thread(s) per core` : ''}; ISA: ${mc.cpu.isa.join(', ')} |`);
+  L.push(
+    `| CPU | ${mc.cpu.model} (${[mc.cpu.vendor, mc.cpu.family && `family ${mc.cpu.family}`, mc.cpu.modelNumber && `model ${mc.cpu.modelNumber}`].filter(Boolean).join(', ')})${mc.cpu.hypervisor ? ', virtual machine' : ''} |`,
+  );
+  L.push(
+    `| Cores | ${mc.cpu.logicalCores} logical CPUs${mc.cpu.threadsPerCore ? `, ${mc.cpu.threadsPerCore} thread(s) per core` : ''}; ISA: ${mc.cpu.isa.join(', ')} |`,
+  );
   L.push(`| RAM | ${mc.ramGiB} GiB |`);
   L.push(`| OS | ${mc.kernel} |`);
-  L.push(`| OpenVINO | ${meta.versions.openvino || '?'} (ours)${meta.versions.oracleOpenvino ? `, ${meta.versions.oracleOpenvino} (openvino_genai)` : ''} |`);
+  L.push(
+    `| OpenVINO | ${meta.versions.openvino || '?'} (ours)${meta.versions.oracleOpenvino ? `, ${meta.versions.oracleOpenvino} (openvino_genai)` : ''} |`,
+  );
   L.push(`| openvino_genai | ${meta.versions.genai || 'not run'} |`);
   L.push(`| Node.js | ${meta.versions.node} |`);
   L.push(`| Machine load | ${meta.load.verdict} |`);
   L.push('');
   const o = meta.options;
-  L.push(`Settings: properties \`${JSON.stringify(o.properties)}\` for every submodel on both sides; prompt "${o.prompt}"; `
-    + `${o.repeat} measured repetitions per figure (median, with min–max and n), ${o.warmup} unmeasured warm-up generation(s) after each load `
-    + '(reported as "first generate()"); each side runs in its own process (peak RSS = VmHWM of that process); text-to-image '
-    + 'generations alternate ours / openvino_genai (ABBA) with both loaded, so machine drift hits both alike.');
+  L.push(
+    `Settings: properties \`${JSON.stringify(o.properties)}\` for every submodel on both sides; prompt "${o.prompt}"; ` +
+      `${o.repeat} measured repetitions per figure (median, with min–max and n), ${o.warmup} unmeasured warm-up generation(s) after each load ` +
+      '(reported as "first generate()"); each side runs in its own process (peak RSS = VmHWM of that process); text-to-image ' +
+      'generations alternate ours / openvino_genai (ABBA) with both loaded, so machine drift hits both alike.',
+  );
   const alloc = meta.versions.allocator;
   if (alloc) {
     L.push('');
-    L.push(alloc.applied
-      ? `Ours runs with the library's default glibc setting: mmap threshold fixed at ${alloc.mmapThreshold} bytes (allocatorTuning(); OV_DIFFUSION_MALLOC_MMAP_THRESHOLD=off restores glibc's dynamic threshold). openvino_genai runs with glibc's defaults.`
-      : `Ours runs without the allocator setting (${alloc.reason}).`);
+    L.push(
+      alloc.applied
+        ? `Ours runs with the library's default glibc setting: mmap threshold fixed at ${alloc.mmapThreshold} bytes (allocatorTuning(); OV_DIFFUSION_MALLOC_MMAP_THRESHOLD=off restores glibc's dynamic threshold). openvino_genai runs with glibc's defaults.`
+        : `Ours runs without the allocator setting (${alloc.reason}).`,
+    );
   }
   if (meta.note) L.push(`\nNote: ${meta.note}`);
   L.push('');
@@ -281,25 +408,56 @@ function markdown(results, opts, chartFiles) {
   for (const m of results.models) {
     L.push(`## Model \`${m.id}\``);
     L.push('');
-    if (m.error) { L.push(`Error: ${m.error}`); L.push(''); continue; }
-    const info = m.info ? ` Full-size SD 1.5 architecture, random weights, ${m.info.weight_format} weights (${(m.info.total_bytes / 1e9).toFixed(2)} GB): `
-      + 'UNet 859.5 M, text encoder 123.1 M, VAE 83.7 M parameters.' : m.kind === 'tiny-fixture' ? ' Tiny random-weight test model: fixed overheads dominate.' : '';
+    if (m.error) {
+      L.push(`Error: ${m.error}`);
+      L.push('');
+      continue;
+    }
+    const info = m.info
+      ? ` Full-size SD 1.5 architecture, random weights, ${m.info.weight_format} weights (${(m.info.total_bytes / 1e9).toFixed(2)} GB): ` +
+        'UNet 859.5 M, text encoder 123.1 M, VAE 83.7 M parameters.'
+      : m.kind === 'tiny-fixture'
+        ? ' Tiny random-weight test model: fixed overheads dominate.'
+        : '';
     L.push(`\`${m.path}\`, ${m.className}, ${m.width}x${m.height}, ${m.steps} steps, guidance ${m.guidance}, seed ${m.seed}.${info}`);
     L.push('');
-    const ordered = Object.keys(CASE_TITLES).filter((k) => m.cases[k]).map((k) => [k, m.cases[k]]);
+    const ordered = Object.keys(CASE_TITLES)
+      .filter((k) => m.cases[k])
+      .map((k) => [k, m.cases[k]]);
     for (const [name, c] of ordered) {
       L.push(`### ${CASE_TITLES[name] || name}`);
       L.push('');
-      if (c.status !== 'ok') { L.push(`${c.status}: ${c.note || ''}`); L.push(''); continue; }
-      if (c.note) { L.push(`Note: ${c.note}`); L.push(''); }
+      if (c.status !== 'ok') {
+        L.push(`${c.status}: ${c.note || ''}`);
+        L.push('');
+        continue;
+      }
+      if (c.note) {
+        L.push(`Note: ${c.note}`);
+        L.push('');
+      }
       if (c.rows && c.rows.length) L.push(table(c.rows));
       L.push('');
-      if (name === 'engine' && c.parity) L.push(`Output images: ${c.parity.equal ? 'identical to openvino_genai (same sha256)' : `**differ** from openvino_genai (sha256 ours ${c.parity.ours.join(',').slice(0, 16)}…, theirs ${c.parity.oracle.join(',').slice(0, 16)}…)`}.\n`);
-      if (name === 'engine' && c.loads && c.loads.ours) L.push(`Compile cache size: ours ${c.loads.ours.cacheMiB.toFixed(0)} MiB${c.loads.oracle ? `, openvino_genai ${c.loads.oracle.cacheMiB.toFixed(0)} MiB` : ''}. "No cache" loads read the model files from the OS page cache (warm disk).\n`);
-      if (name === 'server' && c.stream) L.push(c.stream.supported ? `\`stream: true\`: server-sent events (${c.stream.contentType}); partial images are previews decoded by the engine during the call (one VAE decode each), so they count in the library time.\n` : `\`stream: true\`: not measured, the server answers HTTP ${c.stream.status}: "${c.stream.message}".\n`);
+      if (name === 'engine' && c.parity)
+        L.push(
+          `Output images: ${c.parity.equal ? 'identical to openvino_genai (same sha256)' : `**differ** from openvino_genai (sha256 ours ${c.parity.ours.join(',').slice(0, 16)}…, theirs ${c.parity.oracle.join(',').slice(0, 16)}…)`}.\n`,
+        );
+      if (name === 'engine' && c.loads && c.loads.ours)
+        L.push(
+          `Compile cache size: ours ${c.loads.ours.cacheMiB.toFixed(0)} MiB${c.loads.oracle ? `, openvino_genai ${c.loads.oracle.cacheMiB.toFixed(0)} MiB` : ''}. "No cache" loads read the model files from the OS page cache (warm disk).\n`,
+        );
+      if (name === 'server' && c.stream)
+        L.push(
+          c.stream.supported
+            ? `\`stream: true\`: server-sent events (${c.stream.contentType}); partial images are previews decoded by the engine during the call (one VAE decode each), so they count in the library time.\n`
+            : `\`stream: true\`: not measured, the server answers HTTP ${c.stream.status}: "${c.stream.message}".\n`,
+        );
       if (name === 'eventloop' && c.serverNote) L.push(`Server side: ${c.serverNote}.\n`);
-      if (name === 'edit' && c.parity) L.push(`Output images equal to openvino_genai's: image-to-image ${c.parity.image2image ? 'yes' : 'no'}, inpainting ${c.parity.inpainting ? 'yes' : 'no'}.\n`);
-      if (c.seconds !== undefined) L.push(`_Case time: ${Math.round(c.seconds / 60 * 10) / 10} min._\n`);
+      if (name === 'edit' && c.parity)
+        L.push(
+          `Output images equal to openvino_genai's: image-to-image ${c.parity.image2image ? 'yes' : 'no'}, inpainting ${c.parity.inpainting ? 'yes' : 'no'}.\n`,
+        );
+      if (c.seconds !== undefined) L.push(`_Case time: ${Math.round((c.seconds / 60) * 10) / 10} min._\n`);
     }
     const mine = chartFiles.filter((f) => path.basename(f).startsWith(`${opts.name}-${slug(m.id)}-`));
     if (mine.length) {
@@ -310,7 +468,9 @@ function markdown(results, opts, chartFiles) {
     }
   }
   L.push('---');
-  L.push(`Raw data: [\`${opts.name}.json\`](${opts.name}.json). How to run and what each case measures: [docs/benchmarks.md](../../docs/benchmarks.md).`);
+  L.push(
+    `Raw data: [\`${opts.name}.json\`](${opts.name}.json). How to run and what each case measures: [docs/benchmarks.md](../../docs/benchmarks.md).`,
+  );
   L.push('');
   return L.join('\n');
 }
@@ -319,11 +479,17 @@ function markdown(results, opts, chartFiles) {
 function docsSummary(results, opts, chartFiles) {
   const { meta } = results;
   const mc = meta.machine;
-  const rel = (f) => `../${path.relative(path.resolve(__dirname, '..', '..'), f).split(path.sep).join('/')}`;
+  const rel = (f) =>
+    `../${path
+      .relative(path.resolve(__dirname, '..', '..'), f)
+      .split(path.sep)
+      .join('/')}`;
   const L = [];
-  L.push(`Taken ${meta.date.slice(0, 10)} with \`${meta.command}\` on ${mc.cpu.model} (${mc.cpu.logicalCores} logical CPUs${mc.cpu.hypervisor ? ', VM' : ''}), `
-    + `${mc.ramGiB} GiB RAM, OpenVINO ${String(meta.versions.openvino || '?').split('-')[0]}, openvino_genai ${String(meta.versions.genai || '?').split('-')[0]}, `
-    + `properties \`${JSON.stringify(meta.options.properties)}\`. Full tables: [${opts.name}.md](${rel(path.join(opts.out, `${opts.name}.md`))}).`);
+  L.push(
+    `Taken ${meta.date.slice(0, 10)} with \`${meta.command}\` on ${mc.cpu.model} (${mc.cpu.logicalCores} logical CPUs${mc.cpu.hypervisor ? ', VM' : ''}), ` +
+      `${mc.ramGiB} GiB RAM, OpenVINO ${String(meta.versions.openvino || '?').split('-')[0]}, openvino_genai ${String(meta.versions.genai || '?').split('-')[0]}, ` +
+      `properties \`${JSON.stringify(meta.options.properties)}\`. Full tables: [${opts.name}.md](${rel(path.join(opts.out, `${opts.name}.md`))}).`,
+  );
   L.push('');
   L.push(meta.load.busy ? `**⚠ ${meta.load.verdict}.** Re-run: \`${meta.command}\`.` : `Machine load: ${meta.load.verdict}.`);
   L.push('');
@@ -351,8 +517,10 @@ function updateDocs(results, opts, chartFiles) {
   const file = path.join(root, 'docs', 'benchmarks.md');
   if (!fs.existsSync(file)) return undefined;
   const text = fs.readFileSync(file, 'utf8');
-  const start = '<!-- bench:latest:start -->', end = '<!-- bench:latest:end -->';
-  const a = text.indexOf(start), b = text.indexOf(end);
+  const start = '<!-- bench:latest:start -->',
+    end = '<!-- bench:latest:end -->';
+  const a = text.indexOf(start),
+    b = text.indexOf(end);
   if (a < 0 || b < a) return undefined;
   fs.writeFileSync(file, `${text.slice(0, a + start.length)}\n${docsSummary(results, opts, chartFiles)}\n${text.slice(b)}`);
   return file;

@@ -4,7 +4,8 @@
 function quantile(sorted, q) {
   if (!sorted.length) return NaN;
   const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos), hi = Math.ceil(pos);
+  const lo = Math.floor(pos),
+    hi = Math.ceil(pos);
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
@@ -14,7 +15,10 @@ function summarize(samples) {
   if (!xs.length) return null;
   const sorted = [...xs].sort((a, b) => a - b);
   return {
-    median: quantile(sorted, 0.5), min: sorted[0], max: sorted[sorted.length - 1], n: xs.length,
+    median: quantile(sorted, 0.5),
+    min: sorted[0],
+    max: sorted[sorted.length - 1],
+    n: xs.length,
     samples: xs.map((x) => Math.round(x * 1000) / 1000),
   };
 }
@@ -24,11 +28,20 @@ function percentiles(samples) {
   const xs = samples.filter((x) => Number.isFinite(x));
   if (!xs.length) return null;
   const sorted = [...xs].sort((a, b) => a - b);
-  return { n: xs.length, p50: quantile(sorted, 0.5), p90: quantile(sorted, 0.9), p99: quantile(sorted, 0.99), max: sorted[sorted.length - 1],
-    mean: xs.reduce((a, b) => a + b, 0) / xs.length };
+  return {
+    n: xs.length,
+    p50: quantile(sorted, 0.5),
+    p90: quantile(sorted, 0.9),
+    p99: quantile(sorted, 0.99),
+    max: sorted[sorted.length - 1],
+    mean: xs.reduce((a, b) => a + b, 0) / xs.length,
+  };
 }
 
-const median = (xs) => { const s = summarize(xs); return s ? s.median : NaN; };
+const median = (xs) => {
+  const s = summarize(xs);
+  return s ? s.median : NaN;
+};
 
 /** ratio of two summaries' medians (a / b), null if either is missing. */
 function ratio(a, b) {

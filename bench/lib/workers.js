@@ -24,7 +24,12 @@ function readEvents(child, { onEvent, log, verbose }) {
   const onLine = (line, stream) => {
     if (line.startsWith(MARK)) {
       let event;
-      try { event = JSON.parse(line.slice(MARK.length)); } catch { log.push(line); return; }
+      try {
+        event = JSON.parse(line.slice(MARK.length));
+      } catch {
+        log.push(line);
+        return;
+      }
       onEvent(event);
     } else if (line.trim()) {
       log.push(`${stream}: ${line}`);
@@ -45,7 +50,11 @@ function readEvents(child, { onEvent, log, verbose }) {
   child.stdout.on('data', reader('out'));
   child.stderr.on('data', reader('err'));
   return () => {
-    for (const stream of ['out', 'err']) if (buffers[stream]) { onLine(buffers[stream], stream); buffers[stream] = ''; }
+    for (const stream of ['out', 'err'])
+      if (buffers[stream]) {
+        onLine(buffers[stream], stream);
+        buffers[stream] = '';
+      }
   };
 }
 
@@ -70,23 +79,38 @@ function runWorker(kind, spec, { onEvent, verbose, env } = {}) {
     const before = cpuTimes();
     const selfBefore = process.cpuUsage();
     const child = spawn(cmd, args, {
-      cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'],
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, PYTHONUNBUFFERED: '1', TOKENIZERS_PARALLELISM: 'false', ...(env || {}) },
     });
     const events = [];
     const log = [];
-    const flush = readEvents(child, { log, verbose, onEvent: (event) => { events.push(event); if (onEvent) onEvent(event); } });
+    const flush = readEvents(child, {
+      log,
+      verbose,
+      onEvent: (event) => {
+        events.push(event);
+        if (onEvent) onEvent(event);
+      },
+    });
     child.on('error', (error) => resolve({ events, ok: false, error: `cannot start ${cmd}: ${error.message}`, log }));
     child.on('close', (code, signal) => {
       flush();
       const end = events.find((e) => e.event === 'end');
       const failed = events.find((e) => e.event === 'error');
-      const foreignCpu = end && Number.isFinite(end.cpuMs)
-        ? foreignCpuShare(before, cpuTimes(), end.cpuMs, process.cpuUsage(selfBefore)) : undefined;
+      const foreignCpu =
+        end && Number.isFinite(end.cpuMs) ? foreignCpuShare(before, cpuTimes(), end.cpuMs, process.cpuUsage(selfBefore)) : undefined;
       const ok = code === 0 && !failed && Boolean(end);
       resolve({
-        events, ok, foreignCpu, log,
-        error: ok ? undefined : (failed ? failed.message : `${kind} worker exited with ${signal || `code ${code}`}: ${log.slice(-8).join(' / ')}`),
+        events,
+        ok,
+        foreignCpu,
+        log,
+        error: ok
+          ? undefined
+          : failed
+            ? failed.message
+            : `${kind} worker exited with ${signal || `code ${code}`}: ${log.slice(-8).join(' / ')}`,
       });
     });
     child.stdin.end(JSON.stringify(spec));
@@ -102,38 +126,68 @@ function startInteractive(kind, spec, { onEvent, verbose } = {}) {
   const [cmd, args] = commandFor(kind);
   return new Promise((resolveStart) => {
     const before = cpuTimes();
-    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, PYTHONUNBUFFERED: '1', TOKENIZERS_PARALLELISM: 'false' } });
+    const child = spawn(cmd, args, {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, PYTHONUNBUFFERED: '1', TOKENIZERS_PARALLELISM: 'false' },
+    });
     const events = [];
     const log = [];
     let pending = null; // { runs: [], resolve }
     let started = false;
     let closed;
-    const closedPromise = new Promise((r) => { closed = r; });
+    const closedPromise = new Promise((r) => {
+      closed = r;
+    });
     readEvents(child, {
-      log, verbose,
+      log,
+      verbose,
       onEvent: (event) => {
         events.push(event);
         if (onEvent) onEvent(event);
-        if (event.event === 'load' && !started) { started = true; resolveStart({ ok: true, handle }); }
+        if (event.event === 'load' && !started) {
+          started = true;
+          resolveStart({ ok: true, handle });
+        }
         if (event.event === 'run' && pending) pending.runs.push(event);
-        if (event.event === 'idle' && pending) { const p = pending; pending = null; p.resolve(p.runs); }
+        if (event.event === 'idle' && pending) {
+          const p = pending;
+          pending = null;
+          p.resolve(p.runs);
+        }
         if (event.event === 'error') {
-          if (!started) { started = true; resolveStart({ ok: false, error: event.message, handle }); }
-          if (pending) { const p = pending; pending = null; p.resolve(null); }
+          if (!started) {
+            started = true;
+            resolveStart({ ok: false, error: event.message, handle });
+          }
+          if (pending) {
+            const p = pending;
+            pending = null;
+            p.resolve(null);
+          }
         }
       },
     });
     child.on('close', (code, signal) => {
       closed({ code, signal });
-      if (!started) { started = true; resolveStart({ ok: false, error: `${kind} worker exited with ${signal || `code ${code}`}: ${log.slice(-8).join(' / ')}`, handle }); }
-      if (pending) { const p = pending; pending = null; p.resolve(null); }
+      if (!started) {
+        started = true;
+        resolveStart({ ok: false, error: `${kind} worker exited with ${signal || `code ${code}`}: ${log.slice(-8).join(' / ')}`, handle });
+      }
+      if (pending) {
+        const p = pending;
+        pending = null;
+        p.resolve(null);
+      }
     });
     const handle = {
       events,
       run(run) {
         return new Promise((resolve) => {
-          if (child.exitCode !== null) { resolve(null); return; }
+          if (child.exitCode !== null) {
+            resolve(null);
+            return;
+          }
           pending = { runs: [], resolve };
           child.stdin.write(`${JSON.stringify({ run })}\n`);
         });
@@ -144,10 +198,16 @@ function startInteractive(kind, spec, { onEvent, verbose } = {}) {
         const { code, signal } = await closedPromise;
         const end = events.find((e) => e.event === 'end');
         const failed = events.find((e) => e.event === 'error');
-        const foreignCpu = end && Number.isFinite(end.cpuMs)
-          ? foreignCpuShare(before, cpuTimes(), end.cpuMs, process.cpuUsage(selfBefore)) : undefined;
+        const foreignCpu =
+          end && Number.isFinite(end.cpuMs) ? foreignCpuShare(before, cpuTimes(), end.cpuMs, process.cpuUsage(selfBefore)) : undefined;
         const ok = code === 0 && !failed && Boolean(end);
-        return { events, ok, foreignCpu, log, error: ok ? undefined : (failed ? failed.message : `${kind} worker exited with ${signal || `code ${code}`}`) };
+        return {
+          events,
+          ok,
+          foreignCpu,
+          log,
+          error: ok ? undefined : failed ? failed.message : `${kind} worker exited with ${signal || `code ${code}`}`,
+        };
       },
     };
     child.stdin.write(`${JSON.stringify({ ...spec, interactive: true })}\n`);
@@ -159,47 +219,73 @@ function startServer(spec, { onEvent, verbose } = {}) {
   return new Promise((resolve) => {
     const before = cpuTimes();
     const child = spawn(process.execPath, [path.join(ROOT, 'bench', 'workers', 'server.js'), JSON.stringify(spec)], {
-      cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'],
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
     const events = [];
     const waiters = [];
     const log = [];
     let settled = false;
     const handle = {
-      child, events, log, url: undefined,
+      child,
+      events,
+      log,
+      url: undefined,
       /** Resolves with the next event of this type (already queued ones first). */
       next(type, timeoutMs = 0) {
         const index = events.findIndex((e) => e.event === type && !e.taken);
-        if (index >= 0) { events[index].taken = true; return Promise.resolve(events[index]); }
+        if (index >= 0) {
+          events[index].taken = true;
+          return Promise.resolve(events[index]);
+        }
         return new Promise((res, rej) => {
           const waiter = { type, res };
           waiters.push(waiter);
           if (timeoutMs) {
             setTimeout(() => {
               const i = waiters.indexOf(waiter);
-              if (i >= 0) { waiters.splice(i, 1); rej(new Error(`no ${type} event in ${timeoutMs} ms`)); }
+              if (i >= 0) {
+                waiters.splice(i, 1);
+                rej(new Error(`no ${type} event in ${timeoutMs} ms`));
+              }
             }, timeoutMs).unref();
           }
         });
       },
-      memory() { child.stdin.write('memory\n'); return handle.next('memory', 10000); },
+      memory() {
+        child.stdin.write('memory\n');
+        return handle.next('memory', 10000);
+      },
       async stop() {
         const selfBefore = process.cpuUsage();
         child.stdin.write('quit\n');
         const end = await handle.next('end', 60000).catch(() => undefined);
-        await new Promise((r) => { if (child.exitCode !== null) r(); else child.on('close', r); });
-        if (end && Number.isFinite(end.cpuMs)) handle.foreignCpu = foreignCpuShare(before, cpuTimes(), end.cpuMs, process.cpuUsage(selfBefore));
+        await new Promise((r) => {
+          if (child.exitCode !== null) r();
+          else child.on('close', r);
+        });
+        if (end && Number.isFinite(end.cpuMs))
+          handle.foreignCpu = foreignCpuShare(before, cpuTimes(), end.cpuMs, process.cpuUsage(selfBefore));
         return end;
       },
     };
     readEvents(child, {
-      log, verbose,
+      log,
+      verbose,
       onEvent: (event) => {
         const waiter = waiters.find((w) => w.type === event.event);
-        if (waiter) { waiters.splice(waiters.indexOf(waiter), 1); event.taken = true; waiter.res(event); }
+        if (waiter) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          event.taken = true;
+          waiter.res(event);
+        }
         events.push(event);
         if (onEvent) onEvent(event);
-        if (!settled && event.event === 'ready') { settled = true; handle.url = event.url; resolve({ ok: true, handle }); }
+        if (!settled && event.event === 'ready') {
+          settled = true;
+          handle.url = event.url;
+          resolve({ ok: true, handle });
+        }
         if (!settled && (event.event === 'error' || event.event === 'unavailable')) {
           settled = true;
           resolve({ ok: false, unavailable: event.event === 'unavailable', error: event.message, handle });
@@ -207,7 +293,10 @@ function startServer(spec, { onEvent, verbose } = {}) {
       },
     });
     child.on('close', (code) => {
-      if (!settled) { settled = true; resolve({ ok: false, error: `server worker exited with code ${code}: ${log.slice(-8).join(' / ')}`, handle }); }
+      if (!settled) {
+        settled = true;
+        resolve({ ok: false, error: `server worker exited with code ${code}: ${log.slice(-8).join(' / ')}`, handle });
+      }
     });
   });
 }

@@ -46,14 +46,26 @@ async function main() {
   const t0 = performance.now();
   const model = await DiffusionModel.load(spec.model, loadOptions);
   const loadWallMs = performance.now() - t0;
-  emit({ event: 'load', wallMs: loadWallMs, loadMs: model.loadMs, className: model.className, openvino: openvinoVersion(), allocator: allocatorTuning(), ...memory() });
+  emit({
+    event: 'load',
+    wallMs: loadWallMs,
+    loadMs: model.loadMs,
+    className: model.className,
+    openvino: openvinoVersion(),
+    allocator: allocatorTuning(),
+    ...memory(),
+  });
 
   const inputs = spec.inputs || {};
   const execute = async (run) => {
     const image = inputs.image && rawImage(inputs.image, inputs.width, inputs.height, 3);
     const mask = inputs.mask && rawImage(inputs.mask, inputs.width, inputs.height, 3);
     const options = {
-      width: run.width, height: run.height, numInferenceSteps: run.steps, guidanceScale: run.guidance, seed: run.seed,
+      width: run.width,
+      height: run.height,
+      numInferenceSteps: run.steps,
+      guidanceScale: run.guidance,
+      seed: run.seed,
     };
     if (run.negativePrompt) options.negativePrompt = run.negativePrompt;
     if (run.strength !== undefined) options.strength = run.strength;
@@ -68,22 +80,33 @@ async function main() {
       const concurrency = run.concurrency || 1;
       const cpuStart = process.cpuUsage();
       const start = performance.now();
-      const { value: results, lag } = await withLagProbe(Boolean(run.lag), () => Promise.all(
-        Array.from({ length: concurrency }, async () => {
-          const s = performance.now();
-          const r = await call();
-          return { r, latencyMs: performance.now() - s };
-        }),
-      ));
+      const { value: results, lag } = await withLagProbe(Boolean(run.lag), () =>
+        Promise.all(
+          Array.from({ length: concurrency }, async () => {
+            const s = performance.now();
+            const r = await call();
+            return { r, latencyMs: performance.now() - s };
+          }),
+        ),
+      );
       const wallMs = performance.now() - start;
       const cpu = process.cpuUsage(cpuStart);
       const first = results[0].r;
       emit({
-        event: 'run', label: run.label, index: i, warmup: k < (run.warmup || 0), concurrency,
-        wallMs, cpuMs: (cpu.user + cpu.system) / 1000, latencies: results.map((x) => x.latencyMs), steps: first.steps,
-        metrics: summarizeMetrics(first.metrics), allMetrics: results.map((x) => summarizeMetrics(x.r.metrics)),
+        event: 'run',
+        label: run.label,
+        index: i,
+        warmup: k < (run.warmup || 0),
+        concurrency,
+        wallMs,
+        cpuMs: (cpu.user + cpu.system) / 1000,
+        latencies: results.map((x) => x.latencyMs),
+        steps: first.steps,
+        metrics: summarizeMetrics(first.metrics),
+        allMetrics: results.map((x) => summarizeMetrics(x.r.metrics)),
         sha256: crypto.createHash('sha256').update(first.images[0].data).digest('hex'),
-        lag, ...memory(),
+        lag,
+        ...memory(),
       });
     }
   };

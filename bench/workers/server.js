@@ -20,7 +20,14 @@ async function main() {
       const id = (serial += 1);
       const start = performance.now();
       const result = await original.apply(this, args);
-      emit({ event: 'libcall', id, method, ms: performance.now() - start, engineMs: result.metrics.totalMs, queueMs: result.metrics.queueMs });
+      emit({
+        event: 'libcall',
+        id,
+        method,
+        ms: performance.now() - start,
+        engineMs: result.metrics.totalMs,
+        queueMs: result.metrics.queueMs,
+      });
       return result;
     };
   }
@@ -32,9 +39,20 @@ async function main() {
     return;
   }
   const argv = [
-    '--rest_port', '0', '--rest_bind_address', '127.0.0.1', '--model_name', 'bench', '--model_path', spec.model,
-    '--log_level', spec.logLevel || 'WARNING', '--max_concurrency', String(spec.maxConcurrency || 1),
-    '--max_num_inference_steps', '1000',
+    '--rest_port',
+    '0',
+    '--rest_bind_address',
+    '127.0.0.1',
+    '--model_name',
+    'bench',
+    '--model_path',
+    spec.model,
+    '--log_level',
+    spec.logLevel || 'WARNING',
+    '--max_concurrency',
+    String(spec.maxConcurrency || 1),
+    '--max_num_inference_steps',
+    '1000',
   ];
   if (spec.properties && Object.keys(spec.properties).length) argv.push('--plugin_config', JSON.stringify(spec.properties));
   const running = await server.main(argv);
@@ -47,11 +65,12 @@ async function main() {
   process.stdin.on('data', (chunk) => {
     const text = chunk.toString();
     if (text.includes('memory')) emit({ event: 'memory', ...memory() });
-    if (text.includes('quit')) running.close().then(() => {
-      const cpu = process.cpuUsage();
-      emit({ event: 'end', cpuMs: (cpu.user + cpu.system) / 1000, ...memory() });
-      process.exit(0);
-    });
+    if (text.includes('quit'))
+      running.close().then(() => {
+        const cpu = process.cpuUsage();
+        emit({ event: 'end', cpuMs: (cpu.user + cpu.system) / 1000, ...memory() });
+        process.exit(0);
+      });
   });
 }
 

@@ -46,17 +46,28 @@ const QUIET_ROUTES = new Set(['/v2/health', '/healthz', '/readyz', '/metrics']);
 function apiKeyCheck(apiKey: string): RequestHandler {
   const expected = crypto.createHash('sha256').update(`Bearer ${apiKey}`).digest();
   return (req, _res, next) => {
-    const given = crypto.createHash('sha256').update(String(req.headers.authorization ?? '')).digest();
+    const given = crypto
+      .createHash('sha256')
+      .update(String(req.headers.authorization ?? ''))
+      .digest();
     if (crypto.timingSafeEqual(given, expected)) return next();
-    next(new ApiError(401, 'Unauthorized request due to invalid or missing api-key: send "Authorization: Bearer <key>"',
-      null, 'invalid_api_key'));
+    next(
+      new ApiError(
+        401,
+        'Unauthorized request due to invalid or missing api-key: send "Authorization: Bearer <key>"',
+        null,
+        'invalid_api_key',
+      ),
+    );
   };
 }
 
 /** key=value pairs; values with spaces or quotes are JSON strings. */
 function logfmt(fields: RequestLogFields): string {
-  return Object.entries(fields).filter(([, v]) => v !== undefined && v !== '')
-    .map(([k, v]) => `${k}=${typeof v === 'string' && /[\s"=]/.test(v) ? JSON.stringify(v) : String(v)}`).join(' ');
+  return Object.entries(fields)
+    .filter(([, v]) => v !== undefined && v !== '')
+    .map(([k, v]) => `${k}=${typeof v === 'string' && /[\s"=]/.test(v) ? JSON.stringify(v) : String(v)}`)
+    .join(' ');
 }
 
 export function routeLabel(res: Response): string {
@@ -70,18 +81,25 @@ function requestLog(logger: Logger, metrics: ServerMetrics): RequestHandler {
     const id = crypto.randomUUID();
     res.setHeader('x-request-id', id);
     // Written when the response is over and the handler too (a cancelled generation ends after its client left).
-    res.on('close', () => whenHandled(res).then(() => {
-      const ms = performance.now() - started;
-      const route = routeLabel(res);
-      // A response the client cut off (before or during a stream) is a 499, as nginx logs it.
-      const status = res.writableFinished ? res.statusCode : 499;
-      metrics.request(req.method, route, status, ms / 1000);
-      const line = `request ${logfmt({
-        id, method: req.method, path: req.originalUrl, status, time_ms: Math.round(ms), ...(res.locals.log as RequestLogFields | undefined),
-      })}`;
-      if (QUIET_ROUTES.has(route) || req.path.startsWith('/v2/')) logger.debug(line);
-      else logger.info(line);
-    }));
+    res.on('close', () =>
+      whenHandled(res).then(() => {
+        const ms = performance.now() - started;
+        const route = routeLabel(res);
+        // A response the client cut off (before or during a stream) is a 499, as nginx logs it.
+        const status = res.writableFinished ? res.statusCode : 499;
+        metrics.request(req.method, route, status, ms / 1000);
+        const line = `request ${logfmt({
+          id,
+          method: req.method,
+          path: req.originalUrl,
+          status,
+          time_ms: Math.round(ms),
+          ...(res.locals.log as RequestLogFields | undefined),
+        })}`;
+        if (QUIET_ROUTES.has(route) || req.path.startsWith('/v2/')) logger.debug(line);
+        else logger.info(line);
+      }),
+    );
     next();
   };
 }
@@ -96,7 +114,10 @@ export function createApp(options: AppOptions): App {
 
   const reportError = (res: Response, error: ApiError, cause: unknown) => {
     metrics.error(routeLabel(res), error.code ?? String(error.status));
-    if (error.status >= 500) logger.error(`${error.status} ${error.message}${cause instanceof Error && cause.stack && !(cause instanceof ApiError) ? `\n${cause.stack}` : ''}`);
+    if (error.status >= 500)
+      logger.error(
+        `${error.status} ${error.message}${cause instanceof Error && cause.stack && !(cause instanceof ApiError) ? `\n${cause.stack}` : ''}`,
+      );
     else logger.debug(`${error.status} ${error.message}`);
   };
   const context: ImageRouteContext = { registry, serving, metrics, store: images, logger, reportError };
@@ -115,13 +136,18 @@ export function createApp(options: AppOptions): App {
     app.use(prefix, modelRoutes(registry));
   }
   app.use(notFound);
-  app.use(errorHandler((error, cause, res) => {
-    const log = (res.locals.log ??= {}) as RequestLogFields;
-    log.error ??= error.code ?? String(error.status);
-    reportError(res, error, cause);
-  }));
+  app.use(
+    errorHandler((error, cause, res) => {
+      const log = (res.locals.log ??= {}) as RequestLogFields;
+      log.error ??= error.code ?? String(error.status);
+      reportError(res, error, cause);
+    }),
+  );
   return Object.assign(app, {
-    registry, metrics, images, inflight,
+    registry,
+    metrics,
+    images,
+    inflight,
     drain: (graceMs: number) => inflight.drain(graceMs),
     dispose: () => images.close(),
   });

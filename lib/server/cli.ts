@@ -2,7 +2,14 @@
 // existence check of local LoRA files, which OVMS also does while parsing.
 import { parseSourceLoras, LoraSpec } from './loras';
 import {
-  MODEL_OPTION_NAMES, ModelFlags, parsePluginConfig, parseResolution, parsePositiveInt, parseFloatValue, parseNonNegativeInt, parseSeconds,
+  MODEL_OPTION_NAMES,
+  ModelFlags,
+  parsePluginConfig,
+  parseResolution,
+  parsePositiveInt,
+  parseFloatValue,
+  parseNonNegativeInt,
+  parseSeconds,
 } from './settings';
 
 export const DEFAULT_REST_PORT = 8000;
@@ -11,7 +18,7 @@ export const DEFAULT_IMAGE_URL_TTL_SECONDS = 3600;
 /** SIGTERM: how long in-flight requests may run on before they are cancelled (under Kubernetes' 30 s kill). */
 export const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 20;
 export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARNING', 'ERROR'] as const;
-export type LogLevel = typeof LOG_LEVELS[number];
+export type LogLevel = (typeof LOG_LEVELS)[number];
 const OVMS_TASKS = ['text_generation', 'embeddings', 'rerank', 'text2speech', 'speech2text'];
 export const WEIGHT_FORMATS = ['fp32', 'fp16', 'int8', 'int4', 'mxfp4', 'nf4'];
 
@@ -55,53 +62,172 @@ export interface CliOptions {
 }
 
 type Kind = 'bool' | 'string';
-interface FlagSpec { kind: Kind; arg?: string; help: string; group: 'server' | 'serving' | 'model' | 'pull' | 'image' }
+interface FlagSpec {
+  kind: Kind;
+  arg?: string;
+  help: string;
+  group: 'server' | 'serving' | 'model' | 'pull' | 'image';
+}
 
 const FLAGS: Record<string, FlagSpec> = {
   help: { kind: 'bool', group: 'server', help: 'Show this help and exit.' },
   version: { kind: 'bool', group: 'server', help: 'Show the version and exit.' },
-  rest_port: { kind: 'string', arg: 'PORT', group: 'server', help: `HTTP port (default ${DEFAULT_REST_PORT}; 0 picks a free port and logs it).` },
+  rest_port: {
+    kind: 'string',
+    arg: 'PORT',
+    group: 'server',
+    help: `HTTP port (default ${DEFAULT_REST_PORT}; 0 picks a free port and logs it).`,
+  },
   rest_bind_address: { kind: 'string', arg: 'ADDRESS', group: 'server', help: 'Address to listen on (default 0.0.0.0).' },
-  rest_workers: { kind: 'string', arg: 'N', group: 'server', help: 'Accepted for OVMS compatibility; generation never blocks the HTTP threads here.' },
-  config_path: { kind: 'string', arg: 'FILE', group: 'server', help: 'JSON file listing several models to serve (OVMS config.json format).' },
-  api_key_file: { kind: 'string', arg: 'FILE', group: 'server', help: 'File whose first line is the API key clients must send as "Authorization: Bearer <key>" (else env API_KEY).' },
+  rest_workers: {
+    kind: 'string',
+    arg: 'N',
+    group: 'server',
+    help: 'Accepted for OVMS compatibility; generation never blocks the HTTP threads here.',
+  },
+  config_path: {
+    kind: 'string',
+    arg: 'FILE',
+    group: 'server',
+    help: 'JSON file listing several models to serve (OVMS config.json format).',
+  },
+  api_key_file: {
+    kind: 'string',
+    arg: 'FILE',
+    group: 'server',
+    help: 'File whose first line is the API key clients must send as "Authorization: Bearer <key>" (else env API_KEY).',
+  },
   log_level: { kind: 'string', arg: 'LEVEL', group: 'server', help: 'TRACE, DEBUG, INFO (default), WARNING or ERROR.' },
   metrics_enable: { kind: 'bool', group: 'server', help: 'Accepted for OVMS command lines; Prometheus /metrics is always served.' },
-  default_rng_seed: { kind: 'string', arg: 'N|random', group: 'serving', help: 'Seed of requests without rng_seed: random (default, a fresh one per request) or a number (42 = OVMS).' },
+  default_rng_seed: {
+    kind: 'string',
+    arg: 'N|random',
+    group: 'serving',
+    help: 'Seed of requests without rng_seed: random (default, a fresh one per request) or a number (42 = OVMS).',
+  },
   no_png_metadata: { kind: 'bool', group: 'serving', help: 'Do not write prompt, seed, steps, scheduler and model into PNG outputs.' },
-  image_url_ttl: { kind: 'string', arg: 'SECONDS', group: 'serving', help: `How long response_format=url images stay downloadable (default ${DEFAULT_IMAGE_URL_TTL_SECONDS}).` },
-  public_url: { kind: 'string', arg: 'URL', group: 'serving', help: 'Base of those image URLs, e.g. https://images.example.com (default: the request\'s Host).' },
-  variation_prompt: { kind: 'string', arg: 'TEXT', group: 'serving', help: 'Prompt of /images/variations requests that give none (default empty).' },
-  shutdown_timeout: { kind: 'string', arg: 'SECONDS', group: 'serving', help: `SIGTERM: in-flight requests may finish for this long, then are cancelled (default ${DEFAULT_SHUTDOWN_TIMEOUT_SECONDS}).` },
+  image_url_ttl: {
+    kind: 'string',
+    arg: 'SECONDS',
+    group: 'serving',
+    help: `How long response_format=url images stay downloadable (default ${DEFAULT_IMAGE_URL_TTL_SECONDS}).`,
+  },
+  public_url: {
+    kind: 'string',
+    arg: 'URL',
+    group: 'serving',
+    help: "Base of those image URLs, e.g. https://images.example.com (default: the request's Host).",
+  },
+  variation_prompt: {
+    kind: 'string',
+    arg: 'TEXT',
+    group: 'serving',
+    help: 'Prompt of /images/variations requests that give none (default empty).',
+  },
+  shutdown_timeout: {
+    kind: 'string',
+    arg: 'SECONDS',
+    group: 'serving',
+    help: `SIGTERM: in-flight requests may finish for this long, then are cancelled (default ${DEFAULT_SHUTDOWN_TIMEOUT_SECONDS}).`,
+  },
   model_name: { kind: 'string', arg: 'NAME', group: 'model', help: 'Name clients use in the "model" field (default: --source_model).' },
-  model_path: { kind: 'string', arg: 'DIR', group: 'model', help: 'Local model folder in OpenVINO format (optimum-intel layout); needs --model_name.' },
+  model_path: {
+    kind: 'string',
+    arg: 'DIR',
+    group: 'model',
+    help: 'Local model folder in OpenVINO format (optimum-intel layout); needs --model_name.',
+  },
   task: { kind: 'string', arg: 'TASK', group: 'model', help: 'image_generation (the only task this server has; optional).' },
-  max_concurrency: { kind: 'string', arg: 'N', group: 'model', help: 'Requests one model runs at once; more wait in order (default: --num_streams, else 2). Not in OVMS.' },
-  max_queue_size: { kind: 'string', arg: 'N', group: 'model', help: 'Requests that may wait for one model beyond --max_concurrency; more get 429 (default 32). Not in OVMS.' },
-  queue_timeout: { kind: 'string', arg: 'SECONDS', group: 'model', help: 'Longest wait for a free slot before a 503 queue_timeout; 0 = no limit (default 300). Not in OVMS.' },
-  source_model: { kind: 'string', arg: 'REPO', group: 'pull', help: 'Hugging Face repository to pull into --model_repository_path, then serve (unless --pull).' },
-  model_repository_path: { kind: 'string', arg: 'DIR', group: 'pull', help: 'Where pulled models go (default: env OVMS_MODEL_REPOSITORY_PATH).' },
+  max_concurrency: {
+    kind: 'string',
+    arg: 'N',
+    group: 'model',
+    help: 'Requests one model runs at once; more wait in order (default: --num_streams, else 2). Not in OVMS.',
+  },
+  max_queue_size: {
+    kind: 'string',
+    arg: 'N',
+    group: 'model',
+    help: 'Requests that may wait for one model beyond --max_concurrency; more get 429 (default 32). Not in OVMS.',
+  },
+  queue_timeout: {
+    kind: 'string',
+    arg: 'SECONDS',
+    group: 'model',
+    help: 'Longest wait for a free slot before a 503 queue_timeout; 0 = no limit (default 300). Not in OVMS.',
+  },
+  source_model: {
+    kind: 'string',
+    arg: 'REPO',
+    group: 'pull',
+    help: 'Hugging Face repository to pull into --model_repository_path, then serve (unless --pull).',
+  },
+  model_repository_path: {
+    kind: 'string',
+    arg: 'DIR',
+    group: 'pull',
+    help: 'Where pulled models go (default: env OVMS_MODEL_REPOSITORY_PATH).',
+  },
   pull: { kind: 'bool', group: 'pull', help: 'Only download the model (and its LoRA files), then exit.' },
   overwrite_models: { kind: 'bool', group: 'pull', help: 'Delete and download again a model (and LoRA files) already present.' },
-  'weight-format': { kind: 'string', arg: 'FMT', group: 'pull', help: `Convert a non-OpenVINO source with optimum-cli at this precision (${WEIGHT_FORMATS.join(', ')}; default int8).` },
+  'weight-format': {
+    kind: 'string',
+    arg: 'FMT',
+    group: 'pull',
+    help: `Convert a non-OpenVINO source with optimum-cli at this precision (${WEIGHT_FORMATS.join(', ')}; default int8).`,
+  },
   extra_quantization_params: { kind: 'string', arg: 'ARGS', group: 'pull', help: 'Extra optimum-cli arguments, e.g. "--group-size 64".' },
-  target_device: { kind: 'string', arg: 'DEVICE', group: 'image', help: 'One device, or three: text encoder, denoiser, VAE (e.g. "GPU GPU CPU"). Default CPU.' },
-  plugin_config: { kind: 'string', arg: 'JSON', group: 'image', help: 'OpenVINO properties for every submodel, e.g. \'{"PERFORMANCE_HINT":"LATENCY"}\'.' },
+  target_device: {
+    kind: 'string',
+    arg: 'DEVICE',
+    group: 'image',
+    help: 'One device, or three: text encoder, denoiser, VAE (e.g. "GPU GPU CPU"). Default CPU.',
+  },
+  plugin_config: {
+    kind: 'string',
+    arg: 'JSON',
+    group: 'image',
+    help: 'OpenVINO properties for every submodel, e.g. \'{"PERFORMANCE_HINT":"LATENCY"}\'.',
+  },
   cache_dir: { kind: 'string', arg: 'DIR', group: 'image', help: 'OpenVINO compiled-model cache folder.' },
-  resolution: { kind: 'string', arg: '"WxH ..."', group: 'image', help: 'One size: the only size served; several: the allowed sizes (the first is the default).' },
-  max_resolution: { kind: 'string', arg: 'WxH', group: 'image', help: 'Largest width and height a request may ask for (default 4096x4096; enforced).' },
-  default_resolution: { kind: 'string', arg: 'WxH', group: 'image', help: "Size used when a request gives none (default: the model's own)." },
+  resolution: {
+    kind: 'string',
+    arg: '"WxH ..."',
+    group: 'image',
+    help: 'One size: the only size served; several: the allowed sizes (the first is the default).',
+  },
+  max_resolution: {
+    kind: 'string',
+    arg: 'WxH',
+    group: 'image',
+    help: 'Largest width and height a request may ask for (default 4096x4096; enforced).',
+  },
+  default_resolution: {
+    kind: 'string',
+    arg: 'WxH',
+    group: 'image',
+    help: "Size used when a request gives none (default: the model's own).",
+  },
   num_images_per_prompt: { kind: 'string', arg: 'N', group: 'image', help: 'With one --resolution: the only n served.' },
   guidance_scale: { kind: 'string', arg: 'G', group: 'image', help: 'With one --resolution: the only guidance_scale served.' },
   max_num_images_per_prompt: { kind: 'string', arg: 'N', group: 'image', help: 'Largest n per request (default 10).' },
   default_num_inference_steps: { kind: 'string', arg: 'N', group: 'image', help: 'Steps when a request gives none (default 50).' },
   max_num_inference_steps: { kind: 'string', arg: 'N', group: 'image', help: 'Largest num_inference_steps per request (default 100).' },
   num_streams: { kind: 'string', arg: 'N', group: 'image', help: 'OpenVINO NUM_STREAMS.' },
-  source_loras: { kind: 'string', arg: 'LIST', group: 'image', help: 'LoRA adapters: "alias=org/repo@file.safetensors[:alpha],alias2=https://.../f.safetensors,alias3=/path/f.safetensors,blend=@alias:0.5+@alias2:0.4".' },
+  source_loras: {
+    kind: 'string',
+    arg: 'LIST',
+    group: 'image',
+    help: 'LoRA adapters: "alias=org/repo@file.safetensors[:alpha],alias2=https://.../f.safetensors,alias3=/path/f.safetensors,blend=@alias:0.5+@alias2:0.4".',
+  },
 };
 
 const GROUP_TITLES: Record<FlagSpec['group'], string> = {
-  server: 'Server', serving: 'Serving (not in OVMS)', model: 'Model', pull: 'Pulling from the Hugging Face hub', image: 'Image generation (per model)',
+  server: 'Server',
+  serving: 'Serving (not in OVMS)',
+  model: 'Model',
+  pull: 'Pulling from the Hugging Face hub',
+  image: 'Image generation (per model)',
 };
 
 export function helpText(): string {
@@ -191,7 +317,8 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     const v = values.get(name);
     if (v === undefined) return undefined;
     if (typeof v !== 'string') throw new CliError(`option '--${name}' needs a value`);
-    if (v.trim() === '' && name !== 'source_loras' && name !== 'variation_prompt') throw new CliError(`option '--${name}' must not be empty`);
+    if (v.trim() === '' && name !== 'source_loras' && name !== 'variation_prompt')
+      throw new CliError(`option '--${name}' must not be empty`);
     return v;
   };
   const flag = (name: string) => values.get(name) === true;
@@ -241,11 +368,14 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     logLevel,
     defaultRngSeed: rngSeed(str('default_rng_seed')),
     pngMetadata: !flag('no_png_metadata'),
-    imageUrlTtlSeconds: values.has('image_url_ttl') ? wrap(() => parseSeconds('image_url_ttl', str('image_url_ttl')!)) : DEFAULT_IMAGE_URL_TTL_SECONDS,
+    imageUrlTtlSeconds: values.has('image_url_ttl')
+      ? wrap(() => parseSeconds('image_url_ttl', str('image_url_ttl')!))
+      : DEFAULT_IMAGE_URL_TTL_SECONDS,
     publicUrl: publicUrl(str('public_url')),
     variationPrompt: (values.get('variation_prompt') as string | undefined) ?? '',
     shutdownTimeoutSeconds: values.has('shutdown_timeout')
-      ? wrap(() => parseSeconds('shutdown_timeout', str('shutdown_timeout')!)) : DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
+      ? wrap(() => parseSeconds('shutdown_timeout', str('shutdown_timeout')!))
+      : DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
     model,
     loras: [],
   };
@@ -260,10 +390,18 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
 export function validateModelFlagSyntax(model: ModelFlags): void {
   for (const name of ['max_resolution', 'default_resolution'] as const) {
     const value = model[name];
-    if (value !== undefined && !/^\d+x\d+$/.test(value)) throw new CliError(`Invalid ${name} format. Expected WxH, e.g., 1024x1024 (got '${value}')`);
+    if (value !== undefined && !/^\d+x\d+$/.test(value))
+      throw new CliError(`Invalid ${name} format. Expected WxH, e.g., 1024x1024 (got '${value}')`);
     if (value !== undefined) parseResolution(name, value);
   }
-  for (const name of ['max_num_images_per_prompt', 'default_num_inference_steps', 'max_num_inference_steps', 'num_streams', 'num_images_per_prompt', 'max_concurrency'] as const) {
+  for (const name of [
+    'max_num_images_per_prompt',
+    'default_num_inference_steps',
+    'max_num_inference_steps',
+    'num_streams',
+    'num_images_per_prompt',
+    'max_concurrency',
+  ] as const) {
     if (model[name] !== undefined) parsePositiveInt(name, model[name]!);
   }
   if (model.max_queue_size !== undefined) parseNonNegativeInt('max_queue_size', model.max_queue_size);
@@ -275,22 +413,33 @@ export function validateModelFlagSyntax(model: ModelFlags): void {
 function validateModes(o: CliOptions): void {
   const modelFlags = Object.keys(o.model).filter((name) => name !== 'cache_dir');
   if (o.configPath) {
-    const clash = ['source_model', 'model_name', 'model_path', 'pull'].filter((name) => (name === 'pull' ? o.pull : (o as unknown as Record<string, unknown>)[camel(name)] !== undefined));
-    if (clash.length) throw new CliError(`Use config_path or model_path with model_name: --config_path cannot be combined with ${clash.map((c) => `--${c}`).join(', ')}`);
+    const clash = ['source_model', 'model_name', 'model_path', 'pull'].filter((name) =>
+      name === 'pull' ? o.pull : (o as unknown as Record<string, unknown>)[camel(name)] !== undefined,
+    );
+    if (clash.length)
+      throw new CliError(
+        `Use config_path or model_path with model_name: --config_path cannot be combined with ${clash.map((c) => `--${c}`).join(', ')}`,
+      );
     if (modelFlags.length)
       throw new CliError(`--${modelFlags[0]} applies to a single model; with --config_path put it in the model's entry in the config file`);
   }
   if (o.pull && !o.sourceModel && o.modelName && !o.modelPath) o.sourceModel = o.modelName;
   if (!o.sourceModel && o.modelName && !o.modelPath && !o.configPath) {
-    if (!o.modelRepositoryPath) throw new CliError('Use config_path or model_path with model_name: --model_name needs --model_path, --source_model or --model_repository_path');
+    if (!o.modelRepositoryPath)
+      throw new CliError(
+        'Use config_path or model_path with model_name: --model_name needs --model_path, --source_model or --model_repository_path',
+      );
     o.sourceModel = o.modelName;
   }
   if (o.pull && !o.sourceModel) throw new CliError('--pull needs --source_model (the Hugging Face repository to download)');
   if (o.modelPath && !o.modelName) throw new CliError('Use config_path or model_path with model_name: --model_path needs --model_name');
   if (o.sourceModel) {
-    if (!o.modelRepositoryPath) throw new CliError('model_repository_path parameter is required for pull mode (or set OVMS_MODEL_REPOSITORY_PATH)');
+    if (!o.modelRepositoryPath)
+      throw new CliError('model_repository_path parameter is required for pull mode (or set OVMS_MODEL_REPOSITORY_PATH)');
     if (!/^[A-Za-z0-9][\w.-]*\/[\w.-]+$/.test(o.sourceModel) || o.sourceModel.includes('..'))
-      throw new CliError(`--source_model must be a Hugging Face repository id like OpenVINO/stable-diffusion-v1-5-int8-ov (got '${o.sourceModel}')`);
+      throw new CliError(
+        `--source_model must be a Hugging Face repository id like OpenVINO/stable-diffusion-v1-5-int8-ov (got '${o.sourceModel}')`,
+      );
     o.modelName ??= o.sourceModel;
   }
   if (o.weightFormat !== undefined || o.extraQuantizationParams !== undefined) {
@@ -299,7 +448,7 @@ function validateModes(o: CliOptions): void {
   }
   if (o.weightFormat !== undefined && !WEIGHT_FORMATS.includes(o.weightFormat))
     throw new CliError(`--weight-format must be one of ${WEIGHT_FORMATS.join(', ')} (got '${o.weightFormat}')`);
-  if ((o.overwriteModels) && !o.sourceModel) throw new CliError('--overwrite_models applies to pulling: it needs --source_model');
+  if (o.overwriteModels && !o.sourceModel) throw new CliError('--overwrite_models applies to pulling: it needs --source_model');
 }
 
 function camel(name: string): string {

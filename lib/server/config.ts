@@ -26,7 +26,9 @@ export class ConfigError extends Error {
 // ---- graph.pbtxt (protobuf text format, the subset OVMS graphs use) ----
 
 type PbValue = string | number | boolean | PbMessage;
-interface PbMessage { [field: string]: PbValue[] }
+interface PbMessage {
+  [field: string]: PbValue[];
+}
 
 function tokenizePbtxt(text: string): string[] {
   const tokens: string[] = [];
@@ -42,7 +44,7 @@ function tokenizePbtxt(text: string): string[] {
 
 function unquote(token: string): PbValue {
   if (/^["']/.test(token)) {
-    return token.slice(1, -1).replace(/\\(["'\\nt])/g, (_, c: string) => ({ n: '\n', t: '\t' }[c] ?? c));
+    return token.slice(1, -1).replace(/\\(["'\\nt])/g, (_, c: string) => ({ n: '\n', t: '\t' })[c] ?? c);
   }
   if (token === 'true' || token === 'false') return token === 'true';
   const number = Number(token);
@@ -66,7 +68,8 @@ export function parsePbtxt(text: string): PbMessage {
         if (i >= tokens.length) throw new ConfigError(`graph.pbtxt: '${field}' has no value`);
         let text = tokens[i++];
         // Adjacent string literals concatenate.
-        while (/^["']/.test(text) && i < tokens.length && /^["']/.test(tokens[i])) text = `"${String(unquote(text))}${String(unquote(tokens[i++]))}"`;
+        while (/^["']/.test(text) && i < tokens.length && /^["']/.test(tokens[i]))
+          text = `"${String(unquote(text))}${String(unquote(tokens[i++]))}"`;
         value = unquote(text);
       }
       (out[field] ??= []).push(value);
@@ -91,13 +94,23 @@ function findImageGenOptions(message: PbMessage): PbMessage | undefined {
 }
 
 const GRAPH_FLAG_FIELDS: Partial<Record<string, ModelOptionName>> = {
-  device: 'target_device', plugin_config: 'plugin_config', resolution: 'resolution', max_resolution: 'max_resolution',
-  default_resolution: 'default_resolution', num_images_per_prompt: 'num_images_per_prompt', guidance_scale: 'guidance_scale',
-  max_num_images_per_prompt: 'max_num_images_per_prompt', default_num_inference_steps: 'default_num_inference_steps',
+  device: 'target_device',
+  plugin_config: 'plugin_config',
+  resolution: 'resolution',
+  max_resolution: 'max_resolution',
+  default_resolution: 'default_resolution',
+  num_images_per_prompt: 'num_images_per_prompt',
+  guidance_scale: 'guidance_scale',
+  max_num_images_per_prompt: 'max_num_images_per_prompt',
+  default_num_inference_steps: 'default_num_inference_steps',
   max_num_inference_steps: 'max_num_inference_steps',
 };
 
-export interface GraphOptions { modelsPath: string; flags: ModelFlags; loras: LoraSpec[] }
+export interface GraphOptions {
+  modelsPath: string;
+  flags: ModelFlags;
+  loras: LoraSpec[];
+}
 
 /** Reads dir/graph.pbtxt when present: the model folder it points at, its options and its LoRA adapters. */
 export function readGraph(dir: string, logger?: Logger): GraphOptions | undefined {
@@ -118,7 +131,12 @@ export function readGraph(dir: string, logger?: Logger): GraphOptions | undefine
     const mode = adapter.mode?.[0];
     if (mode !== undefined && mode !== 'DYNAMIC') logger?.warn(`${file}: LoRA '${alias}' mode ${String(mode)} is served as DYNAMIC`);
     const alpha = adapter.alpha?.[0];
-    loras.push({ kind: 'adapter', alias, source: { type: 'local', path: loraPath, file: path.basename(loraPath) }, alpha: typeof alpha === 'number' ? alpha : undefined });
+    loras.push({
+      kind: 'adapter',
+      alias,
+      source: { type: 'local', path: loraPath, file: path.basename(loraPath) },
+      alpha: typeof alpha === 'number' ? alpha : undefined,
+    });
   }
   for (const composite of (options.composite_lora_adapters ?? []) as PbMessage[]) {
     const components = ((composite.components ?? []) as PbMessage[]).map((c) => {
@@ -133,25 +151,42 @@ export function readGraph(dir: string, logger?: Logger): GraphOptions | undefine
 const quote = (text: string) => JSON.stringify(text);
 
 /** Writes graph.pbtxt in OVMS's layout (the graph `ovms --pull --task image_generation` writes). */
-export function writeGraph(dir: string, flags: ModelFlags, loras: Array<{ alias: string; path: string; alpha?: number }>, composites: LoraSpec[]): void {
+export function writeGraph(
+  dir: string,
+  flags: ModelFlags,
+  loras: Array<{ alias: string; path: string; alpha?: number }>,
+  composites: LoraSpec[],
+): void {
   const lines = ['models_path: "./"'];
   if (flags.target_device) lines.push(`device: ${quote(flags.target_device)}`);
   const plugin: Record<string, unknown> = flags.plugin_config ? JSON.parse(flags.plugin_config) : {};
   if (flags.num_streams) plugin.NUM_STREAMS = flags.num_streams;
   if (flags.cache_dir) plugin.CACHE_DIR = flags.cache_dir.replace(/\\/g, '/');
   if (Object.keys(plugin).length) lines.push(`plugin_config: '${JSON.stringify(plugin)}'`);
-  for (const field of ['resolution', 'num_images_per_prompt', 'guidance_scale', 'max_resolution', 'default_resolution',
-    'max_num_images_per_prompt', 'default_num_inference_steps', 'max_num_inference_steps'] as const) {
+  for (const field of [
+    'resolution',
+    'num_images_per_prompt',
+    'guidance_scale',
+    'max_resolution',
+    'default_resolution',
+    'max_num_images_per_prompt',
+    'default_num_inference_steps',
+    'max_num_inference_steps',
+  ] as const) {
     const value = flags[field];
     if (value === undefined) continue;
     lines.push(/resolution/.test(field) ? `${field}: ${quote(value)}` : `${field}: ${value}`);
   }
   for (const lora of loras) {
-    lines.push(`lora_adapters { alias: ${quote(lora.alias)} path: ${quote(lora.path)}${lora.alpha !== undefined ? ` alpha: ${lora.alpha}` : ''} mode: DYNAMIC }`);
+    lines.push(
+      `lora_adapters { alias: ${quote(lora.alias)} path: ${quote(lora.path)}${lora.alpha !== undefined ? ` alpha: ${lora.alpha}` : ''} mode: DYNAMIC }`,
+    );
   }
   for (const spec of composites) {
     if (spec.kind !== 'composite') continue;
-    const parts = spec.components.map((c) => `components { adapter_alias: ${quote(c.alias)}${c.alpha !== undefined && c.alpha !== 1 ? ` alpha: ${c.alpha}` : ''} }`);
+    const parts = spec.components.map(
+      (c) => `components { adapter_alias: ${quote(c.alias)}${c.alpha !== undefined && c.alpha !== 1 ? ` alpha: ${c.alpha}` : ''} }`,
+    );
     lines.push(`composite_lora_adapters { alias: ${quote(spec.alias)} ${parts.join(' ')} }`);
   }
   const text = [
@@ -178,7 +213,17 @@ export function writeGraph(dir: string, flags: ModelFlags, loras: Array<{ alias:
 // ---- --config_path ----
 
 /** Keys of OVMS model entries that mean nothing for diffusion models; accepted with a warning. */
-const IGNORED_OVMS_KEYS = new Set(['graph_path', 'subconfig', 'nireq', 'model_version_policy', 'shape', 'batch_size', 'layout', 'stateful', 'version']);
+const IGNORED_OVMS_KEYS = new Set([
+  'graph_path',
+  'subconfig',
+  'nireq',
+  'model_version_policy',
+  'shape',
+  'batch_size',
+  'layout',
+  'stateful',
+  'version',
+]);
 
 function flagText(name: string, value: unknown, where: string): string {
   if (name === 'plugin_config' && typeof value === 'object' && value !== null) return JSON.stringify(value);
@@ -201,11 +246,16 @@ export function readConfigFile(file: string, logger?: Logger): Array<{ name: str
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ConfigError(`${file}: the config must be a JSON object`);
   const root = json as Record<string, unknown>;
   for (const key of Object.keys(root)) {
-    if (!['model_config_list', 'mediapipe_config_list', 'custom_node_library_config_list', 'pipeline_config_list', 'monitoring'].includes(key))
+    if (
+      !['model_config_list', 'mediapipe_config_list', 'custom_node_library_config_list', 'pipeline_config_list', 'monitoring'].includes(key)
+    )
       throw new ConfigError(`${file}: unknown key '${key}' (expected model_config_list and/or mediapipe_config_list)`);
   }
   const raw: Array<[unknown, string]> = [];
-  for (const [list, unwrap] of [['model_config_list', true], ['mediapipe_config_list', false]] as const) {
+  for (const [list, unwrap] of [
+    ['model_config_list', true],
+    ['mediapipe_config_list', false],
+  ] as const) {
     const entries = root[list];
     if (entries === undefined) continue;
     if (!Array.isArray(entries)) throw new ConfigError(`${file}: ${list} must be an array`);
@@ -214,7 +264,8 @@ export function readConfigFile(file: string, logger?: Logger): Array<{ name: str
   if (!raw.length) throw new ConfigError(`${file}: no models listed (model_config_list or mediapipe_config_list)`);
   const names = new Set<string>();
   return raw.map(([entry, where]) => {
-    if (typeof entry !== 'object' || entry === null) throw new ConfigError(`${where}: expected an object${where.includes('model_config_list') ? ' {"config": {...}}' : ''}`);
+    if (typeof entry !== 'object' || entry === null)
+      throw new ConfigError(`${where}: expected an object${where.includes('model_config_list') ? ' {"config": {...}}' : ''}`);
     const e = entry as Record<string, unknown>;
     if (typeof e.name !== 'string' || !e.name) throw new ConfigError(`${where}: "name" is required`);
     if (typeof e.base_path !== 'string' || !e.base_path) throw new ConfigError(`${where}: "base_path" is required`);
@@ -236,5 +287,10 @@ export function modelEntry(name: string, dir: string, flags: ModelFlags, logger?
   const graph = readGraph(dir, logger);
   if (!graph) return { name, path: dir, flags, graphLoras: [] };
   logger?.info(`${name}: read ${path.join(dir, 'graph.pbtxt')}`);
-  return { name, path: graph.modelsPath, flags: { ...graph.flags, ...flags }, graphLoras: flags.source_loras !== undefined ? [] : graph.loras };
+  return {
+    name,
+    path: graph.modelsPath,
+    flags: { ...graph.flags, ...flags },
+    graphLoras: flags.source_loras !== undefined ? [] : graph.loras,
+  };
 }

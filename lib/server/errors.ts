@@ -41,7 +41,8 @@ export const badField = (param: string, message: string, code: string | null = '
 export function fromLibraryError(error: OvDiffusionError, param: string | null = null): ApiError {
   switch (error.code) {
     case 'ERR_INVALID_ARGUMENT': {
-      if (/exceeds the limit/.test(error.message)) return new ApiError(413, error.message, param ?? paramFromMessage(error.message), 'image_too_large');
+      if (/exceeds the limit/.test(error.message))
+        return new ApiError(413, error.message, param ?? paramFromMessage(error.message), 'image_too_large');
       return new ApiError(400, error.message, param ?? paramFromMessage(error.message), 'invalid_value');
     }
     case 'ERR_ABORTED':
@@ -51,7 +52,12 @@ export function fromLibraryError(error: OvDiffusionError, param: string | null =
     case 'ERR_QUEUE_FULL':
       return new ApiError(429, `the model is busy: ${error.message}; try again later`, null, 'queue_full');
     case 'ERR_QUEUE_TIMEOUT':
-      return new ApiError(503, `timed out waiting for a free slot: ${error.message}; the server is overloaded, try again later`, null, 'queue_timeout');
+      return new ApiError(
+        503,
+        `timed out waiting for a free slot: ${error.message}; the server is overloaded, try again later`,
+        null,
+        'queue_timeout',
+      );
     default:
       return new ApiError(500, `image generation failed: ${error.message}`, null, error.code.toLowerCase());
   }
@@ -83,12 +89,19 @@ export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
   if (error instanceof OvDiffusionError) return fromLibraryError(error);
   const e = error as { type?: string; status?: number; code?: string; field?: string; message?: string; name?: string };
-  if (e?.type === 'entity.too.large') return new ApiError(413, `the request body exceeds the limit (${e.message})`, null, 'request_too_large');
+  if (e?.type === 'entity.too.large')
+    return new ApiError(413, `the request body exceeds the limit (${e.message})`, null, 'request_too_large');
   if (e?.type === 'entity.parse.failed') return new ApiError(400, `the body is not valid JSON: ${e.message}`, null, 'invalid_json');
-  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return new ApiError(415, String(e.message), null, 'unsupported_encoding');
+  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported')
+    return new ApiError(415, String(e.message), null, 'unsupported_encoding');
   if (e?.name === 'MulterError') {
-    if (e.code === 'LIMIT_FILE_SIZE' || e.code === 'LIMIT_FIELD_VALUE' || e.code === 'LIMIT_PART_COUNT'
-      || e.code === 'LIMIT_FILE_COUNT' || e.code === 'LIMIT_FIELD_COUNT')
+    if (
+      e.code === 'LIMIT_FILE_SIZE' ||
+      e.code === 'LIMIT_FIELD_VALUE' ||
+      e.code === 'LIMIT_PART_COUNT' ||
+      e.code === 'LIMIT_FILE_COUNT' ||
+      e.code === 'LIMIT_FIELD_COUNT'
+    )
       return new ApiError(413, `${e.message}${e.field ? ` (${e.field})` : ''}`, e.field ?? null, 'request_too_large');
     return new ApiError(400, `${e.message}${e.field ? ` (${e.field})` : ''}`, e.field ?? null, 'invalid_multipart');
   }

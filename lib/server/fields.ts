@@ -10,21 +10,51 @@ type FieldType = 'string' | 'int' | 'float' | 'bool' | 'object';
 
 /** Every field the server reads. Anything else (quality, style, user, ...) is tolerated and ignored; docs/server.md lists them. */
 const FIELD_TYPES = {
-  model: 'string', prompt: 'string', prompt_2: 'string', prompt_3: 'string',
-  negative_prompt: 'string', negative_prompt_2: 'string', negative_prompt_3: 'string',
-  size: 'string', width: 'int', height: 'int', n: 'int', num_images_per_prompt: 'int',
-  num_inference_steps: 'int', guidance_scale: 'float', strength: 'float', rng_seed: 'int', max_sequence_length: 'int',
-  response_format: 'string', lora_alphas: 'object', output_format: 'string', output_compression: 'int',
-  background: 'string', stream: 'bool', partial_images: 'int', scheduler: 'string',
+  model: 'string',
+  prompt: 'string',
+  prompt_2: 'string',
+  prompt_3: 'string',
+  negative_prompt: 'string',
+  negative_prompt_2: 'string',
+  negative_prompt_3: 'string',
+  size: 'string',
+  width: 'int',
+  height: 'int',
+  n: 'int',
+  num_images_per_prompt: 'int',
+  num_inference_steps: 'int',
+  guidance_scale: 'float',
+  strength: 'float',
+  rng_seed: 'int',
+  max_sequence_length: 'int',
+  response_format: 'string',
+  lora_alphas: 'object',
+  output_format: 'string',
+  output_compression: 'int',
+  background: 'string',
+  stream: 'bool',
+  partial_images: 'int',
+  scheduler: 'string',
 } as const satisfies Record<string, FieldType>;
 type FieldName = keyof typeof FIELD_TYPES;
-type FieldValue<T extends FieldType> = T extends 'string' ? string : T extends 'bool' ? boolean
-  : T extends 'object' ? Record<string, number> : number;
-export type Fields = { [K in FieldName]?: FieldValue<typeof FIELD_TYPES[K]> };
+type FieldValue<T extends FieldType> = T extends 'string'
+  ? string
+  : T extends 'bool'
+    ? boolean
+    : T extends 'object'
+      ? Record<string, number>
+      : number;
+export type Fields = { [K in FieldName]?: FieldValue<(typeof FIELD_TYPES)[K]> };
 
 const INT = /^[+-]?\d+$/;
 const FLOAT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-const TYPE_WORDS: Record<FieldType, string> = { string: 'a string', int: 'an integer', float: 'a number', bool: 'a boolean', object: 'an object' };
+const TYPE_WORDS: Record<FieldType, string> = {
+  string: 'a string',
+  int: 'an integer',
+  float: 'a number',
+  bool: 'a boolean',
+  object: 'an object',
+};
 
 function parseAlphas(value: unknown, kind: BodyKind): Record<string, number> {
   let object = value;
@@ -35,7 +65,8 @@ function parseAlphas(value: unknown, kind: BodyKind): Record<string, number> {
       throw badField('lora_alphas', 'lora_alphas field must be valid JSON, e.g. {"alias": 0.5}');
     }
   }
-  if (typeof object !== 'object' || object === null || Array.isArray(object)) throw badField('lora_alphas', 'lora_alphas must be an object mapping adapter aliases to numbers');
+  if (typeof object !== 'object' || object === null || Array.isArray(object))
+    throw badField('lora_alphas', 'lora_alphas must be an object mapping adapter aliases to numbers');
   const out: Record<string, number> = {};
   for (const [key, v] of Object.entries(object)) {
     // Multipart clients that flatten objects send lora_alphas[alias]=0.5, which arrives as text.
@@ -59,8 +90,14 @@ function coerce(name: FieldName, type: FieldType, value: unknown, kind: BodyKind
     if (!(type === 'int' ? INT : FLOAT).test(value)) throw badField(name, `${name} must be ${TYPE_WORDS[type]} (got '${value}')`);
     return Number(value);
   }
-  const ok = type === 'string' ? typeof value === 'string' : type === 'bool' ? typeof value === 'boolean'
-    : type === 'int' ? Number.isInteger(value) : typeof value === 'number' && Number.isFinite(value);
+  const ok =
+    type === 'string'
+      ? typeof value === 'string'
+      : type === 'bool'
+        ? typeof value === 'boolean'
+        : type === 'int'
+          ? Number.isInteger(value)
+          : typeof value === 'number' && Number.isFinite(value);
   if (!ok) throw badField(name, `${name} must be ${TYPE_WORDS[type]}, got ${JSON.stringify(value)}`);
   return value;
 }
@@ -78,7 +115,14 @@ export function readFields(body: Record<string, unknown>, kind: BodyKind): Field
 
 /** The engine's schedulers (LMS_DISCRETE runs DDIM, as in openvino_genai); AUTO = the model folder's own. */
 export const SCHEDULERS: readonly SchedulerName[] = [
-  'AUTO', 'DDIM', 'EULER_DISCRETE', 'EULER_ANCESTRAL_DISCRETE', 'PNDM', 'LCM', 'FLOW_MATCH_EULER_DISCRETE', 'LMS_DISCRETE',
+  'AUTO',
+  'DDIM',
+  'EULER_DISCRETE',
+  'EULER_ANCESTRAL_DISCRETE',
+  'PNDM',
+  'LCM',
+  'FLOW_MATCH_EULER_DISCRETE',
+  'LMS_DISCRETE',
 ];
 
 export type ResponseFormat = 'b64_json' | 'url';
@@ -130,17 +174,27 @@ export function buildImageRequest(f: Fields, settings: ModelSettings, defaults: 
     throw badField('response_format', `Unsupported response_format: ${f.response_format}. Use b64_json or url.`, 'unsupported_value');
   const stream = f.stream === true;
   if (stream && responseFormat === 'url')
-    throw badField('response_format', 'a stream carries its images as b64_json: leave response_format out, or send stream=false for url', 'unsupported_value');
+    throw badField(
+      'response_format',
+      'a stream carries its images as b64_json: leave response_format out, or send stream=false for url',
+      'unsupported_value',
+    );
   range('partial_images', f.partial_images, 0, 3);
   let scheduler: SchedulerName | undefined;
   if (f.scheduler !== undefined) {
     scheduler = SCHEDULERS.find((name) => name === f.scheduler!.toUpperCase());
-    if (!scheduler) throw badField('scheduler', `scheduler must be one of ${SCHEDULERS.join(', ')} (got '${f.scheduler}')`, 'unsupported_value');
+    if (!scheduler)
+      throw badField('scheduler', `scheduler must be one of ${SCHEDULERS.join(', ')} (got '${f.scheduler}')`, 'unsupported_value');
   }
   if (f.background !== undefined && !['auto', 'opaque'].includes(f.background))
-    throw badField('background', `background '${f.background}' is not supported: the images are opaque (use auto or opaque)`, 'unsupported_value');
+    throw badField(
+      'background',
+      `background '${f.background}' is not supported: the images are opaque (use auto or opaque)`,
+      'unsupported_value',
+    );
   const outputFormat = (f.output_format ?? 'png') as OutputFormat;
-  if (!['png', 'jpeg', 'webp'].includes(outputFormat)) throw badField('output_format', `output_format must be png, jpeg or webp, got '${f.output_format}'`, 'unsupported_value');
+  if (!['png', 'jpeg', 'webp'].includes(outputFormat))
+    throw badField('output_format', `output_format must be png, jpeg or webp, got '${f.output_format}'`, 'unsupported_value');
   range('output_compression', f.output_compression, 0, 100);
 
   if (f.size !== undefined && (f.width !== undefined || f.height !== undefined))
@@ -148,7 +202,7 @@ export function buildImageRequest(f: Fields, settings: ModelSettings, defaults: 
   if (f.n !== undefined && f.num_images_per_prompt !== undefined)
     throw badField('num_images_per_prompt', 'give either n or num_images_per_prompt, not both');
   const sizeParam = f.size !== undefined ? 'size' : undefined;
-  let size: Partial<Size> = f.size !== undefined ? parseSize(f.size) ?? {} : { width: f.width, height: f.height };
+  let size: Partial<Size> = f.size !== undefined ? (parseSize(f.size) ?? {}) : { width: f.width, height: f.height };
   for (const axis of ['width', 'height'] as const) {
     if (size[axis] !== undefined && size[axis]! <= 0) throw badField(sizeParam ?? axis, `${axis} must be higher than 0`);
   }
@@ -158,27 +212,40 @@ export function buildImageRequest(f: Fields, settings: ModelSettings, defaults: 
     if (size.width === undefined || size.height === undefined)
       throw badField(size.width === undefined ? 'width' : 'height', 'this model serves fixed sizes: give both width and height (or size)');
     if (!settings.resolutions.some((r) => r.width === size.width && r.height === size.height))
-      throw badField(sizeParam ?? 'width', `size ${size.width}x${size.height} is not served by this model; allowed: ${settings.resolutions.map(sizeText).join(', ')}`, 'unsupported_size');
+      throw badField(
+        sizeParam ?? 'width',
+        `size ${size.width}x${size.height} is not served by this model; allowed: ${settings.resolutions.map(sizeText).join(', ')}`,
+        'unsupported_size',
+      );
   }
   const max = settings.maxResolution;
   if ((size.width ?? 0) > max.width || (size.height ?? 0) > max.height) {
     const axis = (size.width ?? 0) > max.width ? 'width' : 'height';
-    throw badField(sizeParam ?? axis, `${axis} ${size[axis]} exceeds the largest size this model serves (max_resolution ${sizeText(max)})`, 'size_too_large');
+    throw badField(
+      sizeParam ?? axis,
+      `${axis} ${size[axis]} exceeds the largest size this model serves (max_resolution ${sizeText(max)})`,
+      'size_too_large',
+    );
   }
 
   const nParam = f.n !== undefined ? 'n' : 'num_images_per_prompt';
   const n = f.n ?? f.num_images_per_prompt;
   if (n !== undefined && n <= 0) throw badField(nParam, 'num_images_per_prompt/n must be higher than 0');
   if (settings.staticNumImagesPerPrompt !== undefined && n !== undefined && n !== settings.staticNumImagesPerPrompt)
-    throw badField(nParam, `this model is compiled for ${settings.staticNumImagesPerPrompt} image(s) per request; n must be ${settings.staticNumImagesPerPrompt}`);
+    throw badField(
+      nParam,
+      `this model is compiled for ${settings.staticNumImagesPerPrompt} image(s) per request; n must be ${settings.staticNumImagesPerPrompt}`,
+    );
   range(nParam, n, 1, settings.maxNumImagesPerPrompt, ' (max_num_images_per_prompt)');
-  if (f.num_inference_steps !== undefined && f.num_inference_steps <= 0) throw badField('num_inference_steps', 'num_inference_steps must be higher than 0');
+  if (f.num_inference_steps !== undefined && f.num_inference_steps <= 0)
+    throw badField('num_inference_steps', 'num_inference_steps must be higher than 0');
   range('num_inference_steps', f.num_inference_steps, 1, settings.maxNumInferenceSteps, ' (max_num_inference_steps)');
   if (settings.staticGuidanceScale !== undefined && f.guidance_scale !== undefined && f.guidance_scale !== settings.staticGuidanceScale)
     throw badField('guidance_scale', `this model is compiled for guidance_scale ${settings.staticGuidanceScale}`);
   range('strength', f.strength, 0, 1);
   range('rng_seed', f.rng_seed, 0, Number.MAX_SAFE_INTEGER);
-  if (f.max_sequence_length !== undefined && f.max_sequence_length <= 0) throw badField('max_sequence_length', 'max_sequence_length must be higher than 0');
+  if (f.max_sequence_length !== undefined && f.max_sequence_length <= 0)
+    throw badField('max_sequence_length', 'max_sequence_length must be higher than 0');
 
   const options: GenerateOptions = {
     prompt2: f.prompt_2,
@@ -198,7 +265,13 @@ export function buildImageRequest(f: Fields, settings: ModelSettings, defaults: 
   };
   for (const key of Object.keys(options) as Array<keyof GenerateOptions>) if (options[key] === undefined) delete options[key];
   return {
-    prompt, options, loraAlphas: f.lora_alphas, outputFormat, outputCompression: f.output_compression, responseFormat, stream,
+    prompt,
+    options,
+    loraAlphas: f.lora_alphas,
+    outputFormat,
+    outputCompression: f.output_compression,
+    responseFormat,
+    stream,
     partialImages: f.partial_images ?? 0,
   };
 }

@@ -33,7 +33,12 @@ export class PullError extends Error {
   }
 }
 
-interface RemoteFile { path: string; size: number; sha256?: string; gitSha1?: string }
+interface RemoteFile {
+  path: string;
+  size: number;
+  sha256?: string;
+  gitSha1?: string;
+}
 
 export function hubEndpoint(options: Pick<HubOptions, 'endpoint'> = {}): string {
   return (options.endpoint ?? process.env.HF_ENDPOINT ?? DEFAULT_ENDPOINT).replace(/\/+$/, '');
@@ -62,8 +67,11 @@ export async function listRepoFiles(repo: string, options: HubOptions): Promise<
   const files: RemoteFile[] = [];
   try {
     for await (const entry of listFiles({
-      repo: { type: 'model', name: repo }, recursive: true, revision: options.revision ?? 'main',
-      hubUrl: hubEndpoint(options), fetch: authFetch(hubToken(options)),
+      repo: { type: 'model', name: repo },
+      recursive: true,
+      revision: options.revision ?? 'main',
+      hubUrl: hubEndpoint(options),
+      fetch: authFetch(hubToken(options)),
     })) {
       if (entry.type !== 'file') continue;
       files.push({
@@ -75,8 +83,12 @@ export async function listRepoFiles(repo: string, options: HubOptions): Promise<
     }
   } catch (error) {
     const status = (error as { statusCode?: number }).statusCode;
-    const hint = status === 401 || status === 403 ? ' (a gated or private repository: set HF_TOKEN to a token with access)'
-      : status === 404 ? ' (check the repository name, and HF_ENDPOINT if you use a mirror)' : '';
+    const hint =
+      status === 401 || status === 403
+        ? ' (a gated or private repository: set HF_TOKEN to a token with access)'
+        : status === 404
+          ? ' (check the repository name, and HF_ENDPOINT if you use a mirror)'
+          : '';
     throw new PullError(`cannot list ${repo} on ${hubEndpoint(options)}: ${(error as Error).message}${hint}`);
   }
   return files;
@@ -104,8 +116,14 @@ function describeStatus(status: number, url: string): string {
  * Downloads url into dest through dest.part, resuming from the bytes already there (HTTP Range), retrying dropped
  * connections, and verifying size and checksums before the rename.
  */
-export async function downloadFile(url: string, dest: string, expected: Partial<RemoteFile>, fetcher: typeof fetch,
-  progress: Progress | undefined, options: Pick<HubOptions, 'attempts' | 'retryDelayMs' | 'logger'>): Promise<number> {
+export async function downloadFile(
+  url: string,
+  dest: string,
+  expected: Partial<RemoteFile>,
+  fetcher: typeof fetch,
+  progress: Progress | undefined,
+  options: Pick<HubOptions, 'attempts' | 'retryDelayMs' | 'logger'>,
+): Promise<number> {
   const part = `${dest}.part`;
   await fs.promises.mkdir(path.dirname(dest), { recursive: true });
   const attempts = options.attempts ?? 5;
@@ -168,9 +186,14 @@ export async function downloadFile(url: string, dest: string, expected: Partial<
       }
       const digest256 = sha256.digest('hex');
       const digest1 = sha1.digest('hex');
-      if ((expected.sha256 && digest256 !== expected.sha256) || (expected.gitSha1 && expected.size !== undefined && digest1 !== expected.gitSha1)) {
+      if (
+        (expected.sha256 && digest256 !== expected.sha256) ||
+        (expected.gitSha1 && expected.size !== undefined && digest1 !== expected.gitSha1)
+      ) {
         await fs.promises.rm(part);
-        throw new PullError(`${url}: checksum mismatch (sha256 ${digest256}, expected ${expected.sha256 ?? `git ${expected.gitSha1}`}); the partial file was deleted, run again`);
+        throw new PullError(
+          `${url}: checksum mismatch (sha256 ${digest256}, expected ${expected.sha256 ?? `git ${expected.gitSha1}`}); the partial file was deleted, run again`,
+        );
       }
       await fs.promises.rename(part, dest);
       return offset;
@@ -179,7 +202,9 @@ export async function downloadFile(url: string, dest: string, expected: Partial<
         if (error instanceof PullError) throw error;
         throw new PullError(`download of ${url} failed after ${attempt} attempts: ${(error as Error).message}; run again to resume`);
       }
-      options.logger.warn(`download of ${path.basename(dest)} interrupted (${(error as Error).message}); resuming, attempt ${attempt + 1}/${attempts}`);
+      options.logger.warn(
+        `download of ${path.basename(dest)} interrupted (${(error as Error).message}); resuming, attempt ${attempt + 1}/${attempts}`,
+      );
       await sleep((options.retryDelayMs ?? 1000) * attempt);
     }
   }
@@ -238,12 +263,22 @@ export async function pullModel(options: PullModelOptions): Promise<'present' | 
 
   const missing = files.filter((f) => !isComplete(path.join(staging, f.path), f.size));
   const progress = createProgress(logger, `pulling ${repo}`, options.progressStream);
-  progress.start(missing.reduce((sum, f) => sum + f.size, 0), missing.length);
+  progress.start(
+    missing.reduce((sum, f) => sum + f.size, 0),
+    missing.length,
+  );
   const fetcher = authFetch(hubToken(options));
   for (const file of missing) {
     const dest = path.join(staging, file.path);
     if (!dest.startsWith(staging + path.sep)) throw new PullError(`refusing the file path '${file.path}' from the hub`);
-    const bytes = await downloadFile(resolveUrl(endpoint, repo, options.revision ?? 'main', file.path), dest, file, fetcher, progress, options);
+    const bytes = await downloadFile(
+      resolveUrl(endpoint, repo, options.revision ?? 'main', file.path),
+      dest,
+      file,
+      fetcher,
+      progress,
+      options,
+    );
     progress.fileDone(file.path, bytes);
   }
   progress.finish();
@@ -276,7 +311,10 @@ export function findOnPath(command: string): string | undefined {
   return undefined;
 }
 
-export function optimumCommand(options: Pick<PullModelOptions, 'repo' | 'weightFormat' | 'extraQuantizationParams'>, outDir: string): string[] {
+export function optimumCommand(
+  options: Pick<PullModelOptions, 'repo' | 'weightFormat' | 'extraQuantizationParams'>,
+  outDir: string,
+): string[] {
   const extra = options.extraQuantizationParams?.trim() ? options.extraQuantizationParams.trim().split(/\s+/) : [];
   return ['export', 'openvino', '--model', options.repo, '--weight-format', options.weightFormat ?? 'int8', ...extra, outDir];
 }
@@ -286,9 +324,11 @@ async function convertWithOptimum(options: PullModelOptions): Promise<void> {
   const optimum = findOnPath('optimum-cli');
   const args = optimumCommand(options, target);
   if (!optimum) {
-    throw new PullError(`${repo} is not in OpenVINO format and optimum-cli is not installed, so it cannot be converted here. Either `
-      + `install it (pip install "optimum-intel[openvino]") and run again, or convert it yourself: optimum-cli ${args.join(' ')} `
-      + 'and serve that folder with --model_path and --model_name. Repositories under OpenVINO/ on the hub are already converted.');
+    throw new PullError(
+      `${repo} is not in OpenVINO format and optimum-cli is not installed, so it cannot be converted here. Either ` +
+        `install it (pip install "optimum-intel[openvino]") and run again, or convert it yourself: optimum-cli ${args.join(' ')} ` +
+        'and serve that folder with --model_path and --model_name. Repositories under OpenVINO/ on the hub are already converted.',
+    );
   }
   const staging = partialDir(target);
   await fs.promises.rm(staging, { recursive: true, force: true });
@@ -328,7 +368,9 @@ export async function pullLoras(specs: LoraAdapterSpec[], modelDir: string, opti
         const candidates = files.filter((f) => f.path.toLowerCase().endsWith('.safetensors'));
         if (!candidates.length) throw new PullError(`No .safetensors files found in ${source.repo} (LoRA '${spec.alias}')`);
         if (candidates.length > 1)
-          throw new PullError(`Multiple .safetensors files found in ${source.repo} (${candidates.map((c) => c.path).join(', ')}): use ${spec.alias}=${source.repo}@<file>`);
+          throw new PullError(
+            `Multiple .safetensors files found in ${source.repo} (${candidates.map((c) => c.path).join(', ')}): use ${spec.alias}=${source.repo}@<file>`,
+          );
         source.file = candidates[0].path;
       }
       expected = files.find((f) => f.path === source.file) ?? {};

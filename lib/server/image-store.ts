@@ -20,7 +20,9 @@ export class ImageStore {
   /** ttlMs 0 turns response_format=url off. */
   constructor(readonly ttlMs: number) {}
 
-  get enabled(): boolean { return this.ttlMs > 0; }
+  get enabled(): boolean {
+    return this.ttlMs > 0;
+  }
 
   /** Stores the bytes; returns the file name under IMAGE_ROUTE. */
   async put(bytes: Buffer, format: OutputFormat): Promise<string> {
@@ -46,7 +48,9 @@ export class ImageStore {
     }
   }
 
-  get size(): number { return this.expiry.size; }
+  get size(): number {
+    return this.expiry.size;
+  }
 
   router(): express.Router {
     const router = express.Router();
@@ -55,10 +59,23 @@ export class ImageStore {
       const name = String(req.params.name);
       const expires = this.expiry.get(name);
       if (!NAME.test(name) || expires === undefined || expires <= Date.now() || !this.dir)
-        return next(new ApiError(404, `no image ${name}: the images of response_format=url are kept ${Math.round(this.ttlMs / 1000)} s`, null, 'image_not_found'));
-      res.sendFile(path.join(this.dir, name), {
-        headers: { 'cache-control': `private, max-age=${Math.max(0, Math.floor((expires - Date.now()) / 1000))}` },
-      }, (error) => { if (error && !res.headersSent) next(error); });
+        return next(
+          new ApiError(
+            404,
+            `no image ${name}: the images of response_format=url are kept ${Math.round(this.ttlMs / 1000)} s`,
+            null,
+            'image_not_found',
+          ),
+        );
+      res.sendFile(
+        path.join(this.dir, name),
+        {
+          headers: { 'cache-control': `private, max-age=${Math.max(0, Math.floor((expires - Date.now()) / 1000))}` },
+        },
+        (error) => {
+          if (error && !res.headersSent) next(error);
+        },
+      );
     });
     return router;
   }

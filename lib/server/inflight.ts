@@ -26,7 +26,9 @@ export class ServerShuttingDown extends Error {
 export function handled(fn: (req: Request, res: Response) => Promise<void>): RequestHandler {
   return async (req, res, next) => {
     let done!: () => void;
-    res.locals.handled = new Promise<void>((resolve) => { done = resolve; });
+    res.locals.handled = new Promise<void>((resolve) => {
+      done = resolve;
+    });
     try {
       await fn(req, res);
     } catch (error) {
@@ -52,7 +54,9 @@ export class InFlight {
   private idle: Array<() => void> = [];
   draining = false;
 
-  get size(): number { return this.active.size; }
+  get size(): number {
+    return this.active.size;
+  }
 
   /** Tracks the request and gives it res.locals.signal; while draining, answers 503 instead. */
   middleware(): RequestHandler {

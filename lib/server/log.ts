@@ -12,7 +12,10 @@ export interface Logger {
   error(message: string): void;
 }
 
-export function createLogger(level: LogLevel = 'INFO', write: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): Logger {
+export function createLogger(
+  level: LogLevel = 'INFO',
+  write: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+): Logger {
   const at = (wanted: LogLevel) => (message: string) => {
     if (ORDER[wanted] >= ORDER[logger.level]) write(`[${new Date().toISOString()}][${wanted.toLowerCase()}] ${message}`);
   };

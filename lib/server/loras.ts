@@ -5,12 +5,19 @@ import * as path from 'path';
 import { ApiError, badField } from './errors';
 
 export type LoraSource =
-  | { type: 'hf'; repo: string; file?: string }
-  | { type: 'url'; url: string; file: string }
-  | { type: 'local'; path: string; file: string };
+  { type: 'hf'; repo: string; file?: string } | { type: 'url'; url: string; file: string } | { type: 'local'; path: string; file: string };
 
-export interface LoraAdapterSpec { kind: 'adapter'; alias: string; source: LoraSource; alpha?: number }
-export interface LoraCompositeSpec { kind: 'composite'; alias: string; components: Array<{ alias: string; alpha?: number }> }
+export interface LoraAdapterSpec {
+  kind: 'adapter';
+  alias: string;
+  source: LoraSource;
+  alpha?: number;
+}
+export interface LoraCompositeSpec {
+  kind: 'composite';
+  alias: string;
+  components: Array<{ alias: string; alpha?: number }>;
+}
 export type LoraSpec = LoraAdapterSpec | LoraCompositeSpec;
 
 const ALIAS = /^[A-Za-z0-9._-]+$/;
@@ -23,8 +30,13 @@ function parseStrictAlpha(text: string, entry: string): number {
 }
 
 function isLocalPath(source: string): boolean {
-  return source.startsWith('/') || source.startsWith('./') || source.startsWith('.\\') || source.startsWith('../')
-    || /^[A-Za-z]:[\\/]/.test(source);
+  return (
+    source.startsWith('/') ||
+    source.startsWith('./') ||
+    source.startsWith('.\\') ||
+    source.startsWith('../') ||
+    /^[A-Za-z]:[\\/]/.test(source)
+  );
 }
 
 /** Splits "source:alpha"; the colon of a drive letter, of http:// and of a URL port are not alpha separators. */
@@ -65,14 +77,18 @@ function parseAdapterSource(source: string, entry: string, exists: (p: string) =
   if (!repo) throw new Error(`Invalid --source_loras entry '${entry}'. Alias and source must not be empty.`);
   if (file === '') throw new Error(`Empty filename after @ in --source_loras entry '${entry}'`);
   if (!/^[\w.-]+\/[\w.-]+$/.test(repo) || repo.includes('..'))
-    throw new Error(`'${repo}' in --source_loras entry '${entry}' is not a Hugging Face repository id (org/repo), an http(s) URL or a local path starting with / or ./`);
-  if (file !== undefined && (file.includes('..') || file.startsWith('/'))) throw new Error(`Invalid file name '${file}' in --source_loras entry '${entry}'`);
+    throw new Error(
+      `'${repo}' in --source_loras entry '${entry}' is not a Hugging Face repository id (org/repo), an http(s) URL or a local path starting with / or ./`,
+    );
+  if (file !== undefined && (file.includes('..') || file.startsWith('/')))
+    throw new Error(`Invalid file name '${file}' in --source_loras entry '${entry}'`);
   return { type: 'hf', repo, file };
 }
 
 function parseComposite(alias: string, source: string, entry: string, adapters: Map<string, LoraAdapterSpec>): LoraCompositeSpec {
   const components = source.split('+').map((part) => {
-    if (!part.startsWith('@')) throw new Error(`Invalid composite LoRA component '${part}' in entry '${entry}'. Each component must start with @`);
+    if (!part.startsWith('@'))
+      throw new Error(`Invalid composite LoRA component '${part}' in entry '${entry}'. Each component must start with @`);
     const body = part.slice(1);
     const colon = body.indexOf(':');
     const ref = colon < 0 ? body : body.slice(0, colon);
@@ -106,7 +122,9 @@ export function parseSourceLoras(text: string, options: { device?: string; exist
     const source = entry.slice(eq + 1);
     if (!alias || !source) throw new Error(`Invalid --source_loras entry '${entry}'. Alias and source must not be empty.`);
     if (!ALIAS.test(alias))
-      throw new Error(`Invalid LoRA alias '${alias}' in --source_loras entry '${entry}'. Alias must contain only alphanumeric characters, hyphens, underscores, or dots.`);
+      throw new Error(
+        `Invalid LoRA alias '${alias}' in --source_loras entry '${entry}'. Alias must contain only alphanumeric characters, hyphens, underscores, or dots.`,
+      );
     if (seen.has(alias)) throw new Error(`LoRA alias '${alias}' is defined twice in --source_loras`);
     seen.add(alias);
     if (source.startsWith('@')) {
@@ -116,7 +134,10 @@ export function parseSourceLoras(text: string, options: { device?: string; exist
     const split = splitAlpha(source, entry);
     adapters.set(alias, { kind: 'adapter', alias, source: parseAdapterSource(split.source, entry, exists), alpha: split.alpha });
   }
-  const specs: LoraSpec[] = [...adapters.values(), ...composites.map(([alias, source, entry]) => parseComposite(alias, source, entry, adapters))];
+  const specs: LoraSpec[] = [
+    ...adapters.values(),
+    ...composites.map(([alias, source, entry]) => parseComposite(alias, source, entry, adapters)),
+  ];
   if (options.device?.includes('NPU')) validateStaticLoras(specs);
   return specs;
 }
@@ -146,22 +167,32 @@ export function loraFilePath(spec: LoraAdapterSpec, modelDir: string): string | 
 // ---- serving ----
 
 export type LoraTarget = { kind: 'base' } | { kind: 'adapter'; alias: string } | { kind: 'composite'; alias: string };
-export interface ActiveAdapter { name: string; alpha: number }
+export interface ActiveAdapter {
+  name: string;
+  alpha: number;
+}
 
 /** The adapters of one served model and the rules for requests that name them. */
 export class LoraRouter {
   private readonly adapters = new Map<string, LoraAdapterSpec>();
   private readonly composites = new Map<string, LoraCompositeSpec>();
 
-  constructor(specs: LoraSpec[], readonly staticMode: boolean) {
+  constructor(
+    specs: LoraSpec[],
+    readonly staticMode: boolean,
+  ) {
     for (const spec of specs) {
       if (spec.kind === 'adapter') this.adapters.set(spec.alias, spec);
       else this.composites.set(spec.alias, spec);
     }
   }
 
-  get aliases(): string[] { return [...this.adapters.keys(), ...this.composites.keys()]; }
-  get isEmpty(): boolean { return this.adapters.size === 0; }
+  get aliases(): string[] {
+    return [...this.adapters.keys(), ...this.composites.keys()];
+  }
+  get isEmpty(): boolean {
+    return this.adapters.size === 0;
+  }
 
   target(name: string): LoraTarget {
     if (this.composites.has(name)) return { kind: 'composite', alias: name };
@@ -174,23 +205,33 @@ export class LoraRouter {
     const overrides = loraAlphas ?? {};
     const keys = Object.keys(overrides);
     if (keys.length && (this.isEmpty || this.staticMode))
-      throw badField('lora_alphas', 'lora_alphas is not supported when no dynamic LoRA adapters are available. '
-        + 'Alpha values cannot be overridden for STATIC (NPU) or FUSE mode adapters.', 'lora_alphas_not_supported');
+      throw badField(
+        'lora_alphas',
+        'lora_alphas is not supported when no dynamic LoRA adapters are available. ' +
+          'Alpha values cannot be overridden for STATIC (NPU) or FUSE mode adapters.',
+        'lora_alphas_not_supported',
+      );
     if (this.staticMode && target.kind === 'base' && !this.isEmpty) {
       const wanted = this.composites.size ? 'composite LoRA alias' : 'LoRA alias';
-      throw badField('model', `this model uses NPU with statically fused LoRA adapters. Send requests to the ${wanted} name instead.`, 'model_not_supported');
+      throw badField(
+        'model',
+        `this model uses NPU with statically fused LoRA adapters. Send requests to the ${wanted} name instead.`,
+        'model_not_supported',
+      );
     }
     if (target.kind === 'base') return [];
     if (target.kind === 'adapter') {
       const other = keys.find((k) => k !== target.alias);
-      if (other !== undefined) throw badField('lora_alphas', `lora_alphas key '${other}' not allowed when targeting adapter '${target.alias}'`);
+      if (other !== undefined)
+        throw badField('lora_alphas', `lora_alphas key '${other}' not allowed when targeting adapter '${target.alias}'`);
       return [{ name: target.alias, alpha: overrides[target.alias] ?? this.adapters.get(target.alias)!.alpha ?? 1 }];
     }
     const composite = this.composites.get(target.alias)!;
     const other = keys.find((k) => !composite.components.some((c) => c.alias === k));
     if (other !== undefined) throw badField('lora_alphas', `lora_alphas key '${other}' is not part of composite '${composite.alias}'`);
     return composite.components.map((c) => ({
-      name: c.alias, alpha: overrides[c.alias] ?? c.alpha ?? this.adapters.get(c.alias)!.alpha ?? 1,
+      name: c.alias,
+      alpha: overrides[c.alias] ?? c.alpha ?? this.adapters.get(c.alias)!.alpha ?? 1,
     }));
   }
 
@@ -212,6 +253,11 @@ export function libraryHasAdapters(model: object): boolean {
 }
 
 export function adaptersNotAvailable(alias: string): ApiError {
-  return new ApiError(501, `LoRA adapter '${alias}' is configured, but this build of the ov-diffusion library cannot apply LoRA adapters yet; `
-    + 'requests to the base model work.', 'model', 'lora_not_supported');
+  return new ApiError(
+    501,
+    `LoRA adapter '${alias}' is configured, but this build of the ov-diffusion library cannot apply LoRA adapters yet; ` +
+      'requests to the base model work.',
+    'model',
+    'lora_not_supported',
+  );
 }

@@ -56,13 +56,18 @@ function readApiKey(options: CliOptions, env: NodeJS.ProcessEnv): string | undef
   return env.API_KEY?.trim() || undefined;
 }
 
-interface Prepared { entry: ModelEntry; settings: ModelSettings; loras: LoraSpec[] }
+interface Prepared {
+  entry: ModelEntry;
+  settings: ModelSettings;
+  loras: LoraSpec[];
+}
 
 function prepareEntry(entry: ModelEntry, cliLoras: LoraSpec[] | undefined): Prepared {
   try {
     const settings = buildModelSettings(entry.flags);
     const device = entry.flags.target_device ?? '';
-    const loras = cliLoras ?? (entry.flags.source_loras !== undefined ? parseSourceLoras(entry.flags.source_loras, { device }) : entry.graphLoras);
+    const loras =
+      cliLoras ?? (entry.flags.source_loras !== undefined ? parseSourceLoras(entry.flags.source_loras, { device }) : entry.graphLoras);
     return { entry, settings, loras };
   } catch (error) {
     throw new ConfigError(`model '${entry.name}': ${(error as Error).message}`);
@@ -72,15 +77,19 @@ function prepareEntry(entry: ModelEntry, cliLoras: LoraSpec[] | undefined): Prep
 function checkModelFolder(entry: ModelEntry): void {
   if (!fs.existsSync(entry.path)) throw new ConfigError(`model '${entry.name}': the folder ${entry.path} does not exist`);
   if (!fs.existsSync(path.join(entry.path, 'model_index.json')))
-    throw new ConfigError(`model '${entry.name}': ${entry.path} is not a diffusion model in OpenVINO format (no model_index.json); `
-      + 'export one with optimum-cli export openvino, or pull one with --source_model OpenVINO/...');
+    throw new ConfigError(
+      `model '${entry.name}': ${entry.path} is not a diffusion model in OpenVINO format (no model_index.json); ` +
+        'export one with optimum-cli export openvino, or pull one with --source_model OpenVINO/...',
+    );
 }
 
 function demoEntry(options: CliOptions, logger: Logger): ModelEntry {
   const dir = path.join(packageRoot(), 'test', 'fixtures', 'sd15');
-  logger.warn(`no model given: serving the embedded demo model '${DEMO_MODEL_NAME}' (${dir}). It is a tiny model with random weights: `
-    + 'its images are noise. To serve a real model: ov-diffusion --rest_port 8000 --model_repository_path ./models '
-    + '--source_model OpenVINO/stable-diffusion-v1-5-int8-ov (see docs/server.md)');
+  logger.warn(
+    `no model given: serving the embedded demo model '${DEMO_MODEL_NAME}' (${dir}). It is a tiny model with random weights: ` +
+      'its images are noise. To serve a real model: ov-diffusion --rest_port 8000 --model_repository_path ./models ' +
+      '--source_model OpenVINO/stable-diffusion-v1-5-int8-ov (see docs/server.md)',
+  );
   return { name: DEMO_MODEL_NAME, path: dir, flags: options.model, graphLoras: [] };
 }
 
@@ -88,21 +97,33 @@ function demoEntry(options: CliOptions, logger: Logger): ModelEntry {
 async function pullSource(options: CliOptions, logger: Logger): Promise<string> {
   const target = path.resolve(options.modelPath ?? path.join(options.modelRepositoryPath!, ...options.sourceModel!.split('/')));
   await hub.pullModel({
-    repo: options.sourceModel!, target, overwrite: options.overwriteModels, logger,
-    weightFormat: options.weightFormat, extraQuantizationParams: options.extraQuantizationParams,
+    repo: options.sourceModel!,
+    target,
+    overwrite: options.overwriteModels,
+    logger,
+    weightFormat: options.weightFormat,
+    extraQuantizationParams: options.extraQuantizationParams,
   });
   const adapters = options.loras.filter((l): l is LoraAdapterSpec => l.kind === 'adapter');
   await hub.pullLoras(adapters, target, { logger, overwrite: options.overwriteModels });
-  writeGraph(target, options.model, adapters.map((a) => ({
-    alias: a.alias, alpha: a.alpha,
-    path: a.source.type === 'local' ? a.source.path : path.relative(target, loraFilePath(a, target)!).split(path.sep).join('/'),
-  })), options.loras);
+  writeGraph(
+    target,
+    options.model,
+    adapters.map((a) => ({
+      alias: a.alias,
+      alpha: a.alpha,
+      path: a.source.type === 'local' ? a.source.path : path.relative(target, loraFilePath(a, target)!).split(path.sep).join('/'),
+    })),
+    options.loras,
+  );
   return target;
 }
 
 async function pullMissingLoras(prepared: Prepared, overwrite: boolean, logger: Logger): Promise<void> {
   const remote = prepared.loras.filter((l): l is LoraAdapterSpec => l.kind === 'adapter' && l.source.type !== 'local');
-  const missing = remote.filter((l) => overwrite || !loraFilePath(l, prepared.entry.path) || !fs.existsSync(loraFilePath(l, prepared.entry.path)!));
+  const missing = remote.filter(
+    (l) => overwrite || !loraFilePath(l, prepared.entry.path) || !fs.existsSync(loraFilePath(l, prepared.entry.path)!),
+  );
   if (!missing.length) return;
   await hub.pullLoras(missing, prepared.entry.path, { logger, overwrite });
 }
@@ -112,8 +133,16 @@ export async function modelEntries(options: CliOptions, logger: Logger): Promise
   let entries: ModelEntry[];
   let cliLoras: LoraSpec[] | undefined = options.model.source_loras !== undefined ? options.loras : undefined;
   if (options.configPath) {
-    entries = readConfigFile(options.configPath, logger).map((e) => modelEntry(e.name, e.basePath,
-      options.model.cache_dir !== undefined && e.flags.cache_dir === undefined ? { ...e.flags, cache_dir: options.model.cache_dir } : e.flags, logger));
+    entries = readConfigFile(options.configPath, logger).map((e) =>
+      modelEntry(
+        e.name,
+        e.basePath,
+        options.model.cache_dir !== undefined && e.flags.cache_dir === undefined
+          ? { ...e.flags, cache_dir: options.model.cache_dir }
+          : e.flags,
+        logger,
+      ),
+    );
     cliLoras = undefined;
   } else if (options.sourceModel) {
     const dir = await pullSource(options, logger);
@@ -142,7 +171,9 @@ function loadModel(p: Prepared, logger: Logger): ServedModelInit {
   const load = { ...loadOptions(p.settings), ...(Object.keys(adapters).length ? { adapters } : {}) } as LoadOptions;
   logger.info(`loading '${p.entry.name}' from ${p.entry.path}`);
   const model = DiffusionModel.load(p.entry.path, load).then((m) => {
-    logger.info(`'${p.entry.name}' loaded: ${m.className} (${m.tasks.join(', ')}) in ${Math.round(m.loadMs)} ms, up to ${p.settings.maxConcurrency} requests at once`);
+    logger.info(
+      `'${p.entry.name}' loaded: ${m.className} (${m.tasks.join(', ')}) in ${Math.round(m.loadMs)} ms, up to ${p.settings.maxConcurrency} requests at once`,
+    );
     if (router.aliases.length) logger.info(`'${p.entry.name}' LoRA names: ${router.aliases.join(', ')}`);
     return m;
   });
@@ -156,9 +187,15 @@ export async function start(options: CliOptions, logger: Logger, env: NodeJS.Pro
   if (!prepared) return undefined;
   const registry = new ModelRegistry(prepared.map((p) => loadModel(p, logger)));
   const app = createApp({
-    models: registry, apiKey, logger, processMetrics: true, imageUrlTtlSeconds: options.imageUrlTtlSeconds,
+    models: registry,
+    apiKey,
+    logger,
+    processMetrics: true,
+    imageUrlTtlSeconds: options.imageUrlTtlSeconds,
     serving: {
-      defaultRngSeed: options.defaultRngSeed, pngMetadata: options.pngMetadata, publicUrl: options.publicUrl,
+      defaultRngSeed: options.defaultRngSeed,
+      pngMetadata: options.pngMetadata,
+      publicUrl: options.publicUrl,
       variationPrompt: options.variationPrompt,
     },
   });
@@ -171,18 +208,26 @@ export async function start(options: CliOptions, logger: Logger, env: NodeJS.Pro
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
-  logger.info(`REST server listening on ${url} (/v3 and /v1: images/generations, images/edits, images/variations, models; /metrics)${apiKey ? ', API key required' : ''}`);
+  logger.info(
+    `REST server listening on ${url} (/v3 and /v1: images/generations, images/edits, images/variations, models; /metrics)${apiKey ? ', API key required' : ''}`,
+  );
   const ready = Promise.all(registry.models.map((m) => m.ready)).then(() => {
-    logger.info(`ready: serving ${registry.names().map((n) => `'${n.id}'`).join(', ')}`);
+    logger.info(
+      `ready: serving ${registry
+        .names()
+        .map((n) => `'${n.id}'`)
+        .join(', ')}`,
+    );
   });
   let closing: Promise<void> | undefined;
-  const close = () => closing ??= (async () => {
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
-    await closed;
-    for (const m of registry.models) m.model?.dispose();
-    app.dispose();
-  })();
+  const close = () =>
+    (closing ??= (async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      for (const m of registry.models) m.model?.dispose();
+      app.dispose();
+    })());
   const shutdown = async (graceMs: number) => {
     server.close();
     server.closeIdleConnections();
@@ -197,8 +242,11 @@ export async function start(options: CliOptions, logger: Logger, env: NodeJS.Pro
 }
 
 /** The CLI entry point; sets process.exitCode on failure. With signals, SIGTERM/SIGINT stop the server gracefully. */
-export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env,
-  { signals = false }: { signals?: boolean } = {}): Promise<RunningServer | undefined> {
+export async function main(
+  argv: string[] = process.argv.slice(2),
+  env: NodeJS.ProcessEnv = process.env,
+  { signals = false }: { signals?: boolean } = {},
+): Promise<RunningServer | undefined> {
   let options: CliOptions;
   try {
     options = parseArgs(argv, env);
@@ -249,10 +297,13 @@ export function handleSignals(running: RunningServer): void {
     }
     stopping = true;
     logger.info(`${signal}: shutting down (grace period ${graceSeconds} s)`);
-    running.shutdown(graceSeconds * 1000).then(() => process.exit(0), (error: Error) => {
-      logger.error(`shutdown failed: ${error.message}`);
-      process.exit(1);
-    });
+    running.shutdown(graceSeconds * 1000).then(
+      () => process.exit(0),
+      (error: Error) => {
+        logger.error(`shutdown failed: ${error.message}`);
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));

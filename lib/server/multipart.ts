@@ -30,12 +30,19 @@ export function sniffImage(bytes: Buffer): string | undefined {
   return SIGNATURES.find(([, test]) => test(bytes))?.[0];
 }
 
-export interface EditFiles { image: Buffer; mask?: Buffer }
+export interface EditFiles {
+  image: Buffer;
+  mask?: Buffer;
+}
 
 function checkedImage(file: Express.Multer.File, param: string): Buffer {
   if (!file.buffer.length) throw badField(param, `${param} is an empty file`, 'invalid_image');
   if (!sniffImage(file.buffer))
-    throw badField(param, `${param} is not a PNG, JPEG, WebP, GIF, TIFF or AVIF image (declared ${file.mimetype || 'no type'}; checked by content)`, 'invalid_image_format');
+    throw badField(
+      param,
+      `${param} is not a PNG, JPEG, WebP, GIF, TIFF or AVIF image (declared ${file.mimetype || 'no type'}; checked by content)`,
+      'invalid_image_format',
+    );
   return file.buffer;
 }
 
@@ -46,7 +53,11 @@ export function editFiles(files: Express.Multer.File[] | undefined, body: Record
   const masks = all.filter((f) => f.fieldname === 'mask');
   if (!images.length) {
     if (body.image !== undefined || body['image[]'] !== undefined)
-      throw badField('image', 'image must be uploaded as a file part (e.g. curl -F "image=@photo.png"), not as a text field', 'invalid_image');
+      throw badField(
+        'image',
+        'image must be uploaded as a file part (e.g. curl -F "image=@photo.png"), not as a text field',
+        'invalid_image',
+      );
     throw badField('image', 'image is required: upload the picture to edit as a file part named image', 'missing_required_parameter');
   }
   if (images.length > 1)

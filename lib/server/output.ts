@@ -26,15 +26,26 @@ export interface ImageParameters {
  */
 export function parametersText(p: ImageParameters): string {
   const settings: Array<[string, string | number | undefined]> = [
-    ['Steps', p.steps], ['Sampler', p.scheduler], ['CFG scale', p.guidanceScale], ['Seed', p.seed], ['Size', `${p.width}x${p.height}`],
-    ['Model', p.model], ['Denoising strength', p.strength],
+    ['Steps', p.steps],
+    ['Sampler', p.scheduler],
+    ['CFG scale', p.guidanceScale],
+    ['Seed', p.seed],
+    ['Size', `${p.width}x${p.height}`],
+    ['Model', p.model],
+    ['Denoising strength', p.strength],
     ['Lora', p.adapters?.length ? p.adapters.map((a) => `${a.name}:${a.alpha ?? 1}`).join(' ') : undefined],
-    ['Batch size', p.batch?.size], ['Batch pos', p.batch?.index],
+    ['Batch size', p.batch?.size],
+    ['Batch pos', p.batch?.index],
   ];
   const lines = [p.prompt];
   if (p.negativePrompt) lines.push(`Negative prompt: ${p.negativePrompt}`);
-  lines.push(settings.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}: ${String(v).replace(/[,\n]/g, ' ')}`).join(', '));
-  return lines.join('\n');  // the library writes it as tEXt, or as UTF-8 iTXt when it is not Latin-1
+  lines.push(
+    settings
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}: ${String(v).replace(/[,\n]/g, ' ')}`)
+      .join(', '),
+  );
+  return lines.join('\n'); // the library writes it as tEXt, or as UTF-8 iTXt when it is not Latin-1
 }
 
 /** Encodes one result image in the requested format; PNGs get the parameters chunk unless metadata is off. */

@@ -37,8 +37,10 @@ export function createProgress(logger: Logger, label: string, stream: NodeJS.Wri
     const width = 30;
     const filled = Math.round((percent() / 100) * width);
     const rate = done / Math.max(0.001, (now - startedAt) / 1000);
-    stream.write(`\r${label} [${'='.repeat(filled)}${' '.repeat(width - filled)}] ${String(percent()).padStart(3)}% `
-      + `${formatBytes(done)}/${formatBytes(total)} ${formatBytes(rate)}/s ${filesDone}/${files} files\x1b[K`);
+    stream.write(
+      `\r${label} [${'='.repeat(filled)}${' '.repeat(width - filled)}] ${String(percent()).padStart(3)}% ` +
+        `${formatBytes(done)}/${formatBytes(total)} ${formatBytes(rate)}/s ${filesDone}/${files} files\x1b[K`,
+    );
   };
 
   return {

@@ -5,7 +5,10 @@ import { LoraRouter, LoraSpec, LoraTarget } from './loras';
 import { ModelSettings, buildModelSettings } from './settings';
 
 /** What the server uses of a loaded DiffusionModel (tests pass fakes). */
-export type ModelLike = Pick<DiffusionModel, 'className' | 'tasks' | 'supports' | 'running' | 'waiting' | 'text2image' | 'image2image' | 'inpaint' | 'dispose'>;
+export type ModelLike = Pick<
+  DiffusionModel,
+  'className' | 'tasks' | 'supports' | 'running' | 'waiting' | 'text2image' | 'image2image' | 'inpaint' | 'dispose'
+>;
 
 export interface ServedModelInit {
   name: string;
@@ -37,15 +40,21 @@ export class ServedModel {
     this.path = init.path;
     this.settings = init.settings ?? buildModelSettings({});
     const devices = typeof this.settings.device === 'string' ? [this.settings.device] : Object.values(this.settings.device ?? {});
-    this.loras = new LoraRouter(init.loras ?? [], devices.some((d) => d?.includes('NPU')));
-    this.ready = Promise.resolve(init.model).then((model) => {
-      this.model = model;
-      this.created = Math.floor(Date.now() / 1000);
-      return model;
-    }, (error: Error) => {
-      this.error = error;
-      throw error;
-    });
+    this.loras = new LoraRouter(
+      init.loras ?? [],
+      devices.some((d) => d?.includes('NPU')),
+    );
+    this.ready = Promise.resolve(init.model).then(
+      (model) => {
+        this.model = model;
+        this.created = Math.floor(Date.now() / 1000);
+        return model;
+      },
+      (error: Error) => {
+        this.error = error;
+        throw error;
+      },
+    );
     this.ready.catch(() => undefined);
   }
 
@@ -77,7 +86,11 @@ export class ServedModel {
   }
 }
 
-export interface Resolved { served: ServedModel; target: LoraTarget; name: string }
+export interface Resolved {
+  served: ServedModel;
+  target: LoraTarget;
+  name: string;
+}
 
 export class ModelRegistry {
   readonly models: ServedModel[];
@@ -90,7 +103,9 @@ export class ModelRegistry {
         const other = this.byName.get(name);
         // An alias may repeat its own model's name (OVMS allows that); any other clash is a startup error.
         if (other && !(other === served && name === served.name))
-          throw new Error(`the name '${name}' is used twice (${other.name}${other === served ? '' : ` and ${served.name}`}); model names and LoRA aliases must be unique`);
+          throw new Error(
+            `the name '${name}' is used twice (${other.name}${other === served ? '' : ` and ${served.name}`}); model names and LoRA aliases must be unique`,
+          );
         if (!other) this.byName.set(name, served);
       }
     }
@@ -101,7 +116,9 @@ export class ModelRegistry {
     return [...this.byName.entries()].map(([id, served]) => ({ id, served }));
   }
 
-  get allReady(): boolean { return this.models.every((m) => m.state === 'ready'); }
+  get allReady(): boolean {
+    return this.models.every((m) => m.state === 'ready');
+  }
 
   find(name: string): Resolved | undefined {
     const served = this.byName.get(name);
@@ -113,11 +130,17 @@ export class ModelRegistry {
   resolve(name: string | undefined): Resolved {
     if (name === undefined || name === '') {
       if (this.models.length === 1) return { served: this.models[0], target: { kind: 'base' }, name: this.models[0].name };
-      throw badField('model', `model is required: this server serves ${this.models.map((m) => `'${m.name}'`).join(', ')}`, 'missing_required_parameter');
+      throw badField(
+        'model',
+        `model is required: this server serves ${this.models.map((m) => `'${m.name}'`).join(', ')}`,
+        'missing_required_parameter',
+      );
     }
     const found = this.find(name);
     if (!found) {
-      const known = this.names().map((n) => `'${n.id}'`).join(', ');
+      const known = this.names()
+        .map((n) => `'${n.id}'`)
+        .join(', ');
       throw new ApiError(404, `The model '${name}' does not exist on this server (served: ${known})`, 'model', 'model_not_found');
     }
     return found;

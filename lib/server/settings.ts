@@ -4,15 +4,31 @@ import type { LoadOptions } from '../diffusion-model';
 
 /** The per-model option names, as OVMS spells them on the command line and in graph.pbtxt. */
 export const MODEL_OPTION_NAMES = [
-  'target_device', 'plugin_config', 'cache_dir', 'resolution', 'max_resolution', 'default_resolution',
-  'num_images_per_prompt', 'guidance_scale', 'max_num_images_per_prompt', 'default_num_inference_steps',
-  'max_num_inference_steps', 'num_streams', 'source_loras', 'max_concurrency', 'max_queue_size', 'queue_timeout',
+  'target_device',
+  'plugin_config',
+  'cache_dir',
+  'resolution',
+  'max_resolution',
+  'default_resolution',
+  'num_images_per_prompt',
+  'guidance_scale',
+  'max_num_images_per_prompt',
+  'default_num_inference_steps',
+  'max_num_inference_steps',
+  'num_streams',
+  'source_loras',
+  'max_concurrency',
+  'max_queue_size',
+  'queue_timeout',
 ] as const;
-export type ModelOptionName = typeof MODEL_OPTION_NAMES[number];
+export type ModelOptionName = (typeof MODEL_OPTION_NAMES)[number];
 /** Raw option values as text, before validation. */
 export type ModelFlags = Partial<Record<ModelOptionName, string>>;
 
-export interface Size { width: number; height: number }
+export interface Size {
+  width: number;
+  height: number;
+}
 
 export interface ModelSettings {
   device?: LoadOptions['device'];
@@ -89,11 +105,13 @@ export function parsePluginConfig(text: string): Record<string, string | number 
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new Error(`plugin_config is not valid JSON: ${(error as Error).message}`);
+    throw new Error(`plugin_config is not valid JSON: ${(error as Error).message}`, { cause: error });
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('plugin_config must be a JSON object, e.g. {"PERFORMANCE_HINT":"LATENCY"}');
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new Error('plugin_config must be a JSON object, e.g. {"PERFORMANCE_HINT":"LATENCY"}');
   for (const [key, v] of Object.entries(value)) {
-    if (!['string', 'number', 'boolean'].includes(typeof v)) throw new Error(`plugin_config: the value of ${key} must be a string, a number or a boolean`);
+    if (!['string', 'number', 'boolean'].includes(typeof v))
+      throw new Error(`plugin_config: the value of ${key} must be a string, a number or a boolean`);
   }
   return value as Record<string, string | number | boolean>;
 }
@@ -126,18 +144,24 @@ export function buildModelSettings(flags: ModelFlags): ModelSettings {
   if (flags.resolution !== undefined) {
     for (const entry of flags.resolution.trim().split(/\s+/).filter(Boolean)) {
       const size = parseResolution('resolution', entry);
-      if (resolutions.some((r) => r.width === size.width && r.height === size.height)) throw new Error(`resolution: ${entry} is listed twice`);
+      if (resolutions.some((r) => r.width === size.width && r.height === size.height))
+        throw new Error(`resolution: ${entry} is listed twice`);
       resolutions.push(size);
     }
     if (!resolutions.length) throw new Error('resolution: give one or more WxH sizes');
   }
-  const maxResolution = flags.max_resolution !== undefined ? parseResolution('max_resolution', flags.max_resolution) : DEFAULTS.maxResolution;
-  let defaultResolution = flags.default_resolution !== undefined ? parseResolution('default_resolution', flags.default_resolution) : undefined;
-  const staticNumImagesPerPrompt = flags.num_images_per_prompt !== undefined ? parsePositiveInt('num_images_per_prompt', flags.num_images_per_prompt) : undefined;
+  const maxResolution =
+    flags.max_resolution !== undefined ? parseResolution('max_resolution', flags.max_resolution) : DEFAULTS.maxResolution;
+  let defaultResolution =
+    flags.default_resolution !== undefined ? parseResolution('default_resolution', flags.default_resolution) : undefined;
+  const staticNumImagesPerPrompt =
+    flags.num_images_per_prompt !== undefined ? parsePositiveInt('num_images_per_prompt', flags.num_images_per_prompt) : undefined;
   const staticGuidanceScale = flags.guidance_scale !== undefined ? parseFloatValue('guidance_scale', flags.guidance_scale) : undefined;
 
   if ((staticNumImagesPerPrompt !== undefined || staticGuidanceScale !== undefined) && resolutions.length !== 1)
-    throw new Error('num_images_per_prompt and guidance_scale fix the batch and guidance of a static shape: they need exactly one --resolution');
+    throw new Error(
+      'num_images_per_prompt and guidance_scale fix the batch and guidance of a static shape: they need exactly one --resolution',
+    );
   if (flags.max_resolution !== undefined && resolutions.length)
     throw new Error('max_resolution cannot be combined with resolution: the resolution list already bounds the sizes');
   if (flags.max_num_images_per_prompt !== undefined && resolutions.length === 1)
@@ -149,16 +173,26 @@ export function buildModelSettings(flags: ModelFlags): ModelSettings {
     throw new Error(`default_resolution ${sizeText(defaultResolution)} exceeds max_resolution ${sizeText(maxResolution)}`);
   if (resolutions.length) {
     if (defaultResolution && !resolutions.some((r) => r.width === defaultResolution!.width && r.height === defaultResolution!.height))
-      throw new Error(`default_resolution ${sizeText(defaultResolution)} is not one of the resolutions ${resolutions.map(sizeText).join(' ')}`);
+      throw new Error(
+        `default_resolution ${sizeText(defaultResolution)} is not one of the resolutions ${resolutions.map(sizeText).join(' ')}`,
+      );
     defaultResolution ??= resolutions[0];
   }
-  const maxConcurrency = flags.max_concurrency !== undefined ? parsePositiveInt('max_concurrency', flags.max_concurrency)
-    : numStreams ?? DEFAULTS.maxConcurrency;
+  const maxConcurrency =
+    flags.max_concurrency !== undefined
+      ? parsePositiveInt('max_concurrency', flags.max_concurrency)
+      : (numStreams ?? DEFAULTS.maxConcurrency);
   const maxQueue = flags.max_queue_size !== undefined ? parseNonNegativeInt('max_queue_size', flags.max_queue_size) : DEFAULTS.maxQueue;
-  const queueTimeoutMs = 1000 * (flags.queue_timeout !== undefined ? parseSeconds('queue_timeout', flags.queue_timeout) : DEFAULTS.queueTimeoutSeconds);
-  const maxNumInferenceSteps = flags.max_num_inference_steps !== undefined ? parsePositiveInt('max_num_inference_steps', flags.max_num_inference_steps) : DEFAULTS.maxNumInferenceSteps;
-  const defaultNumInferenceSteps = flags.default_num_inference_steps !== undefined
-    ? parsePositiveInt('default_num_inference_steps', flags.default_num_inference_steps) : Math.min(DEFAULTS.defaultNumInferenceSteps, maxNumInferenceSteps);
+  const queueTimeoutMs =
+    1000 * (flags.queue_timeout !== undefined ? parseSeconds('queue_timeout', flags.queue_timeout) : DEFAULTS.queueTimeoutSeconds);
+  const maxNumInferenceSteps =
+    flags.max_num_inference_steps !== undefined
+      ? parsePositiveInt('max_num_inference_steps', flags.max_num_inference_steps)
+      : DEFAULTS.maxNumInferenceSteps;
+  const defaultNumInferenceSteps =
+    flags.default_num_inference_steps !== undefined
+      ? parsePositiveInt('default_num_inference_steps', flags.default_num_inference_steps)
+      : Math.min(DEFAULTS.defaultNumInferenceSteps, maxNumInferenceSteps);
   if (defaultNumInferenceSteps > maxNumInferenceSteps)
     throw new Error(`default_num_inference_steps ${defaultNumInferenceSteps} exceeds max_num_inference_steps ${maxNumInferenceSteps}`);
 
@@ -167,17 +201,25 @@ export function buildModelSettings(flags: ModelFlags): ModelSettings {
     properties,
     resolutions,
     maxResolution: resolutions.length
-      ? { width: Math.max(...resolutions.map((r) => r.width)), height: Math.max(...resolutions.map((r) => r.height)) } : maxResolution,
+      ? { width: Math.max(...resolutions.map((r) => r.width)), height: Math.max(...resolutions.map((r) => r.height)) }
+      : maxResolution,
     defaultResolution,
-    maxNumImagesPerPrompt: flags.max_num_images_per_prompt !== undefined
-      ? parsePositiveInt('max_num_images_per_prompt', flags.max_num_images_per_prompt) : staticNumImagesPerPrompt ?? DEFAULTS.maxNumImagesPerPrompt,
+    maxNumImagesPerPrompt:
+      flags.max_num_images_per_prompt !== undefined
+        ? parsePositiveInt('max_num_images_per_prompt', flags.max_num_images_per_prompt)
+        : (staticNumImagesPerPrompt ?? DEFAULTS.maxNumImagesPerPrompt),
     defaultNumInferenceSteps,
     maxNumInferenceSteps,
-    staticNumImagesPerPrompt: resolutions.length === 1 ? staticNumImagesPerPrompt ?? 1 : undefined,
-    staticGuidanceScale: resolutions.length === 1 ? staticGuidanceScale ?? STATIC_DEFAULT_GUIDANCE : undefined,
-    reshape: resolutions.length === 1
-      ? { ...resolutions[0], numImagesPerPrompt: staticNumImagesPerPrompt ?? 1, ...(staticGuidanceScale !== undefined ? { guidanceScale: staticGuidanceScale } : {}) }
-      : undefined,
+    staticNumImagesPerPrompt: resolutions.length === 1 ? (staticNumImagesPerPrompt ?? 1) : undefined,
+    staticGuidanceScale: resolutions.length === 1 ? (staticGuidanceScale ?? STATIC_DEFAULT_GUIDANCE) : undefined,
+    reshape:
+      resolutions.length === 1
+        ? {
+            ...resolutions[0],
+            numImagesPerPrompt: staticNumImagesPerPrompt ?? 1,
+            ...(staticGuidanceScale !== undefined ? { guidanceScale: staticGuidanceScale } : {}),
+          }
+        : undefined,
     maxConcurrency,
     maxQueue,
     queueTimeoutMs,
@@ -186,7 +228,10 @@ export function buildModelSettings(flags: ModelFlags): ModelSettings {
 
 export function loadOptions(settings: ModelSettings): LoadOptions {
   const options: LoadOptions = {
-    device: settings.device, properties: settings.properties, maxConcurrency: settings.maxConcurrency, maxQueue: settings.maxQueue,
+    device: settings.device,
+    properties: settings.properties,
+    maxConcurrency: settings.maxConcurrency,
+    maxQueue: settings.maxQueue,
   };
   if (settings.queueTimeoutMs > 0) options.queueTimeoutMs = settings.queueTimeoutMs;
   if (settings.reshape) options.reshape = settings.reshape;

@@ -11,11 +11,18 @@ export class EventStream {
   private timer?: NodeJS.Timeout;
   private begun = false;
 
-  constructor(private readonly res: Response, private readonly keepAliveMs = DEFAULT_KEEP_ALIVE_MS) {}
+  constructor(
+    private readonly res: Response,
+    private readonly keepAliveMs = DEFAULT_KEEP_ALIVE_MS,
+  ) {}
 
-  get started(): boolean { return this.begun; }
+  get started(): boolean {
+    return this.begun;
+  }
 
-  private get open(): boolean { return !this.res.writableEnded && !this.res.destroyed; }
+  private get open(): boolean {
+    return !this.res.writableEnded && !this.res.destroyed;
+  }
 
   /** Starts the keep-alive clock (the first tick also starts the response). */
   arm(): void {

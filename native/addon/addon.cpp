@@ -2,19 +2,17 @@
 #include <napi.h>
 
 #include "addon_state.hpp"
-#include "allocator_tuning.hpp"
 #include "async_task.hpp"
+#include "base/allocator_tuning.hpp"
+#include "base/runtime.hpp"
 #include "convert.hpp"
 #include "ir_model_wrap.hpp"
 #include "pipeline_wrap.hpp"
-#include "runtime.hpp"
 
 namespace ovd::addon {
 namespace {
 
-Napi::Value openvino_version(const Napi::CallbackInfo& info) {
-    return Napi::String::New(info.Env(), ovd::openvino_version());
-}
+Napi::Value openvino_version(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), ovd::openvino_version()); }
 
 Napi::Value available_devices(const Napi::CallbackInfo& info) {
     return from_strings(info.Env(), guarded(info.Env(), [] { return ovd::available_devices(); }));

@@ -1,13 +1,13 @@
 #pragma once
 // Runs engine work on a libuv worker thread and settles a Promise on the JS thread.
 // The work function must not touch N-API; the convert function runs back on the JS thread.
-#include <napi.h>
-
 #include <functional>
 #include <optional>
 #include <string>
 
-#include "errors.hpp"
+#include <napi.h>
+
+#include "base/errors.hpp"
 
 namespace ovd::addon {
 
@@ -61,14 +61,14 @@ protected:
         }
     }
 
-    void OnError(const Napi::Error& error) override {
-        deferred_.Reject(make_error(Env(), code_, error.Message()).Value());
-    }
+    void OnError(const Napi::Error& error) override { deferred_.Reject(make_error(Env(), code_, error.Message()).Value()); }
 
 private:
     PromiseTask(Napi::Env env, Work work, Convert convert)
-        : Napi::AsyncWorker(env, "ov-diffusion"), deferred_(Napi::Promise::Deferred::New(env)),
-          work_(std::move(work)), convert_(std::move(convert)) {}
+        : Napi::AsyncWorker(env, "ov-diffusion"),
+          deferred_(Napi::Promise::Deferred::New(env)),
+          work_(std::move(work)),
+          convert_(std::move(convert)) {}
 
     Napi::Promise::Deferred deferred_;
     Work work_;

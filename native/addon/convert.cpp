@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "async_task.hpp"
-#include "errors.hpp"
+#include "base/errors.hpp"
 
 namespace ovd::addon {
 
@@ -47,7 +47,7 @@ struct TypeName {
     napi_typedarray_type array_type;
 };
 const TypeName kTypes[] = {
-    {"f32", ov::element::f32, napi_float32_array}, {"f16", ov::element::f16, napi_uint16_array},
+    {"f32", ov::element::f32, napi_float32_array},  {"f16", ov::element::f16, napi_uint16_array},
     {"i64", ov::element::i64, napi_bigint64_array}, {"i32", ov::element::i32, napi_int32_array},
     {"u8", ov::element::u8, napi_uint8_array},
 };
@@ -80,10 +80,9 @@ ov::Tensor to_tensor(const Napi::Value& value, const char* what) {
     Napi::TypedArray data = data_value.As<Napi::TypedArray>();
     ov::Tensor tensor(entry->type, shape);
     if (data.ByteLength() != tensor.get_byte_size())
-        throw_invalid(env, prefix + ".data has " + std::to_string(data.ByteLength()) + " bytes, shape " +
-                               shape.to_string() + " needs " + std::to_string(tensor.get_byte_size()));
-    std::memcpy(tensor.data(), static_cast<const uint8_t*>(data.ArrayBuffer().Data()) + data.ByteOffset(),
-                data.ByteLength());
+        throw_invalid(env, prefix + ".data has " + std::to_string(data.ByteLength()) + " bytes, shape " + shape.to_string() + " needs " +
+                               std::to_string(tensor.get_byte_size()));
+    std::memcpy(tensor.data(), static_cast<const uint8_t*>(data.ArrayBuffer().Data()) + data.ByteOffset(), data.ByteLength());
     return tensor;
 }
 

@@ -1,15 +1,14 @@
 #pragma once
 // Conversions between JS values and plain engine types. Everything a worker needs is copied out of
 // JS objects here, on the JS thread, before the work is queued.
-#include <napi.h>
-
 #include <string>
 #include <vector>
 
+#include <napi.h>
 #include <openvino/openvino.hpp>
 
-#include "ir_model.hpp"
-#include "runtime.hpp"
+#include "base/ir_model.hpp"
+#include "base/runtime.hpp"
 
 namespace ovd::addon {
 

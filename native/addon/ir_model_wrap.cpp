@@ -10,8 +10,7 @@ Napi::Function IrModelWrap::define(Napi::Env env) {
     return DefineClass(env, "IrModel",
                        {StaticMethod("load", &IrModelWrap::load), InstanceMethod("infer", &IrModelWrap::infer),
                         InstanceMethod("inputs", &IrModelWrap::inputs), InstanceMethod("outputs", &IrModelWrap::outputs),
-                        InstanceMethod("compileMs", &IrModelWrap::compile_ms),
-                        InstanceMethod("dispose", &IrModelWrap::dispose)});
+                        InstanceMethod("compileMs", &IrModelWrap::compile_ms), InstanceMethod("dispose", &IrModelWrap::dispose)});
 }
 
 IrModelWrap::IrModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<IrModelWrap>(info) {
@@ -57,8 +56,7 @@ Napi::Value IrModelWrap::infer(const Napi::CallbackInfo& info) {
         [](Napi::Env env, std::vector<NamedTensor>& outputs) -> Napi::Value {
             Napi::Object result = Napi::Object::New(env);
             for (size_t i = 0; i < outputs.size(); ++i)
-                result.Set(outputs[i].name.empty() ? std::to_string(i) : outputs[i].name,
-                           from_tensor(env, outputs[i].tensor));
+                result.Set(outputs[i].name.empty() ? std::to_string(i) : outputs[i].name, from_tensor(env, outputs[i].tensor));
             return result;
         });
 }
@@ -77,9 +75,7 @@ Napi::Array describe_ports(Napi::Env env, const std::vector<PortInfo>& ports) {
 }
 }  // namespace
 
-Napi::Value IrModelWrap::inputs(const Napi::CallbackInfo& info) {
-    return describe_ports(info.Env(), model_or_throw(info.Env())->inputs());
-}
+Napi::Value IrModelWrap::inputs(const Napi::CallbackInfo& info) { return describe_ports(info.Env(), model_or_throw(info.Env())->inputs()); }
 Napi::Value IrModelWrap::outputs(const Napi::CallbackInfo& info) {
     return describe_ports(info.Env(), model_or_throw(info.Env())->outputs());
 }

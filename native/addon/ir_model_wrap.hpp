@@ -1,10 +1,10 @@
 #pragma once
 // JS class `IrModel`: one compiled OpenVINO IR, inferred on worker threads.
-#include <napi.h>
-
 #include <memory>
 
-#include "ir_model.hpp"
+#include <napi.h>
+
+#include "base/ir_model.hpp"
 
 namespace ovd::addon {
 

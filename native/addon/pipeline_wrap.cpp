@@ -5,8 +5,8 @@
 
 #include "addon_state.hpp"
 #include "async_task.hpp"
+#include "base/errors.hpp"
 #include "convert.hpp"
-#include "errors.hpp"
 
 namespace ovd::addon {
 namespace {
@@ -78,8 +78,10 @@ GenerationParams to_params(const Napi::Value& value) {
     p.max_sequence_length = optional_integer(o, "maxSequenceLength");
     // taylorseer: true (the oracle's defaults), false (off), or {cacheInterval, disableCacheBeforeStep, disableCacheAfterStep}.
     if (Napi::Value ts = o.Get("taylorseer"); ts.IsBoolean()) {
-        if (ts.As<Napi::Boolean>().Value()) p.taylorseer = TaylorSeerConfig{};
-        else p.disable_taylorseer = true;
+        if (ts.As<Napi::Boolean>().Value())
+            p.taylorseer = TaylorSeerConfig{};
+        else
+            p.disable_taylorseer = true;
     } else if (ts.IsObject()) {
         Napi::Object c = ts.As<Napi::Object>();
         Napi::Array keys = c.GetPropertyNames();
@@ -170,7 +172,8 @@ Napi::Object metrics_to_js(Napi::Env env, const GenerationMetrics& m) {
 Napi::Function PipelineWrap::define(Napi::Env env) {
     return DefineClass(env, "Pipeline",
                        {StaticMethod("load", &PipelineWrap::load), InstanceMethod("generate", &PipelineWrap::generate),
-                        InstanceMethod("info", &PipelineWrap::info), InstanceMethod("validate", &PipelineWrap::validate), InstanceMethod("dispose", &PipelineWrap::dispose)});
+                        InstanceMethod("info", &PipelineWrap::info), InstanceMethod("validate", &PipelineWrap::validate),
+                        InstanceMethod("dispose", &PipelineWrap::dispose)});
 }
 
 PipelineWrap::PipelineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PipelineWrap>(info) {
@@ -182,19 +185,21 @@ PipelineWrap::PipelineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Pi
 Napi::Value PipelineWrap::load(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const std::string dir = to_string(info[0], "modelDir");
-    DeviceConfig devices;
+    PipelineConfig pipeline_config;
     if (info[1].IsObject()) {
         Napi::Object d = info[1].As<Napi::Object>();
-        if (auto v = optional_string(d, "textEncoder")) devices.text_encoder = *v;
-        if (auto v = optional_string(d, "denoiser")) devices.denoiser = *v;
-        if (auto v = optional_string(d, "vae")) devices.vae = *v;
+        if (auto v = optional_string(d, "textEncoder")) pipeline_config.text_encoder = *v;
+        if (auto v = optional_string(d, "denoiser")) pipeline_config.denoiser = *v;
+        if (auto v = optional_string(d, "vae")) pipeline_config.vae = *v;
     }
-    devices.properties = to_property_map(info[2], "properties");
+    pipeline_config.properties = to_property_map(info[2], "properties");
     if (info[3].IsObject()) {
         Napi::Object lora = info[3].As<Napi::Object>();
         if (auto mode = optional_string(lora, "mode")) {
-            if (*mode == "fuse") devices.lora_mode = LoraMode::Fuse;
-            else if (*mode != "dynamic") throw_invalid(env, "adapter mode must be 'dynamic' or 'fuse'");
+            if (*mode == "fuse")
+                pipeline_config.lora_mode = LoraMode::Fuse;
+            else if (*mode != "dynamic")
+                throw_invalid(env, "adapter mode must be 'dynamic' or 'fuse'");
         }
         Napi::Value list = lora.Get("adapters");
         if (list.IsArray()) {
@@ -204,7 +209,7 @@ Napi::Value PipelineWrap::load(const Napi::CallbackInfo& info) {
                 Napi::Object a = adapters.Get(i).As<Napi::Object>();
                 AdapterSpec spec{to_string(a.Get("name"), "adapter name"), to_string(a.Get("path"), "adapter path"), 1.0f};
                 if (auto alpha = optional_number(a, "alpha")) spec.alpha = static_cast<float>(*alpha);
-                devices.adapters.push_back(std::move(spec));
+                pipeline_config.adapters.push_back(std::move(spec));
             }
         }
     }
@@ -218,12 +223,12 @@ Napi::Value PipelineWrap::load(const Napi::CallbackInfo& info) {
         shape.height = *height;
         if (auto n = optional_integer(r, "numImagesPerPrompt")) shape.num_images_per_prompt = *n;
         if (auto g = optional_number(r, "guidanceScale")) shape.guidance_scale = static_cast<float>(*g);
-        devices.static_shape = shape;
+        pipeline_config.static_shape = shape;
     } else if (!info[4].IsUndefined() && !info[4].IsNull()) {
         throw_invalid(env, "reshape must be an object {width, height, numImagesPerPrompt?, guidanceScale?}");
     }
     return PromiseTask<std::shared_ptr<DiffusionPipeline>>::queue(
-        env, [=] { return load_pipeline(dir, devices); },
+        env, [=] { return load_pipeline(dir, pipeline_config); },
         [](Napi::Env env, std::shared_ptr<DiffusionPipeline>& pipeline) -> Napi::Value {
             std::shared_ptr<DiffusionPipeline> holder = pipeline;
             auto external = Napi::External<std::shared_ptr<DiffusionPipeline>>::New(env, &holder);
@@ -272,8 +277,7 @@ Napi::Value PipelineWrap::generate(const Napi::CallbackInfo& info) {
     auto cancelled = std::make_shared<std::atomic<bool>>(false);
     std::shared_ptr<StepFunction> on_step;
     if (info[3].IsFunction()) {
-        on_step = std::make_shared<StepFunction>(
-            StepFunction::New(env, info[3].As<Napi::Function>(), "ov-diffusion-step", 0, 1, nullptr));
+        on_step = std::make_shared<StepFunction>(StepFunction::New(env, info[3].As<Napi::Function>(), "ov-diffusion-step", 0, 1, nullptr));
     }
     Napi::Promise promise = PromiseTask<GenerationResult>::queue(
         env,
@@ -321,7 +325,10 @@ Napi::Value PipelineWrap::info(const Napi::CallbackInfo& info) {
     o.Set("loadMs", pipeline->load_ms());
     Napi::Array tasks = Napi::Array::New(env);
     for (Task t : {Task::Text2Image, Task::Image2Image, Task::Inpainting})
-        if (pipeline->supports(t)) tasks.Set(tasks.Length(), Napi::String::New(env, t == Task::Text2Image ? "text2image" : t == Task::Image2Image ? "image2image" : "inpainting"));
+        if (pipeline->supports(t))
+            tasks.Set(tasks.Length(), Napi::String::New(env, t == Task::Text2Image    ? "text2image"
+                                                             : t == Task::Image2Image ? "image2image"
+                                                                                      : "inpainting"));
     o.Set("tasks", tasks);
     Napi::Array adapters = Napi::Array::New(env);
     for (const AdapterReport& r : pipeline->adapter_report()) {

@@ -1,11 +1,11 @@
 #pragma once
 // JS class `Pipeline`: a loaded diffusion model folder. generate() runs on a worker thread and
 // reports steps (and optional decoded previews) back to the JS thread in order.
-#include <napi.h>
-
 #include <memory>
 
-#include "diffusion_pipeline.hpp"
+#include <napi.h>
+
+#include "pipelines/pipeline_factory.hpp"
 
 namespace ovd::addon {
 

@@ -5,10 +5,20 @@ const os = require('os');
 const path = require('path');
 
 const ORACLE_NAMES = {
-  prompt2: 'prompt_2', prompt3: 'prompt_3', negativePrompt: 'negative_prompt', negativePrompt2: 'negative_prompt_2',
-  negativePrompt3: 'negative_prompt_3', width: 'width', height: 'height', numInferenceSteps: 'num_inference_steps',
-  guidanceScale: 'guidance_scale', numImagesPerPrompt: 'num_images_per_prompt', seed: 'rng_seed', strength: 'strength',
-  maxSequenceLength: 'max_sequence_length', scheduler: 'scheduler',
+  prompt2: 'prompt_2',
+  prompt3: 'prompt_3',
+  negativePrompt: 'negative_prompt',
+  negativePrompt2: 'negative_prompt_2',
+  negativePrompt3: 'negative_prompt_3',
+  width: 'width',
+  height: 'height',
+  numInferenceSteps: 'num_inference_steps',
+  guidanceScale: 'guidance_scale',
+  numImagesPerPrompt: 'num_images_per_prompt',
+  seed: 'rng_seed',
+  strength: 'strength',
+  maxSequenceLength: 'max_sequence_length',
+  scheduler: 'scheduler',
 };
 
 function toOracleRequest(pipeline, model, prompt, options, extra = {}) {

@@ -12,10 +12,13 @@ const path = require('path');
 const LFS = /\.(bin|safetensors|onnx|xml)$/;
 
 function walk(dir, prefix = '') {
-  return fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name)).flatMap((entry) => {
-    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
-    return entry.isDirectory() ? walk(path.join(dir, entry.name), rel) : [rel];
-  });
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .flatMap((entry) => {
+      const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+      return entry.isDirectory() ? walk(path.join(dir, entry.name), rel) : [rel];
+    });
 }
 
 function describe(dir, rel) {
@@ -83,7 +86,9 @@ async function startHubServer(repos, options = {}) {
     }
     const body = bytes.subarray(start);
     res.writeHead(range ? 206 : 200, {
-      'content-type': 'application/octet-stream', 'content-length': body.length, 'accept-ranges': 'bytes',
+      'content-type': 'application/octet-stream',
+      'content-length': body.length,
+      'accept-ranges': 'bytes',
       ...(range ? { 'content-range': `bytes ${start}-${bytes.length - 1}/${bytes.length}` } : {}),
     });
     if (options.interrupt?.file === match[2] && interruptsLeft.count > 0 && body.length > options.interrupt.afterBytes) {
@@ -99,10 +104,11 @@ async function startHubServer(repos, options = {}) {
     url: `http://127.0.0.1:${server.address().port}`,
     log,
     downloads: () => log.filter((r) => r.path.includes('/resolve/')),
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(resolve);
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(resolve);
+      }),
   };
 }
 

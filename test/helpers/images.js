@@ -45,13 +45,33 @@ function mask(width, height, channels, value) {
 async function editInputs() {
   const [w, h] = [80, 72];
   const image = await writePng('image', gradient(w, h), w, h, 3);
-  const boxMask = await writePng('box-mask', mask(w, h, 3, (x, y) => (x > 20 && x < 60 && y > 16 && y < 50 ? 255 : 0)), w, h, 3);
-  const softMask = await writePng('soft-mask', mask(w, h, 4, (x, y) => Math.min(255, Math.abs(x - 40) * 6 + Math.abs(y - 36) * 2)), w, h, 4);
+  const boxMask = await writePng(
+    'box-mask',
+    mask(w, h, 3, (x, y) => (x > 20 && x < 60 && y > 16 && y < 50 ? 255 : 0)),
+    w,
+    h,
+    3,
+  );
+  const softMask = await writePng(
+    'soft-mask',
+    mask(w, h, 4, (x, y) => Math.min(255, Math.abs(x - 40) * 6 + Math.abs(y - 36) * 2)),
+    w,
+    h,
+    4,
+  );
   // Outpainting: the 48x40 image in the middle of an 80x72 black canvas; the mask is white outside it.
   const inner = await sharp(Buffer.from(gradient(48, 40)), { raw: { width: 48, height: 40, channels: 3 } })
-    .extend({ top: 16, bottom: 16, left: 16, right: 16, background: '#000000' }).raw().toBuffer();
+    .extend({ top: 16, bottom: 16, left: 16, right: 16, background: '#000000' })
+    .raw()
+    .toBuffer();
   const canvas = await writePng('outpaint-canvas', inner, w, h, 3);
-  const border = await writePng('outpaint-mask', mask(w, h, 3, (x, y) => (x >= 16 && x < 64 && y >= 16 && y < 56 ? 0 : 255)), w, h, 3);
+  const border = await writePng(
+    'outpaint-mask',
+    mask(w, h, 3, (x, y) => (x >= 16 && x < 64 && y >= 16 && y < 56 ? 0 : 255)),
+    w,
+    h,
+    3,
+  );
   return { image, boxMask, softMask, canvas, border, width: w, height: h };
 }
 

@@ -24,13 +24,24 @@ async function runOracle(requests) {
   const child = spawn(PYTHON, [SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d) => { stdout += d; });
-  child.stderr.on('data', (d) => { stderr += d; });
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
   child.stdin.end(JSON.stringify({ requests: withOut }));
   const [code, signal] = await new Promise((resolve) => child.on('close', (c, sig) => resolve([c, sig])));
-  const lines = stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
-  if (lines.length !== requests.length) throw new Error(`oracle answered ${lines.length} of ${requests.length} requests (exit ${code}, signal ${signal}):\n${stderr}`);
-  const results = lines.map((line, i) => (line.error ? { error: line.error } : { shape: line.shape, data: fs.readFileSync(withOut[i].out) }));
+  const lines = stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+  if (lines.length !== requests.length)
+    throw new Error(`oracle answered ${lines.length} of ${requests.length} requests (exit ${code}, signal ${signal}):\n${stderr}`);
+  const results = lines.map((line, i) =>
+    line.error ? { error: line.error } : { shape: line.shape, data: fs.readFileSync(withOut[i].out) },
+  );
   fs.rmSync(dir, { recursive: true, force: true });
   return results;
 }

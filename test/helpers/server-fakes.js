@@ -14,8 +14,18 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  * `previews` gray previews at evenly spread steps) and each a point where the signal cancels, like the engine.
  * maxConcurrency / maxQueue / queueTimeoutMs: the library's own limiter (ERR_QUEUE_FULL, ERR_QUEUE_TIMEOUT).
  */
-function fakeModel({ tasks = ALL_TASKS, className = 'FakePipeline', delayMs = 0, stepMs, width = 64, height = 64, adapters,
-  maxConcurrency = 1000, maxQueue, queueTimeoutMs } = {}) {
+function fakeModel({
+  tasks = ALL_TASKS,
+  className = 'FakePipeline',
+  delayMs = 0,
+  stepMs,
+  width = 64,
+  height = 64,
+  adapters,
+  maxConcurrency = 1000,
+  maxQueue,
+  queueTimeoutMs,
+} = {}) {
   const calls = [];
   const limiter = new ConcurrencyLimiter(maxConcurrency, { maxQueue, queueTimeoutMs });
   let running = 0;
@@ -23,54 +33,71 @@ function fakeModel({ tasks = ALL_TASKS, className = 'FakePipeline', delayMs = 0,
   let stepsRun = 0;
   const cancelled = () => new OvDiffusionError('ERR_ABORTED', 'the generation was cancelled');
   const run = async (task, prompt, options, image, mask) => {
-    if (!tasks.includes(task)) throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `${className} supports ${tasks.join(', ')} only, not ${task}`);
-    if (options.strength !== undefined && task === 'text2image') throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'strength applies to image-to-image and inpainting only');
+    if (!tasks.includes(task))
+      throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `${className} supports ${tasks.join(', ')} only, not ${task}`);
+    if (options.strength !== undefined && task === 'text2image')
+      throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'strength applies to image-to-image and inpainting only');
     calls.push({ task, prompt, options, image, mask });
     const queuedAt = performance.now();
-    return limiter.run(async () => {
-      const queueMs = performance.now() - queuedAt;
-      running += 1;
-      maxRunning = Math.max(maxRunning, running);
-      try {
-        const w = options.width ?? width;
-        const h = options.height ?? height;
-        const n = options.numImagesPerPrompt ?? 1;
-        const gray = (value) => Array.from({ length: n }, (_, i) => new GeneratedImage(Buffer.alloc(w * h * 3, value + 40 * i), w, h));
-        const stepDurations = [];
-        if (delayMs) await sleep(delayMs);
-        if (stepMs !== undefined) {
-          const total = options.numInferenceSteps ?? 50;
-          const previews = Math.min(options.previews ?? 0, total);
-          const previewSteps = new Set(Array.from({ length: previews }, (_, k) => Math.floor(((k + 1) * total) / (previews + 1))));
-          for (let step = 0; step < total; step++) {
-            if (options.signal?.aborted) throw cancelled();
-            await sleep(stepMs);
-            stepsRun += 1;
-            stepDurations.push(stepMs);
-            options.onStep?.({ step, totalSteps: total, preview: previewSteps.has(step) ? gray(10 + step) : undefined });
+    return limiter
+      .run(async () => {
+        const queueMs = performance.now() - queuedAt;
+        running += 1;
+        maxRunning = Math.max(maxRunning, running);
+        try {
+          const w = options.width ?? width;
+          const h = options.height ?? height;
+          const n = options.numImagesPerPrompt ?? 1;
+          const gray = (value) => Array.from({ length: n }, (_, i) => new GeneratedImage(Buffer.alloc(w * h * 3, value + 40 * i), w, h));
+          const stepDurations = [];
+          if (delayMs) await sleep(delayMs);
+          if (stepMs !== undefined) {
+            const total = options.numInferenceSteps ?? 50;
+            const previews = Math.min(options.previews ?? 0, total);
+            const previewSteps = new Set(Array.from({ length: previews }, (_, k) => Math.floor(((k + 1) * total) / (previews + 1))));
+            for (let step = 0; step < total; step++) {
+              if (options.signal?.aborted) throw cancelled();
+              await sleep(stepMs);
+              stepsRun += 1;
+              stepDurations.push(stepMs);
+              options.onStep?.({ step, totalSteps: total, preview: previewSteps.has(step) ? gray(10 + step) : undefined });
+            }
           }
+          if (options.signal?.aborted) throw cancelled();
+          return {
+            images: gray(40),
+            seed: options.seed ?? 42,
+            steps: options.numInferenceSteps ?? 50,
+            scheduler: options.scheduler ?? 'PNDM',
+            width: w,
+            height: h,
+            metrics: { stepMs: stepDurations, totalMs: stepDurations.reduce((a, b) => a + b, delayMs), queueMs },
+          };
+        } finally {
+          running -= 1;
         }
-        if (options.signal?.aborted) throw cancelled();
-        return {
-          images: gray(40), seed: options.seed ?? 42, steps: options.numInferenceSteps ?? 50, scheduler: options.scheduler ?? 'PNDM', width: w, height: h,
-          metrics: { stepMs: stepDurations, totalMs: stepDurations.reduce((a, b) => a + b, delayMs), queueMs },
-        };
-      } finally {
-        running -= 1;
-      }
-    }, options.signal).catch((error) => {
-      if (options.signal?.aborted && !(error instanceof OvDiffusionError)) throw cancelled();
-      throw error;
-    });
+      }, options.signal)
+      .catch((error) => {
+        if (options.signal?.aborted && !(error instanceof OvDiffusionError)) throw cancelled();
+        throw error;
+      });
   };
   const model = {
     className,
     tasks,
     calls,
-    get maxRunning() { return maxRunning; },
-    get running() { return running; },
-    get waiting() { return limiter.queued; },
-    get stepsRun() { return stepsRun; },
+    get maxRunning() {
+      return maxRunning;
+    },
+    get running() {
+      return running;
+    },
+    get waiting() {
+      return limiter.queued;
+    },
+    get stepsRun() {
+      return stepsRun;
+    },
     supports: (task) => tasks.includes(task),
     text2image: (prompt, options = {}) => run('text2image', prompt, options),
     image2image: (prompt, image, options = {}) => run('image2image', prompt, options, image),
@@ -83,7 +110,8 @@ function fakeModel({ tasks = ALL_TASKS, className = 'FakePipeline', delayMs = 0,
 
 /** A solid-colour PNG (or another format sharp writes). */
 function makeImage(width = 64, height = 64, format = 'png', colour = { r: 200, g: 30, b: 30 }) {
-  return sharp({ create: { width, height, channels: 3, background: colour } })[format]().toBuffer();
+  const image = sharp({ create: { width, height, channels: 3, background: colour } });
+  return image[format]().toBuffer();
 }
 
 /** The PNG's chunks as [type, data] pairs. */
@@ -115,7 +143,12 @@ function pngText(bytes) {
 
 /** The PNG without its text chunks: equal for equal pixels whatever the metadata. */
 function pngWithoutText(bytes) {
-  return Buffer.concat([bytes.subarray(0, 8), ...pngChunks(bytes).filter(([type]) => type !== 'tEXt' && type !== 'iTXt').map(([, , whole]) => whole)]);
+  return Buffer.concat([
+    bytes.subarray(0, 8),
+    ...pngChunks(bytes)
+      .filter(([type]) => type !== 'tEXt' && type !== 'iTXt')
+      .map(([, , whole]) => whole),
+  ]);
 }
 
 module.exports = { fakeModel, makeImage, pngText, pngWithoutText, ALL_TASKS };

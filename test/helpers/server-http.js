@@ -13,10 +13,11 @@ async function listen(app) {
   return {
     url,
     server,
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(resolve);
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(resolve);
+      }),
   };
 }
 
@@ -41,9 +42,16 @@ function runCli(args, { env = {}, timeoutMs = 120000, cwd = ROOT } = {}) {
     const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`timeout: ${stderr}`)); }, timeoutMs);
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`timeout: ${stderr}`));
+    }, timeoutMs);
     child.on('exit', (status, signal) => {
       clearTimeout(timer);
       resolve({ status, signal, stdout, stderr });
@@ -56,17 +64,24 @@ function runCli(args, { env = {}, timeoutMs = 120000, cwd = ROOT } = {}) {
  * Returns {url, child, output(), stop()}.
  */
 function startCli(args, { env = {}, timeoutMs = 120000 } = {}) {
-  const child = spawn(process.execPath, [CLI, '--rest_port', '0', '--rest_bind_address', '127.0.0.1', ...args],
-    { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, '--rest_port', '0', '--rest_bind_address', '127.0.0.1', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   let url;
-  const stop = () => new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', resolve);
-    child.kill('SIGTERM');
-  });
+  const stop = () =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', resolve);
+      child.kill('SIGTERM');
+    });
   const started = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`the server did not get ready:\n${output}`)); }, timeoutMs);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the server did not get ready:\n${output}`));
+    }, timeoutMs);
     const onData = (data) => {
       output += data;
       const match = /listening on (http:\/\/[^\s]+)/.exec(output);

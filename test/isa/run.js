@@ -16,8 +16,9 @@ const path = require('path');
 const { spawnSync } = require('child_process');
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const SUITES = ['lora', 'repeatability', 'text2image-parity', 'edit-parity', 'sd3-flux-parity', 'reshape', 'server-openai']
-  .map((name) => `test/${name}.test.js`);
+const SUITES = ['lora', 'repeatability', 'text2image-parity', 'edit-parity', 'sd3-flux-parity', 'reshape', 'server-openai'].map(
+  (name) => `test/${name}.test.js`,
+);
 const PYTHON = process.env.ORACLE_PYTHON || path.join(ROOT, '.cache', 'oracle-venv', 'bin', 'python');
 
 function say(message) {
@@ -35,7 +36,8 @@ function buildShim() {
   fs.mkdirSync(path.dirname(out), { recursive: true });
   const cc = process.env.CC || 'cc';
   const r = spawnSync(cc, ['-O2', '-shared', '-fPIC', '-o', out, path.join(__dirname, 'avx2_cpu.c')], { encoding: 'utf8' });
-  if (r.error || r.status !== 0) return { error: `cannot compile test/isa/avx2_cpu.c with '${cc}' (${r.error?.message ?? r.stderr.trim()})` };
+  if (r.error || r.status !== 0)
+    return { error: `cannot compile test/isa/avx2_cpu.c with '${cc}' (${r.error?.message ?? r.stderr.trim()})` };
   return { path: out };
 }
 
@@ -78,7 +80,9 @@ function main() {
   }
   const avx512 = seen.primitives.filter((p) => /avx512|amx/i.test(p));
   if (avx512.length || !seen.primitives.some((p) => /avx2/.test(p)) || !/float32|f32/.test(seen.precision)) {
-    console.error(`lower-ISA run: the emulated CPU did not take the AVX2 path: precision ${seen.precision}, kernels ${seen.primitives.join(', ')}`);
+    console.error(
+      `lower-ISA run: the emulated CPU did not take the AVX2 path: precision ${seen.precision}, kernels ${seen.primitives.join(', ')}`,
+    );
     return 1;
   }
   say(`CPU emulated without AVX-512: precision ${seen.precision}; kernels ${seen.primitives.join(', ')}`);

@@ -8,12 +8,19 @@ export function healthRoutes(registry: ModelRegistry, draining: () => boolean = 
   const status = () => Object.fromEntries(registry.models.map((m) => [m.name, m.state]));
   const ready = () => registry.allReady && !draining();
   router.use((req, res, next) => {
-    if (req.path === '/healthz' || req.path === '/readyz' || req.path.startsWith('/v2/')) res.locals.route = req.path.startsWith('/v2/') ? '/v2/health' : req.path;
+    if (req.path === '/healthz' || req.path === '/readyz' || req.path.startsWith('/v2/'))
+      res.locals.route = req.path.startsWith('/v2/') ? '/v2/health' : req.path;
     next();
   });
-  router.get('/v2/health/live', (_req, res) => { res.status(200).end(); });
-  router.get('/v2/health/ready', (_req, res) => { res.status(ready() ? 200 : 503).end(); });
-  router.get('/healthz', (_req, res) => { res.json({ status: 'ok' }); });
+  router.get('/v2/health/live', (_req, res) => {
+    res.status(200).end();
+  });
+  router.get('/v2/health/ready', (_req, res) => {
+    res.status(ready() ? 200 : 503).end();
+  });
+  router.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
   router.get('/readyz', (_req, res) => {
     res.status(ready() ? 200 : 503).json({ status: draining() ? 'stopping' : registry.allReady ? 'ready' : 'loading', models: status() });
   });

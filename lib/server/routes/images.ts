@@ -72,14 +72,22 @@ function checkTask(resolved: Resolved, model: ModelLike, task: Task): void {
   if (task === 'image2image' && model.supports('inpainting'))
     throw badField('mask', `${what}: it is a dedicated inpainting model, so it needs a mask (on /images/edits)`, 'model_not_supported');
   if (task === 'text2image' && model.supports('inpainting'))
-    throw badField('model', `${what}: it is a dedicated inpainting model; send the image and a mask to /images/edits`, 'model_not_supported');
+    throw badField(
+      'model',
+      `${what}: it is a dedicated inpainting model; send the image and a mask to /images/edits`,
+      'model_not_supported',
+    );
   throw badField('model', `${what}, not ${TASK_WORDS[task]}`, 'model_not_supported');
 }
 
 /** Flow-matching models (SD3, FLUX) take FLOW_MATCH_EULER_DISCRETE only (the library says so); UNet models never take it. */
 function checkScheduler(model: ModelLike, request: ImageRequest): void {
   if (request.options.scheduler === 'FLOW_MATCH_EULER_DISCRETE' && !/^(StableDiffusion3|Flux)/.test(model.className))
-    throw badField('scheduler', `${model.className} cannot run FLOW_MATCH_EULER_DISCRETE (it is for SD3 and FLUX models)`, 'unsupported_value');
+    throw badField(
+      'scheduler',
+      `${model.className} cannot run FLOW_MATCH_EULER_DISCRETE (it is for SD3 and FLUX models)`,
+      'unsupported_value',
+    );
 }
 
 function modelUnavailable(served: ServedModel, error: Error): ApiError {
@@ -95,22 +103,42 @@ async function waitForModel(served: ServedModel, signal: AbortSignal): Promise<M
   if (served.error) throw modelUnavailable(served, served.error);
   const { maxConcurrency, maxQueue, queueTimeoutMs } = served.settings;
   if (served.loadWaiters >= maxConcurrency + maxQueue) {
-    throw new ApiError(503, `model '${served.name}' is still loading and ${served.loadWaiters} requests already wait for it; try again later`,
-      null, 'model_loading').withHeader('retry-after', 5).withHeader('x-should-retry', 'true');
+    throw new ApiError(
+      503,
+      `model '${served.name}' is still loading and ${served.loadWaiters} requests already wait for it; try again later`,
+      null,
+      'model_loading',
+    )
+      .withHeader('retry-after', 5)
+      .withHeader('x-should-retry', 'true');
   }
   served.loadWaiters += 1;
   try {
     return await new Promise<ModelLike>((resolve, reject) => {
-      const timer = queueTimeoutMs > 0 ? setTimeout(() => reject(new ApiError(503,
-        `model '${served.name}' did not finish loading within ${queueTimeoutMs / 1000} s (--queue_timeout); try again later`,
-        null, 'queue_timeout').withHeader('retry-after', 5)), queueTimeoutMs) : undefined;
+      const timer =
+        queueTimeoutMs > 0
+          ? setTimeout(
+              () =>
+                reject(
+                  new ApiError(
+                    503,
+                    `model '${served.name}' did not finish loading within ${queueTimeoutMs / 1000} s (--queue_timeout); try again later`,
+                    null,
+                    'queue_timeout',
+                  ).withHeader('retry-after', 5),
+                ),
+              queueTimeoutMs,
+            )
+          : undefined;
       const onAbort = () => reject(signal.reason);
       if (signal.aborted) onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
-      served.ready.then(resolve, (error: Error) => reject(modelUnavailable(served, error))).finally(() => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-      });
+      served.ready
+        .then(resolve, (error: Error) => reject(modelUnavailable(served, error)))
+        .finally(() => {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', onAbort);
+        });
     });
   } finally {
     served.loadWaiters -= 1;
@@ -120,7 +148,10 @@ async function waitForModel(served: ServedModel, signal: AbortSignal): Promise<M
 /** The error a failed generation is answered with; cancellations say why. */
 function failure(error: unknown, signal: AbortSignal, served: ServedModel): ApiError {
   if (signal.aborted && signal.reason instanceof ServerShuttingDown)
-    return new ApiError(503, 'the server is shutting down; the generation was cancelled', null, 'shutting_down').withHeader('x-should-retry', 'true');
+    return new ApiError(503, 'the server is shutting down; the generation was cancelled', null, 'shutting_down').withHeader(
+      'x-should-retry',
+      'true',
+    );
   if (signal.aborted && signal.reason instanceof ClientDisconnected)
     return new ApiError(499, 'the client disconnected; the generation was cancelled', null, 'cancelled');
   const apiError = toApiError(error);
@@ -152,8 +183,14 @@ const unixNow = () => Math.floor(Date.now() / 1000);
 /** A partial_image or completed event, with the fields the API marks required. */
 function imageEvent(type: string, bytes: Buffer, size: string, request: ImageRequest, extra: Record<string, unknown>) {
   return {
-    type, b64_json: bytes.toString('base64'), created_at: unixNow(), size, quality: 'auto', background: 'opaque',
-    output_format: request.outputFormat, ...extra,
+    type,
+    b64_json: bytes.toString('base64'),
+    created_at: unixNow(),
+    size,
+    quality: 'auto',
+    background: 'opaque',
+    output_format: request.outputFormat,
+    ...extra,
   };
 }
 
@@ -167,36 +204,66 @@ function partialSender(stream: EventStream, prefix: string, request: ImageReques
   return {
     add(images: GeneratedImage[]): void {
       const index = next++;
-      chain = chain.then(async () => {
-        const encoded = await Promise.all(images.map((image) => encodeImage(image, request)));
-        encoded.forEach((bytes, i) => stream.send(imageEvent(`${prefix}.partial_image`, bytes, `${images[i].width}x${images[i].height}`, request,
-          { partial_image_index: index, ...(images.length > 1 ? { image_index: i } : {}) })));
-      }).catch((error: Error) => logger.warn(`a partial image failed to encode: ${error.message}`));
+      chain = chain
+        .then(async () => {
+          const encoded = await Promise.all(images.map((image) => encodeImage(image, request)));
+          encoded.forEach((bytes, i) =>
+            stream.send(
+              imageEvent(`${prefix}.partial_image`, bytes, `${images[i].width}x${images[i].height}`, request, {
+                partial_image_index: index,
+                ...(images.length > 1 ? { image_index: i } : {}),
+              }),
+            ),
+          );
+        })
+        .catch((error: Error) => logger.warn(`a partial image failed to encode: ${error.message}`));
     },
-    get done(): Promise<void> { return chain; },
+    get done(): Promise<void> {
+      return chain;
+    },
   };
 }
 
 /** One request, from its fields to the answer (JSON or events). */
-async function generate(ctx: ImageRouteContext, req: Request, res: Response, endpoint: Endpoint, body: Record<string, unknown>,
-  kind: BodyKind, files?: EditFiles): Promise<void> {
+async function generate(
+  ctx: ImageRouteContext,
+  req: Request,
+  res: Response,
+  endpoint: Endpoint,
+  body: Record<string, unknown>,
+  kind: BodyKind,
+  files?: EditFiles,
+): Promise<void> {
   const log: RequestLogFields = {};
   res.locals.log = log;
   const fields = readFields(body, kind);
   if (endpoint === 'variations' && fields.stream)
-    throw badField('stream', 'images/variations does not stream (the OpenAI API defines no variation events); use /images/edits with stream=true', 'unsupported_value');
+    throw badField(
+      'stream',
+      'images/variations does not stream (the OpenAI API defines no variation events); use /images/edits with stream=true',
+      'unsupported_value',
+    );
   const resolved = ctx.registry.resolve(fields.model);
   const served = resolved.served;
   log.model = resolved.name;
   const request = buildImageRequest(fields, served.settings, endpoint === 'variations' ? { prompt: ctx.serving.variationPrompt } : {});
   if (request.responseFormat === 'url' && !ctx.store.enabled)
-    throw badField('response_format', 'response_format url is turned off on this server (--image_url_ttl 0); use b64_json', 'unsupported_value');
+    throw badField(
+      'response_format',
+      'response_format url is turned off on this server (--image_url_ttl 0); use b64_json',
+      'unsupported_value',
+    );
   const task: Task = files?.mask ? 'inpainting' : files ? 'image2image' : 'text2image';
   const seed = request.options.seed ?? ctx.serving.defaultRngSeed ?? crypto.randomInt(RANDOM_SEED_LIMIT);
   const o = request.options;
   Object.assign(log, {
-    task, size: o.width !== undefined || o.height !== undefined ? `${o.width ?? 'auto'}x${o.height ?? 'auto'}` : 'auto',
-    n: o.numImagesPerPrompt ?? 1, steps: o.numInferenceSteps, scheduler: o.scheduler, seed, stream: request.stream || undefined,
+    task,
+    size: o.width !== undefined || o.height !== undefined ? `${o.width ?? 'auto'}x${o.height ?? 'auto'}` : 'auto',
+    n: o.numImagesPerPrompt ?? 1,
+    steps: o.numInferenceSteps,
+    scheduler: o.scheduler,
+    seed,
+    stream: request.stream || undefined,
     partial_images: request.stream ? request.partialImages : undefined,
   });
 
@@ -205,7 +272,13 @@ async function generate(ctx: ImageRouteContext, req: Request, res: Response, end
   const events = EVENT_PREFIX[endpoint];
   let stepsRun = 0;
   let cancelledAt: { steps: number; time: number } | undefined;
-  signal.addEventListener('abort', () => { cancelledAt = { steps: stepsRun, time: performance.now() }; }, { once: true });
+  signal.addEventListener(
+    'abort',
+    () => {
+      cancelledAt = { steps: stepsRun, time: performance.now() };
+    },
+    { once: true },
+  );
   try {
     stream?.arm();
     const model = await waitForModel(served, signal);
@@ -222,7 +295,11 @@ async function generate(ctx: ImageRouteContext, req: Request, res: Response, end
       if (partials && preview?.length) partials.add(preview);
     };
     const options: GenerateOptions = {
-      ...request.options, seed, ...adapterOptions(resolved, model, request), signal, onStep,
+      ...request.options,
+      seed,
+      ...adapterOptions(resolved, model, request),
+      signal,
+      onStep,
       ...(stream && request.partialImages ? { previews: request.partialImages } : {}),
     };
     let result: GenerationResult;
@@ -234,17 +311,30 @@ async function generate(ctx: ImageRouteContext, req: Request, res: Response, end
     served.recordGeneration(metrics?.totalMs ?? 0);
     ctx.metrics.generation(served.name, task, result.images.length, metrics);
     Object.assign(log, {
-      size: `${result.width}x${result.height}`, scheduler: result.scheduler, steps_run: stepsRun,
+      size: `${result.width}x${result.height}`,
+      scheduler: result.scheduler,
+      steps_run: stepsRun,
       queue_ms: metrics?.queueMs !== undefined ? Math.round(metrics.queueMs) : undefined,
       generation_ms: metrics?.totalMs !== undefined ? Math.round(metrics.totalMs) : undefined,
     });
 
-    const parameters = (index: number): ImageParameters | undefined => (ctx.serving.pngMetadata ? {
-      prompt: request.prompt, negativePrompt: o.negativePrompt, steps: o.numInferenceSteps ?? result.steps, scheduler: result.scheduler, seed,
-      guidanceScale: o.guidanceScale, strength: o.strength, width: result.width, height: result.height, model: resolved.name,
-      adapters: Array.isArray(options.adapters) ? options.adapters as ImageParameters['adapters'] : undefined,
-      batch: result.images.length > 1 ? { size: result.images.length, index } : undefined,
-    } : undefined);
+    const parameters = (index: number): ImageParameters | undefined =>
+      ctx.serving.pngMetadata
+        ? {
+            prompt: request.prompt,
+            negativePrompt: o.negativePrompt,
+            steps: o.numInferenceSteps ?? result.steps,
+            scheduler: result.scheduler,
+            seed,
+            guidanceScale: o.guidanceScale,
+            strength: o.strength,
+            width: result.width,
+            height: result.height,
+            model: resolved.name,
+            adapters: Array.isArray(options.adapters) ? (options.adapters as ImageParameters['adapters']) : undefined,
+            batch: result.images.length > 1 ? { size: result.images.length, index } : undefined,
+          }
+        : undefined;
     const [encoded, inputTokens] = await Promise.all([
       Promise.all(result.images.map((image, i) => encodeImage(image, request, parameters(i)))),
       inputImageTokens(files),
@@ -257,19 +347,30 @@ async function generate(ctx: ImageRouteContext, req: Request, res: Response, end
       stream.end();
       return;
     }
-    const data = request.responseFormat === 'url'
-      ? await Promise.all(encoded.map(async (bytes) => ({ url: `${baseUrl(req, ctx.serving)}${IMAGE_ROUTE}/${await ctx.store.put(bytes, request.outputFormat)}` })))
-      : encoded.map((bytes) => ({ b64_json: bytes.toString('base64') }));
+    const data =
+      request.responseFormat === 'url'
+        ? await Promise.all(
+            encoded.map(async (bytes) => ({
+              url: `${baseUrl(req, ctx.serving)}${IMAGE_ROUTE}/${await ctx.store.put(bytes, request.outputFormat)}`,
+            })),
+          )
+        : encoded.map((bytes) => ({ b64_json: bytes.toString('base64') }));
     res.json({
-      created: unixNow(), data, background: 'opaque', output_format: request.outputFormat, size,
+      created: unixNow(),
+      data,
+      background: 'opaque',
+      output_format: request.outputFormat,
+      size,
       usage: { ...used, output_tokens_details: { image_tokens: used.output_tokens, text_tokens: 0 } },
     });
   } catch (error) {
     const apiError = failure(error, signal, served);
     if (cancelledAt) {
       Object.assign(log, {
-        cancelled: signal.reason instanceof ServerShuttingDown ? 'shutdown' : 'client', steps_run: stepsRun,
-        steps_after_cancel: stepsRun - cancelledAt.steps, cancel_ms: Math.round(performance.now() - cancelledAt.time),
+        cancelled: signal.reason instanceof ServerShuttingDown ? 'shutdown' : 'client',
+        steps_run: stepsRun,
+        steps_after_cancel: stepsRun - cancelledAt.steps,
+        cancel_ms: Math.round(performance.now() - cancelledAt.time),
       });
     }
     if (!stream?.started) {
@@ -285,35 +386,51 @@ async function generate(ctx: ImageRouteContext, req: Request, res: Response, end
 
 export function imageRoutes(ctx: ImageRouteContext): express.Router {
   const router = express.Router();
-  const label = (path: string): express.RequestHandler => (_req, res, next) => {
-    res.locals.route = path;
-    next();
-  };
+  const label =
+    (path: string): express.RequestHandler =>
+    (_req, res, next) => {
+      res.locals.route = path;
+      next();
+    };
 
   // Any content type but multipart is read as JSON, so `curl -d '{...}'` without a header works too.
   const json = express.json({ limit: JSON_LIMIT, type: (req) => !/^multipart\//i.test(String(req.headers['content-type'] ?? '')) });
-  router.post('/images/generations', label('/images/generations'), json, handled(async (req, res) => {
-    const body = req.body as unknown;
-    if (typeof body !== 'object' || body === null || Array.isArray(body))
-      throw new ApiError(400, 'images/generations takes a JSON object body', null, 'invalid_json');
-    await generate(ctx, req, res, 'generations', body as Record<string, unknown>, 'json');
-  }));
+  router.post(
+    '/images/generations',
+    label('/images/generations'),
+    json,
+    handled(async (req, res) => {
+      const body = req.body as unknown;
+      if (typeof body !== 'object' || body === null || Array.isArray(body))
+        throw new ApiError(400, 'images/generations takes a JSON object body', null, 'invalid_json');
+      await generate(ctx, req, res, 'generations', body as Record<string, unknown>, 'json');
+    }),
+  );
 
   const multipart = (endpoint: Endpoint): express.RequestHandler[] => [
     label(`/images/${endpoint}`),
     (req, _res, next) => next(requireMultipart(req.headers['content-type'], `images/${endpoint}`)),
     parseMultipart,
   ];
-  router.post('/images/edits', ...multipart('edits'), handled(async (req, res) => {
-    const body = (req.body ?? {}) as Record<string, unknown>;
-    await generate(ctx, req, res, 'edits', body, 'multipart', editFiles(req.files as Express.Multer.File[] | undefined, body));
-  }));
-  router.post('/images/variations', ...multipart('variations'), handled(async (req, res) => {
-    const body = (req.body ?? {}) as Record<string, unknown>;
-    const files = editFiles(req.files as Express.Multer.File[] | undefined, body);
-    if (files.mask) throw badField('mask', 'images/variations takes no mask: use /images/edits to repaint a masked area', 'unsupported_value');
-    await generate(ctx, req, res, 'variations', body, 'multipart', files);
-  }));
+  router.post(
+    '/images/edits',
+    ...multipart('edits'),
+    handled(async (req, res) => {
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      await generate(ctx, req, res, 'edits', body, 'multipart', editFiles(req.files as Express.Multer.File[] | undefined, body));
+    }),
+  );
+  router.post(
+    '/images/variations',
+    ...multipart('variations'),
+    handled(async (req, res) => {
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      const files = editFiles(req.files as Express.Multer.File[] | undefined, body);
+      if (files.mask)
+        throw badField('mask', 'images/variations takes no mask: use /images/edits to repaint a masked area', 'unsupported_value');
+      await generate(ctx, req, res, 'variations', body, 'multipart', files);
+    }),
+  );
 
   for (const path of ['/images/generations', '/images/edits', '/images/variations']) {
     router.all(path, label(path), (req) => {

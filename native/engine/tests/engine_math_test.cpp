@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "json.hpp"
-#include "random_generator.hpp"
-#include "scheduler.hpp"
+#include "base/json.hpp"
+#include "base/random_generator.hpp"
+#include "schedulers/scheduler.hpp"
 
 using namespace ovd;
 
@@ -53,8 +53,7 @@ void expect_throw(const std::function<void()>& fn, const std::vector<std::string
         fn();
     } catch (const E& e) {
         const std::string msg = e.what();
-        for (const auto& f : fragments)
-            check(msg.find(f) != std::string::npos, "message '" + msg + "' should contain '" + f + "'", line);
+        for (const auto& f : fragments) check(msg.find(f) != std::string::npos, "message '" + msg + "' should contain '" + f + "'", line);
         ++g_passed;
         return;
     } catch (const std::exception& e) {
@@ -125,7 +124,8 @@ void test_rng() {
 // ---------------------------------------------------------------- JSON
 
 void test_json() {
-    const Json j = Json::parse(R"( {"a": 1, "b": [true, false, null, -2.5e-3, "x\"y\\z\n\u00e9\ud83d\ude00"], "c": {"d": 1000.0, "e": ""}} )");
+    const Json j =
+        Json::parse(R"( {"a": 1, "b": [true, false, null, -2.5e-3, "x\"y\\z\n\u00e9\ud83d\ude00"], "c": {"d": 1000.0, "e": ""}} )");
     CHECK(j.is_object() && j.size() == 3);
     CHECK(j.at("a").is_integer() && j.at("a").as_int() == 1);
     CHECK(j.at("b").size() == 5 && j.at("b").at(0).as_bool() && !j.at("b").at(1).as_bool() && j.at("b").at(2).is_null());
@@ -190,18 +190,27 @@ void test_scheduler_types_and_validation() {
     CHECK(scheduler_from(R"({"_class_name":"LMSDiscreteScheduler","clip_sample":false})")->type() == SchedulerType::DDIM);
     // An explicit type overrides _class_name and reads the same JSON.
     CHECK(scheduler_from(R"({"_class_name":"DDIMScheduler","skip_prk_steps":true})", SchedulerType::PNDM)->type() == SchedulerType::PNDM);
-    EXPECT_THROW(std::invalid_argument, scheduler_from(R"({"_class_name":"KarrasVeScheduler"})"), "_class_name", "KarrasVeScheduler", "test.json");
+    EXPECT_THROW(std::invalid_argument, scheduler_from(R"({"_class_name":"KarrasVeScheduler"})"), "_class_name", "KarrasVeScheduler",
+                 "test.json");
     EXPECT_THROW(std::invalid_argument, scheduler_from(R"({"beta_start":0.1})"), "_class_name", "test.json");
     EXPECT_THROW(std::invalid_argument, scheduler_from(R"({"_class_name":"DDIMScheduler"})"), "clip_sample", "test.json");
-    EXPECT_THROW(std::invalid_argument, scheduler_from(R"({"_class_name":"DDIMScheduler","clip_sample":false,"thresholding":true})"), "thresholding");
+    EXPECT_THROW(std::invalid_argument, scheduler_from(R"({"_class_name":"DDIMScheduler","clip_sample":false,"thresholding":true})"),
+                 "thresholding");
     EXPECT_THROW(std::invalid_argument, scheduler_from(R"({"_class_name":"PNDMScheduler"})"), "skip_prk_steps", "test.json");
-    EXPECT_THROW(std::invalid_argument, scheduler_from(R"({"_class_name":"EulerDiscreteScheduler","beta_schedule":"squaredcos_cap_v2"})"), "beta_schedule", "squaredcos_cap_v2", "test.json");
-    EXPECT_THROW(std::invalid_argument, scheduler_from(R"({"_class_name":"EulerDiscreteScheduler","beta_schedule":"cosine"})"), "beta_schedule", "cosine");
-    EXPECT_THROW(std::invalid_argument, scheduler_from(R"({"_class_name":"EulerDiscreteScheduler","use_karras_sigmas":true})"), "use_karras_sigmas", "test.json");
-    EXPECT_THROW(std::invalid_argument, scheduler_from(R"({"_class_name":"EulerDiscreteScheduler","timestep_spacing":"even"})"), "timestep_spacing", "even");
-    EXPECT_THROW(std::invalid_argument, scheduler_from(R"({"_class_name":"EulerAncestralDiscreteScheduler","prediction_type":"sample"})"), "prediction_type");
-    EXPECT_THROW(std::invalid_argument, scheduler_from(R"({"_class_name":"EulerDiscreteScheduler","num_train_timesteps":"many"})"), "num_train_timesteps", "test.json");
-    EXPECT_THROW(std::invalid_argument, scheduler_from(R"({"_class_name":"LCMScheduler","prediction_type":"v_prediction"})"), "prediction_type");
+    EXPECT_THROW(std::invalid_argument, scheduler_from(R"({"_class_name":"EulerDiscreteScheduler","beta_schedule":"squaredcos_cap_v2"})"),
+                 "beta_schedule", "squaredcos_cap_v2", "test.json");
+    EXPECT_THROW(std::invalid_argument, scheduler_from(R"({"_class_name":"EulerDiscreteScheduler","beta_schedule":"cosine"})"),
+                 "beta_schedule", "cosine");
+    EXPECT_THROW(std::invalid_argument, scheduler_from(R"({"_class_name":"EulerDiscreteScheduler","use_karras_sigmas":true})"),
+                 "use_karras_sigmas", "test.json");
+    EXPECT_THROW(std::invalid_argument, scheduler_from(R"({"_class_name":"EulerDiscreteScheduler","timestep_spacing":"even"})"),
+                 "timestep_spacing", "even");
+    EXPECT_THROW(std::invalid_argument, scheduler_from(R"({"_class_name":"EulerAncestralDiscreteScheduler","prediction_type":"sample"})"),
+                 "prediction_type");
+    EXPECT_THROW(std::invalid_argument, scheduler_from(R"({"_class_name":"EulerDiscreteScheduler","num_train_timesteps":"many"})"),
+                 "num_train_timesteps", "test.json");
+    EXPECT_THROW(std::invalid_argument, scheduler_from(R"({"_class_name":"LCMScheduler","prediction_type":"v_prediction"})"),
+                 "prediction_type");
     // Null and empty-string values keep the defaults, as in the oracle.
     CHECK(scheduler_from(R"({"_class_name":"EulerDiscreteScheduler","steps_offset":null,"timestep_spacing":""})") != nullptr);
 
@@ -224,7 +233,8 @@ void test_scheduler_types_and_validation() {
 
 // ---------------------------------------------------------------- documented timestep schedules
 
-const char* kSdxlEuler = R"({"_class_name":"EulerDiscreteScheduler","beta_start":0.00085,"beta_end":0.012,"beta_schedule":"scaled_linear","steps_offset":1,"timestep_spacing":"leading"})";
+const char* kSdxlEuler =
+    R"({"_class_name":"EulerDiscreteScheduler","beta_start":0.00085,"beta_end":0.012,"beta_schedule":"scaled_linear","steps_offset":1,"timestep_spacing":"leading"})";
 
 void test_timesteps() {
     // TRAILING accumulates float error: N=9 gives N+1 timesteps ending in -1 (see docs).
@@ -254,13 +264,15 @@ void test_timesteps() {
     CHECK(bits_equal(euler->init_noise_sigma(), 0x1.a3ba6p+3f));
 
     // SDXL sigma_max with endpoint=false betas is 14.5655, not diffusers' 14.6147.
-    auto euler_lin = scheduler_from(R"({"_class_name":"EulerDiscreteScheduler","beta_start":0.00085,"beta_end":0.012,"timestep_spacing":"linspace"})");
+    auto euler_lin =
+        scheduler_from(R"({"_class_name":"EulerDiscreteScheduler","beta_start":0.00085,"beta_end":0.012,"timestep_spacing":"linspace"})");
     euler_lin->set_timesteps(50, 1.0f);
     CHECK(bits_equal(euler_lin->init_noise_sigma(), 0x1.d218ap+3f));
     CHECK(std::fabs(euler_lin->init_noise_sigma() - 14.5655f) < 1e-4f);
 
     // PNDM (PLMS): N+1 model calls, the second timestep repeated.
-    auto pndm = scheduler_from(R"({"_class_name":"PNDMScheduler","beta_start":0.00085,"beta_end":0.012,"beta_schedule":"scaled_linear","skip_prk_steps":true,"steps_offset":1})");
+    auto pndm = scheduler_from(
+        R"({"_class_name":"PNDMScheduler","beta_start":0.00085,"beta_end":0.012,"beta_schedule":"scaled_linear","skip_prk_steps":true,"steps_offset":1})");
     pndm->set_timesteps(50, 1.0f);
     const auto p = pndm->timesteps();
     CHECK(p.size() == 51 && p[0] == 981 && p[1] == 961 && p[2] == 961 && p[3] == 941 && p[49] == 21 && p[50] == 1);
@@ -321,7 +333,8 @@ void test_hand_computed_steps() {
     // Euler, T=2, betas {0.5, 0.6}: alpha_cumprod = {0.5, 0.2}, sigma(1) = sqrt(0.8/0.2) = 2.
     // Leading spacing: init_noise_sigma = sqrt(2^2 + 1); scale_model_input divides by the same.
     // epsilon step at x=3, eps=0.5: x0 = 3 - 0.5*2 = 2; dt = 0 - 2; x_prev = (3-2)/2*(-2) + 3 = 2.
-    auto euler = scheduler_from(R"({"_class_name":"EulerDiscreteScheduler","num_train_timesteps":2,"trained_betas":[0.5,0.6],"steps_offset":1})");
+    auto euler =
+        scheduler_from(R"({"_class_name":"EulerDiscreteScheduler","num_train_timesteps":2,"trained_betas":[0.5,0.6],"steps_offset":1})");
     euler->set_timesteps(1, 1.0f);
     CHECK((euler->timesteps() == std::vector<int64_t>{1}));
     CHECK(std::fabs(euler->init_noise_sigma() - std::sqrt(5.0f)) < 1e-5f);
@@ -358,94 +371,198 @@ struct UNetGolden {
 // Each case: set_timesteps; add_noise(image, noise, ts[0]); then for every step scale_model_input (first
 // one recorded) and step() with eps_at(., k), feeding the latent back. RNG seeded with `seed`.
 const std::vector<UNetGolden> kUNetGoldens = {
-// SD1.5 PNDM
-  {R"({"_class_name":"PNDMScheduler","beta_start":0.00085,"beta_end":0.012,"beta_schedule":"scaled_linear","skip_prk_steps":true,"steps_offset":1,"set_alpha_to_one":false})", 5, 0x1p+0f, 0,
-    {801, 601, 601, 401, 201, 1}, 0x1p+0f,
-    /* add_noise_first */ {0x1.c1d40cp-2f, 0x1.44cee4p-2f, 0x1.8f9384p-3f, 0x1.2b1268p-4f, -0x1.92045ep-5f, -0x1.5e8b62p-3f, -0x1.2c4ad8p-2f, -0x1.a95p-2f},
-    /* scaled_first */ {-0x1p+0f, -0x1.8p-1f, -0x1p-1f, -0x1p-2f, 0x0p+0f, 0x1p-2f, 0x1p-1f, 0x1.8p-1f},
-    /* final_latent */ {-0x1.de45bep+1f, -0x1.7875bcp+1f, -0x1.12a5b8p+1f, -0x1.59ab6ap+0f, -0x1.1c16cap-1f, 0x1.eca4f4p-3f, 0x1.0934a4p+0f, 0x1.d4d4a6p+0f},
-    /* final_denoised */ {},
-  },
-// SDXL Euler
-  {R"({"_class_name":"EulerDiscreteScheduler","beta_start":0.00085,"beta_end":0.012,"beta_schedule":"scaled_linear","steps_offset":1,"timestep_spacing":"leading"})", 4, 0x1p+0f, 0,
-    {751, 501, 251, 1}, 0x1.0eb35cp+2f,
-    /* add_noise_first */ {0x1.f03c9cp+0f, 0x1.6706b6p+0f, 0x1.bba1acp-1f, 0x1.526bc4p-2f, -0x1.a4d796p-3f, -0x1.7ba1acp-1f, -0x1.4706bap+0f, -0x1.d03cap+0f},
-    /* scaled_first */ {-0x1.e43208p-3f, -0x1.6b2586p-3f, -0x1.e43208p-4f, -0x1.e43208p-5f, 0x0p+0f, 0x1.e43208p-5f, 0x1.e43208p-4f, 0x1.6b2586p-3f},
-    /* final_latent */ {-0x1.eb17e2p-5f, -0x1.c47518p-3f, -0x1.87121ap-2f, -0x1.15f4d6p-1f, -0x1.68609cp-1f, -0x1.bacc66p-1f, -0x1.069c18p+0f, -0x1.2fd1fcp+0f},
-    /* final_denoised */ {-0x1.eb17e2p-5f, -0x1.c47518p-3f, -0x1.87121ap-2f, -0x1.15f4d6p-1f, -0x1.68609cp-1f, -0x1.bacc66p-1f, -0x1.069c18p+0f, -0x1.2fd1fcp+0f},
-  },
-// SDXL Euler img2img
-  {R"({"_class_name":"EulerDiscreteScheduler","beta_start":0.00085,"beta_end":0.012,"beta_schedule":"scaled_linear","steps_offset":1,"timestep_spacing":"leading"})", 10, 0x1.666666p-2f, 0,
-    {201, 101, 1}, 0x1.0db68ep+3f,
-    /* add_noise_first */ {0x1.66d7b8p-1f, 0x1.097584p-1f, 0x1.5826ap-2f, 0x1.3ac468p-3f, -0x1.d62358p-6f, -0x1.b04d3ep-3f, -0x1.92eb08p-2f, -0x1.26d7bap-1f},
-    /* scaled_first */ {-0x1.bc1132p-1f, -0x1.4d0ce6p-1f, -0x1.bc1132p-2f, -0x1.bc1132p-3f, 0x0p+0f, 0x1.bc1132p-3f, 0x1.bc1132p-2f, 0x1.4d0ce6p-1f},
-    /* final_latent */ {-0x1.bb505ep-1f, -0x1.58b292p-1f, -0x1.ec298ep-2f, -0x1.26edf6p-2f, -0x1.86c984p-4f, 0x1.8e24d4p-4f, 0x1.28c4ccp-2f, 0x1.ee006p-2f},
-    /* final_denoised */ {-0x1.bb505ep-1f, -0x1.58b292p-1f, -0x1.ec298ep-2f, -0x1.26edf6p-2f, -0x1.86c984p-4f, 0x1.8e24d4p-4f, 0x1.28c4ccp-2f, 0x1.ee006p-2f},
-  },
-// EulerAncestral trailing
-  {R"({"_class_name":"EulerAncestralDiscreteScheduler","beta_start":0.00085,"beta_end":0.012,"beta_schedule":"scaled_linear","steps_offset":1,"timestep_spacing":"trailing"})", 3, 0x1p+0f, 42,
-    {999, 666, 332}, 0x1.d218ap+3f,
-    /* add_noise_first */ {0x1.66446ep+2f, 0x1.010c4cp+2f, 0x1.37a86p+1f, 0x1.b4e078p-1f, -0x1.74e086p-1f, -0x1.27a86p+1f, -0x1.f218ap+1f, -0x1.5e4472p+2f},
-    /* scaled_first */ {-0x1.188d4ap-4f, -0x1.a4d3fp-5f, -0x1.188d4ap-5f, -0x1.188d4ap-6f, 0x0p+0f, 0x1.188d4ap-6f, 0x1.188d4ap-5f, 0x1.a4d3fp-5f},
-    /* final_latent */ {0x1.8a7188p+2f, -0x1.b5b8dp-1f, 0x1.de0ccp+0f, 0x1.075b88p+0f, 0x1.5146acp-2f, 0x1.900594p-4f, -0x1.7eab2ap+2f, -0x1.40b09p+3f},
-    /* final_denoised */ {0x1.8a7188p+2f, -0x1.b5b8dp-1f, 0x1.de0ccp+0f, 0x1.075b88p+0f, 0x1.5146acp-2f, 0x1.900594p-4f, -0x1.7eab2ap+2f, -0x1.40b09p+3f},
-  },
-// DDIM img2img
-  {R"({"_class_name":"DDIMScheduler","beta_start":0.00085,"beta_end":0.012,"beta_schedule":"scaled_linear","clip_sample":false,"set_alpha_to_one":false,"steps_offset":1})", 8, 0x1.8p-1f, 0,
-    {626, 501, 376, 251, 126, 1}, 0x1p+0f,
-    /* add_noise_first */ {0x1.054518p-1f, 0x1.7c03dcp-2f, 0x1.dafb18p-3f, 0x1.7bdce2p-4f, -0x1.7c78cep-5f, -0x1.7c2ad8p-3f, -0x1.4c9bbep-2f, -0x1.db2212p-2f},
-    /* scaled_first */ {-0x1p+0f, -0x1.8p-1f, -0x1p-1f, -0x1p-2f, 0x0p+0f, 0x1p-2f, 0x1p-1f, 0x1.8p-1f},
-    /* final_latent */ {-0x1.026586p+1f, -0x1.977ef8p+0f, -0x1.2a32eap+0f, -0x1.79cdb8p-1f, -0x1.3e6b34p-2f, 0x1.db142p-4f, 0x1.15faa8p-1f, 0x1.f092cp-1f},
-    /* final_denoised */ {},
-  },
-// LCM
-  {R"({"_class_name":"LCMScheduler","beta_start":0.00085,"beta_end":0.012,"beta_schedule":"scaled_linear","original_inference_steps":50})", 4, 0x1p+0f, 42,
-    {999, 759, 499, 259}, 0x1p+0f,
-    /* add_noise_first */ {0x1.8883f8p-2f, 0x1.199ddp-2f, 0x1.556f5cp-3f, 0x1.de8c2cp-5f, -0x1.98a504p-5f, -0x1.43f58ep-3f, -0x1.10e0eep-2f, -0x1.7fc716p-2f},
-    /* scaled_first */ {-0x1p+0f, -0x1.8p-1f, -0x1p-1f, -0x1p-2f, 0x0p+0f, 0x1p-2f, 0x1p-1f, 0x1.8p-1f},
-    /* final_latent */ {-0x1.207eeep+2f, -0x1.914bd8p+3f, -0x1.8fc272p+1f, -0x1.f8fadap+0f, 0x1.26a9aep+0f, 0x1.4a8892p+2f, -0x1.a06c14p-3f, -0x1.0da80ap+1f},
-    /* final_denoised */ {-0x1.207eeep+2f, -0x1.914bd8p+3f, -0x1.8fc272p+1f, -0x1.f8fadap+0f, 0x1.26a9aep+0f, 0x1.4a8892p+2f, -0x1.a06c14p-3f, -0x1.0da80ap+1f},
-  },
-// Euler v_prediction log_linear
-  {R"({"_class_name":"EulerDiscreteScheduler","prediction_type":"v_prediction","timestep_spacing":"linspace","interpolation_type":"log_linear","final_sigmas_type":"sigma_min"})", 3, 0x1p+0f, 0,
-    {999, 500, 0}, 0x1.2561dap+5f,
-    /* add_noise_first */ {0x1.aabc2ep+3f, 0x1.3161d6p+3f, 0x1.700f06p+2f, 0x1.f56952p+0f, -0x1.d56964p+0f, -0x1.680f06p+2f, -0x1.2d61dap+3f, -0x1.a6bc34p+3f},
-    /* scaled_first */ {-0x1.be988cp-6f, -0x1.4ef268p-6f, -0x1.be988cp-7f, -0x1.be988cp-8f, 0x0p+0f, 0x1.be988cp-8f, 0x1.be988cp-7f, 0x1.4ef268p-6f},
-    /* final_latent */ {0x1.1ca712p-2f, 0x1.4faf46p-3f, 0x1.98419ep-5f, -0x1.071cf2p-4f, -0x1.6d2d56p-3f, -0x1.2b661cp-2f, -0x1.a0358ap-2f, -0x1.0a827ep-1f},
-    /* final_denoised */ {0x1.1f5174p-2f, 0x1.534e68p-3f, 0x1.9fe79ep-5f, -0x1.06b536p-4f, -0x1.6eaf1ap-3f, -0x1.2d01dp-2f, -0x1.a2ac0ep-2f, -0x1.0c2b28p-1f},
-  },
-// EulerAncestral leading v_prediction
-  {R"({"_class_name":"EulerAncestralDiscreteScheduler","prediction_type":"v_prediction","steps_offset":1})", 4, 0x1p+0f, 69,
-    {751, 501, 251, 1}, 0x1.17d7b2p+4f,
-    /* add_noise_first */ {0x1.a7238p+2f, 0x1.2f627ep+2f, 0x1.6f4304p+1f, 0x1.ff03f8p-1f, -0x1.bf040ap-1f, -0x1.5f4304p+1f, -0x1.276282p+2f, -0x1.9f2384p+2f},
-    /* scaled_first */ {-0x1.d460acp-5f, -0x1.5f4882p-5f, -0x1.d460acp-6f, -0x1.d460acp-7f, 0x0p+0f, 0x1.d460acp-7f, 0x1.d460acp-6f, 0x1.5f4882p-5f},
-    /* final_latent */ {-0x1.a26898p-2f, -0x1.b577c8p-4f, -0x1.a87d8p-3f, -0x1.591032p-3f, -0x1.09214ep-2f, -0x1.733d6cp-1f, 0x1.cb718ep-3f, 0x1.1ab992p-2f},
-    /* final_denoised */ {-0x1.a26898p-2f, -0x1.b577c8p-4f, -0x1.a87d8p-3f, -0x1.591032p-3f, -0x1.09214ep-2f, -0x1.733d6cp-1f, 0x1.cb718ep-3f, 0x1.1ab992p-2f},
-  },
-// Euler trailing N=9 (ends at timestep -1)
-  {R"({"_class_name":"EulerDiscreteScheduler","beta_start":0.00085,"beta_end":0.012,"timestep_spacing":"trailing"})", 9, 0x1p+0f, 0,
-    {999, 888, 777, 666, 555, 443, 332, 221, 110, -1}, 0x1.d218ap+3f,
-    /* add_noise_first */ {0x1.66446ep+2f, 0x1.010c4cp+2f, 0x1.37a86p+1f, 0x1.b4e078p-1f, -0x1.74e086p-1f, -0x1.27a86p+1f, -0x1.f218ap+1f, -0x1.5e4472p+2f},
-    /* scaled_first */ {-0x1.188d4ap-4f, -0x1.a4d3fp-5f, -0x1.188d4ap-5f, -0x1.188d4ap-6f, 0x0p+0f, 0x1.188d4ap-6f, 0x1.188d4ap-5f, 0x1.a4d3fp-5f},
-    /* final_latent */ {0x1.d58f64p+1f, 0x1.3b1f04p+1f, 0x1.415d98p+0f, 0x1.8f9fp-5f, -0x1.286378p+0f, -0x1.2ea214p+1f, -0x1.c9123p+1f, -0x1.31c134p+2f},
-    /* final_denoised */ {0x1.d58f64p+1f, 0x1.3b1f04p+1f, 0x1.415d98p+0f, 0x1.8f9fp-5f, -0x1.286378p+0f, -0x1.2ea214p+1f, -0x1.c9123p+1f, -0x1.31c134p+2f},
-  },
-// DDIM sample prediction, zero-SNR
-  {R"({"_class_name":"DDIMScheduler","clip_sample":false,"prediction_type":"sample","rescale_betas_zero_snr":true,"timestep_spacing":"linspace"})", 4, 0x1p+0f, 0,
-    {999, 666, 333, 0}, 0x1p+0f,
-    /* add_noise_first */ {0x1.666664p-2f, 0x1.fffff8p-3f, 0x1.333334p-3f, 0x1.99999p-5f, -0x1.9999ap-5f, -0x1.333334p-3f, -0x1p-2f, -0x1.666668p-2f},
-    /* scaled_first */ {-0x1p+0f, -0x1.8p-1f, -0x1p-1f, -0x1p-2f, 0x0p+0f, 0x1p-2f, 0x1p-1f, 0x1.8p-1f},
-    /* final_latent */ {-0x1.666668p-2f, -0x1p-2f, -0x1.333334p-3f, -0x1.9999ap-5f, 0x1.99999p-5f, 0x1.333334p-3f, 0x1.fffff8p-3f, 0x1.666664p-2f},
-    /* final_denoised */ {},
-  },
-// PNDM v_prediction trailing
-  {R"({"_class_name":"PNDMScheduler","skip_prk_steps":true,"prediction_type":"v_prediction","timestep_spacing":"trailing","set_alpha_to_one":true})", 6, 0x1.ccccccp-1f, 0,
-    {832, 832, 666, 499, 332, 166}, 0x1p+0f,
-    /* add_noise_first */ {0x1.758f46p-2f, 0x1.0b601ep-2f, 0x1.4261f4p-3f, 0x1.b80e8ap-5f, -0x1.996aacp-5f, -0x1.3ab8fap-3f, -0x1.078ba4p-2f, -0x1.71bacep-2f},
-    /* scaled_first */ {-0x1p+0f, -0x1.8p-1f, -0x1p-1f, -0x1p-2f, 0x0p+0f, 0x1p-2f, 0x1p-1f, 0x1.8p-1f},
-    /* final_latent */ {-0x1.97afcp-3f, -0x1.211c68p-3f, -0x1.55121p-4f, -0x1.9fad18p-6f, 0x1.0a76fcp-5f, 0x1.726238p-4f, 0x1.2fc49p-3f, 0x1.a657dcp-3f},
-    /* final_denoised */ {},
-  },
+    // SD1.5 PNDM
+    {
+        R"({"_class_name":"PNDMScheduler","beta_start":0.00085,"beta_end":0.012,"beta_schedule":"scaled_linear","skip_prk_steps":true,"steps_offset":1,"set_alpha_to_one":false})",
+        5,
+        0x1p+0f,
+        0,
+        {801, 601, 601, 401, 201, 1},
+        0x1p+0f,
+        /* add_noise_first */
+        {0x1.c1d40cp-2f, 0x1.44cee4p-2f, 0x1.8f9384p-3f, 0x1.2b1268p-4f, -0x1.92045ep-5f, -0x1.5e8b62p-3f, -0x1.2c4ad8p-2f, -0x1.a95p-2f},
+        /* scaled_first */ {-0x1p+0f, -0x1.8p-1f, -0x1p-1f, -0x1p-2f, 0x0p+0f, 0x1p-2f, 0x1p-1f, 0x1.8p-1f},
+        /* final_latent */
+        {-0x1.de45bep+1f, -0x1.7875bcp+1f, -0x1.12a5b8p+1f, -0x1.59ab6ap+0f, -0x1.1c16cap-1f, 0x1.eca4f4p-3f, 0x1.0934a4p+0f,
+         0x1.d4d4a6p+0f},
+        /* final_denoised */ {},
+    },
+    // SDXL Euler
+    {
+        R"({"_class_name":"EulerDiscreteScheduler","beta_start":0.00085,"beta_end":0.012,"beta_schedule":"scaled_linear","steps_offset":1,"timestep_spacing":"leading"})",
+        4,
+        0x1p+0f,
+        0,
+        {751, 501, 251, 1},
+        0x1.0eb35cp+2f,
+        /* add_noise_first */
+        {0x1.f03c9cp+0f, 0x1.6706b6p+0f, 0x1.bba1acp-1f, 0x1.526bc4p-2f, -0x1.a4d796p-3f, -0x1.7ba1acp-1f, -0x1.4706bap+0f, -0x1.d03cap+0f},
+        /* scaled_first */
+        {-0x1.e43208p-3f, -0x1.6b2586p-3f, -0x1.e43208p-4f, -0x1.e43208p-5f, 0x0p+0f, 0x1.e43208p-5f, 0x1.e43208p-4f, 0x1.6b2586p-3f},
+        /* final_latent */
+        {-0x1.eb17e2p-5f, -0x1.c47518p-3f, -0x1.87121ap-2f, -0x1.15f4d6p-1f, -0x1.68609cp-1f, -0x1.bacc66p-1f, -0x1.069c18p+0f,
+         -0x1.2fd1fcp+0f},
+        /* final_denoised */
+        {-0x1.eb17e2p-5f, -0x1.c47518p-3f, -0x1.87121ap-2f, -0x1.15f4d6p-1f, -0x1.68609cp-1f, -0x1.bacc66p-1f, -0x1.069c18p+0f,
+         -0x1.2fd1fcp+0f},
+    },
+    // SDXL Euler img2img
+    {
+        R"({"_class_name":"EulerDiscreteScheduler","beta_start":0.00085,"beta_end":0.012,"beta_schedule":"scaled_linear","steps_offset":1,"timestep_spacing":"leading"})",
+        10,
+        0x1.666666p-2f,
+        0,
+        {201, 101, 1},
+        0x1.0db68ep+3f,
+        /* add_noise_first */
+        {0x1.66d7b8p-1f, 0x1.097584p-1f, 0x1.5826ap-2f, 0x1.3ac468p-3f, -0x1.d62358p-6f, -0x1.b04d3ep-3f, -0x1.92eb08p-2f, -0x1.26d7bap-1f},
+        /* scaled_first */
+        {-0x1.bc1132p-1f, -0x1.4d0ce6p-1f, -0x1.bc1132p-2f, -0x1.bc1132p-3f, 0x0p+0f, 0x1.bc1132p-3f, 0x1.bc1132p-2f, 0x1.4d0ce6p-1f},
+        /* final_latent */
+        {-0x1.bb505ep-1f, -0x1.58b292p-1f, -0x1.ec298ep-2f, -0x1.26edf6p-2f, -0x1.86c984p-4f, 0x1.8e24d4p-4f, 0x1.28c4ccp-2f,
+         0x1.ee006p-2f},
+        /* final_denoised */
+        {-0x1.bb505ep-1f, -0x1.58b292p-1f, -0x1.ec298ep-2f, -0x1.26edf6p-2f, -0x1.86c984p-4f, 0x1.8e24d4p-4f, 0x1.28c4ccp-2f,
+         0x1.ee006p-2f},
+    },
+    // EulerAncestral trailing
+    {
+        R"({"_class_name":"EulerAncestralDiscreteScheduler","beta_start":0.00085,"beta_end":0.012,"beta_schedule":"scaled_linear","steps_offset":1,"timestep_spacing":"trailing"})",
+        3,
+        0x1p+0f,
+        42,
+        {999, 666, 332},
+        0x1.d218ap+3f,
+        /* add_noise_first */
+        {0x1.66446ep+2f, 0x1.010c4cp+2f, 0x1.37a86p+1f, 0x1.b4e078p-1f, -0x1.74e086p-1f, -0x1.27a86p+1f, -0x1.f218ap+1f, -0x1.5e4472p+2f},
+        /* scaled_first */
+        {-0x1.188d4ap-4f, -0x1.a4d3fp-5f, -0x1.188d4ap-5f, -0x1.188d4ap-6f, 0x0p+0f, 0x1.188d4ap-6f, 0x1.188d4ap-5f, 0x1.a4d3fp-5f},
+        /* final_latent */
+        {0x1.8a7188p+2f, -0x1.b5b8dp-1f, 0x1.de0ccp+0f, 0x1.075b88p+0f, 0x1.5146acp-2f, 0x1.900594p-4f, -0x1.7eab2ap+2f, -0x1.40b09p+3f},
+        /* final_denoised */
+        {0x1.8a7188p+2f, -0x1.b5b8dp-1f, 0x1.de0ccp+0f, 0x1.075b88p+0f, 0x1.5146acp-2f, 0x1.900594p-4f, -0x1.7eab2ap+2f, -0x1.40b09p+3f},
+    },
+    // DDIM img2img
+    {
+        R"({"_class_name":"DDIMScheduler","beta_start":0.00085,"beta_end":0.012,"beta_schedule":"scaled_linear","clip_sample":false,"set_alpha_to_one":false,"steps_offset":1})",
+        8,
+        0x1.8p-1f,
+        0,
+        {626, 501, 376, 251, 126, 1},
+        0x1p+0f,
+        /* add_noise_first */
+        {0x1.054518p-1f, 0x1.7c03dcp-2f, 0x1.dafb18p-3f, 0x1.7bdce2p-4f, -0x1.7c78cep-5f, -0x1.7c2ad8p-3f, -0x1.4c9bbep-2f,
+         -0x1.db2212p-2f},
+        /* scaled_first */ {-0x1p+0f, -0x1.8p-1f, -0x1p-1f, -0x1p-2f, 0x0p+0f, 0x1p-2f, 0x1p-1f, 0x1.8p-1f},
+        /* final_latent */
+        {-0x1.026586p+1f, -0x1.977ef8p+0f, -0x1.2a32eap+0f, -0x1.79cdb8p-1f, -0x1.3e6b34p-2f, 0x1.db142p-4f, 0x1.15faa8p-1f, 0x1.f092cp-1f},
+        /* final_denoised */ {},
+    },
+    // LCM
+    {
+        R"({"_class_name":"LCMScheduler","beta_start":0.00085,"beta_end":0.012,"beta_schedule":"scaled_linear","original_inference_steps":50})",
+        4,
+        0x1p+0f,
+        42,
+        {999, 759, 499, 259},
+        0x1p+0f,
+        /* add_noise_first */
+        {0x1.8883f8p-2f, 0x1.199ddp-2f, 0x1.556f5cp-3f, 0x1.de8c2cp-5f, -0x1.98a504p-5f, -0x1.43f58ep-3f, -0x1.10e0eep-2f, -0x1.7fc716p-2f},
+        /* scaled_first */ {-0x1p+0f, -0x1.8p-1f, -0x1p-1f, -0x1p-2f, 0x0p+0f, 0x1p-2f, 0x1p-1f, 0x1.8p-1f},
+        /* final_latent */
+        {-0x1.207eeep+2f, -0x1.914bd8p+3f, -0x1.8fc272p+1f, -0x1.f8fadap+0f, 0x1.26a9aep+0f, 0x1.4a8892p+2f, -0x1.a06c14p-3f,
+         -0x1.0da80ap+1f},
+        /* final_denoised */
+        {-0x1.207eeep+2f, -0x1.914bd8p+3f, -0x1.8fc272p+1f, -0x1.f8fadap+0f, 0x1.26a9aep+0f, 0x1.4a8892p+2f, -0x1.a06c14p-3f,
+         -0x1.0da80ap+1f},
+    },
+    // Euler v_prediction log_linear
+    {
+        R"({"_class_name":"EulerDiscreteScheduler","prediction_type":"v_prediction","timestep_spacing":"linspace","interpolation_type":"log_linear","final_sigmas_type":"sigma_min"})",
+        3,
+        0x1p+0f,
+        0,
+        {999, 500, 0},
+        0x1.2561dap+5f,
+        /* add_noise_first */
+        {0x1.aabc2ep+3f, 0x1.3161d6p+3f, 0x1.700f06p+2f, 0x1.f56952p+0f, -0x1.d56964p+0f, -0x1.680f06p+2f, -0x1.2d61dap+3f,
+         -0x1.a6bc34p+3f},
+        /* scaled_first */
+        {-0x1.be988cp-6f, -0x1.4ef268p-6f, -0x1.be988cp-7f, -0x1.be988cp-8f, 0x0p+0f, 0x1.be988cp-8f, 0x1.be988cp-7f, 0x1.4ef268p-6f},
+        /* final_latent */
+        {0x1.1ca712p-2f, 0x1.4faf46p-3f, 0x1.98419ep-5f, -0x1.071cf2p-4f, -0x1.6d2d56p-3f, -0x1.2b661cp-2f, -0x1.a0358ap-2f,
+         -0x1.0a827ep-1f},
+        /* final_denoised */
+        {0x1.1f5174p-2f, 0x1.534e68p-3f, 0x1.9fe79ep-5f, -0x1.06b536p-4f, -0x1.6eaf1ap-3f, -0x1.2d01dp-2f, -0x1.a2ac0ep-2f,
+         -0x1.0c2b28p-1f},
+    },
+    // EulerAncestral leading v_prediction
+    {
+        R"({"_class_name":"EulerAncestralDiscreteScheduler","prediction_type":"v_prediction","steps_offset":1})",
+        4,
+        0x1p+0f,
+        69,
+        {751, 501, 251, 1},
+        0x1.17d7b2p+4f,
+        /* add_noise_first */
+        {0x1.a7238p+2f, 0x1.2f627ep+2f, 0x1.6f4304p+1f, 0x1.ff03f8p-1f, -0x1.bf040ap-1f, -0x1.5f4304p+1f, -0x1.276282p+2f, -0x1.9f2384p+2f},
+        /* scaled_first */
+        {-0x1.d460acp-5f, -0x1.5f4882p-5f, -0x1.d460acp-6f, -0x1.d460acp-7f, 0x0p+0f, 0x1.d460acp-7f, 0x1.d460acp-6f, 0x1.5f4882p-5f},
+        /* final_latent */
+        {-0x1.a26898p-2f, -0x1.b577c8p-4f, -0x1.a87d8p-3f, -0x1.591032p-3f, -0x1.09214ep-2f, -0x1.733d6cp-1f, 0x1.cb718ep-3f,
+         0x1.1ab992p-2f},
+        /* final_denoised */
+        {-0x1.a26898p-2f, -0x1.b577c8p-4f, -0x1.a87d8p-3f, -0x1.591032p-3f, -0x1.09214ep-2f, -0x1.733d6cp-1f, 0x1.cb718ep-3f,
+         0x1.1ab992p-2f},
+    },
+    // Euler trailing N=9 (ends at timestep -1)
+    {
+        R"({"_class_name":"EulerDiscreteScheduler","beta_start":0.00085,"beta_end":0.012,"timestep_spacing":"trailing"})",
+        9,
+        0x1p+0f,
+        0,
+        {999, 888, 777, 666, 555, 443, 332, 221, 110, -1},
+        0x1.d218ap+3f,
+        /* add_noise_first */
+        {0x1.66446ep+2f, 0x1.010c4cp+2f, 0x1.37a86p+1f, 0x1.b4e078p-1f, -0x1.74e086p-1f, -0x1.27a86p+1f, -0x1.f218ap+1f, -0x1.5e4472p+2f},
+        /* scaled_first */
+        {-0x1.188d4ap-4f, -0x1.a4d3fp-5f, -0x1.188d4ap-5f, -0x1.188d4ap-6f, 0x0p+0f, 0x1.188d4ap-6f, 0x1.188d4ap-5f, 0x1.a4d3fp-5f},
+        /* final_latent */
+        {0x1.d58f64p+1f, 0x1.3b1f04p+1f, 0x1.415d98p+0f, 0x1.8f9fp-5f, -0x1.286378p+0f, -0x1.2ea214p+1f, -0x1.c9123p+1f, -0x1.31c134p+2f},
+        /* final_denoised */
+        {0x1.d58f64p+1f, 0x1.3b1f04p+1f, 0x1.415d98p+0f, 0x1.8f9fp-5f, -0x1.286378p+0f, -0x1.2ea214p+1f, -0x1.c9123p+1f, -0x1.31c134p+2f},
+    },
+    // DDIM sample prediction, zero-SNR
+    {
+        R"({"_class_name":"DDIMScheduler","clip_sample":false,"prediction_type":"sample","rescale_betas_zero_snr":true,"timestep_spacing":"linspace"})",
+        4,
+        0x1p+0f,
+        0,
+        {999, 666, 333, 0},
+        0x1p+0f,
+        /* add_noise_first */
+        {0x1.666664p-2f, 0x1.fffff8p-3f, 0x1.333334p-3f, 0x1.99999p-5f, -0x1.9999ap-5f, -0x1.333334p-3f, -0x1p-2f, -0x1.666668p-2f},
+        /* scaled_first */ {-0x1p+0f, -0x1.8p-1f, -0x1p-1f, -0x1p-2f, 0x0p+0f, 0x1p-2f, 0x1p-1f, 0x1.8p-1f},
+        /* final_latent */
+        {-0x1.666668p-2f, -0x1p-2f, -0x1.333334p-3f, -0x1.9999ap-5f, 0x1.99999p-5f, 0x1.333334p-3f, 0x1.fffff8p-3f, 0x1.666664p-2f},
+        /* final_denoised */ {},
+    },
+    // PNDM v_prediction trailing
+    {
+        R"({"_class_name":"PNDMScheduler","skip_prk_steps":true,"prediction_type":"v_prediction","timestep_spacing":"trailing","set_alpha_to_one":true})",
+        6,
+        0x1.ccccccp-1f,
+        0,
+        {832, 832, 666, 499, 332, 166},
+        0x1p+0f,
+        /* add_noise_first */
+        {0x1.758f46p-2f, 0x1.0b601ep-2f, 0x1.4261f4p-3f, 0x1.b80e8ap-5f, -0x1.996aacp-5f, -0x1.3ab8fap-3f, -0x1.078ba4p-2f,
+         -0x1.71bacep-2f},
+        /* scaled_first */ {-0x1p+0f, -0x1.8p-1f, -0x1p-1f, -0x1p-2f, 0x0p+0f, 0x1p-2f, 0x1p-1f, 0x1.8p-1f},
+        /* final_latent */
+        {-0x1.97afcp-3f, -0x1.211c68p-3f, -0x1.55121p-4f, -0x1.9fad18p-6f, 0x1.0a76fcp-5f, 0x1.726238p-4f, 0x1.2fc49p-3f, 0x1.a657dcp-3f},
+        /* final_denoised */ {},
+    },
 };
 
 struct FlowGolden {
@@ -458,30 +575,55 @@ struct FlowGolden {
 };
 
 const std::vector<FlowGolden> kFlowGoldens = {
-// SD3
-  {R"({"_class_name":"FlowMatchEulerDiscreteScheduler","shift":3.0})", 0, 4, 0x1p+0f,
-    {0x1.f4p+9f, 0x1.acd89ep+9f, 0x1.2d1346p+9f, 0x1.1db6dcp+3f},
-    /* scale_noise_first */ {0x1.666664p-2f, 0x1.fffff8p-3f, 0x1.333334p-3f, 0x1.99999p-5f, -0x1.9999ap-5f, -0x1.333334p-3f, -0x1p-2f, -0x1.666668p-2f},
-    /* final_latent */ {-0x1.73ffdcp-1f, -0x1.27330ep-1f, -0x1.b4cc86p-2f, -0x1.1b32eap-2f, -0x1.0332a2p-3f, 0x1.80049p-6f, 0x1.6333c6p-3f, 0x1.4b3378p-2f},
-  },
-// SD3 img2img
-  {R"({"_class_name":"FlowMatchEulerDiscreteScheduler","shift":3.0})", 0, 5, 0x1.333334p-1f,
-    {0x1.778f8p+9f, 0x1.f6fc2cp+8f, 0x1.1db6dcp+3f},
-    /* scale_noise_first */ {0x1.8ca0b6p-2f, 0x1.1fdb4p-2f, 0x1.662bap-3f, 0x1.19416cp-4f, -0x1.33a8c6p-5f, -0x1.267518p-3f, -0x1p-2f, -0x1.6cc574p-2f},
-    /* final_latent */ {-0x1.a5fafp-1f, -0x1.4c7008p-1f, -0x1.e5ca4p-2f, -0x1.32b46ep-2f, -0x1.fe7a7ap-4f, 0x1.9bb982p-5f, 0x1.cd1ap-3f, 0x1.99a2dp-2f},
-  },
-// FLUX.1-dev
-  {R"({"_class_name":"FlowMatchEulerDiscreteScheduler","shift":3.0,"use_dynamic_shifting":true,"base_shift":0.5,"max_shift":1.15,"base_image_seq_len":256,"max_image_seq_len":4096})", 4096, 4, 0x1p+0f,
-    {0x1.f4p+9f, 0x1.c443fp+9f, 0x1.7bc166p+9f, 0x1.006c0cp+9f},
-    /* scale_noise_first */ {0x1.666664p-2f, 0x1.fffff8p-3f, 0x1.333334p-3f, 0x1.99999p-5f, -0x1.9999ap-5f, -0x1.333334p-3f, -0x1p-2f, -0x1.666668p-2f},
-    /* final_latent */ {-0x1.61df28p-1f, -0x1.15125cp-1f, -0x1.908b2p-2f, -0x1.ede30cp-3f, -0x1.755facp-4f, 0x1.e20d6cp-5f, 0x1.abb696p-3f, 0x1.6f74ep-2f},
-  },
-// FLUX.2 empirical mu
-  {R"({"_class_name":"FlowMatchEulerDiscreteScheduler","shift":3.0,"use_dynamic_shifting":true,"time_shift_type":"exponential"})", 1024, 4, 0x1.99999ap-1f,
-    {0x1.f4p+9f, 0x1.df0aeep+9f, 0x1.b9fdaep+9f, 0x1.66bf9p+9f},
-    /* scale_noise_first */ {0x1.666664p-2f, 0x1.fffff8p-3f, 0x1.333334p-3f, 0x1.99999p-5f, -0x1.9999ap-5f, -0x1.333334p-3f, -0x1p-2f, -0x1.666668p-2f},
-    /* final_latent */ {-0x1.58134p-1f, -0x1.0b4672p-1f, -0x1.7cf348p-2f, -0x1.c6b35cp-3f, -0x1.270054p-4f, 0x1.3f660ep-4f, 0x1.d2e64p-3f, 0x1.830cb8p-2f},
-  },
+    // SD3
+    {
+        R"({"_class_name":"FlowMatchEulerDiscreteScheduler","shift":3.0})",
+        0,
+        4,
+        0x1p+0f,
+        {0x1.f4p+9f, 0x1.acd89ep+9f, 0x1.2d1346p+9f, 0x1.1db6dcp+3f},
+        /* scale_noise_first */
+        {0x1.666664p-2f, 0x1.fffff8p-3f, 0x1.333334p-3f, 0x1.99999p-5f, -0x1.9999ap-5f, -0x1.333334p-3f, -0x1p-2f, -0x1.666668p-2f},
+        /* final_latent */
+        {-0x1.73ffdcp-1f, -0x1.27330ep-1f, -0x1.b4cc86p-2f, -0x1.1b32eap-2f, -0x1.0332a2p-3f, 0x1.80049p-6f, 0x1.6333c6p-3f,
+         0x1.4b3378p-2f},
+    },
+    // SD3 img2img
+    {
+        R"({"_class_name":"FlowMatchEulerDiscreteScheduler","shift":3.0})",
+        0,
+        5,
+        0x1.333334p-1f,
+        {0x1.778f8p+9f, 0x1.f6fc2cp+8f, 0x1.1db6dcp+3f},
+        /* scale_noise_first */
+        {0x1.8ca0b6p-2f, 0x1.1fdb4p-2f, 0x1.662bap-3f, 0x1.19416cp-4f, -0x1.33a8c6p-5f, -0x1.267518p-3f, -0x1p-2f, -0x1.6cc574p-2f},
+        /* final_latent */
+        {-0x1.a5fafp-1f, -0x1.4c7008p-1f, -0x1.e5ca4p-2f, -0x1.32b46ep-2f, -0x1.fe7a7ap-4f, 0x1.9bb982p-5f, 0x1.cd1ap-3f, 0x1.99a2dp-2f},
+    },
+    // FLUX.1-dev
+    {
+        R"({"_class_name":"FlowMatchEulerDiscreteScheduler","shift":3.0,"use_dynamic_shifting":true,"base_shift":0.5,"max_shift":1.15,"base_image_seq_len":256,"max_image_seq_len":4096})",
+        4096,
+        4,
+        0x1p+0f,
+        {0x1.f4p+9f, 0x1.c443fp+9f, 0x1.7bc166p+9f, 0x1.006c0cp+9f},
+        /* scale_noise_first */
+        {0x1.666664p-2f, 0x1.fffff8p-3f, 0x1.333334p-3f, 0x1.99999p-5f, -0x1.9999ap-5f, -0x1.333334p-3f, -0x1p-2f, -0x1.666668p-2f},
+        /* final_latent */
+        {-0x1.61df28p-1f, -0x1.15125cp-1f, -0x1.908b2p-2f, -0x1.ede30cp-3f, -0x1.755facp-4f, 0x1.e20d6cp-5f, 0x1.abb696p-3f, 0x1.6f74ep-2f},
+    },
+    // FLUX.2 empirical mu
+    {
+        R"({"_class_name":"FlowMatchEulerDiscreteScheduler","shift":3.0,"use_dynamic_shifting":true,"time_shift_type":"exponential"})",
+        1024,
+        4,
+        0x1.99999ap-1f,
+        {0x1.f4p+9f, 0x1.df0aeep+9f, 0x1.b9fdaep+9f, 0x1.66bf9p+9f},
+        /* scale_noise_first */
+        {0x1.666664p-2f, 0x1.fffff8p-3f, 0x1.333334p-3f, 0x1.99999p-5f, -0x1.9999ap-5f, -0x1.333334p-3f, -0x1p-2f, -0x1.666668p-2f},
+        /* final_latent */
+        {-0x1.58134p-1f, -0x1.0b4672p-1f, -0x1.7cf348p-2f, -0x1.c6b35cp-3f, -0x1.270054p-4f, 0x1.3f660ep-4f, 0x1.d2e64p-3f, 0x1.830cb8p-2f},
+    },
 };
 
 void test_oracle_goldens() {
@@ -515,8 +657,10 @@ void test_oracle_goldens() {
     }
     for (const auto& g : kFlowGoldens) {
         auto s = scheduler_from(g.config);
-        if (g.image_seq_len) s->set_timesteps(g.image_seq_len, g.steps, g.strength);
-        else s->set_timesteps(g.steps, g.strength);
+        if (g.image_seq_len)
+            s->set_timesteps(g.image_seq_len, g.steps, g.strength);
+        else
+            s->set_timesteps(g.steps, g.strength);
         const std::string label = std::string(g.config) + " seq " + std::to_string(g.image_seq_len);
         const std::vector<float> ts = s->float_timesteps();
         CHECK_MSG(bits_equal(ts, g.timesteps), "float timesteps of " + label);

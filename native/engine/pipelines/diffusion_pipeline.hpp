@@ -1,0 +1,88 @@
+#pragma once
+// The engine's entry point: a loaded model folder that generates images. One instance serves
+// several generate() calls at once; each call borrows its own infer requests.
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/runtime.hpp"
+#include "pipelines/generation_params.hpp"
+
+namespace ovd {
+
+// A LoRA adapter registered at load; generate() calls select among them by name.
+struct AdapterSpec {
+    std::string name;
+    std::string path;    // .safetensors
+    float alpha = 1.0f;  // used when a call selects the adapter without an alpha
+};
+
+enum class LoraMode {
+    Dynamic,  // adapters and alphas chosen per call, no recompilation (the oracle's default)
+    Fuse,     // all registered adapters merged into the weights at load: fastest, fixed
+};
+
+// Static shapes, as the oracle's reshape(num_images_per_prompt, height, width, guidance_scale): every
+// submodel is compiled for one image size, image count and classifier-free-guidance batch. Calls then
+// default to these and refuse anything that would need other shapes.
+struct StaticShape {
+    int64_t width = 0, height = 0;
+    int64_t num_images_per_prompt = 1;
+    // Only whether it enables classifier-free guidance shapes the models; also the calls' default
+    // guidance. Unset: the model's text-to-image default.
+    std::optional<float> guidance_scale;
+};
+
+// How to load a pipeline: devices, compile properties, adapters and optional static shapes.
+struct PipelineConfig {
+    std::string text_encoder = "CPU";
+    std::string denoiser = "CPU";
+    std::string vae = "CPU";
+    PropertyMap properties;  // passed to every submodel's compile (CACHE_DIR, PERFORMANCE_HINT, ...)
+    std::vector<AdapterSpec> adapters;
+    LoraMode lora_mode = LoraMode::Dynamic;
+    std::optional<StaticShape> static_shape;
+};
+
+// What loading the adapters found: per adapter, the layers it modifies and the keys it could not place.
+struct AdapterReport {
+    std::string name;
+    size_t matched = 0;
+    std::vector<std::string> unmatched;  // normalized keys that modify no layer of this model
+};
+
+enum class Task { Text2Image, Image2Image, Inpainting };
+const char* task_name(Task task);
+
+// Optional image inputs: RGB u8 [1,H,W,3]; mask u8 [1,H,W,1] or [1,H,W,3] (white = repaint).
+struct ImageInputs {
+    ov::Tensor image;
+    ov::Tensor mask;
+};
+
+class DiffusionPipeline {
+public:
+    virtual ~DiffusionPipeline() = default;
+
+    virtual GenerationResult generate(Task task, const GenerationParams& params, const ImageInputs& images,
+                                      const GenerationControl& control) const = 0;
+    // Decodes a latent (e.g. one passed to a step callback) to RGB u8 images.
+    virtual ov::Tensor decode(const ov::Tensor& latent) const = 0;
+    virtual bool supports(Task task) const = 0;
+    // Throws what generate() would throw for these parameters, without running anything: a caller
+    // can refuse a bad request before it waits for a slot.
+    virtual void validate(Task task, const GenerationParams& params, const ImageInputs& images) const = 0;
+
+    const std::string& class_name() const { return class_name_; }
+    double load_ms() const { return load_ms_; }
+    const std::vector<AdapterReport>& adapter_report() const { return adapter_report_; }
+
+protected:
+    std::string class_name_;
+    double load_ms_ = 0;
+    std::vector<AdapterReport> adapter_report_;
+    friend std::shared_ptr<DiffusionPipeline> load_pipeline(const std::string&, const PipelineConfig&);
+};
+
+}  // namespace ovd

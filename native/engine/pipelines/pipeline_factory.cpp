@@ -1,0 +1,32 @@
+#include "pipelines/pipeline_factory.hpp"
+
+#include "base/errors.hpp"
+#include "base/model_folder.hpp"
+#include "pipelines/flux_pipeline.hpp"
+#include "pipelines/sd3_pipeline.hpp"
+#include "pipelines/stable_diffusion_pipeline.hpp"
+
+namespace ovd {
+
+std::shared_ptr<DiffusionPipeline> load_pipeline(const std::string& model_dir, const PipelineConfig& pipeline_config) {
+    const auto start = Clock::now();
+    const ModelFolder folder = ModelFolder::open(model_dir);
+    const std::string& cls = folder.class_name();
+    std::shared_ptr<DiffusionPipeline> pipeline;
+    if (cls == "StableDiffusionPipeline" || cls == "LatentConsistencyModelPipeline" || cls == "StableDiffusionInpaintPipeline" ||
+        cls == "StableDiffusionXLPipeline" || cls == "StableDiffusionXLInpaintPipeline") {
+        pipeline = std::make_shared<StableDiffusionPipeline>(folder, pipeline_config);
+    } else if (cls == "StableDiffusion3Pipeline" || cls == "StableDiffusion3InpaintPipeline") {
+        pipeline = std::make_shared<StableDiffusion3Pipeline>(folder, pipeline_config);
+    } else if (cls == "FluxPipeline" || cls == "FluxInpaintPipeline" || cls == "FluxFillPipeline") {
+        pipeline = std::make_shared<FluxPipeline>(folder, pipeline_config);
+    } else {
+        throw EngineError(ErrorCode::UnsupportedModel,
+                          folder.root().string() + "/model_index.json: unsupported pipeline class '" + cls + "'");
+    }
+    pipeline->class_name_ = cls;
+    pipeline->load_ms_ = ms_since(start);
+    return pipeline;
+}
+
+}  // namespace ovd

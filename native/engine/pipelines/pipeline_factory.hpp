@@ -1,0 +1,13 @@
+#pragma once
+// Which family serves a model folder: the one place that knows every concrete pipeline.
+#include <memory>
+#include <string>
+
+#include "pipelines/diffusion_pipeline.hpp"
+
+namespace ovd {
+
+// Reads model_index.json and builds the pipeline its _class_name names.
+std::shared_ptr<DiffusionPipeline> load_pipeline(const std::string& model_dir, const PipelineConfig& pipeline_config);
+
+}  // namespace ovd

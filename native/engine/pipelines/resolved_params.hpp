@@ -1,0 +1,59 @@
+#pragma once
+// Resolving and validating one call's parameters against a family's defaults and static shapes:
+// what every pipeline family shares before its own maths.
+#include <optional>
+#include <string>
+
+#include "models/autoencoder_kl.hpp"
+#include "pipelines/diffusion_pipeline.hpp"
+#include "pipelines/generation_params.hpp"
+
+namespace ovd {
+
+// The VAE's static shapes for a pipeline's static shapes (none when the pipeline is dynamic).
+std::optional<StaticImages> vae_static_images(const std::optional<StaticShape>& shape);
+
+// A call's parameters with the model's defaults filled in.
+struct ResolvedParams {
+    Task task = Task::Text2Image;
+    const GenerationParams* params = nullptr;
+    size_t width = 0, height = 0, steps = 0, batch = 1;
+    float guidance = 0, strength = 1;
+};
+
+// What a family uses where the caller leaves a parameter unset.
+struct FamilyDefaults {
+    float guidance_scale = 7.5f;
+    int64_t steps = 50;
+    float strength = 1.0f;
+    size_t width = 0, height = 0;              // 0: no default, the caller must give them
+    bool image2image_size_from_image = false;  // image-to-image: the input's size rounded down to size_multiple
+    // A reshaped model: its size, image count and guidance are the defaults, and other sizes or counts
+    // are refused.
+    const StaticShape* static_shape = nullptr;
+};
+
+// Checks static shapes at load: a positive size divisible by `size_multiple`, at least one image and
+// a finite guidance scale.
+void check_static_shape(const StaticShape& shape, size_t size_multiple, const std::string& size_rule);
+
+// Throws invalid_argument when a call's classifier-free guidance (`do_cfg`) differs from the one the
+// static shapes were made for (`static_cfg`): the denoiser's batch would not fit. No-op without them.
+void check_static_guidance(const StaticShape* shape, bool static_cfg, bool do_cfg, float guidance);
+
+// Throws invalid_argument unless the images fit the task: image-to-image and inpainting need an
+// RGB u8 [1,H,W,3] image, inpainting a [1,H,W,1|3] mask of the image's size; text-to-image takes none.
+void check_image_inputs(Task task, const ImageInputs& images);
+
+// Checks the images, applies `defaults` and validates what all families share: at least one step
+// and one image, a positive size divisible by `size_multiple` (`size_rule` says why, e.g. "the VAE
+// scale factor"), a finite guidance scale, strength in [0,1] and exactly 1 for text-to-image, and
+// the size and image count of static shapes.
+ResolvedParams resolve_common(Task task, const GenerationParams& params, const ImageInputs& images, const FamilyDefaults& defaults,
+                              size_t size_multiple, const std::string& size_rule);
+
+// The binarized full-size mask [1,1,H,W] -> the same, after checking that it repaints something
+// (an all-black mask is refused rather than returning the input).
+const ov::Tensor& check_mask_not_empty(const ov::Tensor& mask_condition);
+
+}  // namespace ovd

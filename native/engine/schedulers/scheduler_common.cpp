@@ -1,0 +1,358 @@
+// Scheduler factory and the math shared by several schedulers (betas, alphas, spacing, strength).
+// Float vs double follows the oracle exactly; the comments say where it promotes (see docs, Schedulers).
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <stdexcept>
+
+#include "schedulers/scheduler.hpp"
+
+namespace ovd {
+
+namespace {
+
+struct TypeName {
+    SchedulerType type;
+    const char* name;
+    const char* class_name;
+};
+
+const TypeName kTypeNames[] = {
+    {SchedulerType::Auto, "AUTO", nullptr},
+    {SchedulerType::DDIM, "DDIM", "DDIMScheduler"},
+    {SchedulerType::DDIM, "LMS_DISCRETE", "LMSDiscreteScheduler"},  // deprecated alias, runs DDIM
+    {SchedulerType::EulerDiscrete, "EULER_DISCRETE", "EulerDiscreteScheduler"},
+    {SchedulerType::EulerAncestralDiscrete, "EULER_ANCESTRAL_DISCRETE", "EulerAncestralDiscreteScheduler"},
+    {SchedulerType::PNDM, "PNDM", "PNDMScheduler"},
+    {SchedulerType::LCM, "LCM", "LCMScheduler"},
+    {SchedulerType::FlowMatchEulerDiscrete, "FLOW_MATCH_EULER_DISCRETE", "FlowMatchEulerDiscreteScheduler"},
+};
+
+std::string upper(std::string s) {
+    for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+}
+
+std::string join(const std::vector<std::string>& items) {
+    std::string out;
+    for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
+    return out;
+}
+
+}  // namespace
+
+SchedulerType parse_scheduler_type(const std::string& name) {
+    const std::string wanted = upper(name);
+    std::vector<std::string> valid;
+    for (const auto& entry : kTypeNames) {
+        if (wanted == entry.name) return entry.type;
+        valid.push_back(entry.name);
+    }
+    throw std::invalid_argument("Unknown scheduler type '" + name + "'; valid names: " + join(valid));
+}
+
+const char* scheduler_type_name(SchedulerType type) {
+    for (const auto& entry : kTypeNames)
+        if (entry.type == type) return entry.name;
+    return "UNKNOWN";
+}
+
+SchedulerType scheduler_type_from_class_name(const std::string& class_name, const std::string& source_name) {
+    std::vector<std::string> valid;
+    for (const auto& entry : kTypeNames) {
+        if (!entry.class_name) continue;
+        if (class_name == entry.class_name) return entry.type;
+        valid.push_back(entry.class_name);
+    }
+    throw std::invalid_argument("Unsupported value for '_class_name': '" + class_name + "' in " + source_name +
+                                " (supported: " + join(valid) + ")");
+}
+
+void Scheduler::set_timesteps(size_t, size_t, float) {
+    throw std::logic_error(std::string("set_timesteps(image_seq_len, ...) is only supported by FlowMatchEulerDiscrete, not ") +
+                           scheduler_type_name(type()));
+}
+
+std::vector<int64_t> Scheduler::timesteps() const {
+    throw std::logic_error(std::string(scheduler_type_name(type())) + " has no integer timesteps");
+}
+
+std::vector<float> Scheduler::float_timesteps() {
+    throw std::logic_error(std::string(scheduler_type_name(type())) + " has no float timesteps");
+}
+
+void Scheduler::scale_noise(float*, const float*, size_t, float) {
+    throw std::logic_error(std::string("scale_noise is only supported by FlowMatchEulerDiscrete, not ") + scheduler_type_name(type()));
+}
+
+std::unique_ptr<Scheduler> create_scheduler(const std::string& path, SchedulerType type) {
+    return create_scheduler(Json::parse_file(path), type, path);
+}
+
+std::unique_ptr<Scheduler> create_scheduler(const Json& config, SchedulerType type, const std::string& source_name) {
+    if (!config.is_object()) throw std::invalid_argument("scheduler config " + source_name + " is not a JSON object");
+    if (type == SchedulerType::Auto) {
+        const Json* class_name = config.find("_class_name");
+        if (!class_name || !class_name->is_string() || class_name->as_string().empty())
+            throw std::invalid_argument("Failed to find a '_class_name' string in " + source_name);
+        type = scheduler_type_from_class_name(class_name->as_string(), source_name);
+    }
+    const detail::ConfigReader reader(config, source_name);
+    switch (type) {
+        case SchedulerType::DDIM: return detail::make_ddim(reader);
+        case SchedulerType::EulerDiscrete: return detail::make_euler_discrete(reader);
+        case SchedulerType::EulerAncestralDiscrete: return detail::make_euler_ancestral_discrete(reader);
+        case SchedulerType::PNDM: return detail::make_pndm(reader);
+        case SchedulerType::LCM: return detail::make_lcm(reader);
+        case SchedulerType::FlowMatchEulerDiscrete: return detail::make_flow_match_euler_discrete(reader);
+        case SchedulerType::Auto: break;
+    }
+    throw std::invalid_argument("Unsupported scheduler type for " + source_name);
+}
+
+namespace detail {
+
+void ConfigReader::invalid(const std::string& key, const std::string& problem) const {
+    throw std::invalid_argument("Invalid scheduler config field '" + key + "' in " + m_source + ": " + problem);
+}
+
+// Enum-like fields: a non-string or empty value keeps the default, as in the oracle.
+std::string ConfigReader::enum_string(const char* key, const std::string& fallback, const std::vector<std::string>& allowed) const {
+    const Json* v = m_config.find(key);
+    if (!v || !v->is_string() || v->as_string().empty()) return fallback;
+    const std::string& value = v->as_string();
+    if (std::find(allowed.begin(), allowed.end(), value) == allowed.end())
+        invalid(key, "unsupported value '" + value + "' (expected one of: " + join(allowed) + ")");
+    return value;
+}
+
+BetaSchedule ConfigReader::beta_schedule(BetaSchedule fallback) const {
+    const std::string v = enum_string("beta_schedule", "", {"linear", "scaled_linear", "squaredcos_cap_v2"});
+    if (v == "linear") return BetaSchedule::Linear;
+    if (v == "scaled_linear") return BetaSchedule::ScaledLinear;
+    if (v == "squaredcos_cap_v2") return BetaSchedule::SquaredCosCapV2;
+    return fallback;
+}
+
+PredictionType ConfigReader::prediction_type(PredictionType fallback) const {
+    const std::string v = enum_string("prediction_type", "", {"epsilon", "sample", "v_prediction"});
+    if (v == "epsilon") return PredictionType::Epsilon;
+    if (v == "sample") return PredictionType::Sample;
+    if (v == "v_prediction") return PredictionType::VPrediction;
+    return fallback;
+}
+
+TimestepSpacing ConfigReader::timestep_spacing(TimestepSpacing fallback) const {
+    const std::string v = enum_string("timestep_spacing", "", {"linspace", "leading", "trailing"});
+    if (v == "linspace") return TimestepSpacing::Linspace;
+    if (v == "leading") return TimestepSpacing::Leading;
+    if (v == "trailing") return TimestepSpacing::Trailing;
+    return fallback;
+}
+
+BetaConfig read_beta_config(const ConfigReader& reader, float default_beta_start, float default_beta_end, BetaSchedule default_schedule) {
+    BetaConfig config;
+    config.num_train_timesteps = reader.get<size_t>("num_train_timesteps", 1000);
+    config.beta_start = reader.get<float>("beta_start", default_beta_start);
+    config.beta_end = reader.get<float>("beta_end", default_beta_end);
+    config.schedule = reader.beta_schedule(default_schedule);
+    config.trained_betas = reader.get<std::vector<float>>("trained_betas", {});
+    if (config.num_train_timesteps == 0) reader.invalid("num_train_timesteps", "must be positive");
+    if (!config.trained_betas.empty() && config.trained_betas.size() != config.num_train_timesteps)
+        reader.invalid("trained_betas", "has " + std::to_string(config.trained_betas.size()) + " values but num_train_timesteps is " +
+                                            std::to_string(config.num_train_timesteps));
+    return config;
+}
+
+std::vector<float> betas_endpoint_false(const BetaConfig& config, const ConfigReader& reader) {
+    if (!config.trained_betas.empty()) return config.trained_betas;
+    const size_t n = config.num_train_timesteps;
+    switch (config.schedule) {
+        case BetaSchedule::Linear: return linspace<float, float>(config.beta_start, config.beta_end, n, false);
+        case BetaSchedule::ScaledLinear: {
+            // Interpolate square roots (float sqrt), then square in float.
+            std::vector<float> betas = linspace<float, float>(std::sqrt(config.beta_start), std::sqrt(config.beta_end), n, false);
+            for (float& b : betas) b *= b;
+            return betas;
+        }
+        case BetaSchedule::SquaredCosCapV2: break;
+    }
+    reader.invalid("beta_schedule", "'squaredcos_cap_v2' is not supported (use 'linear' or 'scaled_linear')");
+}
+
+// Zero terminal SNR rescale (arXiv 2305.08891, Algorithm 1) in float.
+void rescale_zero_terminal_snr(std::vector<float>& betas) {
+    std::vector<float> sqrt_cumprod = alphas_cumprod_from_betas(betas);
+    for (float& a : sqrt_cumprod) a = std::sqrt(a);
+    const float first = sqrt_cumprod.front(), last = sqrt_cumprod.back();
+    for (float& x : sqrt_cumprod) {
+        x = x - last;
+        x *= first / (first - last);
+        x = static_cast<float>(std::pow(static_cast<double>(x), 2));
+    }
+    std::vector<float> alphas(betas.size());
+    alphas[0] = sqrt_cumprod[0];
+    for (size_t i = 1; i < alphas.size(); ++i) alphas[i] = sqrt_cumprod[i] / sqrt_cumprod[i - 1];
+    for (size_t i = 0; i < betas.size(); ++i) betas[i] = 1 - alphas[i];
+}
+
+std::vector<float> alphas_cumprod_from_betas(const std::vector<float>& betas) {
+    std::vector<float> cumprod;
+    cumprod.reserve(betas.size());
+    float product = 1.0f;
+    for (float b : betas) {
+        product *= 1.0f - b;
+        cumprod.push_back(product);
+    }
+    return cumprod;
+}
+
+std::vector<int64_t> spaced_timesteps(TimestepSpacing spacing, size_t num_train_timesteps, size_t num_inference_steps,
+                                      size_t steps_offset) {
+    if (num_inference_steps == 0) throw std::invalid_argument("num_inference_steps must be positive");
+    std::vector<int64_t> timesteps;
+    switch (spacing) {
+        case TimestepSpacing::Linspace: {
+            const auto grid = linspace<float, float>(0.0f, static_cast<float>(num_train_timesteps - 1), num_inference_steps, true);
+            for (auto it = grid.rbegin(); it != grid.rend(); ++it) timesteps.push_back(static_cast<int64_t>(std::round(*it)));
+            break;
+        }
+        case TimestepSpacing::Leading: {
+            const size_t ratio = num_train_timesteps / num_inference_steps;
+            for (size_t i = num_inference_steps; i-- > 0;) timesteps.push_back(static_cast<int64_t>(i * ratio + steps_offset));
+            break;
+        }
+        case TimestepSpacing::Trailing: {
+            // The oracle subtracts the float ratio repeatedly; the accumulated error can add an N+1-th step of -1.
+            const float ratio = static_cast<float>(num_train_timesteps) / static_cast<float>(num_inference_steps);
+            for (float t = static_cast<float>(num_train_timesteps); t > 0; t -= ratio)
+                timesteps.push_back(static_cast<int64_t>(std::round(t)) - 1);
+            break;
+        }
+    }
+    return timesteps;
+}
+
+size_t strength_start_index(size_t num_inference_steps, float strength) {
+    const float scaled = static_cast<float>(num_inference_steps) * strength;
+    const size_t init_timestep = std::min(scaled > 0.0f ? static_cast<size_t>(scaled) : size_t(0), num_inference_steps);
+    return num_inference_steps - init_timestep;
+}
+
+std::vector<int64_t> slice_from(const std::vector<int64_t>& timesteps, size_t start, float strength) {
+    if (start >= timesteps.size())
+        throw std::invalid_argument("After adjusting num_inference_steps by strength " + std::to_string(strength) +
+                                    " no denoising step is left; use a larger strength or more steps");
+    return std::vector<int64_t>(timesteps.begin() + static_cast<std::ptrdiff_t>(start), timesteps.end());
+}
+
+float sigma_from_alpha_cumprod(float alpha_cumprod) {
+    const float ratio = (1 - alpha_cumprod) / alpha_cumprod;
+    return static_cast<float>(std::pow(static_cast<double>(ratio), 0.5));
+}
+
+void add_noise_alpha(float* x, const float* noise, size_t count, float alpha_cumprod, bool one_minus_root_in_double) {
+    const float sqrt_alpha = std::sqrt(alpha_cumprod);
+    const float sqrt_one_minus =
+        one_minus_root_in_double ? static_cast<float>(std::sqrt(1.0 - alpha_cumprod)) : std::sqrt(1.0f - alpha_cumprod);
+    for (size_t i = 0; i < count; ++i) x[i] = sqrt_alpha * x[i] + sqrt_one_minus * noise[i];
+}
+
+float alpha_at(const std::vector<float>& alphas_cumprod, int64_t timestep) {
+    if (timestep < 0 || static_cast<size_t>(timestep) >= alphas_cumprod.size())
+        throw std::out_of_range("timestep " + std::to_string(timestep) + " is outside the training schedule [0, " +
+                                std::to_string(alphas_cumprod.size()) + ")");
+    return alphas_cumprod[static_cast<size_t>(timestep)];
+}
+
+// np.interp over xp = 0..T-1 as the oracle writes it. Its bounds test compares the int64 timestep with an
+// unsigned grid, so a -1 timestep (TRAILING quirk) lands on the LAST sigma, not the first.
+std::vector<float> interp_sigmas(const std::vector<int64_t>& timesteps, const std::vector<float>& sigmas_ascending) {
+    const uint64_t last = sigmas_ascending.size() - 1;
+    std::vector<float> out;
+    out.reserve(timesteps.size() + 1);
+    for (int64_t t : timesteps) {
+        const uint64_t ut = static_cast<uint64_t>(t);
+        if (ut == 0) {
+            out.push_back(sigmas_ascending.front());
+        } else if (ut >= last) {
+            out.push_back(sigmas_ascending.back());
+        } else {
+            const float x0 = static_cast<float>(ut - 1), x1 = static_cast<float>(ut);
+            const float y0 = sigmas_ascending[ut - 1], y1 = sigmas_ascending[ut];
+            out.push_back((y1 - y0) / (x1 - x0) * (static_cast<float>(t) - x0) + y0);
+        }
+    }
+    return out;
+}
+
+void divide_by_sigma_norm(float* latent, size_t count, float sigma) {
+    const double norm = std::pow(std::pow(static_cast<double>(sigma), 2) + 1, 0.5);
+    for (size_t i = 0; i < count; ++i) latent[i] = static_cast<float>(latent[i] / norm);
+}
+
+float euler_v_prediction_x0(float model_output, float sample, float sigma) {
+    const double sigma_sq_plus_one = std::pow(static_cast<double>(sigma), 2) + 1;
+    return static_cast<float>(model_output * (-sigma / std::pow(sigma_sq_plus_one, 0.5)) + sample / sigma_sq_plus_one);
+}
+
+size_t index_of_timestep(const std::vector<int64_t>& schedule, int64_t timestep) {
+    for (size_t i = 0; i < schedule.size(); ++i)
+        if (schedule[i] == timestep) return i;
+    throw std::invalid_argument("Failed to find index for timestep " + std::to_string(timestep));
+}
+
+std::vector<float> euler_family_alphas(const ConfigReader& reader, BetaSchedule default_schedule) {
+    const BetaConfig betas_config = read_beta_config(reader, 0.0001f, 0.02f, default_schedule);
+    const bool rescale = reader.get<bool>("rescale_betas_zero_snr", false);
+    std::vector<float> betas = betas_endpoint_false(betas_config, reader);
+    if (rescale) rescale_zero_terminal_snr(betas);
+    std::vector<float> alphas = alphas_cumprod_from_betas(betas);
+    if (rescale) alphas.back() = 0x1p-24f;  // keeps the last sigma finite
+    return alphas;
+}
+
+EulerState::EulerState(std::vector<float> alphas) : alphas_cumprod(std::move(alphas)) {
+    // Before set_timesteps the oracle holds the full descending table plus a final 0.
+    for (auto it = alphas_cumprod.rbegin(); it != alphas_cumprod.rend(); ++it) sigmas.push_back(sigma_from_alpha_cumprod(*it));
+    sigmas.push_back(0.0f);
+}
+
+void EulerState::set_timesteps(TimestepSpacing spacing, size_t num_inference_steps, size_t steps_offset, float strength,
+                               bool log_linear_sigmas, bool final_sigma_min) {
+    step_index = begin_index = -1;
+    const size_t num_train_timesteps = alphas_cumprod.size();
+    schedule_timesteps = spaced_timesteps(spacing, num_train_timesteps, num_inference_steps, steps_offset);
+
+    std::vector<float> table;  // ascending in t
+    for (float a : alphas_cumprod) table.push_back(sigma_from_alpha_cumprod(a));
+    if (log_linear_sigmas) {
+        // N + 1 values from log(sigma_max) down to log(sigma_min), float logf/expf.
+        sigmas = linspace<float, float>(std::log(table.back()), std::log(table.front()), num_inference_steps + 1, true);
+        for (float& s : sigmas) s = std::exp(s);
+    } else {
+        sigmas = interp_sigmas(schedule_timesteps, table);
+    }
+    sigmas.push_back(final_sigma_min ? table.front() : 0.0f);
+
+    const size_t start = strength_start_index(num_inference_steps, strength);
+    timesteps = slice_from(schedule_timesteps, start, strength);
+    begin_index = static_cast<int64_t>(start);
+}
+
+float EulerState::max_sigma() const { return *std::max_element(sigmas.begin(), sigmas.end()); }
+
+size_t EulerState::current_index() {
+    if (step_index == -1) step_index = begin_index;
+    if (step_index < 0 || static_cast<size_t>(step_index) + 1 >= sigmas.size())
+        throw std::logic_error("Euler scheduler step index out of range; call set_timesteps first");
+    return static_cast<size_t>(step_index);
+}
+
+void EulerState::add_noise(float* init_latent, const float* noise, size_t count, int64_t timestep) const {
+    const float sigma = sigmas.at(index_of_timestep(schedule_timesteps, timestep));
+    for (size_t i = 0; i < count; ++i) init_latent[i] = init_latent[i] + sigma * noise[i];
+}
+
+}  // namespace detail
+}  // namespace ovd
