@@ -11,7 +11,7 @@
         {
           "action_name": "cmake_js_build",
           "inputs": ["CMakeLists.txt"],
-          "outputs": ["<(PRODUCT_DIR)/ov_diffusion.node"],
+          "outputs": ["<(PRODUCT_DIR)/ov-diffusion.node"],
           "action": ["node", "<(module_root_dir)/scripts/cmake-js-as-node-gyp.js", "--from-gyp", "<(PRODUCT_DIR)"]
         }
       ]

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 // The image server; see `ov-diffusion --help` and docs/server.md.
-const { main } = require('../dist/server/main.js');
+const { main } = require('../dist/launcher/main.js');
 
 main(process.argv.slice(2), process.env, { signals: true }).then(
   (running) => {

@@ -2,6 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { OvDiffusionError, fromNative } from './errors';
+import type { AdapterChoice, EngineParameters } from './parameters';
 
 export type TensorType = 'f32' | 'f16' | 'i64' | 'i32' | 'u8';
 export interface NativeTensor {
@@ -30,25 +31,8 @@ export interface NativeDevices {
   vae?: string;
 }
 export type NativeTask = 'text2image' | 'image2image' | 'inpainting';
-export interface NativeParams {
-  prompt: string;
-  prompt2?: string;
-  prompt3?: string;
-  negativePrompt?: string;
-  negativePrompt2?: string;
-  negativePrompt3?: string;
-  width?: number;
-  height?: number;
-  numInferenceSteps?: number;
-  guidanceScale?: number;
-  numImagesPerPrompt?: number;
-  seed?: number;
-  strength?: number;
-  maxSequenceLength?: number;
-  scheduler?: string;
-  taylorseer?: boolean | TaylorSeerOptions;
-  adapters?: Array<{ name: string; alpha?: number }>;
-}
+/** What the addon reads for one call: the prompt, the generation parameters by their engine names, the adapters. */
+export type NativeParams = { prompt: string } & EngineParameters & { adapters?: AdapterChoice[] };
 export interface NativeAdapterSpec {
   name: string;
   path: string;
@@ -65,12 +49,6 @@ export interface NativeAdapterReport {
   name: string;
   matchedLayers: number;
   unmatchedKeys: string[];
-}
-/** TaylorSeer transformer-call cache (SD3/FLUX); unset fields take the oracle's defaults 3, 6, -2. */
-export interface TaylorSeerOptions {
-  cacheInterval?: number;
-  disableCacheBeforeStep?: number;
-  disableCacheAfterStep?: number;
 }
 export interface NativeRawImage {
   data: Uint8Array;
@@ -104,7 +82,7 @@ export interface NativeJob {
   promise: Promise<NativeResult>;
   cancel(): void;
 }
-export interface NativePipeline {
+export interface NativeDiffusionModel {
   generate(
     task: NativeTask,
     params: NativeParams,
@@ -121,16 +99,18 @@ export interface NativeBinding {
   openvinoVersion(): string;
   availableDevices(): string[];
   sourceHash(): string;
+  /** The engine's generation parameters (lib/parameters.ts declares the same; a test compares them). */
+  generationParameters(): Array<{ name: string; kind: string }>;
   allocatorTuning(): { applied: boolean; mmapThreshold: number; reason: string };
   loadTokenizersExtension(libraryPath: string): void;
-  Pipeline: {
+  DiffusionModel: {
     load(
       modelDir: string,
       devices: NativeDevices,
       properties: Record<string, PropertyValue>,
       lora: { adapters: NativeAdapterSpec[]; mode: 'dynamic' | 'fuse' },
       reshape?: NativeStaticShape,
-    ): Promise<NativePipeline>;
+    ): Promise<NativeDiffusionModel>;
   };
   IrModel: { load(xmlPath: string, device?: string, properties?: Record<string, PropertyValue>): Promise<NativeIrModel> };
 }

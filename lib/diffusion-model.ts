@@ -5,21 +5,20 @@ import {
   NativeAdapterReport,
   NativeAdapterSpec,
   NativeParams,
-  NativePipeline,
+  NativeDiffusionModel,
   NativeRawImage,
   NativeResult,
   NativeStaticShape,
   NativeTask,
   PropertyValue,
-  TaylorSeerOptions,
 } from './binding';
 import { OvDiffusionError, callNative, fromNative } from './errors';
 import { DEFAULT_MAX_INPUT_PIXELS, GeneratedImage, ImageInput, decodeImage, splitImages } from './images';
 import { ConcurrencyLimiter } from './limiter';
+import { AdapterChoice, GenerationParameters, toEngineParameters } from './parameters';
 
 export type Task = NativeTask;
-export type SchedulerName =
-  'DDIM' | 'EULER_DISCRETE' | 'EULER_ANCESTRAL_DISCRETE' | 'PNDM' | 'LCM' | 'FLOW_MATCH_EULER_DISCRETE' | 'LMS_DISCRETE' | 'AUTO';
+export type { SchedulerName, TaylorSeerOptions } from './parameters';
 
 /** One device for every submodel, or one each for the text encoders, the UNet/transformer and the VAE. */
 export type DeviceSpec = string | { textEncoder?: string; denoiser?: string; vae?: string };
@@ -57,33 +56,15 @@ export interface LoadOptions {
 export type StaticShapeOptions = NativeStaticShape;
 
 /** Adapters for one call: an alias or preset name, a list of aliases (optionally with alphas), or { alias: alpha }. */
-export type AdapterSelection = string | Array<string | { name: string; alpha?: number }> | Record<string, number>;
+export type AdapterSelection = string | Array<string | AdapterChoice> | Record<string, number>;
 export type AdapterReport = NativeAdapterReport;
 
-export interface GenerateOptions {
-  prompt2?: string;
-  prompt3?: string;
-  negativePrompt?: string;
-  negativePrompt2?: string;
-  negativePrompt3?: string;
-  width?: number;
-  height?: number;
-  numInferenceSteps?: number;
-  guidanceScale?: number;
-  numImagesPerPrompt?: number;
-  /** Random seed (default 42, as openvino-genai). */
-  seed?: number;
-  /** Image-to-image and inpainting: how much of the input is repainted, 0..1. */
-  strength?: number;
-  maxSequenceLength?: number;
-  /** Overrides the model folder's scheduler for this call. */
-  scheduler?: SchedulerName;
-  /**
-   * SD3/FLUX TaylorSeer cache: on some steps the transformer output is extrapolated instead of computed.
-   * Default: on for text-to-image (it acts from 9 steps on), off otherwise, as openvino-genai. true: on with
-   * the defaults; false: off; an object: on with those settings.
-   */
-  taylorseer?: boolean | TaylorSeerOptions;
+/**
+ * Options of one call: the generation parameters of lib/parameters.ts (prompt2, negativePrompt, width, height,
+ * numInferenceSteps, guidanceScale, numImagesPerPrompt, seed, strength, maxSequenceLength, scheduler, taylorseer;
+ * unset ones take the model's defaults, as openvino_genai chooses them), and what only the library takes.
+ */
+export interface GenerateOptions extends GenerationParameters {
   /** LoRA adapters for this call (default: none, the base model). */
   adapters?: AdapterSelection;
   signal?: AbortSignal;
@@ -125,24 +106,6 @@ export interface GenerationResult {
   metrics: GenerationMetrics;
 }
 
-const PARAM_KEYS: Array<keyof GenerateOptions & keyof NativeParams> = [
-  'prompt2',
-  'prompt3',
-  'negativePrompt',
-  'negativePrompt2',
-  'negativePrompt3',
-  'width',
-  'height',
-  'numInferenceSteps',
-  'guidanceScale',
-  'numImagesPerPrompt',
-  'seed',
-  'strength',
-  'maxSequenceLength',
-  'scheduler',
-  'taylorseer',
-];
-
 function toDevices(device: DeviceSpec | undefined) {
   if (device === undefined) return {};
   if (typeof device === 'string') return { textEncoder: device, denoiser: device, vae: device };
@@ -150,7 +113,7 @@ function toDevices(device: DeviceSpec | undefined) {
 }
 
 export class DiffusionModel {
-  private native: NativePipeline | null;
+  private native: NativeDiffusionModel | null;
   private readonly limiter: ConcurrencyLimiter;
   private readonly maxInputPixels: number;
   private readonly presets: Record<string, Record<string, number>>;
@@ -160,7 +123,7 @@ export class DiffusionModel {
   readonly tasks: readonly Task[];
   readonly loadMs: number;
 
-  private constructor(native: NativePipeline, options: LoadOptions, limiter: ConcurrencyLimiter) {
+  private constructor(native: NativeDiffusionModel, options: LoadOptions, limiter: ConcurrencyLimiter) {
     this.native = native;
     this.limiter = limiter;
     this.maxInputPixels = options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
@@ -195,7 +158,7 @@ export class DiffusionModel {
     if (reshape !== undefined && (reshape === null || typeof reshape !== 'object'))
       throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'reshape must be {width, height, numImagesPerPrompt?, guidanceScale?}');
     const native = await callNative(() =>
-      binding().Pipeline.load(modelDir, toDevices(options.device), options.properties ?? {}, { adapters, mode }, reshape),
+      binding().DiffusionModel.load(modelDir, toDevices(options.device), options.properties ?? {}, { adapters, mode }, reshape),
     );
     return new DiffusionModel(native, options, limiter);
   }
@@ -231,26 +194,27 @@ export class DiffusionModel {
       throw new OvDiffusionError(
         'ERR_INVALID_ARGUMENT',
         `image (${rawImage.width}x${rawImage.height}) and mask (${rawMask.width}x${rawMask.height}) must have the same size`,
+        { param: 'mask' },
       );
     return this.run('inpainting', prompt, { image: rawImage, mask: rawMask }, options);
   }
 
   /** Presets expand to their blend; a preset or alias given as a string selects it with its default alpha. */
-  private expandAdapters(selection: AdapterSelection): Array<{ name: string; alpha?: number }> {
+  private expandAdapters(selection: AdapterSelection): AdapterChoice[] {
     const fromRecord = (r: Record<string, number>) => Object.entries(r).map(([name, alpha]) => ({ name, alpha }));
     if (typeof selection === 'string') return this.presets[selection] ? fromRecord(this.presets[selection]) : [{ name: selection }];
     if (Array.isArray(selection)) {
       return selection.flatMap((entry) => {
         if (typeof entry === 'string') return this.presets[entry] ? fromRecord(this.presets[entry]) : [{ name: entry }];
         if (entry && typeof entry.name === 'string') return [{ name: entry.name, alpha: entry.alpha }];
-        throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'adapters entries must be names or {name, alpha}');
+        throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'adapters entries must be names or {name, alpha}', { param: 'adapters' });
       });
     }
     if (typeof selection === 'object') return fromRecord(selection);
-    throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'adapters must be a name, a list or {name: alpha}');
+    throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'adapters must be a name, a list or {name: alpha}', { param: 'adapters' });
   }
 
-  private handle(): NativePipeline {
+  private handle(): NativeDiffusionModel {
     if (!this.native) throw new OvDiffusionError('ERR_DISPOSED', 'the model was disposed');
     return this.native;
   }
@@ -261,19 +225,15 @@ export class DiffusionModel {
     images: { image?: NativeRawImage; mask?: NativeRawImage },
     options: GenerateOptions,
   ): Promise<GenerationResult> {
-    if (typeof prompt !== 'string') throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'prompt must be a string');
+    if (typeof prompt !== 'string') throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'prompt must be a string', { param: 'prompt' });
     if (!this.supports(task))
       throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `${this.className} supports ${this.tasks.join(', ')} only, not ${task}`);
-    const params: NativeParams = { prompt };
-    for (const key of PARAM_KEYS) {
-      const value = options[key];
-      if (value !== undefined && value !== null) (params as unknown as Record<string, unknown>)[key] = value;
-    }
+    const params: NativeParams = { prompt, ...toEngineParameters(options) };
     if (options.adapters !== undefined && options.adapters !== null) params.adapters = this.expandAdapters(options.adapters);
     const { signal, onStep } = options;
     const previews = options.previews ?? 0;
     if (!Number.isInteger(previews) || previews < 0)
-      throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'previews must be a non-negative integer');
+      throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'previews must be a non-negative integer', { param: 'previews' });
     // Refuse a bad request now rather than after it waited for a slot.
     try {
       this.handle().validate(task, params, images);
@@ -295,7 +255,7 @@ export class DiffusionModel {
                 preview: preview && splitImages(preview.data, preview.count, preview.width, preview.height),
               })
           : undefined;
-        let job: ReturnType<NativePipeline['generate']>;
+        let job: ReturnType<NativeDiffusionModel['generate']>;
         const callSite = new Error().stack;
         try {
           job = native.generate(task, params, images, stepListener, previews);

@@ -1,3 +1,5 @@
+import { parameterNameOf } from './parameters';
+
 /** Stable error codes. Native errors carry the same codes. */
 export type ErrorCode =
   | 'ERR_INVALID_ARGUMENT'
@@ -13,10 +15,16 @@ export type ErrorCode =
 
 export class OvDiffusionError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /**
+   * The input at fault, when one is: a generation option by its library name (e.g. 'numInferenceSteps'), or
+   * 'image', 'mask', 'adapters', 'prompt'.
+   */
+  readonly param?: string;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; param?: string }) {
     super(message, options);
     this.name = 'OvDiffusionError';
     this.code = code;
+    if (options?.param !== undefined) this.param = options.param;
   }
 }
 
@@ -36,9 +44,11 @@ const KNOWN_CODES = new Set<string>([
 /** Turns an error thrown by the native layer into an OvDiffusionError, keeping the caller's stack. */
 export function fromNative(error: unknown, callSiteStack?: string): OvDiffusionError {
   if (error instanceof OvDiffusionError) return error;
-  const e = error as { code?: unknown; message?: unknown };
+  const e = error as { code?: unknown; message?: unknown; param?: unknown };
   const code = typeof e?.code === 'string' && KNOWN_CODES.has(e.code) ? (e.code as ErrorCode) : 'ERR_INTERNAL';
-  const wrapped = new OvDiffusionError(code, String(e?.message ?? error), { cause: error });
+  // The engine names a parameter as it does (num_inference_steps); the library user knows it as numInferenceSteps.
+  const param = typeof e?.param === 'string' ? (parameterNameOf(e.param) ?? e.param) : undefined;
+  const wrapped = new OvDiffusionError(code, String(e?.message ?? error), { cause: error, param });
   if (callSiteStack) wrapped.stack = `${wrapped.name}: ${wrapped.message}\n${callSiteStack.split('\n').slice(1).join('\n')}`;
   return wrapped;
 }

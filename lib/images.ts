@@ -115,14 +115,18 @@ async function decodeToRgb(input: ImageInput, { what, maxPixels = DEFAULT_MAX_IN
   if (isRaw(input)) {
     const { width, height, channels: c, data } = input;
     if (![1, 3, 4].includes(c) || !Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0)
-      throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `${what}: raw images need positive integer width/height and 1, 3 or 4 channels`);
+      throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `${what}: raw images need positive integer width/height and 1, 3 or 4 channels`, {
+        param: what,
+      });
     if (data.byteLength !== width * height * c)
       throw new OvDiffusionError(
         'ERR_INVALID_ARGUMENT',
         `${what}: raw data has ${data.byteLength} bytes, ${width}x${height}x${c} needs ${width * height * c}`,
       );
     if (width * height > maxPixels)
-      throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `${what}: ${width}x${height} exceeds the limit of ${maxPixels} pixels`);
+      throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `${what}: ${width}x${height} exceeds the limit of ${maxPixels} pixels`, {
+        param: what,
+      });
     image = sharp(data, { raw: { width, height, channels: c } });
   } else if (input instanceof Uint8Array) {
     image = sharp(input, { limitInputPixels: maxPixels, failOn: 'error' });
@@ -140,8 +144,11 @@ async function decodeToRgb(input: ImageInput, { what, maxPixels = DEFAULT_MAX_IN
   } catch (error) {
     const message = (error as Error).message;
     if (/pixel limit/i.test(message))
-      throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `${what}: image exceeds the limit of ${maxPixels} pixels`, { cause: error });
-    throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `${what}: cannot decode the image (${message})`, { cause: error });
+      throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `${what}: image exceeds the limit of ${maxPixels} pixels`, {
+        cause: error,
+        param: what,
+      });
+    throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `${what}: cannot decode the image (${message})`, { cause: error, param: what });
   }
 }
 

@@ -17,7 +17,7 @@ export {
   AdapterReport,
   StaticShapeOptions,
 } from './diffusion-model';
-export { TaylorSeerOptions } from './binding';
+export { AdapterChoice, TaylorSeerOptions, GenerationParameters, GENERATION_PARAMETERS, SCHEDULER_NAMES } from './parameters';
 export { Text2ImagePipeline, Image2ImagePipeline, InpaintingPipeline } from './pipelines';
 export { GeneratedImage, ImageInput, RawImage, OutputFormat, EncodeOptions, DEFAULT_MAX_INPUT_PIXELS } from './images';
 

@@ -24,7 +24,7 @@ if (fromGyp >= 0) {
   const out = path.join(ROOT, 'build', 'cmake');
   run(['compile', '--out', out]);
   fs.mkdirSync(productDir, { recursive: true });
-  fs.copyFileSync(path.join(out, 'Release', 'ov_diffusion.node'), path.join(productDir, 'ov_diffusion.node'));
+  fs.copyFileSync(path.join(out, 'Release', 'ov-diffusion.node'), path.join(productDir, 'ov-diffusion.node'));
 } else {
   const args = ['rebuild'];
   for (const arg of argv) {

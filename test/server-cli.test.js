@@ -6,10 +6,11 @@ const assert = require('node:assert/strict');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { parseArgs, helpText, CliError } = require('../dist/server/cli');
+const { parseArgs, helpText, CliError } = require('../dist/launcher/cli');
 const { buildModelSettings, loadOptions } = require('../dist/server/settings');
-const { parseSourceLoras, LoraRouter } = require('../dist/server/loras');
-const { readConfigFile, readGraph, writeGraph, modelEntry, parsePbtxt } = require('../dist/server/config');
+const { parseSourceLoras } = require('../dist/launcher/lora-sources');
+const { LoraRouter } = require('../dist/server/loras');
+const { readConfigFile, readGraph, writeGraph, modelEntry, parsePbtxt } = require('../dist/launcher/config');
 const { runCli } = require('./helpers/server-http');
 
 const made = [];

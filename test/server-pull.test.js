@@ -11,7 +11,7 @@ const path = require('path');
 const { fixture } = require('./helpers/paths');
 const { startHubServer, walk } = require('./helpers/hub-server');
 const { runCli, startCli } = require('./helpers/server-http');
-const { readGraph } = require('../dist/server/config');
+const { readGraph } = require('../dist/launcher/config');
 
 const SD15 = fixture('sd15');
 const REPO = 'OpenVINO/tiny-sd15-ov';

@@ -6,7 +6,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('http');
 const { buildModelSettings } = require('../dist/server/settings');
-const { parseSourceLoras } = require('../dist/server/loras');
+const { parseSourceLoras } = require('../dist/launcher/lora-sources');
 const { fakeModel, makeImage } = require('./helpers/server-fakes');
 const { withApp } = require('./helpers/server-http');
 
@@ -506,7 +506,7 @@ test('the library pixel limit on decoded images is a 413', async () => {
   const model = fakeModel();
   const { OvDiffusionError } = require('..');
   model.image2image = async () => {
-    throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'image: image exceeds the limit of 67108864 pixels');
+    throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'image: image exceeds the limit of 67108864 pixels', { param: 'image' });
   };
   await withApp(one(model), async (url) => {
     const form = new FormData();
@@ -605,19 +605,6 @@ test('unknown routes and methods answer in the OpenAI error shape', async () => 
     assertError({ status: missing.status, headers: missing.headers, json: await missing.json() }, 404);
     const wrong = await fetch(`${url}/v3/images/generations`);
     assertError({ status: wrong.status, headers: wrong.headers, json: await wrong.json() }, 405);
-  });
-});
-
-test('LoRA: aliases route to the base model; without library adapter support they answer 501, the base model works', async () => {
-  const model = fakeModel();
-  const loras = parseSourceLoras('xray=org/xray@x.safetensors:0.8,chalk=org/chalk@c.safetensors,blend=@xray:0.5+@chalk');
-  await withApp([{ name: 'sdxl', model, loras }], async (url) => {
-    const res = await postJson(`${url}/v3/images/generations`, { model: 'xray', prompt: 'x' });
-    assertError(res, 501, 'model');
-    assert.equal(res.json.error.code, 'lora_not_supported');
-    assert.equal(res.headers.get('x-should-retry'), 'false');
-    assert.equal((await postJson(`${url}/v3/images/generations`, { model: 'sdxl', prompt: 'x', num_inference_steps: 1 })).status, 200);
-    assert.equal(model.calls[0].options.adapters, undefined);
   });
 });
 

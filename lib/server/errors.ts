@@ -1,6 +1,7 @@
 // OpenAI-shaped HTTP errors: {"error": {"message", "type", "param", "code"}} with a proper status.
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { OvDiffusionError } from '../errors';
+import { GENERATION_PARAMETERS } from '../parameters';
 
 /** As the OpenAI API: every 4xx is an invalid_request_error, every 5xx a server_error. */
 export type ErrorType = 'invalid_request_error' | 'server_error';
@@ -37,13 +38,21 @@ function defaultType(status: number): ErrorType {
 /** 400 naming the field. */
 export const badField = (param: string, message: string, code: string | null = 'invalid_value') => new ApiError(400, message, param, code);
 
+/** The request field for the library's `param` (its option name): the table's field, or the input's own name. */
+function requestField(param: string | undefined): string | null {
+  if (param === undefined) return null;
+  const spec = GENERATION_PARAMETERS.find((p) => p.name === param);
+  if (spec) return spec.field;
+  return param === 'adapters' ? 'model' : param;
+}
+
 /** The library's error codes onto HTTP. Input that is too large (the decoded-pixel limit) is a 413. */
-export function fromLibraryError(error: OvDiffusionError, param: string | null = null): ApiError {
+export function fromLibraryError(error: OvDiffusionError): ApiError {
   switch (error.code) {
     case 'ERR_INVALID_ARGUMENT': {
-      if (/exceeds the limit/.test(error.message))
-        return new ApiError(413, error.message, param ?? paramFromMessage(error.message), 'image_too_large');
-      return new ApiError(400, error.message, param ?? paramFromMessage(error.message), 'invalid_value');
+      const param = requestField(error.param);
+      if (/exceeds the limit/.test(error.message)) return new ApiError(413, error.message, param, 'image_too_large');
+      return new ApiError(400, error.message, param, 'invalid_value');
     }
     case 'ERR_ABORTED':
       return new ApiError(499, 'the request was cancelled', null, 'cancelled');
@@ -61,27 +70,6 @@ export function fromLibraryError(error: OvDiffusionError, param: string | null =
     default:
       return new ApiError(500, `image generation failed: ${error.message}`, null, error.code.toLowerCase());
   }
-}
-
-// The library words its argument errors after the OVMS field names ("prompt_2 and ... apply to", "strength applies to",
-// "image: cannot decode"); pick the field out so the 400 names it.
-const LIBRARY_FIELD_PATTERNS: Array<[RegExp, string]> = [
-  [/^(image|mask):/, '$1'],
-  [/^(prompt_[23]|negative_prompt(?:_[23])?|strength|max_sequence_length|guidance_scale|width|height|seed|num_inference_steps)\b/, '$1'],
-  [/negative prompt/, 'negative_prompt'],
-  [/^image \(.*mask/, 'mask'],
-  [/scheduler/i, 'scheduler'],
-];
-
-function paramFromMessage(message: string): string | null {
-  for (const [pattern, replacement] of LIBRARY_FIELD_PATTERNS) {
-    const match = pattern.exec(message);
-    if (match) {
-      const name = match[0].replace(pattern, replacement);
-      return name === 'seed' ? 'rng_seed' : name;
-    }
-  }
-  return null;
 }
 
 /** Anything thrown into express becomes an OpenAI error body; body-parser and multer errors keep their meaning. */

@@ -1,6 +1,7 @@
 // The request fields of /images/generations (JSON) and /images/edits (multipart text parts): types, coercion,
 // defaults and limits, mapped onto the library's GenerateOptions. JSON null and empty multipart values mean "default".
-import type { GenerateOptions, SchedulerName } from '../diffusion-model';
+import type { GenerateOptions } from '../diffusion-model';
+import { GENERATION_PARAMETERS, ParameterSpec, ParameterType, SCHEDULER_NAMES, SchedulerName } from '../parameters';
 import type { OutputFormat } from '../images';
 import { badField } from './errors';
 import { ModelSettings, Size, sizeText } from './settings';
@@ -8,25 +9,31 @@ import { ModelSettings, Size, sizeText } from './settings';
 export type BodyKind = 'json' | 'multipart';
 type FieldType = 'string' | 'int' | 'float' | 'bool' | 'object';
 
-/** Every field the server reads. Anything else (quality, style, user, ...) is tolerated and ignored; docs/server.md lists them. */
+const TYPE_OF_PARAMETER: Record<ParameterType, FieldType> = {
+  string: 'string',
+  int: 'int',
+  float: 'float',
+  scheduler: 'string',
+  taylorseer: 'object',
+};
+
+/** The request fields of the generation parameters (lib/parameters.ts), with the types they are read as. */
+type HttpParameter = Extract<(typeof GENERATION_PARAMETERS)[number], { type: 'string' | 'int' | 'float' | 'scheduler' }>;
+type ParameterFieldTypes = {
+  [P in HttpParameter as P['field']]: P['type'] extends 'int' ? 'int' : P['type'] extends 'float' ? 'float' : 'string';
+};
+const PARAMETER_FIELDS = GENERATION_PARAMETERS.filter((p): p is HttpParameter => !('http' in p && p.http === false));
+
+/**
+ * Every field the server reads: the generation parameters, and the fields of the request itself. Anything else
+ * (quality, style, user, ...) is tolerated and ignored; docs/server.md lists them.
+ */
 const FIELD_TYPES = {
+  ...(Object.fromEntries(PARAMETER_FIELDS.map((p) => [p.field, TYPE_OF_PARAMETER[p.type]])) as ParameterFieldTypes),
   model: 'string',
   prompt: 'string',
-  prompt_2: 'string',
-  prompt_3: 'string',
-  negative_prompt: 'string',
-  negative_prompt_2: 'string',
-  negative_prompt_3: 'string',
   size: 'string',
-  width: 'int',
-  height: 'int',
   n: 'int',
-  num_images_per_prompt: 'int',
-  num_inference_steps: 'int',
-  guidance_scale: 'float',
-  strength: 'float',
-  rng_seed: 'int',
-  max_sequence_length: 'int',
   response_format: 'string',
   lora_alphas: 'object',
   output_format: 'string',
@@ -34,7 +41,6 @@ const FIELD_TYPES = {
   background: 'string',
   stream: 'bool',
   partial_images: 'int',
-  scheduler: 'string',
 } as const satisfies Record<string, FieldType>;
 type FieldName = keyof typeof FIELD_TYPES;
 type FieldValue<T extends FieldType> = T extends 'string'
@@ -114,16 +120,7 @@ export function readFields(body: Record<string, unknown>, kind: BodyKind): Field
 }
 
 /** The engine's schedulers (LMS_DISCRETE runs DDIM, as in openvino_genai); AUTO = the model folder's own. */
-export const SCHEDULERS: readonly SchedulerName[] = [
-  'AUTO',
-  'DDIM',
-  'EULER_DISCRETE',
-  'EULER_ANCESTRAL_DISCRETE',
-  'PNDM',
-  'LCM',
-  'FLOW_MATCH_EULER_DISCRETE',
-  'LMS_DISCRETE',
-];
+export const SCHEDULERS: readonly SchedulerName[] = SCHEDULER_NAMES;
 
 export type ResponseFormat = 'b64_json' | 'url';
 
@@ -242,27 +239,25 @@ export function buildImageRequest(f: Fields, settings: ModelSettings, defaults: 
   range('num_inference_steps', f.num_inference_steps, 1, settings.maxNumInferenceSteps, ' (max_num_inference_steps)');
   if (settings.staticGuidanceScale !== undefined && f.guidance_scale !== undefined && f.guidance_scale !== settings.staticGuidanceScale)
     throw badField('guidance_scale', `this model is compiled for guidance_scale ${settings.staticGuidanceScale}`);
-  range('strength', f.strength, 0, 1);
-  range('rng_seed', f.rng_seed, 0, Number.MAX_SAFE_INTEGER);
   if (f.max_sequence_length !== undefined && f.max_sequence_length <= 0)
     throw badField('max_sequence_length', 'max_sequence_length must be higher than 0');
+  // The checks above are OVMS's, in its words; every other bound comes from the parameter table.
+  for (const p of PARAMETER_FIELDS) {
+    const { min, max } = p as ParameterSpec;
+    if (min !== undefined || max !== undefined) range(p.field, f[p.field] as number | undefined, min ?? -Infinity, max ?? Infinity);
+  }
 
-  const options: GenerateOptions = {
-    prompt2: f.prompt_2,
-    prompt3: f.prompt_3,
-    negativePrompt: f.negative_prompt,
-    negativePrompt2: f.negative_prompt_2,
-    negativePrompt3: f.negative_prompt_3,
+  // Each parameter's field, as the table maps it; then what the request words its own way (size, n, the scheduler's
+  // case) and the server's step default.
+  const options: GenerateOptions = {};
+  for (const p of PARAMETER_FIELDS) (options as Record<string, unknown>)[p.name] = f[p.field];
+  Object.assign(options, {
     width: size.width,
     height: size.height,
     numImagesPerPrompt: n,
     numInferenceSteps: f.num_inference_steps ?? settings.defaultNumInferenceSteps,
-    guidanceScale: f.guidance_scale,
-    strength: f.strength,
-    seed: f.rng_seed,
-    maxSequenceLength: f.max_sequence_length,
     scheduler,
-  };
+  });
   for (const key of Object.keys(options) as Array<keyof GenerateOptions>) if (options[key] === undefined) delete options[key];
   return {
     prompt,

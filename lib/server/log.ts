@@ -1,5 +1,6 @@
 // Leveled logging to stderr, with OVMS's level names.
-import type { LogLevel } from './cli';
+export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARNING', 'ERROR'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 const ORDER: Record<LogLevel, number> = { TRACE: 0, DEBUG: 1, INFO: 2, WARNING: 3, ERROR: 4 };
 

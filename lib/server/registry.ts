@@ -2,7 +2,7 @@
 import type { DiffusionModel } from '../diffusion-model';
 import { ApiError, badField } from './errors';
 import { LoraRouter, LoraSpec, LoraTarget } from './loras';
-import { ModelSettings, buildModelSettings } from './settings';
+import { ModelSettings, buildModelSettings, onNpu } from './settings';
 
 /** What the server uses of a loaded DiffusionModel (tests pass fakes). */
 export type ModelLike = Pick<
@@ -39,11 +39,7 @@ export class ServedModel {
     this.name = init.name;
     this.path = init.path;
     this.settings = init.settings ?? buildModelSettings({});
-    const devices = typeof this.settings.device === 'string' ? [this.settings.device] : Object.values(this.settings.device ?? {});
-    this.loras = new LoraRouter(
-      init.loras ?? [],
-      devices.some((d) => d?.includes('NPU')),
-    );
+    this.loras = new LoraRouter(init.loras ?? [], onNpu(this.settings.device));
     this.ready = Promise.resolve(init.model).then(
       (model) => {
         this.model = model;

@@ -118,6 +118,12 @@ export function parsePluginConfig(text: string): Record<string, string | number 
 
 const sizeText = (s: Size) => `${s.width}x${s.height}`;
 
+/** Whether any submodel runs on an NPU: it needs static shapes, and its LoRA adapters are fused in at load. */
+export function onNpu(device: LoadOptions['device']): boolean {
+  const devices = typeof device === 'string' ? [device] : device ? Object.values(device) : [];
+  return devices.some((d) => d?.includes('NPU'));
+}
+
 /** Splits the device string into one or three devices, like OVMS (extra spaces collapse; other counts fail). */
 export function parseDevice(text: string): LoadOptions['device'] {
   const tokens = text.trim().split(/\s+/).filter(Boolean);
@@ -166,9 +172,7 @@ export function buildModelSettings(flags: ModelFlags): ModelSettings {
     throw new Error('max_resolution cannot be combined with resolution: the resolution list already bounds the sizes');
   if (flags.max_num_images_per_prompt !== undefined && resolutions.length === 1)
     throw new Error('max_num_images_per_prompt cannot be combined with a single resolution (a static shape); use num_images_per_prompt');
-  const devices = typeof device === 'string' ? [device] : device ? Object.values(device) : [];
-  if (devices.some((d) => d?.includes('NPU')) && resolutions.length !== 1)
-    throw new Error('NPU needs a static shape: give exactly one --resolution');
+  if (onNpu(device) && resolutions.length !== 1) throw new Error('NPU needs a static shape: give exactly one --resolution');
   if (defaultResolution && (defaultResolution.width > maxResolution.width || defaultResolution.height > maxResolution.height))
     throw new Error(`default_resolution ${sizeText(defaultResolution)} exceeds max_resolution ${sizeText(maxResolution)}`);
   if (resolutions.length) {

@@ -6,8 +6,8 @@
 #include "base/allocator_tuning.hpp"
 #include "base/runtime.hpp"
 #include "convert.hpp"
+#include "diffusion_model_wrap.hpp"
 #include "ir_model_wrap.hpp"
-#include "pipeline_wrap.hpp"
 
 namespace ovd::addon {
 namespace {
@@ -27,6 +27,19 @@ Napi::Value allocator_tuning(const Napi::CallbackInfo& info) {
     return out;
 }
 
+// The engine's generation parameters: [{name, kind}], for the test that keeps lib/parameters.ts in step.
+Napi::Value generation_parameters(const Napi::CallbackInfo& info) {
+    const auto& fields = generation_param_fields();
+    Napi::Array out = Napi::Array::New(info.Env(), fields.size());
+    for (size_t i = 0; i < fields.size(); ++i) {
+        Napi::Object field = Napi::Object::New(info.Env());
+        field.Set("name", fields[i].name);
+        field.Set("kind", param_kind_name(fields[i].kind));
+        out.Set(i, field);
+    }
+    return out;
+}
+
 Napi::Value source_hash(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), OVD_SOURCE_HASH); }
 
 void load_tokenizers_extension(const Napi::CallbackInfo& info) {
@@ -42,13 +55,14 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
     Napi::Function ir_model = IrModelWrap::define(env);
     state->ir_model_constructor = Napi::Persistent(ir_model);
     exports.Set("IrModel", ir_model);
-    Napi::Function pipeline = PipelineWrap::define(env);
-    state->pipeline_constructor = Napi::Persistent(pipeline);
-    exports.Set("Pipeline", pipeline);
+    Napi::Function diffusion_model = DiffusionModelWrap::define(env);
+    state->diffusion_model_constructor = Napi::Persistent(diffusion_model);
+    exports.Set("DiffusionModel", diffusion_model);
     exports.Set("openvinoVersion", Napi::Function::New(env, openvino_version));
     exports.Set("availableDevices", Napi::Function::New(env, available_devices));
     exports.Set("allocatorTuning", Napi::Function::New(env, allocator_tuning));
     exports.Set("sourceHash", Napi::Function::New(env, source_hash));
+    exports.Set("generationParameters", Napi::Function::New(env, generation_parameters));
     exports.Set("loadTokenizersExtension", Napi::Function::New(env, load_tokenizers_extension));
     return exports;
 }

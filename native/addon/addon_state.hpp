@@ -6,7 +6,7 @@ namespace ovd::addon {
 
 struct AddonState {
     Napi::FunctionReference ir_model_constructor;
-    Napi::FunctionReference pipeline_constructor;
+    Napi::FunctionReference diffusion_model_constructor;
 
     static AddonState& of(Napi::Env env) { return *env.GetInstanceData<AddonState>(); }
 };

@@ -11,16 +11,16 @@
 
 namespace ovd::addon {
 
-// A JS Error with the engine's stable `code`.
-Napi::Error make_error(Napi::Env env, const std::string& code, const std::string& message);
+// A JS Error with the engine's stable `code`, and the generation parameter at fault as `param` when there is one.
+Napi::Error make_error(Napi::Env env, const std::string& code, const std::string& message, const std::string& param = {});
 
-// Engine exceptions thrown synchronously on the JS thread keep their code as well.
+// Engine exceptions thrown synchronously on the JS thread keep their code and param as well.
 template <typename F>
 auto guarded(Napi::Env env, F&& body) -> decltype(body()) {
     try {
         return body();
     } catch (const EngineError& e) {
-        throw make_error(env, error_code_name(e.code()), e.what());
+        throw make_error(env, error_code_name(e.code()), e.what(), e.param());
     }
 }
 
@@ -43,6 +43,7 @@ protected:
             result_.emplace(work_());
         } catch (const EngineError& e) {
             code_ = error_code_name(e.code());
+            param_ = e.param();
             SetError(e.what());
         } catch (const std::exception& e) {
             code_ = error_code_name(ErrorCode::Runtime);
@@ -61,7 +62,7 @@ protected:
         }
     }
 
-    void OnError(const Napi::Error& error) override { deferred_.Reject(make_error(Env(), code_, error.Message()).Value()); }
+    void OnError(const Napi::Error& error) override { deferred_.Reject(make_error(Env(), code_, error.Message(), param_).Value()); }
 
 private:
     PromiseTask(Napi::Env env, Work work, Convert convert)
@@ -75,6 +76,7 @@ private:
     Convert convert_;
     std::optional<Result> result_;
     std::string code_;
+    std::string param_;
 };
 
 }  // namespace ovd::addon

@@ -7,9 +7,10 @@
 
 namespace ovd::addon {
 
-Napi::Error make_error(Napi::Env env, const std::string& code, const std::string& message) {
+Napi::Error make_error(Napi::Env env, const std::string& code, const std::string& message, const std::string& param) {
     Napi::Error error = Napi::Error::New(env, message);
     error.Set("code", Napi::String::New(env, code));
+    if (!param.empty()) error.Set("param", Napi::String::New(env, param));
     return error;
 }
 

@@ -36,7 +36,7 @@ function fakeModel({
     if (!tasks.includes(task))
       throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `${className} supports ${tasks.join(', ')} only, not ${task}`);
     if (options.strength !== undefined && task === 'text2image')
-      throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'strength applies to image-to-image and inpainting only');
+      throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'strength applies to image-to-image and inpainting only', { param: 'strength' });
     calls.push({ task, prompt, options, image, mask });
     const queuedAt = performance.now();
     return limiter

@@ -13,7 +13,6 @@ import { BodyKind, ImageRequest, buildImageRequest, readFields } from '../fields
 import { IMAGE_ROUTE, ImageStore } from '../image-store';
 import { ClientDisconnected, ServerShuttingDown, handled, requestSignal } from '../inflight';
 import type { Logger } from '../log';
-import { adaptersNotAvailable, libraryHasAdapters } from '../loras';
 import type { ServerMetrics } from '../metrics';
 import { EditFiles, editFiles, parseMultipart, requireMultipart } from '../multipart';
 import { ImageParameters, encodeImage, imageTokens, usage } from '../output';
@@ -55,15 +54,10 @@ const JSON_LIMIT = '1mb';
 const RANDOM_SEED_LIMIT = 2 ** 32;
 
 /** The LoRA part of the generate options: the adapters the model name selects, with their alphas. */
-function adapterOptions(resolved: Resolved, model: ModelLike, request: ImageRequest): Partial<GenerateOptions> {
+function adapterOptions(resolved: Resolved, request: ImageRequest): Partial<GenerateOptions> {
   const { served, target } = resolved;
-  const active = served.loras.resolve(target, request.loraAlphas);
-  if (served.loras.isEmpty) return {};
-  if (!libraryHasAdapters(model)) {
-    if (target.kind !== 'base') throw adaptersNotAvailable(resolved.name);
-    return {};
-  }
-  return { adapters: active };
+  const chosen = served.loras.resolve(target, request.loraAlphas);
+  return served.loras.isEmpty ? {} : { adapters: chosen };
 }
 
 function checkTask(resolved: Resolved, model: ModelLike, task: Task): void {
@@ -297,7 +291,7 @@ async function generate(
     const options: GenerateOptions = {
       ...request.options,
       seed,
-      ...adapterOptions(resolved, model, request),
+      ...adapterOptions(resolved, request),
       signal,
       onStep,
       ...(stream && request.partialImages ? { previews: request.partialImages } : {}),

@@ -30,13 +30,21 @@ inline const char* error_code_name(ErrorCode code) {
 
 class EngineError : public std::runtime_error {
 public:
-    EngineError(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+    EngineError(ErrorCode code, const std::string& message, std::string param = {})
+        : std::runtime_error(message), code_(code), param_(std::move(param)) {}
     ErrorCode code() const { return code_; }
+    // The generation parameter at fault, as GenerationParams names it ("" when none is): the addon passes it on
+    // as the JS error's `param`, so no layer above has to read it out of the message.
+    const std::string& param() const { return param_; }
 
 private:
     ErrorCode code_;
+    std::string param_;
 };
 
 inline EngineError invalid_argument(const std::string& message) { return {ErrorCode::InvalidArgument, message}; }
+inline EngineError invalid_param(const std::string& param, const std::string& message) {
+    return {ErrorCode::InvalidArgument, message, param};
+}
 
 }  // namespace ovd

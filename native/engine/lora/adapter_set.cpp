@@ -19,7 +19,7 @@ AdapterSet::AdapterSet(const std::vector<AdapterSpec>& specs, LoraMode mode, Lor
 std::shared_ptr<LoraController> AdapterSet::prepare(const std::shared_ptr<ov::Model>& model, const std::string& prefix) {
     if (adapters_.empty()) return nullptr;
     if (mode_ == LoraMode::Fuse) {
-        std::vector<AdapterChoice> all;
+        std::vector<AppliedAdapter> all;
         for (size_t i = 0; i < specs_.size(); ++i) all.push_back({i, specs_[i].alpha});
         LoraController::fuse(model, adapters_, all, prefix, matched_keys_);
         return nullptr;
@@ -27,22 +27,22 @@ std::shared_ptr<LoraController> AdapterSet::prepare(const std::shared_ptr<ov::Mo
     return LoraController::attach(model, adapters_, prefix, matched_keys_);
 }
 
-std::vector<AdapterChoice> AdapterSet::choose(const std::vector<AdapterRequest>& requests) const {
-    std::vector<AdapterChoice> choices;
+std::vector<AppliedAdapter> AdapterSet::choose(const std::vector<AdapterChoice>& requests) const {
+    std::vector<AppliedAdapter> choices;
     std::set<size_t> seen;
-    for (const AdapterRequest& request : requests) {
+    for (const AdapterChoice& request : requests) {
         size_t index = specs_.size();
         for (size_t i = 0; i < specs_.size(); ++i)
             if (specs_[i].name == request.name) index = i;
         if (index == specs_.size()) {
             std::string known;
             for (const auto& s : specs_) known += (known.empty() ? "" : ", ") + s.name;
-            throw invalid_argument("unknown adapter '" + request.name + "'" +
-                                   (known.empty() ? " (no adapters are registered)" : " (registered: " + known + ")"));
+            throw invalid_param("adapters", "unknown adapter '" + request.name + "'" +
+                                                (known.empty() ? " (no adapters are registered)" : " (registered: " + known + ")"));
         }
-        if (!seen.insert(index).second) throw invalid_argument("adapter '" + request.name + "' is selected twice");
+        if (!seen.insert(index).second) throw invalid_param("adapters", "adapter '" + request.name + "' is selected twice");
         const float alpha = request.alpha.value_or(specs_[index].alpha);
-        if (!std::isfinite(alpha)) throw invalid_argument("adapter alpha must be a finite number");
+        if (!std::isfinite(alpha)) throw invalid_param("adapters", "adapter alpha must be a finite number");
         choices.push_back({index, alpha});
     }
     if (mode_ == LoraMode::Fuse && !choices.empty()) {

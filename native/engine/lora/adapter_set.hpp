@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "lora/lora_controller.hpp"
-#include "pipelines/diffusion_pipeline.hpp"
+#include "pipelines/diffusion_model.hpp"
 
 namespace ovd {
 
@@ -22,7 +22,7 @@ public:
     std::shared_ptr<LoraController> prepare(const std::shared_ptr<ov::Model>& model, const std::string& prefix);
 
     // A call's adapter names and alphas -> choices; unknown names are an ERR_INVALID_ARGUMENT.
-    std::vector<AdapterChoice> choose(const std::vector<AdapterRequest>& requests) const;
+    std::vector<AppliedAdapter> choose(const std::vector<AdapterChoice>& requests) const;
 
     // Call after every submodel was prepared.
     std::vector<AdapterReport> report() const;

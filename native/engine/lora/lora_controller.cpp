@@ -89,7 +89,7 @@ ov::Output<ov::Node> lora_branch(const std::shared_ptr<ov::Node>& layer, const o
 
 }  // namespace
 
-std::string choices_tag(const std::vector<AdapterChoice>& choices) {
+std::string choices_tag(const std::vector<AppliedAdapter>& choices) {
     std::ostringstream tag;
     tag.precision(9);
     for (const auto& c : choices) tag << c.index << '=' << c.alpha << ';';
@@ -141,7 +141,7 @@ std::shared_ptr<LoraController> LoraController::attach(const std::shared_ptr<ov:
     return controller;
 }
 
-double LoraController::apply(InferRequestPool::Lease& request, const std::vector<AdapterChoice>& choices) const {
+double LoraController::apply(InferRequestPool::Lease& request, const std::vector<AppliedAdapter>& choices) const {
     const std::string tag = "lora:" + choices_tag(choices);
     if (tag == request.state_tag()) return 0.0;
     const auto start = Clock::now();
@@ -183,7 +183,7 @@ double LoraController::apply(InferRequestPool::Lease& request, const std::vector
 }
 
 void LoraController::fuse(const std::shared_ptr<ov::Model>& model, const std::vector<std::shared_ptr<const LoraAdapter>>& adapters,
-                          const std::vector<AdapterChoice>& choices, const std::string& prefix, std::vector<std::string>& matched_keys) {
+                          const std::vector<AppliedAdapter>& choices, const std::string& prefix, std::vector<std::string>& matched_keys) {
     for (const Match& match : match_layers(model, adapters, prefix, matched_keys)) {
         const auto& node = match.node;
         auto weight = ov::as_type_ptr<Constant>(node->input_value(1).get_node_shared_ptr());

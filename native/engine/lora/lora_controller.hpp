@@ -18,7 +18,8 @@
 
 namespace ovd {
 
-struct AdapterChoice {
+// An adapter choice (AdapterChoice) resolved against the registered adapters: which one, at which alpha.
+struct AppliedAdapter {
     size_t index;  // into the adapters registered on the pipeline
     float alpha;
 };
@@ -32,11 +33,11 @@ public:
                                                   const std::string& prefix, std::vector<std::string>& matched_keys);
     // Fuses the chosen adapters into the weights of `model` (no state, no per-call switching).
     static void fuse(const std::shared_ptr<ov::Model>& model, const std::vector<std::shared_ptr<const LoraAdapter>>& adapters,
-                     const std::vector<AdapterChoice>& choices, const std::string& prefix, std::vector<std::string>& matched_keys);
+                     const std::vector<AppliedAdapter>& choices, const std::string& prefix, std::vector<std::string>& matched_keys);
 
     // Sets the states of the leased request for `choices`, unless it already holds them. Returns the
     // milliseconds spent (0 when nothing was set).
-    double apply(InferRequestPool::Lease& request, const std::vector<AdapterChoice>& choices) const;
+    double apply(InferRequestPool::Lease& request, const std::vector<AppliedAdapter>& choices) const;
 
     size_t layer_count() const { return layers_.size(); }
 
@@ -50,6 +51,6 @@ private:
 };
 
 // A stable text for a set of choices, to tell whether a request already holds it.
-std::string choices_tag(const std::vector<AdapterChoice>& choices);
+std::string choices_tag(const std::vector<AppliedAdapter>& choices);
 
 }  // namespace ovd

@@ -41,10 +41,10 @@ std::shared_ptr<ClipTextEncoder> ClipTextEncoder::load(const ModelFolder& folder
 }
 
 std::vector<ov::Tensor> ClipTextEncoder::encode(const std::string& positive, const std::string& negative, bool with_negative,
-                                                const std::vector<AdapterChoice>* adapters, double* adapter_apply_ms) const {
+                                                const std::vector<AppliedAdapter>* adapters, double* adapter_apply_ms) const {
     auto request = model_->borrow();
     if (lora_) {
-        const double ms = lora_->apply(request, adapters ? *adapters : std::vector<AdapterChoice>{});
+        const double ms = lora_->apply(request, adapters ? *adapters : std::vector<AppliedAdapter>{});
         if (adapter_apply_ms) *adapter_apply_ms += ms;
     }
     const auto port = model_->compiled().input(0);

@@ -27,7 +27,7 @@ public:
     // row, as the oracle. Returns every output, copied out of the request. Time spent setting LoRA
     // states is added to `adapter_apply_ms` when given.
     std::vector<ov::Tensor> encode(const std::string& positive, const std::string& negative, bool with_negative,
-                                   const std::vector<AdapterChoice>* adapters = nullptr, double* adapter_apply_ms = nullptr) const;
+                                   const std::vector<AppliedAdapter>* adapters = nullptr, double* adapter_apply_ms = nullptr) const;
 
     // Output index of the penultimate hidden state (hidden_states[-2]).
     size_t penultimate_hidden_index() const { return num_hidden_layers_ + 1; }

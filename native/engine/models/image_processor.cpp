@@ -105,7 +105,7 @@ ov::Tensor normalize_image(const ov::Tensor& image_u8) { return run(*processors(
 
 ov::Tensor binarize_mask(const ov::Tensor& mask_u8) {
     const size_t channels = mask_u8.get_shape().at(3);
-    if (channels != 1 && channels != 3) throw invalid_argument("a mask must have 1 or 3 channels");
+    if (channels != 1 && channels != 3) throw invalid_param("mask", "a mask must have 1 or 3 channels");
     return run(channels == 3 ? *processors().binarize_rgb : *processors().binarize_gray, {mask_u8});
 }
 

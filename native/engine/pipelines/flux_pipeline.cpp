@@ -133,25 +133,30 @@ ResolvedParams FluxPipeline::resolve(Task task, const GenerationParams& p, const
     const ResolvedParams r = resolve_common(task, p, images, defaults, 2 * scale,
                                             "twice the VAE scale factor " + std::to_string(scale) + ": FLUX packs 2x2 latent pixels");
     if (p.negative_prompt || p.negative_prompt_2 || p.negative_prompt_3)
-        throw invalid_argument("FLUX does not use negative prompts (it runs without classifier-free guidance)");
-    if (p.prompt_3) throw invalid_argument("FLUX has two text encoders: prompt_3 does not apply (prompt_2 goes to T5)");
+        throw invalid_param((p.negative_prompt     ? "negative_prompt"
+                             : p.negative_prompt_2 ? "negative_prompt_2"
+                                                   : "negative_prompt_3"),
+                            "FLUX does not use negative prompts (it runs without classifier-free guidance)");
+    if (p.prompt_3) throw invalid_param("prompt_3", "FLUX has two text encoders: prompt_3 does not apply (prompt_2 goes to T5)");
     if (p.guidance_scale && !guidance_embeds_)
-        throw invalid_argument(
-            "this FLUX transformer has no guidance embedding (FLUX.1-schnell style), so guidance_scale has no effect; "
-            "leave it unset");
+        throw invalid_param("guidance_scale",
+                            "this FLUX transformer has no guidance embedding (FLUX.1-schnell style), so guidance_scale has no effect; "
+                            "leave it unset");
     if (p.max_sequence_length && (*p.max_sequence_length < 1 || *p.max_sequence_length > 512))
-        throw invalid_argument("max_sequence_length must be between 1 and 512 (T5's limit); got " + std::to_string(*p.max_sequence_length));
+        throw invalid_param("max_sequence_length",
+                            "max_sequence_length must be between 1 and 512 (T5's limit); got " + std::to_string(*p.max_sequence_length));
     if (!fill_ && task != Task::Text2Image && r.batch != 1)
-        throw invalid_argument("FLUX " + std::string(task_name(task)) + " makes one image per call (num_images_per_prompt = 1)");
+        throw invalid_param("num_images_per_prompt",
+                            "FLUX " + std::string(task_name(task)) + " makes one image per call (num_images_per_prompt = 1)");
     if (fill_ && (p.taylorseer || p.disable_taylorseer))
-        throw invalid_argument("FluxFillPipeline does not use the TaylorSeer cache; leave taylorseer unset");
+        throw invalid_param("taylorseer", "FluxFillPipeline does not use the TaylorSeer cache; leave taylorseer unset");
     if (p.scheduler != SchedulerType::Auto && p.scheduler != SchedulerType::FlowMatchEulerDiscrete)
-        throw invalid_argument("FLUX runs with the FLOW_MATCH_EULER_DISCRETE scheduler only");
+        throw invalid_param("scheduler", "FLUX runs with the FLOW_MATCH_EULER_DISCRETE scheduler only");
     max_sequence_length = static_cast<size_t>(p.max_sequence_length.value_or(kDefaultMaxSequenceLength));
     if (static_shape_ && max_sequence_length != static_cast<size_t>(kDefaultMaxSequenceLength))
-        throw invalid_argument("this model was reshaped to static shapes with T5 compiled for max_sequence_length " +
-                               std::to_string(kDefaultMaxSequenceLength) + "; leave it unset or give that; got " +
-                               std::to_string(max_sequence_length));
+        throw invalid_param("max_sequence_length", "this model was reshaped to static shapes with T5 compiled for max_sequence_length " +
+                                                       std::to_string(kDefaultMaxSequenceLength) + "; leave it unset or give that; got " +
+                                                       std::to_string(max_sequence_length));
     return r;
 }
 
@@ -160,7 +165,7 @@ GenerationResult FluxPipeline::generate(Task task, const GenerationParams& param
     const auto start = Clock::now();
     size_t max_sequence_length = 0;
     const ResolvedParams r = resolve(task, params, images, max_sequence_length);
-    const std::vector<AdapterChoice> adapter_choices = adapters_->choose(params.adapters);
+    const std::vector<AppliedAdapter> applied_adapters = adapters_->choose(params.adapters);
     const size_t scale = vae_->scale_factor(), h = r.height / scale, w = r.width / scale, seq = (h / 2) * (w / 2);
     const ov::Shape shape{r.batch, latent_channels_, h, w};
     const size_t count = ov::shape_size(shape);
@@ -173,7 +178,7 @@ GenerationResult FluxPipeline::generate(Task task, const GenerationParams& param
 
     // Conditioning: CLIP's pooled output and T5's sequence (prompt_2 goes to T5), no negatives.
     auto t0 = Clock::now();
-    const auto clip = text_encoder_->encode(params.prompt, "", false, &adapter_choices, &result.metrics.adapter_apply_ms);
+    const auto clip = text_encoder_->encode(params.prompt, "", false, &applied_adapters, &result.metrics.adapter_apply_ms);
     result.metrics.text_encoder_ms["text_encoder"] = ms_since(t0);
     const auto t1 = Clock::now();
     const ov::Tensor t5 = t5_->encode(params.prompt_2.value_or(params.prompt), "", false, max_sequence_length);
@@ -193,7 +198,7 @@ GenerationResult FluxPipeline::generate(Task task, const GenerationParams& param
             scheduler->set_timesteps(seq, r.steps, r.strength);
             timesteps = scheduler->float_timesteps();
         } catch (const std::invalid_argument& e) {
-            throw invalid_argument(e.what());
+            throw invalid_param("num_inference_steps", e.what());  // the step count after strength
         }
     };
 
@@ -254,7 +259,7 @@ GenerationResult FluxPipeline::generate(Task task, const GenerationParams& param
     TaylorSeerCache cache(fill_ ? std::nullopt : TaylorSeerCache::config_for(params, task == Task::Text2Image), timesteps.size());
 
     auto request = transformer_->borrow();
-    if (transformer_lora_) result.metrics.adapter_apply_ms += transformer_lora_->apply(request, adapter_choices);
+    if (transformer_lora_) result.metrics.adapter_apply_ms += transformer_lora_->apply(request, applied_adapters);
     ov::Tensor hidden_states = request.input_buffer("hidden_states", fill_ ? ov::Shape{r.batch, seq, in_channels_} : latent.get_shape());
     ov::Tensor timestep = request.input_buffer("timestep", ov::Shape{1});
     request.write_input("encoder_hidden_states", prompt_embeds);

@@ -7,14 +7,14 @@
 #include "models/autoencoder_kl.hpp"
 #include "models/clip_text_encoder.hpp"
 #include "models/t5_encoder.hpp"
-#include "pipelines/diffusion_pipeline.hpp"
+#include "pipelines/diffusion_model.hpp"
 #include "schedulers/scheduler.hpp"
 
 namespace ovd {
 
 struct ResolvedParams;
 
-class FluxPipeline : public DiffusionPipeline {
+class FluxPipeline : public DiffusionModel {
 public:
     FluxPipeline(const ModelFolder& folder, const PipelineConfig& pipeline_config);
 

@@ -14,8 +14,9 @@
 
 namespace ovd {
 
-// A registered adapter chosen for one call; without alpha, its registered alpha applies.
-struct AdapterRequest {
+// A registered adapter chosen for one call; without alpha, its registered alpha applies. The same shape at every
+// layer: the server's aliases and composites, the library's selections and presets all become a list of these.
+struct AdapterChoice {
     std::string name;
     std::optional<float> alpha;
 };
@@ -43,8 +44,30 @@ struct GenerationParams {
     std::optional<TaylorSeerConfig> taylorseer;
     bool disable_taylorseer = false;
     SchedulerType scheduler = SchedulerType::Auto;  // Auto: the folder's scheduler_config.json
-    std::vector<AdapterRequest> adapters;           // LoRA adapters for this call (none: the base model)
+    std::vector<AdapterChoice> adapters;            // LoRA adapters for this call (none: the base model)
 };
+
+// The parameters a caller sets, listed once for the conversion layers: the addon reads exactly these
+// fields, by `name`, and converts each by its kind. lib/parameters.ts declares the same list for the
+// TypeScript side; test/parameters.test.js checks that the two agree.
+enum class ParamKind { String, Integer, Number, Scheduler, TaylorSeer };
+
+// One converted value; only the member of the field's kind is meaningful.
+struct ParamValue {
+    std::string text;
+    int64_t integer = 0;
+    double number = 0;
+    std::optional<TaylorSeerConfig> taylorseer;  // TaylorSeer: nullopt means "off" (false)
+};
+
+struct ParamField {
+    const char* name;  // the GenerationParams member, and the OVMS request field
+    ParamKind kind;
+    void (*set)(GenerationParams& params, const ParamValue& value);
+};
+
+const std::vector<ParamField>& generation_param_fields();
+const char* param_kind_name(ParamKind kind);
 
 // Timings of one call, in milliseconds.
 struct GenerationMetrics {

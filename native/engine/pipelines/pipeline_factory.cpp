@@ -8,11 +8,11 @@
 
 namespace ovd {
 
-std::shared_ptr<DiffusionPipeline> load_pipeline(const std::string& model_dir, const PipelineConfig& pipeline_config) {
+std::shared_ptr<DiffusionModel> load_diffusion_model(const std::string& model_dir, const PipelineConfig& pipeline_config) {
     const auto start = Clock::now();
     const ModelFolder folder = ModelFolder::open(model_dir);
     const std::string& cls = folder.class_name();
-    std::shared_ptr<DiffusionPipeline> pipeline;
+    std::shared_ptr<DiffusionModel> pipeline;
     if (cls == "StableDiffusionPipeline" || cls == "LatentConsistencyModelPipeline" || cls == "StableDiffusionInpaintPipeline" ||
         cls == "StableDiffusionXLPipeline" || cls == "StableDiffusionXLInpaintPipeline") {
         pipeline = std::make_shared<StableDiffusionPipeline>(folder, pipeline_config);

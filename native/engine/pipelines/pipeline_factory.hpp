@@ -3,11 +3,11 @@
 #include <memory>
 #include <string>
 
-#include "pipelines/diffusion_pipeline.hpp"
+#include "pipelines/diffusion_model.hpp"
 
 namespace ovd {
 
 // Reads model_index.json and builds the pipeline its _class_name names.
-std::shared_ptr<DiffusionPipeline> load_pipeline(const std::string& model_dir, const PipelineConfig& pipeline_config);
+std::shared_ptr<DiffusionModel> load_diffusion_model(const std::string& model_dir, const PipelineConfig& pipeline_config);
 
 }  // namespace ovd

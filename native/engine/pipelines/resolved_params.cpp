@@ -9,19 +9,19 @@
 namespace ovd {
 
 void check_image_inputs(Task task, const ImageInputs& images) {
-    if (task != Task::Text2Image && !images.image) throw invalid_argument(std::string(task_name(task)) + " needs an input image");
-    if (task == Task::Inpainting && !images.mask) throw invalid_argument("inpainting needs a mask");
-    if (task == Task::Text2Image && images.image) throw invalid_argument("text-to-image takes no input image");
-    if (task != Task::Inpainting && images.mask) throw invalid_argument("a mask applies to inpainting only");
+    if (task != Task::Text2Image && !images.image) throw invalid_param("image", std::string(task_name(task)) + " needs an input image");
+    if (task == Task::Inpainting && !images.mask) throw invalid_param("mask", "inpainting needs a mask");
+    if (task == Task::Text2Image && images.image) throw invalid_param("image", "text-to-image takes no input image");
+    if (task != Task::Inpainting && images.mask) throw invalid_param("mask", "a mask applies to inpainting only");
     for (const ov::Tensor* t : {&images.image, &images.mask}) {
         if (!*t) continue;
         const ov::Shape& s = t->get_shape();
         if (t->get_element_type() != ov::element::u8 || s.size() != 4 || s[0] != 1 || (s[3] != 3 && !(t == &images.mask && s[3] == 1)))
-            throw invalid_argument("images must be u8 [1,H,W,3] and masks u8 [1,H,W,3] or [1,H,W,1]");
+            throw invalid_param(t == &images.mask ? "mask" : "image", "images must be u8 [1,H,W,3] and masks u8 [1,H,W,3] or [1,H,W,1]");
     }
     if (images.image && images.mask &&
         (images.image.get_shape()[1] != images.mask.get_shape()[1] || images.image.get_shape()[2] != images.mask.get_shape()[2]))
-        throw invalid_argument("the image and the mask must have the same size");
+        throw invalid_param("mask", "the image and the mask must have the same size");
 }
 
 ResolvedParams resolve_common(Task task, const GenerationParams& p, const ImageInputs& images, const FamilyDefaults& defaults,
@@ -48,27 +48,32 @@ ResolvedParams resolve_common(Task task, const GenerationParams& p, const ImageI
     r.width = p.width ? static_cast<size_t>(*p.width) : default_width;
     r.height = p.height ? static_cast<size_t>(*p.height) : default_height;
 
-    if (p.num_inference_steps && *p.num_inference_steps < 1) throw invalid_argument("num_inference_steps must be at least 1");
-    if (p.num_images_per_prompt && *p.num_images_per_prompt < 1) throw invalid_argument("num_images_per_prompt must be at least 1");
+    if (p.num_inference_steps && *p.num_inference_steps < 1)
+        throw invalid_param("num_inference_steps", "num_inference_steps must be at least 1");
+    if (p.num_images_per_prompt && *p.num_images_per_prompt < 1)
+        throw invalid_param("num_images_per_prompt", "num_images_per_prompt must be at least 1");
     r.batch = static_cast<size_t>(p.num_images_per_prompt.value_or(fixed ? fixed->num_images_per_prompt : 1));
-    if ((p.width && *p.width <= 0) || (p.height && *p.height <= 0)) throw invalid_argument("width and height must be positive");
-    if (r.width == 0 || r.height == 0) throw invalid_argument("width and height must be given: the model config has no default size");
+    if ((p.width && *p.width <= 0) || (p.height && *p.height <= 0))
+        throw invalid_param(p.width && *p.width <= 0 ? "width" : "height", "width and height must be positive");
+    if (r.width == 0 || r.height == 0) throw invalid_param("width", "width and height must be given: the model config has no default size");
     if (r.width % size_multiple || r.height % size_multiple)
-        throw invalid_argument("width and height must be divisible by " + std::to_string(size_multiple) + " (" + size_rule + "); got " +
-                               std::to_string(r.width) + "x" + std::to_string(r.height));
-    if (!std::isfinite(r.guidance)) throw invalid_argument("guidance_scale must be a finite number");
-    if (task == Task::Text2Image && r.strength != 1.0f) throw invalid_argument("strength applies to image-to-image and inpainting only");
-    if (!(r.strength >= 0.0f && r.strength <= 1.0f)) throw invalid_argument("strength must be between 0 and 1");
+        throw invalid_param(r.width % size_multiple ? "width" : "height", "width and height must be divisible by " +
+                                                                              std::to_string(size_multiple) + " (" + size_rule + "); got " +
+                                                                              std::to_string(r.width) + "x" + std::to_string(r.height));
+    if (!std::isfinite(r.guidance)) throw invalid_param("guidance_scale", "guidance_scale must be a finite number");
+    if (task == Task::Text2Image && r.strength != 1.0f)
+        throw invalid_param("strength", "strength applies to image-to-image and inpainting only");
+    if (!(r.strength >= 0.0f && r.strength <= 1.0f)) throw invalid_param("strength", "strength must be between 0 and 1");
     if (fixed) {
         const std::string size = std::to_string(fixed->width) + "x" + std::to_string(fixed->height);
         if (r.width != static_cast<size_t>(fixed->width) || r.height != static_cast<size_t>(fixed->height))
-            throw invalid_argument("this model was reshaped to static shapes for " + size +
-                                   " images; leave width and height unset or give " + size + "; got " + std::to_string(r.width) + "x" +
-                                   std::to_string(r.height));
+            throw invalid_param(r.width != static_cast<size_t>(fixed->width) ? "width" : "height",
+                                "this model was reshaped to static shapes for " + size + " images; leave width and height unset or give " +
+                                    size + "; got " + std::to_string(r.width) + "x" + std::to_string(r.height));
         if (r.batch != static_cast<size_t>(fixed->num_images_per_prompt))
-            throw invalid_argument("this model was reshaped to static shapes for num_images_per_prompt " +
-                                   std::to_string(fixed->num_images_per_prompt) + "; leave it unset or give that; got " +
-                                   std::to_string(r.batch));
+            throw invalid_param("num_images_per_prompt", "this model was reshaped to static shapes for num_images_per_prompt " +
+                                                             std::to_string(fixed->num_images_per_prompt) +
+                                                             "; leave it unset or give that; got " + std::to_string(r.batch));
     }
     return r;
 }
@@ -87,19 +92,20 @@ void check_static_guidance(const StaticShape* shape, bool static_cfg, bool do_cf
     if (!shape || static_cfg == do_cfg) return;
     std::ostringstream g;
     g << guidance;
-    throw invalid_argument(static_cfg
-                               ? "this model was reshaped for classifier-free guidance (its denoiser batch is 2 x num_images_per_prompt), "
-                                 "so guidance_scale must be above 1; got " +
-                                     g.str()
-                               : "this model was reshaped without classifier-free guidance (guidance_scale <= 1 at load), so "
-                                 "guidance_scale must be at most 1; got " +
-                                     g.str());
+    throw invalid_param("guidance_scale",
+                        static_cfg
+                            ? "this model was reshaped for classifier-free guidance (its denoiser batch is 2 x num_images_per_prompt), "
+                              "so guidance_scale must be above 1; got " +
+                                  g.str()
+                            : "this model was reshaped without classifier-free guidance (guidance_scale <= 1 at load), so "
+                              "guidance_scale must be at most 1; got " +
+                                  g.str());
 }
 
 const ov::Tensor& check_mask_not_empty(const ov::Tensor& mask_condition) {
     const float* m = mask_condition.data<const float>();
     if (std::none_of(m, m + mask_condition.get_size(), [](float v) { return v != 0.0f; }))
-        throw invalid_argument("the mask is empty: no pixel is light enough (gray >= 127.5) to be repainted");
+        throw invalid_param("mask", "the mask is empty: no pixel is light enough (gray >= 127.5) to be repainted");
     return mask_condition;
 }
 

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "models/autoencoder_kl.hpp"
-#include "pipelines/diffusion_pipeline.hpp"
+#include "pipelines/diffusion_model.hpp"
 #include "pipelines/generation_params.hpp"
 
 namespace ovd {

@@ -123,23 +123,29 @@ ResolvedParams StableDiffusion3Pipeline::resolve(Task task, const GenerationPara
     do_cfg = r.guidance > 1.0f;
     check_static_guidance(defaults.static_shape, static_cfg_, do_cfg, r.guidance);
     if ((p.negative_prompt || p.negative_prompt_2 || p.negative_prompt_3) && !do_cfg)
-        throw invalid_argument("a negative prompt needs guidance_scale > 1");
+        throw invalid_param((p.negative_prompt     ? "negative_prompt"
+                             : p.negative_prompt_2 ? "negative_prompt_2"
+                                                   : "negative_prompt_3"),
+                            "a negative prompt needs guidance_scale > 1");
     if (p.max_sequence_length && (*p.max_sequence_length < 1 || *p.max_sequence_length > 512))
-        throw invalid_argument("max_sequence_length must be between 1 and 512 (T5's limit); got " + std::to_string(*p.max_sequence_length));
+        throw invalid_param("max_sequence_length",
+                            "max_sequence_length must be between 1 and 512 (T5's limit); got " + std::to_string(*p.max_sequence_length));
     if (!t5_ && (p.prompt_3 || p.negative_prompt_3 || p.max_sequence_length))
-        throw invalid_argument(
-            "this Stable Diffusion 3 model has no T5 encoder (text_encoder_3), so prompt_3, negative_prompt_3 and "
-            "max_sequence_length have no effect; leave them unset");
+        throw invalid_param(p.prompt_3            ? "prompt_3"
+                            : p.negative_prompt_3 ? "negative_prompt_3"
+                                                  : "max_sequence_length",
+                            "this Stable Diffusion 3 model has no T5 encoder (text_encoder_3), so prompt_3, negative_prompt_3 and "
+                            "max_sequence_length have no effect; leave them unset");
     if (task != Task::Text2Image && r.batch != 1)
-        throw invalid_argument("Stable Diffusion 3 " + std::string(task_name(task)) +
-                               " makes one image per call (num_images_per_prompt = 1)");
+        throw invalid_param("num_images_per_prompt",
+                            "Stable Diffusion 3 " + std::string(task_name(task)) + " makes one image per call (num_images_per_prompt = 1)");
     if (p.scheduler != SchedulerType::Auto && p.scheduler != SchedulerType::FlowMatchEulerDiscrete)
-        throw invalid_argument("Stable Diffusion 3 runs with the FLOW_MATCH_EULER_DISCRETE scheduler only");
+        throw invalid_param("scheduler", "Stable Diffusion 3 runs with the FLOW_MATCH_EULER_DISCRETE scheduler only");
     max_sequence_length = static_cast<size_t>(p.max_sequence_length.value_or(kDefaultMaxSequenceLength));
     if (static_shape_ && t5_ && max_sequence_length != static_cast<size_t>(kDefaultMaxSequenceLength))
-        throw invalid_argument("this model was reshaped to static shapes with T5 compiled for max_sequence_length " +
-                               std::to_string(kDefaultMaxSequenceLength) + "; leave it unset or give that; got " +
-                               std::to_string(max_sequence_length));
+        throw invalid_param("max_sequence_length", "this model was reshaped to static shapes with T5 compiled for max_sequence_length " +
+                                                       std::to_string(kDefaultMaxSequenceLength) + "; leave it unset or give that; got " +
+                                                       std::to_string(max_sequence_length));
     return r;
 }
 
@@ -182,7 +188,7 @@ GenerationResult StableDiffusion3Pipeline::generate(Task task, const GenerationP
     bool do_cfg = false;
     size_t max_sequence_length = 0;
     const ResolvedParams r = resolve(task, params, images, do_cfg, max_sequence_length);
-    const std::vector<AdapterChoice> adapter_choices = adapters_->choose(params.adapters);
+    const std::vector<AppliedAdapter> applied_adapters = adapters_->choose(params.adapters);
 
     std::unique_ptr<Scheduler> scheduler;
     std::vector<float> timesteps;
@@ -191,7 +197,8 @@ GenerationResult StableDiffusion3Pipeline::generate(Task task, const GenerationP
         scheduler->set_timesteps(r.steps, r.strength);
         timesteps = scheduler->float_timesteps();
     } catch (const std::invalid_argument& e) {
-        throw invalid_argument(e.what());
+        // The scheduler refuses its config or the scheduler named, or the step count after strength.
+        throw invalid_param(scheduler ? "num_inference_steps" : "scheduler", e.what());
     }
     // The cache is sized by the steps actually run (after strength), as the oracle does.
     TaylorSeerCache cache(TaylorSeerCache::config_for(params, task == Task::Text2Image), timesteps.size());
@@ -239,7 +246,7 @@ GenerationResult StableDiffusion3Pipeline::generate(Task task, const GenerationP
     // Transformer inputs: latent x cfg rows ([uncond ; cond]), raw t, the prompts' embeddings.
     const size_t cfg_rows = do_cfg ? 2 : 1;
     auto request = transformer_->borrow();
-    if (transformer_lora_) result.metrics.adapter_apply_ms += transformer_lora_->apply(request, adapter_choices);
+    if (transformer_lora_) result.metrics.adapter_apply_ms += transformer_lora_->apply(request, applied_adapters);
     ov::Tensor latent_cfg = request.input_buffer("hidden_states", ov::Shape{cfg_rows * r.batch, shape[1], shape[2], shape[3]});
     ov::Tensor timestep = request.input_buffer("timestep", ov::Shape{1});
     request.write_input("encoder_hidden_states", conditioning.encoder_hidden_states);

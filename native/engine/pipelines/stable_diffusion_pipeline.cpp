@@ -33,13 +33,10 @@ ov::Tensor guidance_embedding(float guidance_scale, size_t dim) {
 
 }  // namespace
 
-struct StableDiffusionPipeline::Resolved {
-    Task task;
-    const GenerationParams* params;
-    std::vector<AdapterChoice> adapters;
-    size_t width, height, steps, batch;
-    float guidance, strength;
-    bool do_cfg;
+// The common resolution, plus what only UNet models decide.
+struct StableDiffusionPipeline::Resolved : ResolvedParams {
+    std::vector<AppliedAdapter> adapters;
+    bool do_cfg = false;
 };
 
 struct StableDiffusionPipeline::UNetConditioning {
@@ -125,9 +122,9 @@ void StableDiffusionPipeline::validate(Task task, const GenerationParams& params
 StableDiffusionPipeline::Resolved StableDiffusionPipeline::resolve(Task task, const GenerationParams& p, const ImageInputs& images) const {
     if (!supports(task)) throw invalid_argument(class_name_ + " is a dedicated inpainting model; it cannot run " + task_name(task));
     if (p.scheduler == SchedulerType::FlowMatchEulerDiscrete)
-        throw invalid_argument(
-            "scheduler FLOW_MATCH_EULER_DISCRETE is for SD3 and FLUX; UNet models take DDIM, EULER_DISCRETE, "
-            "EULER_ANCESTRAL_DISCRETE, PNDM, LCM or LMS_DISCRETE");
+        throw invalid_param("scheduler",
+                            "scheduler FLOW_MATCH_EULER_DISCRETE is for SD3 and FLUX; UNet models take DDIM, EULER_DISCRETE, "
+                            "EULER_ANCESTRAL_DISCRETE, PNDM, LCM or LMS_DISCRETE");
     const bool lcm = time_cond_proj_dim_ >= 0;
     const size_t scale = vae_->scale_factor();
     FamilyDefaults defaults;
@@ -138,26 +135,23 @@ StableDiffusionPipeline::Resolved StableDiffusionPipeline::resolve(Task task, co
     defaults.width = defaults.height = unet_sample_size_ * scale;
     defaults.image2image_size_from_image = true;
     defaults.static_shape = static_shape_ ? &*static_shape_ : nullptr;
-    const ResolvedParams common = resolve_common(task, p, images, defaults, scale, "the VAE scale factor");
-    Resolved r{};
-    r.task = task;
-    r.params = &p;
-    r.width = common.width;
-    r.height = common.height;
-    r.steps = common.steps;
-    r.batch = common.batch;
-    r.guidance = common.guidance;
-    r.strength = common.strength;
+    Resolved r;
+    static_cast<ResolvedParams&>(r) = resolve_common(task, p, images, defaults, scale, "the VAE scale factor");
     r.do_cfg = r.guidance > 1.0f && !lcm;
     check_static_guidance(defaults.static_shape, static_cfg_, r.do_cfg, r.guidance);
 
-    if (p.taylorseer) throw invalid_argument("taylorseer applies to Stable Diffusion 3 and FLUX only");
-    if (p.prompt_3 || p.negative_prompt_3) throw invalid_argument("prompt_3 and negative_prompt_3 apply to Stable Diffusion 3 only");
+    if (p.taylorseer) throw invalid_param("taylorseer", "taylorseer applies to Stable Diffusion 3 and FLUX only");
+    if (p.prompt_3 || p.negative_prompt_3)
+        throw invalid_param(p.prompt_3 ? "prompt_3" : "negative_prompt_3",
+                            "prompt_3 and negative_prompt_3 apply to Stable Diffusion 3 only");
     if (!is_xl_ && (p.prompt_2 || p.negative_prompt_2))
-        throw invalid_argument("prompt_2 and negative_prompt_2 apply to SDXL, SD3 and FLUX models only");
-    if (p.max_sequence_length) throw invalid_argument("max_sequence_length applies to Stable Diffusion 3 and FLUX only");
+        throw invalid_param(p.prompt_2 ? "prompt_2" : "negative_prompt_2",
+                            "prompt_2 and negative_prompt_2 apply to SDXL, SD3 and FLUX models only");
+    if (p.max_sequence_length)
+        throw invalid_param("max_sequence_length", "max_sequence_length applies to Stable Diffusion 3 and FLUX only");
     if ((p.negative_prompt || p.negative_prompt_2) && !r.do_cfg)
-        throw invalid_argument(lcm ? "LCM models do not use a negative prompt" : "a negative prompt needs guidance_scale > 1");
+        throw invalid_param(p.negative_prompt ? "negative_prompt" : "negative_prompt_2",
+                            lcm ? "LCM models do not use a negative prompt" : "a negative prompt needs guidance_scale > 1");
     r.adapters = adapters_->choose(p.adapters);
     return r;
 }
@@ -272,7 +266,8 @@ GenerationResult StableDiffusionPipeline::generate(Task task, const GenerationPa
         scheduler->set_timesteps(r.steps, r.strength);
         timesteps = scheduler->timesteps();
     } catch (const std::invalid_argument& e) {
-        throw invalid_argument(e.what());
+        // The scheduler refuses its config or the scheduler named, or the step count after strength.
+        throw invalid_param(scheduler ? "num_inference_steps" : "scheduler", e.what());
     }
 
     GenerationResult result;

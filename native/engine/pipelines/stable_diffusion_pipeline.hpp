@@ -5,12 +5,12 @@
 #include "lora/adapter_set.hpp"
 #include "models/autoencoder_kl.hpp"
 #include "models/clip_text_encoder.hpp"
-#include "pipelines/diffusion_pipeline.hpp"
+#include "pipelines/diffusion_model.hpp"
 #include "schedulers/scheduler.hpp"
 
 namespace ovd {
 
-class StableDiffusionPipeline : public DiffusionPipeline {
+class StableDiffusionPipeline : public DiffusionModel {
 public:
     StableDiffusionPipeline(const ModelFolder& folder, const PipelineConfig& pipeline_config);
 

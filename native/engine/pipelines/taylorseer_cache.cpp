@@ -38,7 +38,7 @@ std::vector<bool> TaylorSeerCache::schedule(const TaylorSeerConfig& config, size
 
 std::optional<TaylorSeerConfig> TaylorSeerCache::config_for(const GenerationParams& params, bool on_by_default) {
     if (params.disable_taylorseer) {
-        if (params.taylorseer) throw invalid_argument("taylorseer: pass a config or disable it, not both");
+        if (params.taylorseer) throw invalid_param("taylorseer", "taylorseer: pass a config or disable it, not both");
         return std::nullopt;
     }
     if (params.taylorseer) return params.taylorseer;
@@ -49,10 +49,10 @@ std::optional<TaylorSeerConfig> TaylorSeerCache::config_for(const GenerationPara
 TaylorSeerCache::TaylorSeerCache(const std::optional<TaylorSeerConfig>& config, size_t num_steps) {
     if (!config) return;
     if (config->cache_interval < 2)
-        throw invalid_argument("taylorseer.cacheInterval must be at least 2, got " + std::to_string(config->cache_interval));
+        throw invalid_param("taylorseer", "taylorseer.cacheInterval must be at least 2, got " + std::to_string(config->cache_interval));
     if (config->disable_cache_before_step < 0)
-        throw invalid_argument("taylorseer.disableCacheBeforeStep must not be negative, got " +
-                               std::to_string(config->disable_cache_before_step));
+        throw invalid_param("taylorseer", "taylorseer.disableCacheBeforeStep must not be negative, got " +
+                                              std::to_string(config->disable_cache_before_step));
     const size_t before = static_cast<size_t>(config->disable_cache_before_step);
     if (before >= num_steps) return;
     const auto after = disable_after(*config, num_steps);

@@ -143,6 +143,39 @@ size_t index_of_timestep(const std::vector<int64_t>& schedule, int64_t timestep)
 // Betas (endpoint=false, optional zero-SNR rescale) to alphas_cumprod; with the rescale the last one becomes 2^-24.
 std::vector<float> euler_family_alphas(const ConfigReader& reader, BetaSchedule default_schedule);
 
+// The config fields DDIM and PNDM read alike: betas (0.0001..0.02 unless set), prediction type, timestep spacing, offset.
+struct DiscreteScheduleConfig {
+    BetaConfig betas;
+    PredictionType prediction;
+    TimestepSpacing spacing;
+    size_t steps_offset;
+};
+DiscreteScheduleConfig read_discrete_schedule(const ConfigReader& reader, BetaSchedule default_schedule);
+
+// What DDIM, PNDM and LCM share: a cumulative-alpha table, the timesteps of the current run (no sigma scaling of the
+// model input), and noise added at a timestep as sqrt(a) x + sqrt(1 - a) n.
+class AlphaScheduleScheduler : public Scheduler {
+public:
+    std::vector<int64_t> timesteps() const override { return m_timesteps; }
+    float init_noise_sigma() const override { return 1.0f; }
+    void scale_model_input(float*, size_t, size_t) override {}
+    void add_noise(float* init_latent, const float* noise, size_t count, int64_t timestep) const override {
+        add_noise_alpha(init_latent, noise, count, alpha_at(m_alphas_cumprod, timestep), m_noise_root_in_double);
+    }
+
+protected:
+    // DDIM and PNDM take the second root of add_noise in double, LCM in float (as the oracle).
+    explicit AlphaScheduleScheduler(bool noise_root_in_double) : m_noise_root_in_double(noise_root_in_double) {}
+
+    std::vector<float> m_alphas_cumprod;
+    float m_final_alpha_cumprod = 1.0f;
+    size_t m_num_inference_steps = 0;
+    std::vector<int64_t> m_timesteps;
+
+private:
+    bool m_noise_root_in_double;
+};
+
 // Sigma schedule and step counter shared by EulerDiscrete and EulerAncestralDiscrete.
 struct EulerState {
     std::vector<float> alphas_cumprod;

@@ -251,6 +251,11 @@ float sigma_from_alpha_cumprod(float alpha_cumprod) {
     return static_cast<float>(std::pow(static_cast<double>(ratio), 0.5));
 }
 
+DiscreteScheduleConfig read_discrete_schedule(const ConfigReader& reader, BetaSchedule default_schedule) {
+    return {read_beta_config(reader, 0.0001f, 0.02f, default_schedule), reader.prediction_type(PredictionType::Epsilon),
+            reader.timestep_spacing(TimestepSpacing::Leading), reader.get<size_t>("steps_offset", 0)};
+}
+
 void add_noise_alpha(float* x, const float* noise, size_t count, float alpha_cumprod, bool one_minus_root_in_double) {
     const float sqrt_alpha = std::sqrt(alpha_cumprod);
     const float sqrt_one_minus =

@@ -9,18 +9,15 @@ namespace ovd {
 namespace detail {
 namespace {
 
-class DDIMScheduler final : public Scheduler {
+class DDIMScheduler final : public AlphaScheduleScheduler {
 public:
     explicit DDIMScheduler(const ConfigReader& reader)
-        : m_betas(read_beta_config(reader, 0.0001f, 0.02f, BetaSchedule::ScaledLinear)),
-          m_prediction(reader.prediction_type(PredictionType::Epsilon)),
-          m_spacing(reader.timestep_spacing(TimestepSpacing::Leading)),
-          m_steps_offset(reader.get<size_t>("steps_offset", 0)) {
+        : AlphaScheduleScheduler(true), m_config(read_discrete_schedule(reader, BetaSchedule::ScaledLinear)) {
         // The oracle accepts these at load time but fails in step(); fail early instead.
         if (reader.get<bool>("clip_sample", true))
             reader.invalid("clip_sample", "true is not supported by DDIM (set \"clip_sample\": false)");
         if (reader.get<bool>("thresholding", false)) reader.invalid("thresholding", "true is not supported by DDIM");
-        std::vector<float> betas = betas_endpoint_false(m_betas, reader);
+        std::vector<float> betas = betas_endpoint_false(m_config.betas, reader);
         if (reader.get<bool>("rescale_betas_zero_snr", false)) rescale_zero_terminal_snr(betas);
         m_alphas_cumprod = alphas_cumprod_from_betas(betas);
         m_final_alpha_cumprod = reader.get<bool>("set_alpha_to_one", true) ? 1.0f : m_alphas_cumprod[0];
@@ -29,21 +26,18 @@ public:
     SchedulerType type() const override { return SchedulerType::DDIM; }
 
     void set_timesteps(size_t num_inference_steps, float strength) override {
-        if (num_inference_steps > m_betas.num_train_timesteps)
+        if (num_inference_steps > m_config.betas.num_train_timesteps)
             throw std::invalid_argument("num_inference_steps cannot be larger than num_train_timesteps");
         m_num_inference_steps = num_inference_steps;
-        const auto full = spaced_timesteps(m_spacing, m_betas.num_train_timesteps, num_inference_steps, m_steps_offset);
+        const auto full =
+            spaced_timesteps(m_config.spacing, m_config.betas.num_train_timesteps, num_inference_steps, m_config.steps_offset);
         m_timesteps = slice_from(full, strength_start_index(num_inference_steps, strength), strength);
     }
-
-    std::vector<int64_t> timesteps() const override { return m_timesteps; }
-    float init_noise_sigma() const override { return 1.0f; }
-    void scale_model_input(float*, size_t, size_t) override {}
 
     StepResult step(const float* noise_pred, const float* latent, size_t count, size_t step_index, RandomGenerator&) override {
         const int64_t t = m_timesteps.at(step_index);
         // The step size always uses the un-sliced step count.
-        const int64_t t_prev = t - static_cast<int64_t>(m_betas.num_train_timesteps / m_num_inference_steps);
+        const int64_t t_prev = t - static_cast<int64_t>(m_config.betas.num_train_timesteps / m_num_inference_steps);
         // TRAILING spacing can end in t = -1. The oracle then reads the word before its table, which
         // is zero in practice (checked against its pixels); zero is also the zero-terminal-SNR limit.
         const float alpha_t = t < 0 ? 0.0f : alpha_at(m_alphas_cumprod, t);
@@ -57,7 +51,7 @@ public:
         for (size_t i = 0; i < count; ++i) {
             const float eps_in = noise_pred[i], x = latent[i];
             float x0, eps;
-            switch (m_prediction) {
+            switch (m_config.prediction) {
                 case PredictionType::Epsilon:
                     x0 = (x - sqrt_beta_t * eps_in) / sqrt_alpha_t;
                     eps = eps_in;
@@ -77,19 +71,8 @@ public:
         return result;
     }
 
-    void add_noise(float* init_latent, const float* noise, size_t count, int64_t timestep) const override {
-        add_noise_alpha(init_latent, noise, count, alpha_at(m_alphas_cumprod, timestep), true);
-    }
-
 private:
-    BetaConfig m_betas;
-    PredictionType m_prediction;
-    TimestepSpacing m_spacing;
-    size_t m_steps_offset;
-    std::vector<float> m_alphas_cumprod;
-    float m_final_alpha_cumprod = 1.0f;
-    size_t m_num_inference_steps = 0;
-    std::vector<int64_t> m_timesteps;
+    DiscreteScheduleConfig m_config;
 };
 
 }  // namespace

@@ -27,10 +27,11 @@ std::vector<float> lcm_betas(const BetaConfig& config, const ConfigReader& reade
     return betas;
 }
 
-class LCMScheduler final : public Scheduler {
+class LCMScheduler final : public AlphaScheduleScheduler {
 public:
     explicit LCMScheduler(const ConfigReader& reader)
-        : m_original_steps(reader.get<size_t>("original_inference_steps", 50)),
+        : AlphaScheduleScheduler(false),
+          m_original_steps(reader.get<size_t>("original_inference_steps", 50)),
           m_clip_sample(reader.get<bool>("clip_sample", false)),
           m_clip_sample_range(reader.get<float>("clip_sample_range", 1.0f)),
           m_timestep_scaling(reader.get<float>("timestep_scaling", 10.0f)) {
@@ -60,10 +61,6 @@ public:
         for (size_t index : linspace<size_t, float>(0.0f, static_cast<float>(origin_count), num_inference_steps, false))
             m_timesteps.push_back(static_cast<int64_t>((origin_count - index) * k - 1));
     }
-
-    std::vector<int64_t> timesteps() const override { return m_timesteps; }
-    float init_noise_sigma() const override { return 1.0f; }
-    void scale_model_input(float*, size_t, size_t) override {}
 
     StepResult step(const float* noise_pred, const float* latent, size_t count, size_t step_index, RandomGenerator& rng) override {
         const int64_t t = m_timesteps.at(step_index);
@@ -98,20 +95,12 @@ public:
         return result;
     }
 
-    void add_noise(float* init_latent, const float* noise, size_t count, int64_t timestep) const override {
-        add_noise_alpha(init_latent, noise, count, alpha_at(m_alphas_cumprod, timestep), false);
-    }
-
 private:
     size_t m_num_train_timesteps = 1000;
     size_t m_original_steps;
     bool m_clip_sample;
     float m_clip_sample_range;
     float m_timestep_scaling;
-    std::vector<float> m_alphas_cumprod;
-    float m_final_alpha_cumprod = 1.0f;
-    size_t m_num_inference_steps = 0;
-    std::vector<int64_t> m_timesteps;
 };
 
 }  // namespace

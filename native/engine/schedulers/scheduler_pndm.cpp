@@ -9,29 +9,27 @@ namespace ovd {
 namespace detail {
 namespace {
 
-class PNDMScheduler final : public Scheduler {
+class PNDMScheduler final : public AlphaScheduleScheduler {
 public:
     explicit PNDMScheduler(const ConfigReader& reader)
-        : m_betas(read_beta_config(reader, 0.0001f, 0.02f, BetaSchedule::Linear)),
-          m_prediction(reader.prediction_type(PredictionType::Epsilon)),
-          m_spacing(reader.timestep_spacing(TimestepSpacing::Leading)),
-          m_steps_offset(reader.get<size_t>("steps_offset", 0)) {
+        : AlphaScheduleScheduler(true), m_config(read_discrete_schedule(reader, BetaSchedule::Linear)) {
         if (!reader.get<bool>("skip_prk_steps", false))
             reader.invalid("skip_prk_steps", "false is not supported by PNDM (set \"skip_prk_steps\": true)");
-        if (m_prediction == PredictionType::Sample)
+        if (m_config.prediction == PredictionType::Sample)
             reader.invalid("prediction_type", "'sample' is not supported by PNDM (use 'epsilon' or 'v_prediction')");
-        m_alphas_cumprod = alphas_cumprod_from_betas(betas_endpoint_false(m_betas, reader));
+        m_alphas_cumprod = alphas_cumprod_from_betas(betas_endpoint_false(m_config.betas, reader));
         m_final_alpha_cumprod = reader.get<bool>("set_alpha_to_one", false) ? 1.0f : m_alphas_cumprod[0];
     }
 
     SchedulerType type() const override { return SchedulerType::PNDM; }
 
     void set_timesteps(size_t num_inference_steps, float strength) override {
-        if (num_inference_steps > m_betas.num_train_timesteps)
+        if (num_inference_steps > m_config.betas.num_train_timesteps)
             throw std::invalid_argument("num_inference_steps cannot be larger than num_train_timesteps");
         m_num_inference_steps = num_inference_steps;
         // PLMS order (descending): the second timestep is repeated, e.g. [981, 961, 961, 941, ...].
-        std::vector<int64_t> plms = spaced_timesteps(m_spacing, m_betas.num_train_timesteps, num_inference_steps, m_steps_offset);
+        std::vector<int64_t> plms =
+            spaced_timesteps(m_config.spacing, m_config.betas.num_train_timesteps, num_inference_steps, m_config.steps_offset);
         if (plms.size() > 1) plms.insert(plms.begin() + 1, plms[1]);
         m_timesteps = slice_from(plms, strength_start_index(num_inference_steps, strength), strength);
         m_ets.clear();
@@ -39,13 +37,9 @@ public:
         m_cur_sample.clear();
     }
 
-    std::vector<int64_t> timesteps() const override { return m_timesteps; }
-    float init_noise_sigma() const override { return 1.0f; }
-    void scale_model_input(float*, size_t, size_t) override {}
-
     StepResult step(const float* noise_pred, const float* latent, size_t count, size_t step_index, RandomGenerator&) override {
         if (m_num_inference_steps == 0) throw std::logic_error("PNDM: call set_timesteps before step");
-        const int64_t ratio = static_cast<int64_t>(m_betas.num_train_timesteps / m_num_inference_steps);
+        const int64_t ratio = static_cast<int64_t>(m_config.betas.num_train_timesteps / m_num_inference_steps);
         int64_t t = m_timesteps.at(step_index);
         int64_t t_prev = t - ratio;
         if (m_counter != 1) {
@@ -85,19 +79,8 @@ public:
         return result;
     }
 
-    void add_noise(float* init_latent, const float* noise, size_t count, int64_t timestep) const override {
-        add_noise_alpha(init_latent, noise, count, alpha_at(m_alphas_cumprod, timestep), true);
-    }
-
 private:
-    BetaConfig m_betas;
-    PredictionType m_prediction;
-    TimestepSpacing m_spacing;
-    size_t m_steps_offset;
-    std::vector<float> m_alphas_cumprod;
-    float m_final_alpha_cumprod = 1.0f;
-    size_t m_num_inference_steps = 0;
-    std::vector<int64_t> m_timesteps;
+    DiscreteScheduleConfig m_config;
     std::vector<std::vector<float>> m_ets;  // past model outputs, at most 4
     std::vector<float> m_cur_sample;
     size_t m_counter = 0;
@@ -109,7 +92,7 @@ private:
         const float beta_t = 1 - alpha_t, beta_prev = 1 - alpha_prev;
         const float sample_coeff = std::sqrt(alpha_prev / alpha_t);
         const float denom = alpha_t * std::sqrt(beta_prev) + std::sqrt(alpha_t * beta_t * alpha_prev);
-        if (m_prediction == PredictionType::VPrediction)
+        if (m_config.prediction == PredictionType::VPrediction)
             for (size_t i = 0; i < eps.size(); ++i) eps[i] = std::sqrt(alpha_t) * eps[i] + std::sqrt(beta_t) * sample[i];
         std::vector<float> prev(eps.size());
         for (size_t i = 0; i < eps.size(); ++i) prev[i] = sample_coeff * sample[i] - (alpha_prev - alpha_t) * eps[i] / denom;

@@ -1,6 +1,8 @@
 // Command-line parsing and validation, with OVMS's flag names, meanings and messages. Pure: no I/O except the
 // existence check of local LoRA files, which OVMS also does while parsing.
-import { parseSourceLoras, LoraSpec } from './loras';
+import { LOG_LEVELS, LogLevel } from '../server/log';
+import type { LoraSpec } from '../server/loras';
+import { parseSourceLoras } from './lora-sources';
 import {
   MODEL_OPTION_NAMES,
   ModelFlags,
@@ -10,15 +12,13 @@ import {
   parseFloatValue,
   parseNonNegativeInt,
   parseSeconds,
-} from './settings';
+} from '../server/settings';
 
 export const DEFAULT_REST_PORT = 8000;
 /** How long images of response_format=url stay downloadable (OpenAI's URLs last 60 minutes). */
 export const DEFAULT_IMAGE_URL_TTL_SECONDS = 3600;
 /** SIGTERM: how long in-flight requests may run on before they are cancelled (under Kubernetes' 30 s kill). */
 export const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 20;
-export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARNING', 'ERROR'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
 const OVMS_TASKS = ['text_generation', 'embeddings', 'rerank', 'text2speech', 'speech2text'];
 export const WEIGHT_FORMATS = ['fp32', 'fp16', 'int8', 'int4', 'mxfp4', 'nf4'];
 

@@ -5,14 +5,15 @@ import type { AddressInfo } from 'net';
 import * as path from 'path';
 import { DiffusionModel, LoadOptions } from '../diffusion-model';
 import { openvinoVersion } from '../index';
-import { App, createApp } from './app';
+import { App, createApp } from '../server/app';
 import { CliError, CliOptions, helpText, parseArgs } from './cli';
 import { ConfigError, ModelEntry, modelEntry, readConfigFile, writeGraph } from './config';
 import * as hub from './hub';
-import { Logger, createLogger } from './log';
-import { LoraAdapterSpec, LoraRouter, LoraSpec, loraFilePath, parseSourceLoras } from './loras';
-import { ModelRegistry, ServedModelInit } from './registry';
-import { ModelSettings, buildModelSettings, loadOptions } from './settings';
+import { Logger, createLogger } from '../server/log';
+import type { LoraAdapterSpec, LoraSpec } from '../server/loras';
+import { loraFilePath, loraLoadOptions, parseSourceLoras } from './lora-sources';
+import { ModelRegistry, ServedModelInit } from '../server/registry';
+import { ModelSettings, buildModelSettings, loadOptions, onNpu } from '../server/settings';
 
 export const EXIT_USAGE = 2;
 export const EXIT_FAILURE = 1;
@@ -165,16 +166,13 @@ export async function modelEntries(options: CliOptions, logger: Logger): Promise
 }
 
 function loadModel(p: Prepared, logger: Logger): ServedModelInit {
-  const router = new LoraRouter(p.loras, false);
-  const adapters = router.loadAdapters(p.entry.path);
-  // LoadOptions.adapters: alias -> {path, alpha} (the library's LoRA API, issue 5).
-  const load = { ...loadOptions(p.settings), ...(Object.keys(adapters).length ? { adapters } : {}) } as LoadOptions;
+  const load: LoadOptions = { ...loadOptions(p.settings), ...loraLoadOptions(p.loras, p.entry.path, onNpu(p.settings.device)) };
   logger.info(`loading '${p.entry.name}' from ${p.entry.path}`);
   const model = DiffusionModel.load(p.entry.path, load).then((m) => {
     logger.info(
       `'${p.entry.name}' loaded: ${m.className} (${m.tasks.join(', ')}) in ${Math.round(m.loadMs)} ms, up to ${p.settings.maxConcurrency} requests at once`,
     );
-    if (router.aliases.length) logger.info(`'${p.entry.name}' LoRA names: ${router.aliases.join(', ')}`);
+    if (p.loras.length) logger.info(`'${p.entry.name}' LoRA names: ${p.loras.map((l) => l.alias).join(', ')}`);
     return m;
   });
   return { name: p.entry.name, model, settings: p.settings, loras: p.loras, path: p.entry.path };

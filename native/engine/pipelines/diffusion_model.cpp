@@ -1,4 +1,4 @@
-#include "pipelines/diffusion_pipeline.hpp"
+#include "pipelines/diffusion_model.hpp"
 
 namespace ovd {
 

@@ -3,9 +3,9 @@
 // options are read as defaults. After a pull, graph.pbtxt is written so OVMS could serve the same folder.
 import * as fs from 'fs';
 import * as path from 'path';
-import { LoraSpec } from './loras';
-import { MODEL_OPTION_NAMES, ModelFlags, ModelOptionName } from './settings';
-import type { Logger } from './log';
+import type { LoraSpec } from '../server/loras';
+import { MODEL_OPTION_NAMES, ModelFlags, ModelOptionName } from '../server/settings';
+import type { Logger } from '../server/log';
 
 export interface ModelEntry {
   name: string;

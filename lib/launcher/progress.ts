@@ -1,5 +1,5 @@
 // Download progress: a redrawn bar on a terminal, plain log lines otherwise.
-import type { Logger } from './log';
+import type { Logger } from '../server/log';
 
 export interface Progress {
   start(totalBytes: number, files: number): void;

@@ -61,9 +61,9 @@ struct ImageInputs {
     ov::Tensor mask;
 };
 
-class DiffusionPipeline {
+class DiffusionModel {
 public:
-    virtual ~DiffusionPipeline() = default;
+    virtual ~DiffusionModel() = default;
 
     virtual GenerationResult generate(Task task, const GenerationParams& params, const ImageInputs& images,
                                       const GenerationControl& control) const = 0;
@@ -82,7 +82,7 @@ protected:
     std::string class_name_;
     double load_ms_ = 0;
     std::vector<AdapterReport> adapter_report_;
-    friend std::shared_ptr<DiffusionPipeline> load_pipeline(const std::string&, const PipelineConfig&);
+    friend std::shared_ptr<DiffusionModel> load_diffusion_model(const std::string&, const PipelineConfig&);
 };
 
 }  // namespace ovd

@@ -7,8 +7,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { spawn } from 'child_process';
 import { listFiles } from '@huggingface/hub';
-import type { Logger } from './log';
-import { LoraAdapterSpec, loraFilePath } from './loras';
+import type { Logger } from '../server/log';
+import type { LoraAdapterSpec } from '../server/loras';
+import { loraFilePath } from './lora-sources';
 import { Progress, createProgress, formatBytes } from './progress';
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';

@@ -1,4 +1,4 @@
-#include "pipeline_wrap.hpp"
+#include "diffusion_model_wrap.hpp"
 
 #include <cmath>
 #include <cstring>
@@ -54,49 +54,71 @@ std::optional<int64_t> optional_integer(const Napi::Object& o, const char* key) 
     return static_cast<int64_t>(*v);
 }
 
+[[noreturn]] void throw_param(Napi::Env env, const std::string& param, const std::string& message) {
+    throw make_error(env, error_code_name(ErrorCode::InvalidArgument), message, param);
+}
+
+// One parameter's JS value, converted by the kind the engine's table gives it.
+ParamValue to_param_value(const Napi::Value& v, const ParamField& field) {
+    Napi::Env env = v.Env();
+    const std::string name = field.name;
+    ParamValue out;
+    switch (field.kind) {
+        case ParamKind::String:
+        case ParamKind::Scheduler:
+            if (!v.IsString()) throw_param(env, name, name + " must be a string");
+            out.text = v.As<Napi::String>().Utf8Value();
+            break;
+        case ParamKind::Number:
+        case ParamKind::Integer: {
+            if (!v.IsNumber()) throw_param(env, name, name + " must be a number");
+            out.number = v.As<Napi::Number>().DoubleValue();
+            if (field.kind == ParamKind::Integer) {
+                if (out.number != std::floor(out.number) || std::abs(out.number) > 9007199254740991.0)
+                    throw_param(env, name, name + " must be an integer");
+                out.integer = static_cast<int64_t>(out.number);
+            }
+            break;
+        }
+        case ParamKind::TaylorSeer: {
+            // true (the oracle's defaults), false (off), or {cacheInterval, disableCacheBeforeStep, disableCacheAfterStep}.
+            if (v.IsBoolean()) {
+                if (v.As<Napi::Boolean>().Value()) out.taylorseer = TaylorSeerConfig{};
+                break;
+            }
+            if (!v.IsObject())
+                throw_param(env, name, "taylorseer must be true, false or {cacheInterval, disableCacheBeforeStep, disableCacheAfterStep}");
+            Napi::Object c = v.As<Napi::Object>();
+            Napi::Array keys = c.GetPropertyNames();
+            for (uint32_t i = 0; i < keys.Length(); ++i) {
+                const std::string key = keys.Get(i).As<Napi::String>().Utf8Value();
+                if (key != "cacheInterval" && key != "disableCacheBeforeStep" && key != "disableCacheAfterStep")
+                    throw_param(env, name,
+                                "unknown taylorseer field '" + key + "' (cacheInterval, disableCacheBeforeStep, disableCacheAfterStep)");
+            }
+            TaylorSeerConfig config;
+            if (auto x = optional_integer(c, "cacheInterval")) config.cache_interval = *x;
+            if (auto x = optional_integer(c, "disableCacheBeforeStep")) config.disable_cache_before_step = *x;
+            if (auto x = optional_integer(c, "disableCacheAfterStep")) config.disable_cache_after_step = *x;
+            out.taylorseer = config;
+            break;
+        }
+    }
+    return out;
+}
+
+// {prompt, <the engine's parameter fields>..., adapters?: [{name, alpha?}]} -> GenerationParams.
 GenerationParams to_params(const Napi::Value& value) {
     Napi::Env env = value.Env();
     if (!value.IsObject()) throw_invalid(env, "params must be an object");
     Napi::Object o = value.As<Napi::Object>();
     GenerationParams p;
     p.prompt = to_string(o.Get("prompt"), "prompt");
-    p.prompt_2 = optional_string(o, "prompt2");
-    p.prompt_3 = optional_string(o, "prompt3");
-    p.negative_prompt = optional_string(o, "negativePrompt");
-    p.negative_prompt_2 = optional_string(o, "negativePrompt2");
-    p.negative_prompt_3 = optional_string(o, "negativePrompt3");
-    p.width = optional_integer(o, "width");
-    p.height = optional_integer(o, "height");
-    p.num_inference_steps = optional_integer(o, "numInferenceSteps");
-    if (auto g = optional_number(o, "guidanceScale")) p.guidance_scale = static_cast<float>(*g);
-    if (auto n = optional_integer(o, "numImagesPerPrompt")) p.num_images_per_prompt = *n;
-    if (auto s = optional_integer(o, "seed")) {
-        if (*s < 0) throw_invalid(env, "seed must be a non-negative integer");
-        p.rng_seed = static_cast<uint64_t>(*s);
-    }
-    if (auto s = optional_number(o, "strength")) p.strength = static_cast<float>(*s);
-    p.max_sequence_length = optional_integer(o, "maxSequenceLength");
-    // taylorseer: true (the oracle's defaults), false (off), or {cacheInterval, disableCacheBeforeStep, disableCacheAfterStep}.
-    if (Napi::Value ts = o.Get("taylorseer"); ts.IsBoolean()) {
-        if (ts.As<Napi::Boolean>().Value())
-            p.taylorseer = TaylorSeerConfig{};
-        else
-            p.disable_taylorseer = true;
-    } else if (ts.IsObject()) {
-        Napi::Object c = ts.As<Napi::Object>();
-        Napi::Array keys = c.GetPropertyNames();
-        for (uint32_t i = 0; i < keys.Length(); ++i) {
-            const std::string key = keys.Get(i).As<Napi::String>().Utf8Value();
-            if (key != "cacheInterval" && key != "disableCacheBeforeStep" && key != "disableCacheAfterStep")
-                throw_invalid(env, "unknown taylorseer field '" + key + "' (cacheInterval, disableCacheBeforeStep, disableCacheAfterStep)");
-        }
-        TaylorSeerConfig config;
-        if (auto v = optional_integer(c, "cacheInterval")) config.cache_interval = *v;
-        if (auto v = optional_integer(c, "disableCacheBeforeStep")) config.disable_cache_before_step = *v;
-        if (auto v = optional_integer(c, "disableCacheAfterStep")) config.disable_cache_after_step = *v;
-        p.taylorseer = config;
-    } else if (!ts.IsUndefined() && !ts.IsNull()) {
-        throw_invalid(env, "taylorseer must be true, false or {cacheInterval, disableCacheBeforeStep, disableCacheAfterStep}");
+    for (const ParamField& field : generation_param_fields()) {
+        Napi::Value v = o.Get(field.name);
+        if (v.IsUndefined() || v.IsNull()) continue;
+        const ParamValue converted = to_param_value(v, field);
+        guarded(env, [&] { field.set(p, converted); });
     }
     Napi::Value adapters = o.Get("adapters");
     if (!adapters.IsUndefined() && !adapters.IsNull()) {
@@ -105,16 +127,9 @@ GenerationParams to_params(const Napi::Value& value) {
         for (uint32_t i = 0; i < list.Length(); ++i) {
             if (!list.Get(i).IsObject()) throw_invalid(env, "adapters must be an array of {name, alpha?}");
             Napi::Object entry = list.Get(i).As<Napi::Object>();
-            AdapterRequest request{to_string(entry.Get("name"), "adapters[].name"), std::nullopt};
+            AdapterChoice request{to_string(entry.Get("name"), "adapters[].name"), std::nullopt};
             if (auto alpha = optional_number(entry, "alpha")) request.alpha = static_cast<float>(*alpha);
             p.adapters.push_back(std::move(request));
-        }
-    }
-    if (auto s = optional_string(o, "scheduler")) {
-        try {
-            p.scheduler = parse_scheduler_type(*s);
-        } catch (const std::exception& e) {
-            throw_invalid(env, e.what());
         }
     }
     return p;
@@ -169,20 +184,20 @@ Napi::Object metrics_to_js(Napi::Env env, const GenerationMetrics& m) {
 
 }  // namespace
 
-Napi::Function PipelineWrap::define(Napi::Env env) {
-    return DefineClass(env, "Pipeline",
-                       {StaticMethod("load", &PipelineWrap::load), InstanceMethod("generate", &PipelineWrap::generate),
-                        InstanceMethod("info", &PipelineWrap::info), InstanceMethod("validate", &PipelineWrap::validate),
-                        InstanceMethod("dispose", &PipelineWrap::dispose)});
+Napi::Function DiffusionModelWrap::define(Napi::Env env) {
+    return DefineClass(env, "DiffusionModel",
+                       {StaticMethod("load", &DiffusionModelWrap::load), InstanceMethod("generate", &DiffusionModelWrap::generate),
+                        InstanceMethod("info", &DiffusionModelWrap::info), InstanceMethod("validate", &DiffusionModelWrap::validate),
+                        InstanceMethod("dispose", &DiffusionModelWrap::dispose)});
 }
 
-PipelineWrap::PipelineWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PipelineWrap>(info) {
+DiffusionModelWrap::DiffusionModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DiffusionModelWrap>(info) {
     if (info.Length() != 1 || !info[0].IsExternal())
         throw_invalid(info.Env(), "Pipeline cannot be constructed directly; use Pipeline.load()");
-    pipeline_ = *info[0].As<Napi::External<std::shared_ptr<DiffusionPipeline>>>().Data();
+    pipeline_ = *info[0].As<Napi::External<std::shared_ptr<DiffusionModel>>>().Data();
 }
 
-Napi::Value PipelineWrap::load(const Napi::CallbackInfo& info) {
+Napi::Value DiffusionModelWrap::load(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const std::string dir = to_string(info[0], "modelDir");
     PipelineConfig pipeline_config;
@@ -227,16 +242,16 @@ Napi::Value PipelineWrap::load(const Napi::CallbackInfo& info) {
     } else if (!info[4].IsUndefined() && !info[4].IsNull()) {
         throw_invalid(env, "reshape must be an object {width, height, numImagesPerPrompt?, guidanceScale?}");
     }
-    return PromiseTask<std::shared_ptr<DiffusionPipeline>>::queue(
-        env, [=] { return load_pipeline(dir, pipeline_config); },
-        [](Napi::Env env, std::shared_ptr<DiffusionPipeline>& pipeline) -> Napi::Value {
-            std::shared_ptr<DiffusionPipeline> holder = pipeline;
-            auto external = Napi::External<std::shared_ptr<DiffusionPipeline>>::New(env, &holder);
-            return AddonState::of(env).pipeline_constructor.New({external});
+    return PromiseTask<std::shared_ptr<DiffusionModel>>::queue(
+        env, [=] { return load_diffusion_model(dir, pipeline_config); },
+        [](Napi::Env env, std::shared_ptr<DiffusionModel>& pipeline) -> Napi::Value {
+            std::shared_ptr<DiffusionModel> holder = pipeline;
+            auto external = Napi::External<std::shared_ptr<DiffusionModel>>::New(env, &holder);
+            return AddonState::of(env).diffusion_model_constructor.New({external});
         });
 }
 
-std::shared_ptr<DiffusionPipeline> PipelineWrap::pipeline_or_throw(Napi::Env env) const {
+std::shared_ptr<DiffusionModel> DiffusionModelWrap::pipeline_or_throw(Napi::Env env) const {
     if (!pipeline_) throw make_error(env, error_code_name(ErrorCode::Disposed), "the pipeline was disposed");
     return pipeline_;
 }
@@ -259,15 +274,15 @@ Request to_request(const Napi::CallbackInfo& info) {
 }
 }  // namespace
 
-void PipelineWrap::validate(const Napi::CallbackInfo& info) {
-    std::shared_ptr<DiffusionPipeline> pipeline = pipeline_or_throw(info.Env());
+void DiffusionModelWrap::validate(const Napi::CallbackInfo& info) {
+    std::shared_ptr<DiffusionModel> pipeline = pipeline_or_throw(info.Env());
     const Request r = to_request(info);
     guarded(info.Env(), [&] { pipeline->validate(r.task, r.params, r.images); });
 }
 
-Napi::Value PipelineWrap::generate(const Napi::CallbackInfo& info) {
+Napi::Value DiffusionModelWrap::generate(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    std::shared_ptr<DiffusionPipeline> pipeline = pipeline_or_throw(env);
+    std::shared_ptr<DiffusionModel> pipeline = pipeline_or_throw(env);
     const Request request = to_request(info);
     const Task task = request.task;
     const GenerationParams& params = request.params;
@@ -317,7 +332,7 @@ Napi::Value PipelineWrap::generate(const Napi::CallbackInfo& info) {
     return job;
 }
 
-Napi::Value PipelineWrap::info(const Napi::CallbackInfo& info) {
+Napi::Value DiffusionModelWrap::info(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto pipeline = pipeline_or_throw(env);
     Napi::Object o = Napi::Object::New(env);
@@ -342,6 +357,6 @@ Napi::Value PipelineWrap::info(const Napi::CallbackInfo& info) {
     return o;
 }
 
-void PipelineWrap::dispose(const Napi::CallbackInfo&) { pipeline_.reset(); }
+void DiffusionModelWrap::dispose(const Napi::CallbackInfo&) { pipeline_.reset(); }
 
 }  // namespace ovd::addon

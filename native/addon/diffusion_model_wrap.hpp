@@ -9,10 +9,10 @@
 
 namespace ovd::addon {
 
-class PipelineWrap : public Napi::ObjectWrap<PipelineWrap> {
+class DiffusionModelWrap : public Napi::ObjectWrap<DiffusionModelWrap> {
 public:
     static Napi::Function define(Napi::Env env);
-    explicit PipelineWrap(const Napi::CallbackInfo& info);
+    explicit DiffusionModelWrap(const Napi::CallbackInfo& info);
 
 private:
     // (modelDir, {textEncoder, denoiser, vae}, properties, {adapters: [{name, path, alpha}], mode}) -> Promise<Pipeline>
@@ -23,9 +23,9 @@ private:
     // (task, params, images) -> throws what generate() would refuse, without queueing anything
     void validate(const Napi::CallbackInfo& info);
     void dispose(const Napi::CallbackInfo& info);
-    std::shared_ptr<DiffusionPipeline> pipeline_or_throw(Napi::Env env) const;
+    std::shared_ptr<DiffusionModel> pipeline_or_throw(Napi::Env env) const;
 
-    std::shared_ptr<DiffusionPipeline> pipeline_;
+    std::shared_ptr<DiffusionModel> pipeline_;
 };
 
 }  // namespace ovd::addon

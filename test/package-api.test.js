@@ -1,0 +1,60 @@
+'use strict';
+// The package as its users reach it: the `exports` map (the library, and the HTTP app under ./server), a type check of
+// the public API from a consumer's point of view, and the HTTP app mounted inside another Express app.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('path');
+const { spawnSync } = require('child_process');
+const express = require('express');
+const { ROOT, fixture } = require('./helpers/paths');
+
+test('exports: the library and ./server resolve by the package name; internals do not', () => {
+  const script = `
+    const lib = require('ov-diffusion');
+    const loadedExpress = Object.keys(require.cache).some((f) => f.includes('/node_modules/express/'));
+    const server = require('ov-diffusion/server');
+    let internal = 'resolved';
+    try { require('ov-diffusion/dist/launcher/hub'); } catch (e) { internal = e.code; }
+    console.log(JSON.stringify({ lib: typeof lib.DiffusionModel, server: typeof server.createApp, loadedExpress, internal }));`;
+  const r = spawnSync(process.execPath, ['-e', script], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), {
+    lib: 'function',
+    server: 'function',
+    loadedExpress: false,
+    internal: 'ERR_PACKAGE_PATH_NOT_EXPORTED',
+  });
+});
+
+test('the public API type-checks as a consumer uses it (test/types/consumer.ts)', () => {
+  const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  const r = spawnSync(process.execPath, [tsc, '-p', path.join(ROOT, 'test', 'types', 'tsconfig.json')], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+});
+
+test('the HTTP app mounts under a path of another Express app', async () => {
+  const { createApp } = require('ov-diffusion/server');
+  const { DiffusionModel } = require('ov-diffusion');
+  const images = createApp({ models: [{ name: 'demo', model: DiffusionModel.load(fixture('sd15')) }] });
+  const outer = express();
+  outer.get('/', (_req, res) => res.send('my site'));
+  outer.use('/ai', images);
+  const server = outer.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const url = `http://127.0.0.1:${server.address().port}`;
+  try {
+    assert.equal(await (await fetch(`${url}/`)).text(), 'my site');
+    const res = await fetch(`${url}/ai/v3/images/generations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'demo', prompt: 'a cat', num_inference_steps: 1, size: '64x64' }),
+    });
+    const body = await res.json();
+    assert.equal(res.status, 200, JSON.stringify(body));
+    assert.equal(body.data.length, 1);
+    assert.equal((await fetch(`${url}/ai/v3/models`)).status, 200);
+  } finally {
+    server.close();
+    images.dispose();
+  }
+});
