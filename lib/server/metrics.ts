@@ -22,85 +22,44 @@ export class ServerMetrics {
 
   constructor(models: ModelRegistry, options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
-    this.requests = new client.Counter({
-      name: `${PREFIX}http_requests_total`,
-      help: 'HTTP requests answered, by route (without the /v1 or /v3 prefix) and status',
-      labelNames: ['method', 'route', 'status'],
-      registers,
-    });
-    this.requestSeconds = new client.Histogram({
-      name: `${PREFIX}http_request_duration_seconds`,
-      help: 'Time from request to the end of the response',
-      labelNames: ['route'],
-      buckets: LONG_BUCKETS,
-      registers,
-    });
-    this.errors = new client.Counter({
-      name: `${PREFIX}errors_total`,
-      help: 'Error answers (JSON and mid-stream) and cancellations, by route and error code',
-      labelNames: ['route', 'code'],
-      registers,
-    });
-    new client.Gauge({
-      name: `${PREFIX}queue_depth`,
-      help: 'Requests waiting for a generation slot (or for the model to load)',
-      labelNames: ['model'],
-      registers,
-      collect() {
-        for (const m of models.models) this.set({ model: m.name }, m.waiting);
-      },
-    });
-    new client.Gauge({
-      name: `${PREFIX}running_jobs`,
-      help: 'Generations running now',
-      labelNames: ['model'],
-      registers,
-      collect() {
-        for (const m of models.models) this.set({ model: m.name }, m.running);
-      },
-    });
-    new client.Gauge({
-      name: `${PREFIX}model_ready`,
-      help: '1 when the model is loaded, 0 while loading or after a failed load',
-      labelNames: ['model'],
-      registers,
-      collect() {
-        for (const m of models.models) this.set({ model: m.name }, m.state === 'ready' ? 1 : 0);
-      },
-    });
-    this.steps = new client.Counter({
-      name: `${PREFIX}denoising_steps_total`,
-      help: 'Denoising steps run (counted as they finish)',
-      labelNames: ['model'],
-      registers,
-    });
-    this.stepSeconds = new client.Histogram({
-      name: `${PREFIX}step_duration_seconds`,
-      help: 'Time of one denoising step',
-      labelNames: ['model'],
-      buckets: STEP_BUCKETS,
-      registers,
-    });
-    this.generationSeconds = new client.Histogram({
-      name: `${PREFIX}generation_duration_seconds`,
-      help: 'Engine time of a finished generation (text encoding to VAE decode)',
-      labelNames: ['model', 'task'],
-      buckets: LONG_BUCKETS,
-      registers,
-    });
-    this.queueSeconds = new client.Histogram({
-      name: `${PREFIX}queue_wait_seconds`,
-      help: 'Time a generation waited for a free slot',
-      labelNames: ['model'],
-      buckets: LONG_BUCKETS,
-      registers,
-    });
-    this.images = new client.Counter({
-      name: `${PREFIX}images_generated_total`,
-      help: 'Images generated',
-      labelNames: ['model', 'task'],
-      registers,
-    });
+    const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
+      new client.Counter<L>({ name: `${PREFIX}${name}`, help, labelNames, registers });
+    const histogram = <L extends string>(name: string, help: string, labelNames: L[], buckets = LONG_BUCKETS) =>
+      new client.Histogram<L>({ name: `${PREFIX}${name}`, help, labelNames, buckets, registers });
+    // A per-model value read from the registry at scrape time.
+    const perModel = (name: string, help: string, value: (m: ModelRegistry['models'][number]) => number) =>
+      new client.Gauge({
+        name: `${PREFIX}${name}`,
+        help,
+        labelNames: ['model'],
+        registers,
+        collect() {
+          for (const m of models.models) this.set({ model: m.name }, value(m));
+        },
+      });
+
+    this.requests = counter('http_requests_total', 'HTTP requests answered, by route (without the /v1 or /v3 prefix) and status', [
+      'method',
+      'route',
+      'status',
+    ]);
+    this.requestSeconds = histogram('http_request_duration_seconds', 'Time from request to the end of the response', ['route']);
+    this.errors = counter('errors_total', 'Error answers (JSON and mid-stream) and cancellations, by route and error code', [
+      'route',
+      'code',
+    ]);
+    perModel('queue_depth', 'Requests waiting for a generation slot (or for the model to load)', (m) => m.waiting);
+    perModel('running_jobs', 'Generations running now', (m) => m.running);
+    perModel('model_ready', '1 when the model is loaded, 0 while loading or after a failed load', (m) => (m.state === 'ready' ? 1 : 0));
+    this.steps = counter('denoising_steps_total', 'Denoising steps run (counted as they finish)', ['model']);
+    this.stepSeconds = histogram('step_duration_seconds', 'Time of one denoising step', ['model'], STEP_BUCKETS);
+    this.generationSeconds = histogram(
+      'generation_duration_seconds',
+      'Engine time of a finished generation (text encoding to VAE decode)',
+      ['model', 'task'],
+    );
+    this.queueSeconds = histogram('queue_wait_seconds', 'Time a generation waited for a free slot', ['model']);
+    this.images = counter('images_generated_total', 'Images generated', ['model', 'task']);
     if (options.processMetrics) client.collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
   }
 
