@@ -25,10 +25,12 @@ VAE_CONFIG = dict(in_channels=3, out_channels=3, latent_channels=4,
                   down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
                   block_out_channels=[16, 32, 64, 64], layers_per_block=1, norm_num_groups=8, sample_size=128)
 
+# No attention at the 16x16 level (measured on this machine, batch 32 train steps: 64-128-128 with attention
+# everywhere 7.9 samples/s, without attention at 16x16 17 samples/s, 48-96-96 without it 41 samples/s).
 UNET_CONFIG = dict(sample_size=16, in_channels=4, out_channels=4, layers_per_block=1,
-                   block_out_channels=[64, 128, 128],
-                   down_block_types=["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
-                   up_block_types=["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
+                   block_out_channels=[48, 96, 96],
+                   down_block_types=["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+                   up_block_types=["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
                    cross_attention_dim=TEXT_CONFIG["hidden_size"], attention_head_dim=8, norm_num_groups=16)
 
 SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",

@@ -66,10 +66,13 @@ def export(pipe, out: Path, weight_format: str = "fp32", name: str = "ov-diffusi
                                "tokenizer/openvino_detokenizer.xml") if not (dst / f).exists()]
         if missing:
             raise SystemExit(f"export is missing {missing}")
-        if out.exists():
-            shutil.rmtree(out)
-        shutil.copytree(dst, out)
-    sizes = {p.relative_to(out).as_posix(): p.stat().st_size for p in sorted(out.rglob("*")) if p.is_file()}
+        out.mkdir(parents=True, exist_ok=True)
+        for child in out.iterdir():  # replace the export, keep the model card and notes (*.md)
+            if child.suffix != ".md":
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        shutil.copytree(dst, out, dirs_exist_ok=True)
+    sizes = {p.relative_to(out).as_posix(): p.stat().st_size for p in sorted(out.rglob("*"))
+             if p.is_file() and p.suffix != ".md"}
     print(json.dumps({"total_bytes": sum(sizes.values()), "files": sizes}, indent=1))
 
 
