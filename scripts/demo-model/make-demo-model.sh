@@ -2,13 +2,14 @@
 # Trains the demo model from scratch and exports it to models/demo (see models/demo/README.md).
 #
 #   bash scripts/demo-model/make-demo-model.sh                # everything; resumes where it stopped
-#   bash scripts/demo-model/make-demo-model.sh --stage unet   # one stage: venv|vae|encode|unet|export|eval
+#   bash scripts/demo-model/make-demo-model.sh --stage unet   # one stage: vae|encode|unet|decoder|export|eval
 #
 # Stages (each resumable; checkpoints and latents live in .cache/demo-train, never in git):
 #   venv    .cache/demo-venv from scripts/demo-model/requirements.txt (pinned; openvino pins == package.json)
 #   vae     AutoencoderKL on 64x64 crops of drawn images          (VAE_STEPS steps of batch 16)
 #   encode  ENCODE_COUNT training drawings -> VAE posteriors (16x16x4 latents at 128x128)
 #   unet    CLIP text encoder + UNet trained jointly, 10 % caption dropout (UNET_STEPS steps of batch UNET_BATCH)
+#   decoder VAE decoder fine-tuned on full 128x128 drawings, encoder frozen (DECODER_STEPS steps of batch 8)
 #   export  StableDiffusionPipeline -> optimum-cli export openvino -> models/demo (WEIGHT_FORMAT)
 #   eval    node scripts/demo-model/evaluate.js: held-out prompts through this library, scored by the judge
 # Every training invocation stops after STAGE_MINUTES (checkpointing first) and exits 3; the script
@@ -22,10 +23,11 @@ CACHE="${DEMO_CACHE:-$ROOT/.cache/demo-train}"
 OUT="${DEMO_OUT:-$ROOT/models/demo}"
 REQ="$HERE/requirements.txt"
 PY="${PYTHON:-python3}"
-VAE_STEPS="${VAE_STEPS:-2400}"
-ENCODE_COUNT="${ENCODE_COUNT:-24000}"
+VAE_STEPS="${VAE_STEPS:-1500}"
+ENCODE_COUNT="${ENCODE_COUNT:-20000}"
 UNET_STEPS="${UNET_STEPS:-6000}"
 UNET_BATCH="${UNET_BATCH:-32}"
+DECODER_STEPS="${DECODER_STEPS:-1500}"
 WEIGHT_FORMAT="${WEIGHT_FORMAT:-fp32}"
 STAGE_MINUTES="${STAGE_MINUTES:-30}"
 
@@ -96,6 +98,10 @@ fi
 if want unet; then
   if [ -f "$CACHE/unet/done.json" ]; then echo "make-demo-model: unet done" >&2
   else resumable unet --steps "$UNET_STEPS" --batch "$UNET_BATCH"; fi
+fi
+if want decoder; then
+  if [ -f "$CACHE/vae/decoder-done.json" ]; then echo "make-demo-model: decoder done" >&2
+  else resumable decoder --steps "$DECODER_STEPS"; fi
 fi
 if want export; then
   (cd "$HERE" && "$VENV/bin/python" export.py --cache "$CACHE" --out "$OUT" --weight-format "$WEIGHT_FORMAT")

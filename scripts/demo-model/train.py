@@ -4,6 +4,7 @@ and continues from its checkpoint when re-run):
     python train.py vae    --cache .cache/demo-train --minutes 12     # AutoencoderKL on 64x64 crops
     python train.py encode --cache .cache/demo-train --count 24000    # training images -> latents (VAE posterior)
     python train.py unet   --cache .cache/demo-train --minutes 90     # CLIP text encoder + UNet, jointly, CFG dropout
+    python train.py decoder --cache .cache/demo-train --steps 1500    # VAE decoder only, full-size, encoder frozen
     python train.py bench  --cache .cache/demo-train                  # throughput of both (for sizing the plan)
 
 Seeds are fixed; a stage that finished writes <stage>/done.json and is skipped unless --steps/--minutes
@@ -121,6 +122,68 @@ def finalize_vae(cache: Path, vae, step: int) -> None:
             "mean_abs_error_u8": torch.cat(errs).mean().item()}
     (cache / "vae" / "done.json").write_text(json.dumps(info, indent=1))
     log("vae", final=info)
+
+
+def train_decoder(cache: Path, minutes: float, steps: int | None, batch: int, lr: float) -> None:
+    """Fine-tunes the VAE decoder only, on full 128x128 drawings, with the encoder frozen: the latent space
+    (and so the trained UNet) stays valid while colours and edges get sharper."""
+    from diffusers import AutoencoderKL
+
+    d = cache / "vae"
+    ck = d / "decoder-checkpoint.pt"
+    vae = AutoencoderKL.from_pretrained(d / "final")
+    if not (d / "encoder-final").exists():
+        vae.save_pretrained(d / "encoder-final")  # the VAE the latents were made with
+    vae = AutoencoderKL.from_pretrained(d / "encoder-final")
+    train_params = list(vae.post_quant_conv.parameters()) + list(vae.decoder.parameters())
+    for p in vae.parameters():
+        p.requires_grad_(False)
+    for p in train_params:
+        p.requires_grad_(True)
+    opt = torch.optim.AdamW(train_params, lr=lr, weight_decay=0.0)
+    step, seen = 0, 0
+    if ck.exists():
+        s = torch.load(ck, map_location="cpu", weights_only=False)
+        vae.load_state_dict(s["vae"])
+        opt.load_state_dict(s["opt"])
+        step, seen = s["step"], s["seen"]
+        log("decoder", resumed=step)
+    vae.encoder.eval()
+    vae.decoder.train()
+    t_end, t_ck, t0, acc, n_acc = time.time() + minutes * 60, time.time(), time.time(), 0.0, 0
+    while (steps is None or step < steps) and time.time() < t_end:
+        x = images_to_tensor([shapes.sample("vae", 10**7 + seen + k)[0] for k in range(batch)])
+        seen += batch
+        with torch.no_grad():
+            z = vae.encode(x).latent_dist.sample()
+        rec = vae.decode(z).sample
+        loss = F.l1_loss(rec, x) + F.mse_loss(rec, x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(train_params, 1.0)
+        opt.step()
+        step += 1
+        acc += loss.item()
+        n_acc += 1
+        if step % 25 == 0:
+            log("decoder", step=step, rec=round(acc / n_acc, 5), img_per_s=round(n_acc * batch / (time.time() - t0), 2))
+            t0, acc, n_acc = time.time(), 0.0, 0
+        if time.time() - t_ck > 180:
+            save_atomic({"vae": vae.state_dict(), "opt": opt.state_dict(), "step": step, "seen": seen}, ck)
+            t_ck = time.time()
+    save_atomic({"vae": vae.state_dict(), "opt": opt.state_dict(), "step": step, "seen": seen}, ck)
+    if steps is not None and step < steps:
+        log("decoder", paused=step, target=steps)
+        raise SystemExit(3)
+    scaling = AutoencoderKL.load_config(d / "encoder-final")["scaling_factor"]
+    vae.eval()
+    with torch.no_grad():
+        x = images_to_tensor([shapes.sample("test", 10_000 + i)[0] for i in range(64)])
+        err = ((vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1) - x).abs() * 127.5).mean().item()
+    vae.register_to_config(scaling_factor=scaling)
+    vae.save_pretrained(d / "final")
+    (d / "decoder-done.json").write_text(json.dumps({"step": step, "mean_abs_error_u8": err}, indent=1))
+    log("decoder", final={"step": step, "mean_abs_error_u8": err})
 
 
 # ------------------------------------------------------------------------------------------------
@@ -290,7 +353,7 @@ def bench(cache: Path, seconds: float) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("stage", choices=["vae", "encode", "unet", "bench"])
+    ap.add_argument("stage", choices=["vae", "encode", "unet", "decoder", "bench"])
     ap.add_argument("--cache", default=".cache/demo-train")
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--steps", type=int, default=None)
@@ -304,6 +367,8 @@ def main() -> int:
     cache.mkdir(parents=True, exist_ok=True)
     if args.stage == "vae":
         train_vae(cache, args.minutes, args.steps, args.batch or 16, 64, args.lr or 1e-3)
+    elif args.stage == "decoder":
+        train_decoder(cache, args.minutes, args.steps, args.batch or 8, args.lr or 3e-4)
     elif args.stage == "encode":
         encode(cache, args.count)
     elif args.stage == "unet":
