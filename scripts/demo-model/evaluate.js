@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+'use strict';
+// Renders the held-out prompts (scripts/demo-model/eval-prompts.json, never drawn into the training set)
+// through this library and scores each image with the shape judge (test/helpers/shape-judge.js).
+//
+//   node scripts/demo-model/evaluate.js [modelDir=models/demo] [--limit N] [--steps 20] [--guidance 7.5]
+//        [--size 128] [--scheduler PNDM] [--out report.json] [--sheet sheet.png]
+//
+// Metrics (the issue's targets): single-object colour / shape / position accuracy of the dominant blob,
+// and for two-object prompts the share of images in which both asked colours are present.
+const fs = require('fs');
+const path = require('path');
+const sharp = require('sharp');
+const { DiffusionModel } = require('../..');
+const { judge, score } = require('../../test/helpers/shape-judge');
+
+function parseArgs(argv) {
+  const args = { model: 'models/demo', limit: Infinity, steps: 20, guidance: 7.5, size: 128, scheduler: undefined, out: null, sheet: null };
+  const rest = [];
+  for (let i = 0; i < argv.length; i += 1) {
+    const a = argv[i];
+    const next = () => argv[++i];
+    if (a === '--limit') args.limit = Number(next());
+    else if (a === '--steps') args.steps = Number(next());
+    else if (a === '--guidance') args.guidance = Number(next());
+    else if (a === '--size') args.size = Number(next());
+    else if (a === '--scheduler') args.scheduler = next();
+    else if (a === '--out') args.out = next();
+    else if (a === '--sheet') args.sheet = next();
+    else rest.push(a);
+  }
+  if (rest[0]) args.model = rest[0];
+  return args;
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const prompts = JSON.parse(fs.readFileSync(path.join(__dirname, 'eval-prompts.json'), 'utf8'));
+  // keep the mix: the first `limit` one-object prompts and half as many two-object prompts
+  const singles = prompts.filter((p) => p.objects.length === 1).slice(0, args.limit);
+  const doubles = prompts.filter((p) => p.objects.length === 2).slice(0, Math.ceil(args.limit / 2));
+  const chosen = [...singles, ...doubles];
+  const model = await DiffusionModel.load(path.resolve(args.model));
+  const rows = [];
+  const tiles = [];
+  const t0 = Date.now();
+  for (let k = 0; k < chosen.length; k += 1) {
+    const p = chosen[k];
+    const r = await model.text2image(p.prompt, {
+      width: args.size, height: args.size, numInferenceSteps: args.steps, guidanceScale: args.guidance, seed: 1000 + k,
+      ...(args.scheduler ? { scheduler: args.scheduler } : {}),
+    });
+    const img = r.images[0];
+    const verdict = judge({ data: img.data, width: img.width, height: img.height, channels: img.channels });
+    const s = score(verdict, p);
+    rows.push({ prompt: p.prompt, expected: p.objects, background: p.background, seed: 1000 + k,
+      found: verdict.blobs.map((b) => ({ colour: b.colour, shape: b.shape, position: b.position, size: b.size })),
+      foundBackground: verdict.background.name, single: s.single, allColoursPresent: s.allColoursPresent });
+    if (args.sheet) tiles.push({ data: img.data, width: img.width, height: img.height, channels: img.channels });
+  }
+  const ms = Date.now() - t0;
+  const frac = (xs, f) => (xs.length ? xs.filter(f).length / xs.length : null);
+  const one = rows.filter((r) => r.expected.length === 1);
+  const two = rows.filter((r) => r.expected.length === 2);
+  const summary = {
+    model: args.model, steps: args.steps, guidance: args.guidance, size: args.size, scheduler: args.scheduler ?? 'model default',
+    prompts: rows.length, seconds: Math.round(ms / 100) / 10,
+    single: { n: one.length, colour: frac(one, (r) => r.single.colour), shape: frac(one, (r) => r.single.shape),
+      position: frac(one, (r) => r.single.position), size: frac(one, (r) => r.single.size),
+      background: frac(one, (r) => r.foundBackground === r.background) },
+    two: { n: two.length, bothColours: frac(two, (r) => r.allColoursPresent),
+      background: frac(two, (r) => r.foundBackground === r.background) },
+  };
+  console.log(JSON.stringify(summary, null, 1));
+  if (args.out) fs.writeFileSync(args.out, JSON.stringify({ summary, rows }, null, 1) + '\n');
+  if (args.sheet && tiles.length) {
+    const cols = 10;
+    const s = args.size;
+    const sheet = Buffer.alloc(cols * s * Math.ceil(tiles.length / cols) * s * 3, 255);
+    const W = cols * s;
+    tiles.forEach((t, k) => {
+      const ox = (k % cols) * s;
+      const oy = Math.floor(k / cols) * s;
+      for (let y = 0; y < t.height; y += 1) {
+        for (let x = 0; x < t.width; x += 1) {
+          for (let c = 0; c < 3; c += 1) sheet[((oy + y) * W + ox + x) * 3 + c] = t.data[(y * t.width + x) * t.channels + c];
+        }
+      }
+    });
+    await sharp(sheet, { raw: { width: W, height: sheet.length / 3 / W, channels: 3 } }).png().toFile(args.sheet);
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

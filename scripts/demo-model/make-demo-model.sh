@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Trains the demo model from scratch and exports it to models/demo (see models/demo/README.md).
+#
+#   bash scripts/demo-model/make-demo-model.sh                # everything; resumes where it stopped
+#   bash scripts/demo-model/make-demo-model.sh --stage unet   # one stage: vae|encode|unet|decoder|export|eval
+#
+# Stages (each resumable; checkpoints and latents live in .cache/demo-train, never in git):
+#   venv    .cache/demo-venv from scripts/demo-model/requirements.txt (pinned; openvino pins == package.json)
+#   vae     AutoencoderKL on 64x64 crops of drawn images          (VAE_STEPS steps of batch 16)
+#   encode  ENCODE_COUNT training drawings -> VAE posteriors (16x16x4 latents at 128x128)
+#   unet    CLIP text encoder + UNet trained jointly, 10 % caption dropout (UNET_STEPS steps of batch UNET_BATCH)
+#   decoder VAE decoder fine-tuned on full 128x128 drawings, encoder frozen (DECODER_STEPS steps of batch 8)
+#   export  StableDiffusionPipeline -> optimum-cli export openvino -> models/demo (WEIGHT_FORMAT)
+#   eval    node scripts/demo-model/evaluate.js: held-out prompts through this library, scored by the judge
+# Every training invocation stops after STAGE_MINUTES (checkpointing first) and exits 3; the script
+# then simply runs it again, so a killed run loses at most a few minutes. Run it under `nice -n 19`.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+HERE="$ROOT/scripts/demo-model"
+VENV="${DEMO_VENV:-$ROOT/.cache/demo-venv}"
+CACHE="${DEMO_CACHE:-$ROOT/.cache/demo-train}"
+OUT="${DEMO_OUT:-$ROOT/models/demo}"
+REQ="$HERE/requirements.txt"
+PY="${PYTHON:-python3}"
+VAE_STEPS="${VAE_STEPS:-1500}"
+ENCODE_COUNT="${ENCODE_COUNT:-20000}"
+UNET_STEPS="${UNET_STEPS:-6000}"
+UNET_BATCH="${UNET_BATCH:-32}"
+DECODER_STEPS="${DECODER_STEPS:-1500}"
+WEIGHT_FORMAT="${WEIGHT_FORMAT:-fp32}"
+STAGE_MINUTES="${STAGE_MINUTES:-30}"
+
+die() { echo "make-demo-model: ERROR: $*" >&2; exit 1; }
+
+ONLY=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --stage) ONLY="$2"; shift 2 ;;
+    *) die "unknown argument $1" ;;
+  esac
+done
+want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
+
+setup_venv() {
+  command -v "$PY" >/dev/null 2>&1 || die "'$PY' not found on PATH (Debian: apt-get install python3 python3-venv)."
+  # The pins in requirements.txt must equal package.json's "openvino" field (single source of truth).
+  "$PY" - "$ROOT/package.json" "$REQ" <<'PYEOF' || exit 1
+import json, re, sys
+pins = json.load(open(sys.argv[1]))["openvino"]
+req = {}
+for line in open(sys.argv[2]):
+    m = re.match(r"^\s*([A-Za-z0-9_.\-]+)==([^\s#;]+)", line)
+    if m:
+        req[m.group(1).lower()] = m.group(2)
+bad = [f"{k}: requirements.txt has {req.get(k)!r}, package.json pins {pins[k]!r}"
+       for k in ("openvino", "openvino-tokenizers") if req.get(k) != pins[k]]
+if bad:
+    sys.exit("make-demo-model: ERROR: pins out of sync:\n  " + "\n  ".join(bad) +
+             "\n  Update scripts/demo-model/requirements.txt to the package.json pins.")
+PYEOF
+  local stamp="$VENV/.demo-stamp"
+  local want_stamp
+  want_stamp="$(sha256sum "$REQ" | cut -c1-32) $("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+  if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_stamp" ]; then
+    echo "make-demo-model: using $VENV" >&2
+  else
+    echo "make-demo-model: creating $VENV (pinned, see $REQ)" >&2
+    [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV" || die "'$PY -m venv' failed"
+    "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r "$REQ" || die "pip install failed (is PyPI reachable?)"
+    echo "$want_stamp" > "$stamp"
+  fi
+}
+
+# run a resumable training stage until it reports done (exit 0); exit 3 means "budget used, run again"
+resumable() {
+  while true; do
+    set +e
+    (cd "$HERE" && "$VENV/bin/python" train.py "$@" --cache "$CACHE" --minutes "$STAGE_MINUTES")
+    local rc=$?
+    set -e
+    [ $rc -eq 0 ] && return 0
+    [ $rc -eq 3 ] || die "train.py $1 failed (exit $rc)"
+  done
+}
+
+setup_venv
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 DO_NOT_TRACK=1 TOKENIZERS_PARALLELISM=false
+mkdir -p "$CACHE"
+
+if want vae; then
+  if [ -f "$CACHE/vae/done.json" ]; then echo "make-demo-model: vae done" >&2; else resumable vae --steps "$VAE_STEPS"; fi
+fi
+if want encode; then
+  if [ -f "$CACHE/latents/done.json" ]; then echo "make-demo-model: latents done" >&2
+  else (cd "$HERE" && "$VENV/bin/python" train.py encode --cache "$CACHE" --count "$ENCODE_COUNT"); fi
+fi
+if want unet; then
+  if [ -f "$CACHE/unet/done.json" ]; then echo "make-demo-model: unet done" >&2
+  else resumable unet --steps "$UNET_STEPS" --batch "$UNET_BATCH"; fi
+fi
+if want decoder; then
+  if [ -f "$CACHE/vae/decoder-done.json" ]; then echo "make-demo-model: decoder done" >&2
+  else resumable decoder --steps "$DECODER_STEPS"; fi
+fi
+if want export; then
+  (cd "$HERE" && "$VENV/bin/python" export.py --cache "$CACHE" --out "$OUT" --weight-format "$WEIGHT_FORMAT")
+fi
+if want eval; then
+  [ -d "$ROOT/node_modules" ] || (cd "$ROOT" && npm install)
+  node "$HERE/evaluate.js" "$OUT" --out "$CACHE/eval-report.json" --sheet "$CACHE/eval-sheet.png"
+fi
+du -sh "$OUT" 2>/dev/null >&2 || true
