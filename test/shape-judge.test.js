@@ -37,7 +37,7 @@ function degrade(img, amp) {
           }
         }
         state = (state * 1103515245 + 12345) >>> 0;
-        const noise = ((state >>> 8) / 0x1000000 * 2 - 1) * amp;
+        const noise = (((state >>> 8) / 0x1000000) * 2 - 1) * amp;
         out[(y * width + x) * channels + c] = Math.max(0, Math.min(255, Math.round(s / k + noise)));
       }
     }
@@ -57,23 +57,41 @@ async function accuracy(transform = (img) => img) {
     for (const o of s.objects) {
       tally.objects += 1;
       for (const k of ['colour', 'shape', 'position', 'size']) if (o[k]) tally[k] += 1;
-      if (!(o.colour && o.shape && o.position && o.size)) misses.push(`${m.file}: ${JSON.stringify(o.expected)} -> ${JSON.stringify(o.found)}`);
+      if (!(o.colour && o.shape && o.position && o.size))
+        misses.push(`${m.file}: ${JSON.stringify(o.expected)} -> ${JSON.stringify(o.found)}`);
     }
   }
   const rate = (k, of) => tally[k] / tally[of];
   return {
-    tally, misses,
-    colour: rate('colour', 'objects'), shape: rate('shape', 'objects'), position: rate('position', 'objects'),
-    size: rate('size', 'objects'), background: rate('background', 'images'), exact: rate('exact', 'images'),
+    tally,
+    misses,
+    colour: rate('colour', 'objects'),
+    shape: rate('shape', 'objects'),
+    position: rate('position', 'objects'),
+    size: rate('size', 'objects'),
+    background: rate('background', 'images'),
+    exact: rate('exact', 'images'),
   };
 }
 
 test('the test images cover the vocabulary', () => {
   assert.equal(META.length, 60);
   const objects = META.flatMap((m) => m.objects);
-  for (const s of VOCAB.shapes) assert.ok(objects.some((o) => o.shape === s), `no ${s}`);
-  for (const c of Object.keys(VOCAB.colours)) assert.ok(objects.some((o) => o.colour === c), `no ${c}`);
-  for (const p of Object.keys(VOCAB.positions)) assert.ok(objects.some((o) => o.position === p), `no ${p}`);
+  for (const s of VOCAB.shapes)
+    assert.ok(
+      objects.some((o) => o.shape === s),
+      `no ${s}`,
+    );
+  for (const c of Object.keys(VOCAB.colours))
+    assert.ok(
+      objects.some((o) => o.colour === c),
+      `no ${c}`,
+    );
+  for (const p of Object.keys(VOCAB.positions))
+    assert.ok(
+      objects.some((o) => o.position === p),
+      `no ${p}`,
+    );
   assert.ok(META.some((m) => m.objects.length === 2) && META.some((m) => m.objects.length === 1));
   assert.ok(META.some((m) => m.background !== VOCAB.plain_background));
 });

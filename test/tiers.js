@@ -8,7 +8,7 @@ const path = require('path');
 const { spawnSync } = require('child_process');
 
 const TIERS = {
-  unit: ['lint', 'engine-math', 'server-cli', 'server-features', 'server-routes'],
+  unit: ['lint', 'engine-math', 'shape-judge', 'server-cli', 'server-features', 'server-routes'],
   native: [
     'foundation',
     'compile-cache',

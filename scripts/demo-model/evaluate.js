@@ -47,15 +47,26 @@ async function main() {
   for (let k = 0; k < chosen.length; k += 1) {
     const p = chosen[k];
     const r = await model.text2image(p.prompt, {
-      width: args.size, height: args.size, numInferenceSteps: args.steps, guidanceScale: args.guidance, seed: 1000 + k,
+      width: args.size,
+      height: args.size,
+      numInferenceSteps: args.steps,
+      guidanceScale: args.guidance,
+      seed: 1000 + k,
       ...(args.scheduler ? { scheduler: args.scheduler } : {}),
     });
     const img = r.images[0];
     const verdict = judge({ data: img.data, width: img.width, height: img.height, channels: img.channels });
     const s = score(verdict, p);
-    rows.push({ prompt: p.prompt, expected: p.objects, background: p.background, seed: 1000 + k,
+    rows.push({
+      prompt: p.prompt,
+      expected: p.objects,
+      background: p.background,
+      seed: 1000 + k,
       found: verdict.blobs.map((b) => ({ colour: b.colour, shape: b.shape, position: b.position, size: b.size })),
-      foundBackground: verdict.background.name, single: s.single, allColoursPresent: s.allColoursPresent });
+      foundBackground: verdict.background.name,
+      single: s.single,
+      allColoursPresent: s.allColoursPresent,
+    });
     if (args.sheet) tiles.push({ data: img.data, width: img.width, height: img.height, channels: img.channels });
   }
   const ms = Date.now() - t0;
@@ -63,13 +74,26 @@ async function main() {
   const one = rows.filter((r) => r.expected.length === 1);
   const two = rows.filter((r) => r.expected.length === 2);
   const summary = {
-    model: args.model, steps: args.steps, guidance: args.guidance, size: args.size, scheduler: args.scheduler ?? 'model default',
-    prompts: rows.length, seconds: Math.round(ms / 100) / 10,
-    single: { n: one.length, colour: frac(one, (r) => r.single.colour), shape: frac(one, (r) => r.single.shape),
-      position: frac(one, (r) => r.single.position), size: frac(one, (r) => r.single.size),
-      background: frac(one, (r) => r.foundBackground === r.background) },
-    two: { n: two.length, bothColours: frac(two, (r) => r.allColoursPresent),
-      background: frac(two, (r) => r.foundBackground === r.background) },
+    model: args.model,
+    steps: args.steps,
+    guidance: args.guidance,
+    size: args.size,
+    scheduler: args.scheduler ?? 'model default',
+    prompts: rows.length,
+    seconds: Math.round(ms / 100) / 10,
+    single: {
+      n: one.length,
+      colour: frac(one, (r) => r.single.colour),
+      shape: frac(one, (r) => r.single.shape),
+      position: frac(one, (r) => r.single.position),
+      size: frac(one, (r) => r.single.size),
+      background: frac(one, (r) => r.foundBackground === r.background),
+    },
+    two: {
+      n: two.length,
+      bothColours: frac(two, (r) => r.allColoursPresent),
+      background: frac(two, (r) => r.foundBackground === r.background),
+    },
   };
   console.log(JSON.stringify(summary, null, 1));
   if (args.out) fs.writeFileSync(args.out, JSON.stringify({ summary, rows }, null, 1) + '\n');
@@ -87,7 +111,9 @@ async function main() {
         }
       }
     });
-    await sharp(sheet, { raw: { width: W, height: sheet.length / 3 / W, channels: 3 } }).png().toFile(args.sheet);
+    await sharp(sheet, { raw: { width: W, height: sheet.length / 3 / W, channels: 3 } })
+      .png()
+      .toFile(args.sheet);
   }
 }
 

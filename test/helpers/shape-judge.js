@@ -33,7 +33,7 @@ function rgbToLab(r, g, b) {
   const x = (0.4124 * R + 0.3576 * G + 0.1805 * B) / 0.95047;
   const y = 0.2126 * R + 0.7152 * G + 0.0722 * B;
   const z = (0.0193 * R + 0.1192 * G + 0.9505 * B) / 1.08883;
-  const f = (t) => (t > 216 / 24389 ? Math.cbrt(t) : (24389 / 27 * t + 16) / 116);
+  const f = (t) => (t > 216 / 24389 ? Math.cbrt(t) : ((24389 / 27) * t + 16) / 116);
   const fx = f(x);
   const fy = f(y);
   const fz = f(z);
@@ -357,7 +357,12 @@ function judge(image, options = {}) {
     const extent = Math.max(f.bbox[2] / width, f.bbox[3] / height);
     blobs.push({
       colour: OBJECT_COLOURS[c].name,
-      colourShare: counts[c] / Math.max(1, counts.reduce((a, b) => a + b, 0)),
+      colourShare:
+        counts[c] /
+        Math.max(
+          1,
+          counts.reduce((a, b) => a + b, 0),
+        ),
       shape: classifyShape(f),
       position: gridPosition(fx, fy),
       size: sizeName(extent),
@@ -407,12 +412,15 @@ function score(verdict, expected) {
   });
   // for one-object prompts the dominant blob is what the picture shows
   const main = verdict.blobs[0] ?? null;
-  const single = expected.objects.length === 1 ? {
-    colour: main !== null && main.colour === expected.objects[0].colour,
-    shape: main !== null && main.shape === expected.objects[0].shape,
-    position: main !== null && main.position === expected.objects[0].position,
-    size: main !== null && main.size === expected.objects[0].size,
-  } : null;
+  const single =
+    expected.objects.length === 1
+      ? {
+          colour: main !== null && main.colour === expected.objects[0].colour,
+          shape: main !== null && main.shape === expected.objects[0].shape,
+          position: main !== null && main.position === expected.objects[0].position,
+          size: main !== null && main.size === expected.objects[0].size,
+        }
+      : null;
   return {
     objects,
     single,
