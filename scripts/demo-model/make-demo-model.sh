@@ -45,20 +45,7 @@ want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 setup_venv() {
   command -v "$PY" >/dev/null 2>&1 || die "'$PY' not found on PATH (Debian: apt-get install python3 python3-venv)."
   # The pins in requirements.txt must equal package.json's "openvino" field (single source of truth).
-  "$PY" - "$ROOT/package.json" "$REQ" <<'PYEOF' || exit 1
-import json, re, sys
-pins = json.load(open(sys.argv[1]))["openvino"]
-req = {}
-for line in open(sys.argv[2]):
-    m = re.match(r"^\s*([A-Za-z0-9_.\-]+)==([^\s#;]+)", line)
-    if m:
-        req[m.group(1).lower()] = m.group(2)
-bad = [f"{k}: requirements.txt has {req.get(k)!r}, package.json pins {pins[k]!r}"
-       for k in ("openvino", "openvino-tokenizers") if req.get(k) != pins[k]]
-if bad:
-    sys.exit("make-demo-model: ERROR: pins out of sync:\n  " + "\n  ".join(bad) +
-             "\n  Update scripts/demo-model/requirements.txt to the package.json pins.")
-PYEOF
+  "$PY" "$ROOT/scripts/check-openvino-pins.py" "$REQ" || exit 1
   local stamp="$VENV/.demo-stamp"
   local want_stamp
   want_stamp="$(sha256sum "$REQ" | cut -c1-32) $("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
