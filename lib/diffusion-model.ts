@@ -3,8 +3,8 @@
 import {
   binding,
   NativeAdapterReport,
-  NativeAdapterSpec,
   NativeParams,
+  NativePreparedRequest,
   NativeDiffusionModel,
   NativeRawImage,
   NativeResult,
@@ -12,12 +12,14 @@ import {
   NativeTask,
   PropertyValue,
 } from './binding';
+import { AdapterFiles, AdapterPresets, AdapterRegistry, AdapterSelection } from './adapters';
 import { OvDiffusionError, callNative, fromNative } from './errors';
 import { DEFAULT_MAX_INPUT_PIXELS, GeneratedImage, ImageInput, decodeImage, splitImages } from './images';
 import { ConcurrencyLimiter } from './limiter';
 import { AdapterChoice, GenerationParameters, toEngineParameters } from './parameters';
 
 export type Task = NativeTask;
+export type { AdapterSelection } from './adapters';
 export type { SchedulerName, TaylorSeerOptions } from './parameters';
 
 /** One device for every submodel, or one each for the text encoders, the UNet/transformer and the VAE. */
@@ -36,14 +38,14 @@ export interface LoadOptions {
   /** Largest decoded input image, in pixels (default 8192 x 8192). */
   maxInputPixels?: number;
   /** LoRA adapters (.safetensors) by alias, with the alpha used when a call names them without one (default 1). */
-  adapters?: Record<string, string | { path: string; alpha?: number }>;
+  adapters?: AdapterFiles;
   /**
    * 'dynamic' (default): calls choose adapters and alphas freely, nothing recompiles.
    * 'fuse': every registered adapter is merged into the weights at load (faster steps, fixed choice).
    */
   adapterMode?: 'dynamic' | 'fuse';
-  /** Named blends of registered adapters, e.g. { 'ink-and-wash': { ink: 0.6, wash: 0.4 } }. */
-  adapterPresets?: Record<string, Record<string, number>>;
+  /** Named blends of registered adapters, e.g. { 'ink-and-wash': { ink: 0.6, wash: 0.4 } }; a call selects one by name. */
+  adapterPresets?: AdapterPresets;
   /**
    * Static shapes, as openvino-genai's reshape(): every submodel is compiled for this image size and count
    * (default 1) and for guidance on or off (guidanceScale > 1; default: the model's own default). Faster on
@@ -55,14 +57,11 @@ export interface LoadOptions {
 
 export type StaticShapeOptions = NativeStaticShape;
 
-/** Adapters for one call: an alias or preset name, a list of aliases (optionally with alphas), or { alias: alpha }. */
-export type AdapterSelection = string | Array<string | AdapterChoice> | Record<string, number>;
 export type AdapterReport = NativeAdapterReport;
 
 /**
- * Options of one call: the generation parameters of lib/parameters.ts (prompt2, negativePrompt, width, height,
- * numInferenceSteps, guidanceScale, numImagesPerPrompt, seed, strength, maxSequenceLength, scheduler, taylorseer;
- * unset ones take the model's defaults, as openvino_genai chooses them), and what only the library takes.
+ * Options of one call: the generation parameters of lib/parameters.ts (GENERATION_PARAMETERS lists them with their
+ * defaults; unset ones take the model's defaults, as openvino_genai chooses them), and what only the library takes.
  */
 export interface GenerateOptions extends GenerationParameters {
   /** LoRA adapters for this call (default: none, the base model). */
@@ -116,18 +115,18 @@ export class DiffusionModel {
   private native: NativeDiffusionModel | null;
   private readonly limiter: ConcurrencyLimiter;
   private readonly maxInputPixels: number;
-  private readonly presets: Record<string, Record<string, number>>;
+  private readonly adapterRegistry: AdapterRegistry;
   readonly className: string;
   /** Per registered adapter: how many layers it modifies, and its keys that fit no layer of this model. */
   readonly adapters: readonly AdapterReport[];
   readonly tasks: readonly Task[];
   readonly loadMs: number;
 
-  private constructor(native: NativeDiffusionModel, options: LoadOptions, limiter: ConcurrencyLimiter) {
+  private constructor(native: NativeDiffusionModel, options: LoadOptions, limiter: ConcurrencyLimiter, adapters: AdapterRegistry) {
     this.native = native;
     this.limiter = limiter;
     this.maxInputPixels = options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
-    this.presets = { ...(options.adapterPresets ?? {}) };
+    this.adapterRegistry = adapters;
     const info = native.info();
     this.adapters = Object.freeze(info.adapters);
     this.className = info.className;
@@ -141,16 +140,7 @@ export class DiffusionModel {
       maxQueue: options.maxQueue,
       queueTimeoutMs: options.queueTimeoutMs,
     });
-    const adapters: NativeAdapterSpec[] = Object.entries(options.adapters ?? {}).map(([name, spec]) =>
-      typeof spec === 'string' ? { name, path: spec } : { name, path: spec.path, alpha: spec.alpha },
-    );
-    const names = new Set(adapters.map((a) => a.name));
-    for (const [preset, blend] of Object.entries(options.adapterPresets ?? {})) {
-      if (names.has(preset)) throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `preset '${preset}' has the name of an adapter`);
-      for (const alias of Object.keys(blend)) {
-        if (!names.has(alias)) throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `preset '${preset}' names unknown adapter '${alias}'`);
-      }
-    }
+    const adapters = new AdapterRegistry(options.adapters, options.adapterPresets);
     const mode = options.adapterMode ?? 'dynamic';
     if (mode !== 'dynamic' && mode !== 'fuse')
       throw new OvDiffusionError('ERR_INVALID_ARGUMENT', "adapterMode must be 'dynamic' or 'fuse'");
@@ -158,9 +148,15 @@ export class DiffusionModel {
     if (reshape !== undefined && (reshape === null || typeof reshape !== 'object'))
       throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'reshape must be {width, height, numImagesPerPrompt?, guidanceScale?}');
     const native = await callNative(() =>
-      binding().DiffusionModel.load(modelDir, toDevices(options.device), options.properties ?? {}, { adapters, mode }, reshape),
+      binding().DiffusionModel.load(
+        modelDir,
+        toDevices(options.device),
+        options.properties ?? {},
+        { adapters: [...adapters.specs], mode },
+        reshape,
+      ),
     );
-    return new DiffusionModel(native, options, limiter);
+    return new DiffusionModel(native, options, limiter, adapters);
   }
 
   /** generate() calls running now, and waiting for a slot. */
@@ -199,19 +195,9 @@ export class DiffusionModel {
     return this.run('inpainting', prompt, { image: rawImage, mask: rawMask }, options);
   }
 
-  /** Presets expand to their blend; a preset or alias given as a string selects it with its default alpha. */
-  private expandAdapters(selection: AdapterSelection): AdapterChoice[] {
-    const fromRecord = (r: Record<string, number>) => Object.entries(r).map(([name, alpha]) => ({ name, alpha }));
-    if (typeof selection === 'string') return this.presets[selection] ? fromRecord(this.presets[selection]) : [{ name: selection }];
-    if (Array.isArray(selection)) {
-      return selection.flatMap((entry) => {
-        if (typeof entry === 'string') return this.presets[entry] ? fromRecord(this.presets[entry]) : [{ name: entry }];
-        if (entry && typeof entry.name === 'string') return [{ name: entry.name, alpha: entry.alpha }];
-        throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'adapters entries must be names or {name, alpha}', { param: 'adapters' });
-      });
-    }
-    if (typeof selection === 'object') return fromRecord(selection);
-    throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'adapters must be a name, a list or {name: alpha}', { param: 'adapters' });
+  /** The registered adapters and alphas a selection means on this model (presets expanded, default alphas filled in). */
+  adapterChoices(selection: AdapterSelection): AdapterChoice[] {
+    return this.adapterRegistry.choices(selection);
   }
 
   private handle(): NativeDiffusionModel {
@@ -229,14 +215,15 @@ export class DiffusionModel {
     if (!this.supports(task))
       throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `${this.className} supports ${this.tasks.join(', ')} only, not ${task}`);
     const params: NativeParams = { prompt, ...toEngineParameters(options) };
-    if (options.adapters !== undefined && options.adapters !== null) params.adapters = this.expandAdapters(options.adapters);
+    if (options.adapters !== undefined && options.adapters !== null) params.adapters = this.adapterChoices(options.adapters);
     const { signal, onStep } = options;
     const previews = options.previews ?? 0;
     if (!Number.isInteger(previews) || previews < 0)
       throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'previews must be a non-negative integer', { param: 'previews' });
     // Refuse a bad request now rather than after it waited for a slot.
+    let prepared: NativePreparedRequest;
     try {
-      this.handle().validate(task, params, images);
+      prepared = this.handle().prepare(task, params, images);
     } catch (error) {
       throw fromNative(error);
     }
@@ -258,7 +245,7 @@ export class DiffusionModel {
         let job: ReturnType<NativeDiffusionModel['generate']>;
         const callSite = new Error().stack;
         try {
-          job = native.generate(task, params, images, stepListener, previews);
+          job = native.generate(prepared, stepListener, previews);
         } catch (error) {
           throw fromNative(error, callSite);
         }

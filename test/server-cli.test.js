@@ -8,7 +8,8 @@ const os = require('os');
 const path = require('path');
 const { parseArgs, helpText, CliError } = require('../dist/launcher/cli');
 const { buildModelSettings, loadOptions } = require('../dist/server/settings');
-const { parseSourceLoras } = require('../dist/launcher/lora-sources');
+const { loraLoadOptions, parseSourceLoras } = require('../dist/launcher/lora-sources');
+const { AdapterRegistry } = require('../dist/adapters');
 const { LoraRouter } = require('../dist/server/loras');
 const { readConfigFile, readGraph, writeGraph, modelEntry, parsePbtxt } = require('../dist/launcher/config');
 const { runCli } = require('./helpers/server-http');
@@ -387,12 +388,37 @@ test('--source_loras: the OVMS grammar and its errors (ImageGenCLILoraParsingTes
   assert.equal(p('a=o/a,b=o/b,c=@a+@b', { device: 'NPU' }).length, 3);
   assert.throws(() => p('a=o/a,b=o/b,c=@a', { device: 'NPU' }), /not part of the composite/);
   assert.equal(p('a=o/a', { device: 'NPU' }).length, 1);
-  const router = new LoraRouter(p('a=o/a:0.8,b=o/b,c=@a+@b:0.3'), false);
-  assert.deepEqual(router.resolve(router.target('c'), { a: 0.1 }), [
+  const specs = p('a=o/a@a.safetensors:0.8,b=o/b@b.safetensors,c=@a+@b:0.3');
+  const router = new LoraRouter(specs, false);
+  const { adapters, adapterPresets } = loraLoadOptions(specs, '/models/m', false);
+  const registry = new AdapterRegistry(adapters, adapterPresets);
+  const model = { adapterChoices: (selection) => registry.choices(selection) };
+  assert.deepEqual(router.resolve(router.target('c'), { a: 0.1 }, model), [
     { name: 'a', alpha: 0.1 },
     { name: 'b', alpha: 0.3 },
   ]);
-  assert.deepEqual(router.resolve(router.target('base'), { a: -0.5 }), []);
+  assert.deepEqual(router.resolve(router.target('base'), { a: -0.5 }, model), []);
+});
+
+test('--source_loras become library load options: composites are presets; on NPU the composite alphas are fused', () => {
+  const specs = parseSourceLoras('a=o/a@a.safetensors:0.8,b=o/b@b.safetensors,c=@a:0.25+@b');
+  assert.deepEqual(loraLoadOptions(specs, '/m', false), {
+    adapters: { a: { path: '/m/loras/o/a/a.safetensors', alpha: 0.8 }, b: { path: '/m/loras/o/b/b.safetensors', alpha: undefined } },
+    adapterPresets: { c: { a: 0.25, b: 1 } },
+  });
+  const npu = loraLoadOptions(parseSourceLoras('a=o/a@a.safetensors:0.8,b=o/b@b.safetensors,c=@a:0.25+@b', { device: 'NPU' }), '/m', true);
+  assert.equal(npu.adapterMode, 'fuse');
+  assert.deepEqual(npu.adapters, {
+    a: { path: '/m/loras/o/a/a.safetensors', alpha: 0.25 },
+    b: { path: '/m/loras/o/b/b.safetensors', alpha: 1 },
+  });
+  // A request for the composite then restates exactly the fused alphas, which the engine accepts.
+  const registry = new AdapterRegistry(npu.adapters, npu.adapterPresets);
+  assert.deepEqual(registry.choices('c'), [
+    { name: 'a', alpha: 0.25 },
+    { name: 'b', alpha: 1 },
+  ]);
+  assert.deepEqual(registry.choices('a'), [{ name: 'a', alpha: 0.25 }]);
 });
 
 test('--config_path: OVMS config.json with model_config_list and mediapipe_config_list, per-model options', () => {

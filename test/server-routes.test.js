@@ -6,7 +6,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('http');
 const { buildModelSettings } = require('../dist/server/settings');
-const { parseSourceLoras } = require('../dist/launcher/lora-sources');
+const { loraLoadOptions, parseSourceLoras } = require('../dist/launcher/lora-sources');
 const { fakeModel, makeImage } = require('./helpers/server-fakes');
 const { withApp } = require('./helpers/server-http');
 
@@ -609,8 +609,8 @@ test('unknown routes and methods answer in the OpenAI error shape', async () => 
 });
 
 test('LoRA: with library adapters, the model name picks adapters and alphas (OVMS priority: request, composite, adapter, 1)', async () => {
-  const model = fakeModel({ adapters: ['xray', 'chalk'] });
   const loras = parseSourceLoras('xray=org/xray@x.safetensors:0.8,chalk=org/chalk@c.safetensors,blend=@xray:0.5+@chalk');
+  const model = fakeModel({ lora: loraLoadOptions(loras, '/models/sdxl', false) });
   await withApp([{ name: 'sdxl', model, loras }], async (url) => {
     const ask = async (body) => {
       const res = await postJson(`${url}/v3/images/generations`, { prompt: 'x', num_inference_steps: 1, ...body });
@@ -666,11 +666,14 @@ test('LoRA: lora_alphas without adapters, and NPU static adapters, follow the OV
   });
   const loras = parseSourceLoras('a=org/a@a.safetensors', { device: 'NPU' });
   const settings = buildModelSettings({ target_device: 'NPU', resolution: '512x512' });
-  await withApp([{ name: 'npu', model: fakeModel({ adapters: ['a'] }), loras, settings }], async (url) => {
-    assertError(await postJson(`${url}/v3/images/generations`, { model: 'npu', prompt: 'x' }), 400, 'model');
-    assertError(await postJson(`${url}/v3/images/generations`, { model: 'a', prompt: 'x', lora_alphas: { a: 0.5 } }), 400, 'lora_alphas');
-    assert.equal((await postJson(`${url}/v3/images/generations`, { model: 'a', prompt: 'x' })).status, 200);
-  });
+  await withApp(
+    [{ name: 'npu', model: fakeModel({ lora: loraLoadOptions(loras, '/models/npu', true) }), loras, settings }],
+    async (url) => {
+      assertError(await postJson(`${url}/v3/images/generations`, { model: 'npu', prompt: 'x' }), 400, 'model');
+      assertError(await postJson(`${url}/v3/images/generations`, { model: 'a', prompt: 'x', lora_alphas: { a: 0.5 } }), 400, 'lora_alphas');
+      assert.equal((await postJson(`${url}/v3/images/generations`, { model: 'a', prompt: 'x' })).status, 200);
+    },
+  );
 });
 
 test('requests for different models run in parallel; a disconnected client cancels its generation', async () => {

@@ -1,7 +1,7 @@
 // Command-line parsing and validation, with OVMS's flag names, meanings and messages. Pure: no I/O except the
 // existence check of local LoRA files, which OVMS also does while parsing.
 import { LOG_LEVELS, LogLevel } from '../server/log';
-import type { LoraSpec } from '../server/loras';
+import type { LoraSpec } from './lora-sources';
 import { parseSourceLoras } from './lora-sources';
 import {
   MODEL_OPTION_NAMES,

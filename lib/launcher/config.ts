@@ -3,7 +3,7 @@
 // options are read as defaults. After a pull, graph.pbtxt is written so OVMS could serve the same folder.
 import * as fs from 'fs';
 import * as path from 'path';
-import type { LoraSpec } from '../server/loras';
+import type { LoraSpec } from './lora-sources';
 import { MODEL_OPTION_NAMES, ModelFlags, ModelOptionName } from '../server/settings';
 import type { Logger } from '../server/log';
 

@@ -8,7 +8,7 @@ import * as path from 'path';
 import { spawn } from 'child_process';
 import { listFiles } from '@huggingface/hub';
 import type { Logger } from '../server/log';
-import type { LoraAdapterSpec } from '../server/loras';
+import type { LoraAdapterSpec } from './lora-sources';
 import { loraFilePath } from './lora-sources';
 import { Progress, createProgress, formatBytes } from './progress';
 

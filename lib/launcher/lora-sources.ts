@@ -3,7 +3,22 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { LoadOptions } from '../diffusion-model';
-import type { LoraAdapterSpec, LoraCompositeSpec, LoraSource, LoraSpec } from '../server/loras';
+
+export type LoraSource =
+  { type: 'hf'; repo: string; file?: string } | { type: 'url'; url: string; file: string } | { type: 'local'; path: string; file: string };
+
+export interface LoraAdapterSpec {
+  kind: 'adapter';
+  alias: string;
+  source: LoraSource;
+  alpha?: number;
+}
+export interface LoraCompositeSpec {
+  kind: 'composite';
+  alias: string;
+  components: Array<{ alias: string; alpha?: number }>;
+}
+export type LoraSpec = LoraAdapterSpec | LoraCompositeSpec;
 
 const ALIAS = /^[A-Za-z0-9._-]+$/;
 const STRICT_NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
@@ -150,17 +165,30 @@ export function loraFilePath(spec: LoraAdapterSpec, modelDir: string): string | 
 }
 
 /**
- * The library load options for a model's LoRA specs: every adapter by alias with its registered alpha. On NPU the
- * adapters are fused into the weights at load (the device compiles static models; composites are checked for it at
- * parse time), elsewhere they stay switchable per request.
+ * The library load options for a model's LoRA specs: every adapter by alias with its registered alpha, and every
+ * composite as a preset with its alphas resolved (OVMS's priority: the composite's, the adapter's, 1). On NPU the
+ * adapters are fused into the weights at load (the device compiles static models) with the alphas of the one
+ * composite when there is one (parse time checked that it covers every adapter); elsewhere they stay switchable.
  */
-export function loraLoadOptions(specs: LoraSpec[], modelDir: string, fused: boolean): Pick<LoadOptions, 'adapters' | 'adapterMode'> {
-  const adapters: NonNullable<LoadOptions['adapters']> = {};
+export function loraLoadOptions(
+  specs: LoraSpec[],
+  modelDir: string,
+  fused: boolean,
+): Pick<LoadOptions, 'adapters' | 'adapterMode' | 'adapterPresets'> {
+  const adapters: Record<string, { path: string; alpha?: number }> = {};
   for (const spec of specs) {
     if (spec.kind !== 'adapter') continue;
     const file = loraFilePath(spec, modelDir);
     if (file) adapters[spec.alias] = { path: file, alpha: spec.alpha };
   }
   if (!Object.keys(adapters).length) return {};
-  return fused ? { adapters, adapterMode: 'fuse' } : { adapters };
+  const adapterPresets: NonNullable<LoadOptions['adapterPresets']> = {};
+  for (const spec of specs) {
+    if (spec.kind !== 'composite') continue;
+    adapterPresets[spec.alias] = Object.fromEntries(spec.components.map((c) => [c.alias, c.alpha ?? adapters[c.alias]?.alpha ?? 1]));
+  }
+  if (!fused) return { adapters, adapterPresets };
+  for (const blend of Object.values(adapterPresets))
+    for (const [alias, alpha] of Object.entries(blend)) adapters[alias] = { ...adapters[alias], alpha };
+  return { adapters, adapterMode: 'fuse', adapterPresets };
 }

@@ -10,8 +10,7 @@ import { CliError, CliOptions, helpText, parseArgs } from './cli';
 import { ConfigError, ModelEntry, modelEntry, readConfigFile, writeGraph } from './config';
 import * as hub from './hub';
 import { Logger, createLogger } from '../server/log';
-import type { LoraAdapterSpec, LoraSpec } from '../server/loras';
-import { loraFilePath, loraLoadOptions, parseSourceLoras } from './lora-sources';
+import { LoraAdapterSpec, LoraSpec, loraFilePath, loraLoadOptions, parseSourceLoras } from './lora-sources';
 import { ModelRegistry, ServedModelInit } from '../server/registry';
 import { ModelSettings, buildModelSettings, loadOptions, onNpu } from '../server/settings';
 

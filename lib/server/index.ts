@@ -3,5 +3,5 @@
 export { createApp, App, AppOptions, ServingOptions } from './app';
 export { ModelRegistry, ServedModelInit, ModelLike } from './registry';
 export { ModelSettings, buildModelSettings } from './settings';
-export { LoraSpec, LoraAdapterSpec, LoraCompositeSpec } from './loras';
+export { LoraName } from './loras';
 export { Logger, createLogger, silentLogger } from './log';

@@ -1,56 +1,50 @@
 // LoRA adapters of a served model: model-name routing to aliases and composites, and lora_alphas validation (OVMS's
-// rules). The specs come from the launcher (lib/launcher/lora-sources.ts parses --source_loras and pulls the files).
+// rules). The names come from the launcher (lib/launcher/lora-sources.ts parses --source_loras and pulls the files).
+import type { DiffusionModel } from '../diffusion-model';
 import type { AdapterChoice } from '../parameters';
 import { badField } from './errors';
 
-export type LoraSource =
-  { type: 'hf'; repo: string; file?: string } | { type: 'url'; url: string; file: string } | { type: 'local'; path: string; file: string };
-
-export interface LoraAdapterSpec {
-  kind: 'adapter';
+/** A name a served model answers to besides its own: one of its LoRA adapters, or a composite (a blend of them). */
+export interface LoraName {
+  kind: 'adapter' | 'composite';
   alias: string;
-  source: LoraSource;
-  alpha?: number;
 }
-export interface LoraCompositeSpec {
-  kind: 'composite';
-  alias: string;
-  components: Array<{ alias: string; alpha?: number }>;
-}
-export type LoraSpec = LoraAdapterSpec | LoraCompositeSpec;
 
 export type LoraTarget = { kind: 'base' } | { kind: 'adapter'; alias: string } | { kind: 'composite'; alias: string };
 
-/** The adapters of one served model and the rules for requests that name them. */
+/**
+ * Model-name routing of one served model: which names are its adapters and composites, and OVMS's rules for
+ * lora_alphas. What a name means (the adapters and their alphas) is the library's: the launcher registers the
+ * adapters and the composites as the model's adapters and presets (lib/launcher/lora-sources.ts, loraLoadOptions).
+ */
 export class LoraRouter {
-  private readonly adapters = new Map<string, LoraAdapterSpec>();
-  private readonly composites = new Map<string, LoraCompositeSpec>();
+  private readonly kinds = new Map<string, LoraName['kind']>();
 
   constructor(
-    specs: LoraSpec[],
+    names: readonly LoraName[],
     readonly staticMode: boolean,
   ) {
-    for (const spec of specs) {
-      if (spec.kind === 'adapter') this.adapters.set(spec.alias, spec);
-      else this.composites.set(spec.alias, spec);
-    }
+    for (const { kind, alias } of names) this.kinds.set(alias, kind);
   }
 
   get aliases(): string[] {
-    return [...this.adapters.keys(), ...this.composites.keys()];
+    return [...this.kinds.keys()];
   }
   get isEmpty(): boolean {
-    return this.adapters.size === 0;
+    return this.kinds.size === 0;
   }
 
   target(name: string): LoraTarget {
-    if (this.composites.has(name)) return { kind: 'composite', alias: name };
-    if (this.adapters.has(name)) return { kind: 'adapter', alias: name };
-    return { kind: 'base' };
+    const kind = this.kinds.get(name);
+    return kind ? { kind, alias: name } : { kind: 'base' };
   }
 
   /** Checks lora_alphas against the target (OVMS rules) and returns the adapters to activate, with their alphas. */
-  resolve(target: LoraTarget, loraAlphas: Record<string, number> | undefined): AdapterChoice[] {
+  resolve(
+    target: LoraTarget,
+    loraAlphas: Record<string, number> | undefined,
+    model: Pick<DiffusionModel, 'adapterChoices'>,
+  ): AdapterChoice[] {
     const overrides = loraAlphas ?? {};
     const keys = Object.keys(overrides);
     if (keys.length && (this.isEmpty || this.staticMode))
@@ -61,7 +55,7 @@ export class LoraRouter {
         'lora_alphas_not_supported',
       );
     if (this.staticMode && target.kind === 'base' && !this.isEmpty) {
-      const wanted = this.composites.size ? 'composite LoRA alias' : 'LoRA alias';
+      const wanted = [...this.kinds.values()].includes('composite') ? 'composite LoRA alias' : 'LoRA alias';
       throw badField(
         'model',
         `this model uses NPU with statically fused LoRA adapters. Send requests to the ${wanted} name instead.`,
@@ -69,18 +63,15 @@ export class LoraRouter {
       );
     }
     if (target.kind === 'base') return [];
-    if (target.kind === 'adapter') {
-      const other = keys.find((k) => k !== target.alias);
-      if (other !== undefined)
-        throw badField('lora_alphas', `lora_alphas key '${other}' not allowed when targeting adapter '${target.alias}'`);
-      return [{ name: target.alias, alpha: overrides[target.alias] ?? this.adapters.get(target.alias)!.alpha ?? 1 }];
-    }
-    const composite = this.composites.get(target.alias)!;
-    const other = keys.find((k) => !composite.components.some((c) => c.alias === k));
-    if (other !== undefined) throw badField('lora_alphas', `lora_alphas key '${other}' is not part of composite '${composite.alias}'`);
-    return composite.components.map((c) => ({
-      name: c.alias,
-      alpha: overrides[c.alias] ?? c.alpha ?? this.adapters.get(c.alias)!.alpha ?? 1,
-    }));
+    const chosen = model.adapterChoices(target.alias);
+    const other = keys.find((k) => !chosen.some((c) => c.name === k));
+    if (other !== undefined)
+      throw badField(
+        'lora_alphas',
+        target.kind === 'adapter'
+          ? `lora_alphas key '${other}' not allowed when targeting adapter '${target.alias}'`
+          : `lora_alphas key '${other}' is not part of composite '${target.alias}'`,
+      );
+    return chosen.map((c) => ({ name: c.name, alpha: overrides[c.name] ?? c.alpha }));
   }
 }

@@ -1,13 +1,13 @@
 // The models a server answers for, by name: each model's own name plus its LoRA aliases and composites.
 import type { DiffusionModel } from '../diffusion-model';
 import { ApiError, badField } from './errors';
-import { LoraRouter, LoraSpec, LoraTarget } from './loras';
+import { LoraName, LoraRouter, LoraTarget } from './loras';
 import { ModelSettings, buildModelSettings, onNpu } from './settings';
 
 /** What the server uses of a loaded DiffusionModel (tests pass fakes). */
 export type ModelLike = Pick<
   DiffusionModel,
-  'className' | 'tasks' | 'supports' | 'running' | 'waiting' | 'text2image' | 'image2image' | 'inpaint' | 'dispose'
+  'className' | 'tasks' | 'supports' | 'running' | 'waiting' | 'text2image' | 'image2image' | 'inpaint' | 'adapterChoices' | 'dispose'
 >;
 
 export interface ServedModelInit {
@@ -15,7 +15,8 @@ export interface ServedModelInit {
   /** The model, or its load in progress (requests wait for it, like OVMS). */
   model: ModelLike | Promise<ModelLike>;
   settings?: ModelSettings;
-  loras?: LoraSpec[];
+  /** Its LoRA adapter and composite names (the model itself holds the adapters: LoadOptions.adapters, adapterPresets). */
+  loras?: LoraName[];
   /** Model folder, for listing. */
   path?: string;
 }

@@ -4,6 +4,7 @@
 const sharp = require('sharp');
 const { GeneratedImage, OvDiffusionError } = require('../..');
 const { ConcurrencyLimiter } = require('../../dist/limiter');
+const { AdapterRegistry } = require('../../dist/adapters');
 
 const ALL_TASKS = ['text2image', 'image2image', 'inpainting'];
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -13,6 +14,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  * delayMs: one wait per call. stepMs: numInferenceSteps steps of that length, each reported to onStep (with
  * `previews` gray previews at evenly spread steps) and each a point where the signal cancels, like the engine.
  * maxConcurrency / maxQueue / queueTimeoutMs: the library's own limiter (ERR_QUEUE_FULL, ERR_QUEUE_TIMEOUT).
+ * lora: the LoRA load options ({adapters, adapterPresets}, as the launcher's loraLoadOptions makes them); the fake
+ * resolves adapter selections with the library's own AdapterRegistry.
  */
 function fakeModel({
   tasks = ALL_TASKS,
@@ -21,7 +24,7 @@ function fakeModel({
   stepMs,
   width = 64,
   height = 64,
-  adapters,
+  lora = {},
   maxConcurrency = 1000,
   maxQueue,
   queueTimeoutMs,
@@ -35,6 +38,9 @@ function fakeModel({
   const run = async (task, prompt, options, image, mask) => {
     if (!tasks.includes(task))
       throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `${className} supports ${tasks.join(', ')} only, not ${task}`);
+    // The engine's rules that server tests rely on.
+    if (options.scheduler === 'FLOW_MATCH_EULER_DISCRETE' && !/^(StableDiffusion3|Flux)/.test(className))
+      throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'scheduler FLOW_MATCH_EULER_DISCRETE is for SD3 and FLUX', { param: 'scheduler' });
     if (options.strength !== undefined && task === 'text2image')
       throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'strength applies to image-to-image and inpainting only', { param: 'strength' });
     calls.push({ task, prompt, options, image, mask });
@@ -82,6 +88,7 @@ function fakeModel({
         throw error;
       });
   };
+  const adapterRegistry = new AdapterRegistry(lora.adapters, lora.adapterPresets);
   const model = {
     className,
     tasks,
@@ -102,9 +109,9 @@ function fakeModel({
     text2image: (prompt, options = {}) => run('text2image', prompt, options),
     image2image: (prompt, image, options = {}) => run('image2image', prompt, options, image),
     inpaint: (prompt, image, mask, options = {}) => run('inpainting', prompt, options, image, mask),
+    adapterChoices: (selection) => adapterRegistry.choices(selection),
     dispose: () => undefined,
   };
-  if (adapters) model.adapters = adapters;
   return model;
 }
 

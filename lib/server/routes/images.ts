@@ -54,9 +54,9 @@ const JSON_LIMIT = '1mb';
 const RANDOM_SEED_LIMIT = 2 ** 32;
 
 /** The LoRA part of the generate options: the adapters the model name selects, with their alphas. */
-function adapterOptions(resolved: Resolved, request: ImageRequest): Partial<GenerateOptions> {
+function adapterOptions(resolved: Resolved, model: ModelLike, request: ImageRequest): Partial<GenerateOptions> {
   const { served, target } = resolved;
-  const chosen = served.loras.resolve(target, request.loraAlphas);
+  const chosen = served.loras.resolve(target, request.loraAlphas, model);
   return served.loras.isEmpty ? {} : { adapters: chosen };
 }
 
@@ -72,16 +72,6 @@ function checkTask(resolved: Resolved, model: ModelLike, task: Task): void {
       'model_not_supported',
     );
   throw badField('model', `${what}, not ${TASK_WORDS[task]}`, 'model_not_supported');
-}
-
-/** Flow-matching models (SD3, FLUX) take FLOW_MATCH_EULER_DISCRETE only (the library says so); UNet models never take it. */
-function checkScheduler(model: ModelLike, request: ImageRequest): void {
-  if (request.options.scheduler === 'FLOW_MATCH_EULER_DISCRETE' && !/^(StableDiffusion3|Flux)/.test(model.className))
-    throw badField(
-      'scheduler',
-      `${model.className} cannot run FLOW_MATCH_EULER_DISCRETE (it is for SD3 and FLUX models)`,
-      'unsupported_value',
-    );
 }
 
 function modelUnavailable(served: ServedModel, error: Error): ApiError {
@@ -277,7 +267,6 @@ async function generate(
     stream?.arm();
     const model = await waitForModel(served, signal);
     checkTask(resolved, model, task);
-    checkScheduler(model, request);
     res.setHeader('x-rng-seed', String(seed));
 
     const partials = stream && partialSender(stream, events, request, ctx.logger);
@@ -291,7 +280,7 @@ async function generate(
     const options: GenerateOptions = {
       ...request.options,
       seed,
-      ...adapterOptions(resolved, request),
+      ...adapterOptions(resolved, model, request),
       signal,
       onStep,
       ...(stream && request.partialImages ? { previews: request.partialImages } : {}),
