@@ -82,15 +82,18 @@ export interface NativeJob {
   promise: Promise<NativeResult>;
   cancel(): void;
 }
+/** A request converted once by the addon and checked by the engine (opaque to JS). */
+export interface NativePreparedRequest {
+  readonly __preparedRequest: never;
+}
 export interface NativeDiffusionModel {
+  /** Throws what generate() would refuse, so a bad request is refused before it waits for a slot. */
+  prepare(task: NativeTask, params: NativeParams, images: { image?: NativeRawImage; mask?: NativeRawImage }): NativePreparedRequest;
   generate(
-    task: NativeTask,
-    params: NativeParams,
-    images: { image?: NativeRawImage; mask?: NativeRawImage },
+    request: NativePreparedRequest,
     onStep: ((step: number, total: number, preview?: NativeImages) => void) | undefined,
     previews: number,
   ): NativeJob;
-  validate(task: NativeTask, params: NativeParams, images: { image?: NativeRawImage; mask?: NativeRawImage }): void;
   info(): { className: string; loadMs: number; tasks: NativeTask[]; adapters: NativeAdapterReport[] };
   dispose(): void;
 }
@@ -117,32 +120,38 @@ export interface NativeBinding {
 
 export const PACKAGE_ROOT = path.resolve(__dirname, '..');
 
-interface RuntimePaths {
-  sitePackages: string;
+/**
+ * The OpenVINO Runtime installation as `npm install` recorded it (scripts/runtime.js writes the file): paths relative
+ * to the package.
+ */
+interface InstalledRuntime {
   tokenizersLibrary: string;
+  required: string[];
 }
+const RUNTIME_MANIFEST = path.join(PACKAGE_ROOT, 'runtime', 'openvino-runtime.json');
 
-// Shared with the install script so both agree on where the runtime lives.
-const runtime = require(path.join(PACKAGE_ROOT, 'scripts', 'runtime.js')) as {
-  runtimePaths(): RuntimePaths;
-  missingPieces(dir: string): string[];
-  ENV_VAR: string;
-};
+function installedRuntime(): InstalledRuntime {
+  let manifest: InstalledRuntime | undefined;
+  try {
+    manifest = JSON.parse(fs.readFileSync(RUNTIME_MANIFEST, 'utf8')) as InstalledRuntime;
+  } catch {
+    manifest = undefined;
+  }
+  const missing = manifest ? manifest.required.filter((file) => !fs.existsSync(path.resolve(PACKAGE_ROOT, file))) : [RUNTIME_MANIFEST];
+  if (manifest && !missing.length) return manifest;
+  throw new OvDiffusionError(
+    'ERR_BINDING',
+    `the OpenVINO Runtime is not installed in ${path.join(PACKAGE_ROOT, 'runtime')} (missing ${missing.map((m) => path.basename(m)).join(', ')}). ` +
+      'Run `npm rebuild ov-diffusion` (needs python3 with pip), or set OV_DIFFUSION_OPENVINO_DIR to a site-packages ' +
+      'folder with the pinned openvino and openvino-tokenizers, then rebuild.',
+  );
+}
 
 let cached: NativeBinding | undefined;
 
 export function binding(): NativeBinding {
   if (cached) return cached;
-  const paths = runtime.runtimePaths();
-  const missing = runtime.missingPieces(paths.sitePackages);
-  if (missing.length) {
-    throw new OvDiffusionError(
-      'ERR_BINDING',
-      `the OpenVINO Runtime is not installed in ${paths.sitePackages} (missing ${missing.map((m) => path.basename(m)).join(', ')}). ` +
-        `Run \`npm rebuild ov-diffusion\` (needs python3 with pip), or set ${runtime.ENV_VAR} to a site-packages ` +
-        'folder with the pinned openvino and openvino-tokenizers, then rebuild.',
-    );
-  }
+  const runtime = installedRuntime();
   let native: NativeBinding;
   try {
     native = require('node-gyp-build')(PACKAGE_ROOT) as NativeBinding;
@@ -154,7 +163,7 @@ export function binding(): NativeBinding {
       { cause: error },
     );
   }
-  const tokenizers = process.env.OV_DIFFUSION_TOKENIZERS_LIBRARY ?? paths.tokenizersLibrary;
+  const tokenizers = process.env.OV_DIFFUSION_TOKENIZERS_LIBRARY ?? path.resolve(PACKAGE_ROOT, runtime.tokenizersLibrary);
   if (!fs.existsSync(tokenizers)) throw new OvDiffusionError('ERR_BINDING', `openvino_tokenizers library not found: ${tokenizers}`);
   try {
     native.loadTokenizersExtension(tokenizers);

@@ -86,6 +86,14 @@ export const GENERATION_PARAMETERS = [
     type: 'float',
     doc: 'Default: 7.5 (SDXL 5, LCM 8.5, SD3 7, FLUX 3.5 and 7 for edits, FLUX Fill 30); FLUX without guidance embeds takes none.',
   },
+  {
+    name: 'guidanceRescale',
+    field: 'guidance_rescale',
+    type: 'float',
+    min: 0,
+    max: 1,
+    doc: 'UNet models with guidance_scale > 1 (SD 1.x/2.x, SDXL): rescales the guided prediction to the spread of the text-conditioned one (arXiv 2305.08891), against washed-out or over-exposed images at strong guidance; 0.7 is common. Default 0 (off, as openvino_genai).',
+  },
   { name: 'numImagesPerPrompt', field: 'num_images_per_prompt', type: 'int', min: 1, doc: 'Images per call (server: also n). Default 1.' },
   { name: 'seed', field: 'rng_seed', type: 'int', min: 0, max: Number.MAX_SAFE_INTEGER, doc: 'Random seed. Library default 42.' },
   {

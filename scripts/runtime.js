@@ -14,6 +14,9 @@ const ROOT = path.resolve(__dirname, '..');
 const RUNTIME_DIR = path.join(ROOT, 'runtime');
 const SITE_PACKAGES = path.join(RUNTIME_DIR, 'site-packages');
 const ENV_VAR = 'OV_DIFFUSION_OPENVINO_DIR';
+// What the library reads at run time (lib/binding.ts): the installed runtime's files, written by this installer
+// once they are all present, so the library needs no knowledge of the wheels' layout.
+const MANIFEST = path.join(RUNTIME_DIR, 'openvino-runtime.json');
 
 function pinnedVersions() {
   return require(path.join(ROOT, 'package.json')).openvino;
@@ -64,6 +67,20 @@ function log(message) {
   process.stderr.write(`ov-diffusion: ${message}\n`);
 }
 
+/** Records the complete installation for the library (see MANIFEST); returns its paths. */
+function recordInstallation() {
+  const paths = runtimePaths();
+  // Relative to the package, so a moved package (a copied node_modules, a container layer) still finds them.
+  const relative = (file) => path.relative(ROOT, file).split(path.sep).join('/');
+  const manifest = {
+    openvino: pinnedVersions().openvino,
+    tokenizersLibrary: relative(paths.tokenizersLibrary),
+    required: [relative(paths.openvinoLibrary), relative(paths.tokenizersLibrary)],
+  };
+  fs.writeFileSync(MANIFEST, `${JSON.stringify(manifest, null, 2)}\n`);
+  return paths;
+}
+
 /** Makes runtime/site-packages usable for the pinned release; returns its paths. Throws with the fix. */
 function provisionRuntime() {
   const external = process.env[ENV_VAR];
@@ -75,9 +92,9 @@ function provisionRuntime() {
     fs.rmSync(SITE_PACKAGES, { recursive: true, force: true });
     fs.symlinkSync(dir, SITE_PACKAGES, 'dir');
     log(`using the OpenVINO installation in ${dir}`);
-    return runtimePaths();
+    return recordInstallation();
   }
-  if (missingPieces(SITE_PACKAGES).length === 0) return runtimePaths();
+  if (missingPieces(SITE_PACKAGES).length === 0) return recordInstallation();
 
   const python = findPython();
   if (!python) throw new Error(`the OpenVINO Runtime is not installed and no python3 with pip was found.\n${describeFix()}`);
@@ -107,10 +124,10 @@ function provisionRuntime() {
   // Swap in only a complete installation, so an interrupted install is never picked up.
   fs.rmSync(SITE_PACKAGES, { recursive: true, force: true });
   fs.renameSync(staging, SITE_PACKAGES);
-  return runtimePaths();
+  return recordInstallation();
 }
 
-module.exports = { provisionRuntime, runtimePaths, missingPieces, pinnedVersions, libraryTag, ENV_VAR, ROOT };
+module.exports = { provisionRuntime, runtimePaths, missingPieces, pinnedVersions, libraryTag, ENV_VAR, MANIFEST, ROOT };
 
 if (require.main === module) {
   try {

@@ -1,5 +1,5 @@
 'use strict';
-// The engine's RNG, JSON and scheduler unit tests (native/engine/tests), compiled and run as-is.
+// The engine's RNG, JSON, scheduler and guidance unit tests (native/engine/tests), compiled and run as-is.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
@@ -8,7 +8,7 @@ const path = require('path');
 const { spawnSync } = require('child_process');
 const { ROOT } = require('./helpers/paths');
 
-test('RNG, JSON and scheduler math (native/engine/tests/engine_math_test.cpp)', (t) => {
+test('RNG, JSON, scheduler and guidance math (native/engine/tests/engine_math_test.cpp)', (t) => {
   const cxx = process.env.CXX || 'g++';
   if (spawnSync(cxx, ['--version']).status !== 0) return t.skip(`${cxx} is not installed`);
   const engine = path.join(ROOT, 'native', 'engine');
@@ -16,6 +16,7 @@ test('RNG, JSON and scheduler math (native/engine/tests/engine_math_test.cpp)', 
   const sources = [
     'base/json.cpp',
     'base/random_generator.cpp',
+    'pipelines/guidance.cpp',
     ...fs.readdirSync(path.join(engine, 'schedulers')).map((f) => `schedulers/${f}`),
   ]
     .filter((f) => f.endsWith('.cpp'))

@@ -82,6 +82,18 @@ test('an OV_DIFFUSION_OPENVINO_DIR without OpenVINO is refused with the fix', ()
   assert.match(r.stderr, /python3/);
 });
 
+test('without an installed runtime the library says how to install it (it reads the installer manifest, not scripts/)', () => {
+  const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'ovd-no-runtime-'));
+  fs.cpSync(path.join(ROOT, 'dist'), path.join(copy, 'dist'), { recursive: true });
+  fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(copy, 'package.json'));
+  const probe = `try { require('./dist/binding').binding(); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
+  const r = spawnSync(process.execPath, ['-e', probe], { cwd: copy, encoding: 'utf8' });
+  fs.rmSync(copy, { recursive: true, force: true });
+  const error = JSON.parse(r.stdout);
+  assert.equal(error.code, 'ERR_BINDING');
+  assert.match(error.message, /OpenVINO Runtime is not installed.*openvino-runtime\.json.*npm rebuild ov-diffusion/s);
+});
+
 test('an IR model loads, compiles and infers on a worker thread', async () => {
   const model = await ovd.IrModel.load(TEXT_ENCODER, { device: 'CPU' });
   assert.deepEqual(

@@ -220,3 +220,41 @@ test('a bad request is refused before it waits for a slot', async () => {
   await busy;
   single.dispose();
 });
+
+test('guidanceRescale: the same pixels when off, other (repeatable) pixels when on, refused where it has no meaning', async () => {
+  const options = { numInferenceSteps: 3, width: 64, height: 64, seed: 7 };
+  const base = (await model.text2image('a red circle', options)).images[0];
+  const off = (await model.text2image('a red circle', { ...options, guidanceRescale: 0 })).images[0];
+  assert.ok(off.data.equals(base.data), 'guidanceRescale 0 is the default path, pixel for pixel');
+  const on = (await model.text2image('a red circle', { ...options, guidanceRescale: 0.7 })).images[0];
+  const again = (await model.text2image('a red circle', { ...options, guidanceRescale: 0.7 })).images[0];
+  assert.ok(!on.data.equals(base.data), 'rescaling the guided prediction changes the image');
+  assert.ok(on.data.equals(again.data), 'and does so the same way every time');
+  // Two images per call (each is rescaled by its own spread, engine_math_test.cpp checks the maths).
+  const pair = (await model.text2image('a red circle', { ...options, guidanceRescale: 0.7, numImagesPerPrompt: 2 })).images;
+  assert.equal(pair.length, 2);
+
+  for (const [opts, message] of [
+    [{ guidanceRescale: 1.5 }, /between 0 and 1/],
+    [{ guidanceRescale: -0.1 }, /between 0 and 1/],
+    [{ guidanceRescale: 0.5, guidanceScale: 1 }, /needs guidance_scale > 1/],
+  ])
+    await assert.rejects(model.text2image('x', { ...options, ...opts }), {
+      code: 'ERR_INVALID_ARGUMENT',
+      param: 'guidanceRescale',
+      message,
+    });
+  for (const [name, message] of [
+    ['lcm', /LCM models do not use guidance_rescale/],
+    ['sd3', /UNet models .* only/],
+    ['flux-schnell', /UNet models .* only/],
+  ]) {
+    const other = await DiffusionModel.load(fixture(name));
+    await assert.rejects(other.text2image('x', { numInferenceSteps: 1, guidanceRescale: 0.5 }), {
+      code: 'ERR_INVALID_ARGUMENT',
+      param: 'guidanceRescale',
+      message,
+    });
+    other.dispose();
+  }
+});

@@ -583,3 +583,33 @@ test('drain (SIGTERM): readiness turns 503, new requests get 503, running ones f
     assert.equal(slow.running, 0);
   });
 });
+
+function editForm(fields, png) {
+  const form = new FormData();
+  for (const [k, v] of Object.entries(fields)) form.append(k, v);
+  form.append('image', new Blob([png]), 'in.png');
+  return form;
+}
+
+test('every HTTP parameter of lib/parameters.ts reaches the library by its library name, and its range is checked', async () => {
+  const { GENERATION_PARAMETERS } = require('..');
+  const sample = (p) => ({ string: 'text', int: p.min ?? 1, float: ((p.min ?? 0) + (p.max ?? 1)) / 2, scheduler: 'DDIM' })[p.type];
+  const model = fakeModel();
+  await withApp(one(model), async (url) => {
+    for (const p of GENERATION_PARAMETERS.filter((spec) => spec.http !== false)) {
+      // strength is for edits; every other parameter goes through a generation.
+      const value = p.field === 'width' || p.field === 'height' ? 64 : sample(p);
+      const res =
+        p.field === 'strength'
+          ? await postForm(`${url}/v3/images/edits`, editForm({ prompt: 'x', strength: String(value) }, await makeImage()))
+          : await post(`${url}/v3/images/generations`, { prompt: 'x', [p.field]: value });
+      assert.equal(res.status, 200, `${p.field}: ${res.text}`);
+      assert.equal(model.calls.at(-1).options[p.name], value, p.field);
+      for (const outside of [p.min !== undefined && p.min - 1, p.max !== undefined && p.max + 1].filter((v) => v !== false)) {
+        const refused = await post(`${url}/v3/images/generations`, { prompt: 'x', [p.field]: outside });
+        assert.equal(refused.status, 400, `${p.field}=${outside}`);
+        assert.equal(refused.json.error.param, p.field);
+      }
+    }
+  });
+});

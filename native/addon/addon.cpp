@@ -4,7 +4,7 @@
 #include "addon_state.hpp"
 #include "async_task.hpp"
 #include "base/allocator_tuning.hpp"
-#include "base/runtime.hpp"
+#include "base/openvino_core.hpp"
 #include "convert.hpp"
 #include "diffusion_model_wrap.hpp"
 #include "ir_model_wrap.hpp"

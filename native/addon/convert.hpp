@@ -8,7 +8,7 @@
 #include <openvino/openvino.hpp>
 
 #include "base/ir_model.hpp"
-#include "base/runtime.hpp"
+#include "base/openvino_core.hpp"
 
 namespace ovd::addon {
 

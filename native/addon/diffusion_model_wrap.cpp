@@ -187,32 +187,32 @@ Napi::Object metrics_to_js(Napi::Env env, const GenerationMetrics& m) {
 Napi::Function DiffusionModelWrap::define(Napi::Env env) {
     return DefineClass(env, "DiffusionModel",
                        {StaticMethod("load", &DiffusionModelWrap::load), InstanceMethod("generate", &DiffusionModelWrap::generate),
-                        InstanceMethod("info", &DiffusionModelWrap::info), InstanceMethod("validate", &DiffusionModelWrap::validate),
+                        InstanceMethod("info", &DiffusionModelWrap::info), InstanceMethod("prepare", &DiffusionModelWrap::prepare),
                         InstanceMethod("dispose", &DiffusionModelWrap::dispose)});
 }
 
 DiffusionModelWrap::DiffusionModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DiffusionModelWrap>(info) {
     if (info.Length() != 1 || !info[0].IsExternal())
-        throw_invalid(info.Env(), "Pipeline cannot be constructed directly; use Pipeline.load()");
-    pipeline_ = *info[0].As<Napi::External<std::shared_ptr<DiffusionModel>>>().Data();
+        throw_invalid(info.Env(), "DiffusionModel cannot be constructed directly; use DiffusionModel.load()");
+    model_ = *info[0].As<Napi::External<std::shared_ptr<DiffusionModel>>>().Data();
 }
 
 Napi::Value DiffusionModelWrap::load(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const std::string dir = to_string(info[0], "modelDir");
-    PipelineConfig pipeline_config;
+    LoadConfig load_config;
     if (info[1].IsObject()) {
         Napi::Object d = info[1].As<Napi::Object>();
-        if (auto v = optional_string(d, "textEncoder")) pipeline_config.text_encoder = *v;
-        if (auto v = optional_string(d, "denoiser")) pipeline_config.denoiser = *v;
-        if (auto v = optional_string(d, "vae")) pipeline_config.vae = *v;
+        if (auto v = optional_string(d, "textEncoder")) load_config.text_encoder = *v;
+        if (auto v = optional_string(d, "denoiser")) load_config.denoiser = *v;
+        if (auto v = optional_string(d, "vae")) load_config.vae = *v;
     }
-    pipeline_config.properties = to_property_map(info[2], "properties");
+    load_config.properties = to_property_map(info[2], "properties");
     if (info[3].IsObject()) {
         Napi::Object lora = info[3].As<Napi::Object>();
         if (auto mode = optional_string(lora, "mode")) {
             if (*mode == "fuse")
-                pipeline_config.lora_mode = LoraMode::Fuse;
+                load_config.lora_mode = LoraMode::Fuse;
             else if (*mode != "dynamic")
                 throw_invalid(env, "adapter mode must be 'dynamic' or 'fuse'");
         }
@@ -224,7 +224,7 @@ Napi::Value DiffusionModelWrap::load(const Napi::CallbackInfo& info) {
                 Napi::Object a = adapters.Get(i).As<Napi::Object>();
                 AdapterSpec spec{to_string(a.Get("name"), "adapter name"), to_string(a.Get("path"), "adapter path"), 1.0f};
                 if (auto alpha = optional_number(a, "alpha")) spec.alpha = static_cast<float>(*alpha);
-                pipeline_config.adapters.push_back(std::move(spec));
+                load_config.adapters.push_back(std::move(spec));
             }
         }
     }
@@ -238,22 +238,22 @@ Napi::Value DiffusionModelWrap::load(const Napi::CallbackInfo& info) {
         shape.height = *height;
         if (auto n = optional_integer(r, "numImagesPerPrompt")) shape.num_images_per_prompt = *n;
         if (auto g = optional_number(r, "guidanceScale")) shape.guidance_scale = static_cast<float>(*g);
-        pipeline_config.static_shape = shape;
+        load_config.static_shape = shape;
     } else if (!info[4].IsUndefined() && !info[4].IsNull()) {
         throw_invalid(env, "reshape must be an object {width, height, numImagesPerPrompt?, guidanceScale?}");
     }
     return PromiseTask<std::shared_ptr<DiffusionModel>>::queue(
-        env, [=] { return load_diffusion_model(dir, pipeline_config); },
-        [](Napi::Env env, std::shared_ptr<DiffusionModel>& pipeline) -> Napi::Value {
-            std::shared_ptr<DiffusionModel> holder = pipeline;
+        env, [=] { return load_diffusion_model(dir, load_config); },
+        [](Napi::Env env, std::shared_ptr<DiffusionModel>& model) -> Napi::Value {
+            std::shared_ptr<DiffusionModel> holder = model;
             auto external = Napi::External<std::shared_ptr<DiffusionModel>>::New(env, &holder);
             return AddonState::of(env).diffusion_model_constructor.New({external});
         });
 }
 
-std::shared_ptr<DiffusionModel> DiffusionModelWrap::pipeline_or_throw(Napi::Env env) const {
-    if (!pipeline_) throw make_error(env, error_code_name(ErrorCode::Disposed), "the pipeline was disposed");
-    return pipeline_;
+std::shared_ptr<DiffusionModel> DiffusionModelWrap::model_or_throw(Napi::Env env) const {
+    if (!model_) throw make_error(env, error_code_name(ErrorCode::Disposed), "the model was disposed");
+    return model_;
 }
 
 namespace {
@@ -274,29 +274,33 @@ Request to_request(const Napi::CallbackInfo& info) {
 }
 }  // namespace
 
-void DiffusionModelWrap::validate(const Napi::CallbackInfo& info) {
-    std::shared_ptr<DiffusionModel> pipeline = pipeline_or_throw(info.Env());
-    const Request r = to_request(info);
-    guarded(info.Env(), [&] { pipeline->validate(r.task, r.params, r.images); });
+using PreparedRequest = std::shared_ptr<const Request>;
+
+Napi::Value DiffusionModelWrap::prepare(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::shared_ptr<DiffusionModel> model = model_or_throw(env);
+    auto request = std::make_shared<const Request>(to_request(info));
+    guarded(env, [&] { model->validate(request->task, request->params, request->images); });
+    return Napi::External<PreparedRequest>::New(env, new PreparedRequest(std::move(request)),
+                                                [](Napi::Env, PreparedRequest* prepared) { delete prepared; });
 }
 
 Napi::Value DiffusionModelWrap::generate(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    std::shared_ptr<DiffusionModel> pipeline = pipeline_or_throw(env);
-    const Request request = to_request(info);
-    const Task task = request.task;
-    const GenerationParams& params = request.params;
-    const ImageInputs& images = request.images;
-    const size_t previews = info[4].IsNumber() ? static_cast<size_t>(std::max(0.0, info[4].As<Napi::Number>().DoubleValue())) : 0;
+    std::shared_ptr<DiffusionModel> model = model_or_throw(env);
+    // The only Externals JS code ever holds are prepare()'s (load() hands its own to the constructor, never to JS).
+    if (!info[0].IsExternal()) throw_invalid(env, "generate() takes the request that prepare() returned");
+    const PreparedRequest request = *info[0].As<Napi::External<PreparedRequest>>().Data();
+    const size_t previews = info[2].IsNumber() ? static_cast<size_t>(std::max(0.0, info[2].As<Napi::Number>().DoubleValue())) : 0;
 
     auto cancelled = std::make_shared<std::atomic<bool>>(false);
     std::shared_ptr<StepFunction> on_step;
-    if (info[3].IsFunction()) {
-        on_step = std::make_shared<StepFunction>(StepFunction::New(env, info[3].As<Napi::Function>(), "ov-diffusion-step", 0, 1, nullptr));
+    if (info[1].IsFunction()) {
+        on_step = std::make_shared<StepFunction>(StepFunction::New(env, info[1].As<Napi::Function>(), "ov-diffusion-step", 0, 1, nullptr));
     }
     Napi::Promise promise = PromiseTask<GenerationResult>::queue(
         env,
-        [pipeline, task, params, images, on_step, cancelled, previews] {
+        [model, request, on_step, cancelled, previews] {
             // Releases the step function on every exit path so the JS thread can finalize it.
             struct Release {
                 std::shared_ptr<StepFunction> fn;
@@ -309,12 +313,12 @@ Napi::Value DiffusionModelWrap::generate(const Napi::CallbackInfo& info) {
             if (on_step) {
                 control.on_step = [&](size_t step, size_t total, const ov::Tensor& denoised) {
                     auto* event = new StepEvent{step, total, {}};
-                    if (is_preview_step(step, total, previews)) event->preview = pipeline->decode(denoised);
+                    if (is_preview_step(step, total, previews)) event->preview = model->decode(denoised);
                     if (on_step->NonBlockingCall(event) != napi_ok) delete event;
                     return false;
                 };
             }
-            GenerationResult result = pipeline->generate(task, params, images, control);
+            GenerationResult result = model->generate(request->task, request->params, request->images, control);
             if (result.stopped) throw EngineError(ErrorCode::Aborted, "the generation was cancelled");
             return result;
         },
@@ -334,19 +338,19 @@ Napi::Value DiffusionModelWrap::generate(const Napi::CallbackInfo& info) {
 
 Napi::Value DiffusionModelWrap::info(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    auto pipeline = pipeline_or_throw(env);
+    auto model = model_or_throw(env);
     Napi::Object o = Napi::Object::New(env);
-    o.Set("className", pipeline->class_name());
-    o.Set("loadMs", pipeline->load_ms());
+    o.Set("className", model->class_name());
+    o.Set("loadMs", model->load_ms());
     Napi::Array tasks = Napi::Array::New(env);
     for (Task t : {Task::Text2Image, Task::Image2Image, Task::Inpainting})
-        if (pipeline->supports(t))
+        if (model->supports(t))
             tasks.Set(tasks.Length(), Napi::String::New(env, t == Task::Text2Image    ? "text2image"
                                                              : t == Task::Image2Image ? "image2image"
                                                                                       : "inpainting"));
     o.Set("tasks", tasks);
     Napi::Array adapters = Napi::Array::New(env);
-    for (const AdapterReport& r : pipeline->adapter_report()) {
+    for (const AdapterReport& r : model->adapter_report()) {
         Napi::Object a = Napi::Object::New(env);
         a.Set("name", r.name);
         a.Set("matchedLayers", Napi::Number::New(env, r.matched));
@@ -357,6 +361,6 @@ Napi::Value DiffusionModelWrap::info(const Napi::CallbackInfo& info) {
     return o;
 }
 
-void DiffusionModelWrap::dispose(const Napi::CallbackInfo&) { pipeline_.reset(); }
+void DiffusionModelWrap::dispose(const Napi::CallbackInfo&) { model_.reset(); }
 
 }  // namespace ovd::addon

@@ -1,5 +1,5 @@
 #pragma once
-// JS class `Pipeline`: a loaded diffusion model folder. generate() runs on a worker thread and
+// JS class `DiffusionModel`: a loaded diffusion model folder. generate() runs on a worker thread and
 // reports steps (and optional decoded previews) back to the JS thread in order.
 #include <memory>
 
@@ -15,17 +15,19 @@ public:
     explicit DiffusionModelWrap(const Napi::CallbackInfo& info);
 
 private:
-    // (modelDir, {textEncoder, denoiser, vae}, properties, {adapters: [{name, path, alpha}], mode}) -> Promise<Pipeline>
+    // (modelDir, {textEncoder, denoiser, vae}, properties, {adapters: [{name, path, alpha}], mode}, reshape?)
+    //   -> Promise<DiffusionModel>
     static Napi::Value load(const Napi::CallbackInfo& info);
-    // (task, params, images, onStep?, previews) -> {promise, cancel}
+    // (task, params, images) -> an opaque request: converted once and checked by the engine, so a bad request is
+    // refused before it waits for a slot; throws what generate() would refuse.
+    Napi::Value prepare(const Napi::CallbackInfo& info);
+    // (prepared request, onStep?, previews) -> {promise, cancel}
     Napi::Value generate(const Napi::CallbackInfo& info);
     Napi::Value info(const Napi::CallbackInfo& info);
-    // (task, params, images) -> throws what generate() would refuse, without queueing anything
-    void validate(const Napi::CallbackInfo& info);
     void dispose(const Napi::CallbackInfo& info);
-    std::shared_ptr<DiffusionModel> pipeline_or_throw(Napi::Env env) const;
+    std::shared_ptr<DiffusionModel> model_or_throw(Napi::Env env) const;
 
-    std::shared_ptr<DiffusionModel> pipeline_;
+    std::shared_ptr<DiffusionModel> model_;
 };
 
 }  // namespace ovd::addon

@@ -10,7 +10,7 @@
 
 #include <openvino/openvino.hpp>
 
-#include "base/runtime.hpp"
+#include "base/openvino_core.hpp"
 #include "base/tensor_ops.hpp"
 
 namespace ovd {

@@ -1,4 +1,4 @@
-#include "base/runtime.hpp"
+#include "base/openvino_core.hpp"
 
 #include <mutex>
 

@@ -6,6 +6,14 @@
 
 namespace ovd {
 
+std::unique_ptr<Scheduler> scheduler_for_call(const Json& config, SchedulerType type, const std::string& source) {
+    try {
+        return create_scheduler(config, type, source);
+    } catch (const std::invalid_argument& e) {
+        throw invalid_param("scheduler", e.what());
+    }
+}
+
 bool run_denoising_loop(const DenoisingLoop& loop, const GenerationControl& control, GenerationResult& result) {
     for (size_t i = 0; i < loop.num_steps; ++i) {
         if (control.cancelled && control.cancelled->load()) {
@@ -32,23 +40,6 @@ void infer_denoiser(ov::InferRequest& request, GenerationResult& result, const c
         throw EngineError(ErrorCode::Runtime, std::string(what) + " inference failed: " + e.what());
     }
     result.metrics.denoiser_ms.push_back(ms_since(start));
-}
-
-void apply_guidance(const float* prediction, size_t count, bool with_guidance, float guidance_scale, float* out) {
-    if (!with_guidance) {
-        std::copy_n(prediction, count, out);
-        return;
-    }
-    const float* uncond = prediction;
-    const float* cond = prediction + count;
-    for (size_t k = 0; k < count; ++k) out[k] = uncond[k] + guidance_scale * (cond[k] - uncond[k]);
-}
-
-void blend_outside_mask(float* latent, const float* image_noised, const float* mask, size_t count, size_t mask_period) {
-    for (size_t k = 0; k < count; ++k) {
-        const float m = mask[k % mask_period];
-        latent[k] = (1.0f - m) * image_noised[k] + m * latent[k];
-    }
 }
 
 void finish_generation(bool completed, const std::function<ov::Tensor()>& decode, Clock::time_point start, GenerationResult& result) {

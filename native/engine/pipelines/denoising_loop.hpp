@@ -1,10 +1,15 @@
 #pragma once
-// The denoising loop's bookkeeping that every family shares: cancellation, step timing, the step
-// callback, guidance, blending outside an inpainting mask and the final decode.
+// The denoising loop's bookkeeping that every family shares: the call's scheduler, cancellation, step timing, the
+// step callback and the final decode. The per-step maths (guidance, mask blending) is in guidance.hpp.
 #include <functional>
+#include <memory>
+#include <stdexcept>
 
-#include "base/runtime.hpp"
+#include "base/errors.hpp"
+#include "base/openvino_core.hpp"
 #include "pipelines/generation_params.hpp"
+#include "pipelines/guidance.hpp"
+#include "schedulers/scheduler.hpp"
 
 namespace ovd {
 
@@ -16,18 +21,25 @@ struct DenoisingLoop {
     std::function<ov::Tensor()> latent_for_callback;
 };
 
+// The call's scheduler, from the model folder's config; refusing it (the scheduler named does not fit the config)
+// is an error of the `scheduler` parameter.
+std::unique_ptr<Scheduler> scheduler_for_call(const Json& config, SchedulerType type, const std::string& source);
+
+// Runs `set_timesteps` (the family's set_timesteps + timesteps call) and returns its timesteps; a refusal there
+// (no step left after strength) is an error of the `num_inference_steps` parameter.
+template <class SetTimesteps>
+auto timesteps_for_call(SetTimesteps&& set_timesteps) -> decltype(set_timesteps()) {
+    try {
+        return set_timesteps();
+    } catch (const std::invalid_argument& e) {
+        throw invalid_param("num_inference_steps", e.what());
+    }
+}
+
 // Runs the steps, checking for cancellation before each and calling the step callback after each;
 // records step times and the step count in `result`. Returns false when the run was stopped
 // (result.stopped is then set).
 bool run_denoising_loop(const DenoisingLoop& loop, const GenerationControl& control, GenerationResult& result);
-
-// Classifier-free guidance: out = u + g (c - u) for a prediction laid out [uncond x count ; cond x count],
-// or a plain copy of the first `count` values without guidance.
-void apply_guidance(const float* prediction, size_t count, bool with_guidance, float guidance_scale, float* out);
-
-// Inpainting with a model that does not take the mask: keeps the input image outside it,
-// latent = (1 - m) * image_noised + m * latent, with m[k % mask_period] (the mask repeats over channels).
-void blend_outside_mask(float* latent, const float* image_noised, const float* mask, size_t count, size_t mask_period);
 
 // After the loop: unless it was stopped, decodes `latent` into result.images (timed); records the total.
 void finish_generation(bool completed, const std::function<ov::Tensor()>& decode, Clock::time_point start, GenerationResult& result);

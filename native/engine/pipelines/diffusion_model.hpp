@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "base/runtime.hpp"
+#include "base/openvino_core.hpp"
 #include "pipelines/generation_params.hpp"
 
 namespace ovd {
@@ -34,8 +34,8 @@ struct StaticShape {
     std::optional<float> guidance_scale;
 };
 
-// How to load a pipeline: devices, compile properties, adapters and optional static shapes.
-struct PipelineConfig {
+// How to load a model folder: devices, compile properties, LoRA adapters and optional static shapes.
+struct LoadConfig {
     std::string text_encoder = "CPU";
     std::string denoiser = "CPU";
     std::string vae = "CPU";
@@ -82,7 +82,7 @@ protected:
     std::string class_name_;
     double load_ms_ = 0;
     std::vector<AdapterReport> adapter_report_;
-    friend std::shared_ptr<DiffusionModel> load_diffusion_model(const std::string&, const PipelineConfig&);
+    friend std::shared_ptr<DiffusionModel> load_diffusion_model(const std::string&, const LoadConfig&);
 };
 
 }  // namespace ovd

@@ -19,7 +19,7 @@ constexpr size_t kDefaultSampleSize = 128;  // fixed in the oracle, not read fro
 
 }  // namespace
 
-FluxPipeline::FluxPipeline(const ModelFolder& folder, const PipelineConfig& pipeline_config) {
+FluxPipeline::FluxPipeline(const ModelFolder& folder, const LoadConfig& load_config) {
     const std::string& cls = folder.class_name();
     fill_ = cls == "FluxFillPipeline";
     inpainting_only_ = fill_ || cls == "FluxInpaintPipeline";
@@ -40,7 +40,7 @@ FluxPipeline::FluxPipeline(const ModelFolder& folder, const PipelineConfig& pipe
     // Static shapes (the oracle's reshape): CLIP [1, 77], T5 [1, 512] (the default max_sequence_length),
     // the transformer's batch N with the packed latent's and T5's lengths, the VAE N images. FLUX has
     // no classifier-free guidance, so the guidance scale shapes nothing.
-    static_shape_ = pipeline_config.static_shape;
+    static_shape_ = load_config.static_shape;
     const size_t scale = AutoencoderKL::scale_factor_of(folder);
     if (static_shape_)
         check_static_shape(*static_shape_, 2 * scale,
@@ -48,12 +48,12 @@ FluxPipeline::FluxPipeline(const ModelFolder& folder, const PipelineConfig& pipe
     const size_t text_batch = static_shape_ ? 1 : 0;
     // LoRA, as the oracle: the CLIP encoder ("lora_te") and the transformer ("transformer"), with the FLUX
     // key normalization (XLabs, kohya-FLUX, diffusers).
-    adapters_ = std::make_unique<AdapterSet>(pipeline_config.adapters, pipeline_config.lora_mode, LoraNaming::Flux);
+    adapters_ = std::make_unique<AdapterSet>(load_config.adapters, load_config.lora_mode, LoraNaming::Flux);
     AdapterSet* lora = adapters_->empty() ? nullptr : adapters_.get();
-    text_encoder_ = ClipTextEncoder::load(folder, "text_encoder", pipeline_config.text_encoder, pipeline_config.properties, lora, "lora_te",
-                                          text_batch);
-    t5_ = T5Encoder::load(folder, "text_encoder_2", pipeline_config.text_encoder, pipeline_config.properties, text_batch,
-                          kDefaultMaxSequenceLength);
+    text_encoder_ =
+        ClipTextEncoder::load(folder, "text_encoder", load_config.text_encoder, load_config.properties, lora, "lora_te", text_batch);
+    t5_ =
+        T5Encoder::load(folder, "text_encoder_2", load_config.text_encoder, load_config.properties, text_batch, kDefaultMaxSequenceLength);
     const std::string transformer_xml = folder.file("transformer/openvino_model.xml").string();
     IrModel::Rewrite rewrite;
     if (static_shape_ || lora)
@@ -80,9 +80,9 @@ FluxPipeline::FluxPipeline(const ModelFolder& folder, const PipelineConfig& pipe
             }
             if (lora) transformer_lora_ = lora->prepare(transformer, "transformer");
         };
-    transformer_ = IrModel::load(transformer_xml, pipeline_config.denoiser, pipeline_config.properties, rewrite);
+    transformer_ = IrModel::load(transformer_xml, load_config.denoiser, load_config.properties, rewrite);
     adapter_report_ = adapters_->report();
-    vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), pipeline_config.vae, pipeline_config.properties,
+    vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), load_config.vae, load_config.properties,
                                vae_static_images(static_shape_));
 
     // The fill transformer reads [latent | masked image latent | mask as scale^2 channels], all packed.
@@ -191,15 +191,14 @@ GenerationResult FluxPipeline::generate(Task task, const GenerationParams& param
     std::fill_n(txt_ids.data<float>(), txt_ids.get_size(), 0.0f);
     const ov::Tensor img_ids = latent_image_ids(h / 2, w / 2);
 
-    std::unique_ptr<Scheduler> scheduler = create_scheduler(scheduler_config_, SchedulerType::FlowMatchEulerDiscrete, scheduler_source_);
+    const std::unique_ptr<Scheduler> scheduler =
+        scheduler_for_call(scheduler_config_, SchedulerType::FlowMatchEulerDiscrete, scheduler_source_);
     std::vector<float> timesteps;
     auto set_timesteps = [&] {
-        try {
+        timesteps = timesteps_for_call([&] {
             scheduler->set_timesteps(seq, r.steps, r.strength);
-            timesteps = scheduler->float_timesteps();
-        } catch (const std::invalid_argument& e) {
-            throw invalid_param("num_inference_steps", e.what());  // the step count after strength
-        }
+            return scheduler->float_timesteps();
+        });
     };
 
     // Latents, in the oracle's random-number order: image encode, noise, masked-image encode (fill).

@@ -16,7 +16,7 @@ struct ResolvedParams;
 
 class FluxPipeline : public DiffusionModel {
 public:
-    FluxPipeline(const ModelFolder& folder, const PipelineConfig& pipeline_config);
+    FluxPipeline(const ModelFolder& folder, const LoadConfig& load_config);
 
     GenerationResult generate(Task task, const GenerationParams& params, const ImageInputs& images,
                               const GenerationControl& control) const override;

@@ -18,6 +18,11 @@ const std::vector<ParamField>& generation_param_fields() {
         {"height", K::Integer, [](P& p, const V& v) { p.height = v.integer; }},
         {"num_inference_steps", K::Integer, [](P& p, const V& v) { p.num_inference_steps = v.integer; }},
         {"guidance_scale", K::Number, [](P& p, const V& v) { p.guidance_scale = static_cast<float>(v.number); }},
+        {"guidance_rescale", K::Number,
+         [](P& p, const V& v) {
+             if (!(v.number >= 0 && v.number <= 1)) throw invalid_param("guidance_rescale", "guidance_rescale must be between 0 and 1");
+             p.guidance_rescale = static_cast<float>(v.number);
+         }},
         {"num_images_per_prompt", K::Integer, [](P& p, const V& v) { p.num_images_per_prompt = v.integer; }},
         {"rng_seed", K::Integer,
          [](P& p, const V& v) {

@@ -36,6 +36,7 @@ struct GenerationParams {
     std::optional<int64_t> width, height;
     std::optional<int64_t> num_inference_steps;
     std::optional<float> guidance_scale;
+    std::optional<float> guidance_rescale;         // UNet models with guidance; unset = 0 (off, as the oracle)
     std::optional<int64_t> num_images_per_prompt;  // unset: 1, or the static shape's count
     uint64_t rng_seed = 42;
     std::optional<float> strength;

@@ -8,18 +8,18 @@
 
 namespace ovd {
 
-std::shared_ptr<DiffusionModel> load_diffusion_model(const std::string& model_dir, const PipelineConfig& pipeline_config) {
+std::shared_ptr<DiffusionModel> load_diffusion_model(const std::string& model_dir, const LoadConfig& load_config) {
     const auto start = Clock::now();
     const ModelFolder folder = ModelFolder::open(model_dir);
     const std::string& cls = folder.class_name();
     std::shared_ptr<DiffusionModel> pipeline;
     if (cls == "StableDiffusionPipeline" || cls == "LatentConsistencyModelPipeline" || cls == "StableDiffusionInpaintPipeline" ||
         cls == "StableDiffusionXLPipeline" || cls == "StableDiffusionXLInpaintPipeline") {
-        pipeline = std::make_shared<StableDiffusionPipeline>(folder, pipeline_config);
+        pipeline = std::make_shared<StableDiffusionPipeline>(folder, load_config);
     } else if (cls == "StableDiffusion3Pipeline" || cls == "StableDiffusion3InpaintPipeline") {
-        pipeline = std::make_shared<StableDiffusion3Pipeline>(folder, pipeline_config);
+        pipeline = std::make_shared<StableDiffusion3Pipeline>(folder, load_config);
     } else if (cls == "FluxPipeline" || cls == "FluxInpaintPipeline" || cls == "FluxFillPipeline") {
-        pipeline = std::make_shared<FluxPipeline>(folder, pipeline_config);
+        pipeline = std::make_shared<FluxPipeline>(folder, load_config);
     } else {
         throw EngineError(ErrorCode::UnsupportedModel,
                           folder.root().string() + "/model_index.json: unsupported pipeline class '" + cls + "'");

@@ -8,6 +8,6 @@
 namespace ovd {
 
 // Reads model_index.json and builds the pipeline its _class_name names.
-std::shared_ptr<DiffusionModel> load_diffusion_model(const std::string& model_dir, const PipelineConfig& pipeline_config);
+std::shared_ptr<DiffusionModel> load_diffusion_model(const std::string& model_dir, const LoadConfig& load_config);
 
 }  // namespace ovd

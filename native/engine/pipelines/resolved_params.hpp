@@ -19,6 +19,7 @@ struct ResolvedParams {
     const GenerationParams* params = nullptr;
     size_t width = 0, height = 0, steps = 0, batch = 1;
     float guidance = 0, strength = 1;
+    float guidance_rescale = 0;  // 0: off
 };
 
 // What a family uses where the caller leaves a parameter unset.
@@ -31,6 +32,7 @@ struct FamilyDefaults {
     // A reshaped model: its size, image count and guidance are the defaults, and other sizes or counts
     // are refused.
     const StaticShape* static_shape = nullptr;
+    bool takes_guidance_rescale = false;  // the UNet families
 };
 
 // Checks static shapes at load: a positive size divisible by `size_multiple`, at least one image and

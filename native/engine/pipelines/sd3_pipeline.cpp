@@ -22,7 +22,7 @@ struct StableDiffusion3Pipeline::Conditioning {
     ov::Tensor pooled_projections;     // [bm*N, D1 + D2]
 };
 
-StableDiffusion3Pipeline::StableDiffusion3Pipeline(const ModelFolder& folder, const PipelineConfig& pipeline_config) {
+StableDiffusion3Pipeline::StableDiffusion3Pipeline(const ModelFolder& folder, const LoadConfig& load_config) {
     inpainting_only_ = folder.class_name() == "StableDiffusion3InpaintPipeline";
     folder.expect_component("text_encoder", "CLIPTextModelWithProjection");
     folder.expect_component("text_encoder_2", "CLIPTextModelWithProjection");
@@ -45,7 +45,7 @@ StableDiffusion3Pipeline::StableDiffusion3Pipeline(const ModelFolder& folder, co
     // Static shapes (the oracle's reshape): CLIP [bm, 77], T5 [bm, 256] (the default max_sequence_length),
     // the transformer's batch N x bm at the latent size with 77 + 256 tokens (77 x 2 without T5), the
     // VAE N images. bm is 2 with classifier-free guidance, else 1.
-    static_shape_ = pipeline_config.static_shape;
+    static_shape_ = load_config.static_shape;
     const size_t scale = AutoencoderKL::scale_factor_of(folder);
     size_t cfg_rows = 0;  // 0: dynamic shapes
     if (static_shape_) {
@@ -55,16 +55,15 @@ StableDiffusion3Pipeline::StableDiffusion3Pipeline(const ModelFolder& folder, co
         static_cfg_ = static_shape_->guidance_scale.value_or(7.0f) > 1.0f;
         cfg_rows = static_cfg_ ? 2 : 1;
     }
-    text_encoder_ =
-        ClipTextEncoder::load(folder, "text_encoder", pipeline_config.text_encoder, pipeline_config.properties, nullptr, {}, cfg_rows);
+    text_encoder_ = ClipTextEncoder::load(folder, "text_encoder", load_config.text_encoder, load_config.properties, nullptr, {}, cfg_rows);
     text_encoder_2_ =
-        ClipTextEncoder::load(folder, "text_encoder_2", pipeline_config.text_encoder, pipeline_config.properties, nullptr, {}, cfg_rows);
+        ClipTextEncoder::load(folder, "text_encoder_2", load_config.text_encoder, load_config.properties, nullptr, {}, cfg_rows);
     if (!t5_class.empty())
-        t5_ = T5Encoder::load(folder, "text_encoder_3", pipeline_config.text_encoder, pipeline_config.properties, cfg_rows,
+        t5_ = T5Encoder::load(folder, "text_encoder_3", load_config.text_encoder, load_config.properties, cfg_rows,
                               kDefaultMaxSequenceLength);
     const std::string transformer_xml = folder.file("transformer/openvino_model.xml").string();
     // LoRA, as the oracle: the transformer only, keys as they are in the file, prefix "transformer".
-    adapters_ = std::make_unique<AdapterSet>(pipeline_config.adapters, pipeline_config.lora_mode, LoraNaming::Raw);
+    adapters_ = std::make_unique<AdapterSet>(load_config.adapters, load_config.lora_mode, LoraNaming::Raw);
     IrModel::Rewrite rewrite;
     if (static_shape_ || !adapters_->empty())
         rewrite = [&](const std::shared_ptr<ov::Model>& transformer) {
@@ -88,9 +87,9 @@ StableDiffusion3Pipeline::StableDiffusion3Pipeline(const ModelFolder& folder, co
             }
             if (!adapters_->empty()) transformer_lora_ = adapters_->prepare(transformer, "transformer");
         };
-    transformer_ = IrModel::load(transformer_xml, pipeline_config.denoiser, pipeline_config.properties, rewrite);
+    transformer_ = IrModel::load(transformer_xml, load_config.denoiser, load_config.properties, rewrite);
     adapter_report_ = adapters_->report();
-    vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), pipeline_config.vae, pipeline_config.properties,
+    vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), load_config.vae, load_config.properties,
                                vae_static_images(static_shape_));
 }
 
@@ -190,16 +189,12 @@ GenerationResult StableDiffusion3Pipeline::generate(Task task, const GenerationP
     const ResolvedParams r = resolve(task, params, images, do_cfg, max_sequence_length);
     const std::vector<AppliedAdapter> applied_adapters = adapters_->choose(params.adapters);
 
-    std::unique_ptr<Scheduler> scheduler;
-    std::vector<float> timesteps;
-    try {
-        scheduler = create_scheduler(scheduler_config_, SchedulerType::FlowMatchEulerDiscrete, scheduler_source_);
+    const std::unique_ptr<Scheduler> scheduler =
+        scheduler_for_call(scheduler_config_, SchedulerType::FlowMatchEulerDiscrete, scheduler_source_);
+    const std::vector<float> timesteps = timesteps_for_call([&] {
         scheduler->set_timesteps(r.steps, r.strength);
-        timesteps = scheduler->float_timesteps();
-    } catch (const std::invalid_argument& e) {
-        // The scheduler refuses its config or the scheduler named, or the step count after strength.
-        throw invalid_param(scheduler ? "num_inference_steps" : "scheduler", e.what());
-    }
+        return scheduler->float_timesteps();
+    });
     // The cache is sized by the steps actually run (after strength), as the oracle does.
     TaylorSeerCache cache(TaylorSeerCache::config_for(params, task == Task::Text2Image), timesteps.size());
 

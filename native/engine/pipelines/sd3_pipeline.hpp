@@ -15,7 +15,7 @@ struct ResolvedParams;
 
 class StableDiffusion3Pipeline : public DiffusionModel {
 public:
-    StableDiffusion3Pipeline(const ModelFolder& folder, const PipelineConfig& pipeline_config);
+    StableDiffusion3Pipeline(const ModelFolder& folder, const LoadConfig& load_config);
 
     GenerationResult generate(Task task, const GenerationParams& params, const ImageInputs& images,
                               const GenerationControl& control) const override;

@@ -43,7 +43,7 @@ struct StableDiffusionPipeline::UNetConditioning {
     std::vector<NamedTensor> inputs;  // encoder_hidden_states (+ text_embeds, time_ids, timestep_cond)
 };
 
-StableDiffusionPipeline::StableDiffusionPipeline(const ModelFolder& folder, const PipelineConfig& pipeline_config) {
+StableDiffusionPipeline::StableDiffusionPipeline(const ModelFolder& folder, const LoadConfig& load_config) {
     const std::string& cls = folder.class_name();
     is_xl_ = cls == "StableDiffusionXLPipeline" || cls == "StableDiffusionXLInpaintPipeline";
     folder.expect_component("text_encoder", "CLIPTextModel");
@@ -64,7 +64,7 @@ StableDiffusionPipeline::StableDiffusionPipeline(const ModelFolder& folder, cons
 
     // Static shapes (the oracle's reshape): CLIP [bm, 77], the UNet's batch N x bm at the latent size,
     // the VAE N images. bm is 2 with classifier-free guidance, else 1.
-    static_shape_ = pipeline_config.static_shape;
+    static_shape_ = load_config.static_shape;
     const size_t scale = AutoencoderKL::scale_factor_of(folder);
     size_t cfg_rows = 0;  // 0: dynamic shapes
     if (static_shape_) {
@@ -73,13 +73,13 @@ StableDiffusionPipeline::StableDiffusionPipeline(const ModelFolder& folder, cons
         static_cfg_ = static_shape_->guidance_scale.value_or(is_xl_ ? 5.0f : 7.5f) > 1.0f && time_cond_proj_dim_ < 0;
         cfg_rows = static_cfg_ ? 2 : 1;
     }
-    adapters_ = std::make_unique<AdapterSet>(pipeline_config.adapters, pipeline_config.lora_mode);
+    adapters_ = std::make_unique<AdapterSet>(load_config.adapters, load_config.lora_mode);
     AdapterSet* lora = adapters_->empty() ? nullptr : adapters_.get();
-    text_encoder_ = ClipTextEncoder::load(folder, "text_encoder", pipeline_config.text_encoder, pipeline_config.properties, lora,
+    text_encoder_ = ClipTextEncoder::load(folder, "text_encoder", load_config.text_encoder, load_config.properties, lora,
                                           is_xl_ ? "lora_te1" : "lora_te", cfg_rows);
     if (is_xl_)
-        text_encoder_2_ = ClipTextEncoder::load(folder, "text_encoder_2", pipeline_config.text_encoder, pipeline_config.properties, lora,
-                                                "lora_te2", cfg_rows);
+        text_encoder_2_ =
+            ClipTextEncoder::load(folder, "text_encoder_2", load_config.text_encoder, load_config.properties, lora, "lora_te2", cfg_rows);
     const std::string unet_xml = folder.file("unet/openvino_model.xml").string();
     IrModel::Rewrite rewrite;
     if (static_shape_ || lora)
@@ -106,9 +106,9 @@ StableDiffusionPipeline::StableDiffusionPipeline(const ModelFolder& folder, cons
             }
             if (lora) unet_lora_ = lora->prepare(unet_model, "lora_unet");
         };
-    unet_ = IrModel::load(unet_xml, pipeline_config.denoiser, pipeline_config.properties, rewrite);
+    unet_ = IrModel::load(unet_xml, load_config.denoiser, load_config.properties, rewrite);
     adapter_report_ = adapters_->report();
-    vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), pipeline_config.vae, pipeline_config.properties,
+    vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), load_config.vae, load_config.properties,
                                vae_static_images(static_shape_));
     dedicated_inpainting_ = unet_in_channels_ == 2 * vae_->latent_channels() + 1;
 }
@@ -135,6 +135,7 @@ StableDiffusionPipeline::Resolved StableDiffusionPipeline::resolve(Task task, co
     defaults.width = defaults.height = unet_sample_size_ * scale;
     defaults.image2image_size_from_image = true;
     defaults.static_shape = static_shape_ ? &*static_shape_ : nullptr;
+    defaults.takes_guidance_rescale = true;
     Resolved r;
     static_cast<ResolvedParams&>(r) = resolve_common(task, p, images, defaults, scale, "the VAE scale factor");
     r.do_cfg = r.guidance > 1.0f && !lcm;
@@ -149,6 +150,9 @@ StableDiffusionPipeline::Resolved StableDiffusionPipeline::resolve(Task task, co
                             "prompt_2 and negative_prompt_2 apply to SDXL, SD3 and FLUX models only");
     if (p.max_sequence_length)
         throw invalid_param("max_sequence_length", "max_sequence_length applies to Stable Diffusion 3 and FLUX only");
+    if (r.guidance_rescale > 0 && !r.do_cfg)
+        throw invalid_param("guidance_rescale", lcm ? "LCM models do not use guidance_rescale (they run without classifier-free guidance)"
+                                                    : "guidance_rescale needs guidance_scale > 1");
     if ((p.negative_prompt || p.negative_prompt_2) && !r.do_cfg)
         throw invalid_param(p.negative_prompt ? "negative_prompt" : "negative_prompt_2",
                             lcm ? "LCM models do not use a negative prompt" : "a negative prompt needs guidance_scale > 1");
@@ -259,16 +263,11 @@ GenerationResult StableDiffusionPipeline::generate(Task task, const GenerationPa
     const auto start = Clock::now();
     const Resolved r = resolve(task, params, images);
 
-    std::unique_ptr<Scheduler> scheduler;
-    std::vector<int64_t> timesteps;
-    try {
-        scheduler = create_scheduler(scheduler_config_, params.scheduler, scheduler_source_);
+    const std::unique_ptr<Scheduler> scheduler = scheduler_for_call(scheduler_config_, params.scheduler, scheduler_source_);
+    const std::vector<int64_t> timesteps = timesteps_for_call([&] {
         scheduler->set_timesteps(r.steps, r.strength);
-        timesteps = scheduler->timesteps();
-    } catch (const std::invalid_argument& e) {
-        // The scheduler refuses its config or the scheduler named, or the step count after strength.
-        throw invalid_param(scheduler ? "num_inference_steps" : "scheduler", e.what());
-    }
+        return scheduler->timesteps();
+    });
 
     GenerationResult result;
     result.width = r.width;
@@ -328,6 +327,7 @@ GenerationResult StableDiffusionPipeline::generate(Task task, const GenerationPa
         infer_denoiser(*unet, result, "UNet");
         const float* prediction = unet->get_output_tensor(0).data<const float>();
         apply_guidance(prediction, count, r.do_cfg, r.guidance, guided.data());
+        if (r.guidance_rescale > 0) rescale_guidance(prediction + count, count, r.batch, r.guidance_rescale, guided.data());
         StepResult step = scheduler->step(guided.data(), latent.data<float>(), count, i, rng);
         std::copy(step.latent.begin(), step.latent.end(), latent.data<float>());
         if (blend_with_image) {

@@ -12,7 +12,7 @@ namespace ovd {
 
 class StableDiffusionPipeline : public DiffusionModel {
 public:
-    StableDiffusionPipeline(const ModelFolder& folder, const PipelineConfig& pipeline_config);
+    StableDiffusionPipeline(const ModelFolder& folder, const LoadConfig& load_config);
 
     GenerationResult generate(Task task, const GenerationParams& params, const ImageInputs& images,
                               const GenerationControl& control) const override;

@@ -1,11 +1,8 @@
-// Standalone checks of the engine's pure math: RNG, JSON, schedulers.
+// Standalone checks of the engine's pure math: RNG, JSON, schedulers, guidance.
 // Golden values marked "oracle" were produced by the openvino-genai 2026.4.1 wheel's own C++ schedulers
 // (called directly through its shared library) on the inputs built by x_init / eps_at below.
 //
-// Build and run from the repository root:
-//   g++ -std=c++17 -O2 -Wall -Wextra -Inative/engine native/engine/json.cpp native/engine/random_generator.cpp
-//       native/engine/scheduler*.cpp native/engine/tests/engine_math_test.cpp -o /tmp/engine_math_test
-//   /tmp/engine_math_test
+// Built and run by test/engine-math.test.js (g++, no OpenVINO needed: these sources are plain C++17).
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -18,6 +15,7 @@
 
 #include "base/json.hpp"
 #include "base/random_generator.hpp"
+#include "pipelines/guidance.hpp"
 #include "schedulers/scheduler.hpp"
 
 using namespace ovd;
@@ -682,6 +680,34 @@ void test_oracle_goldens() {
     }
 }
 
+// Guidance and its rescale, on values worked out by hand.
+void test_guidance() {
+    // Two images of 4 values: [uncond x 2 ; cond x 2]. Image 0: u = 0, c = 1..4; image 1: u = c = 5 (constant).
+    const std::vector<float> prediction = {0, 0, 0, 0, 5, 5, 5, 5, 1, 2, 3, 4, 5, 5, 5, 5};
+    std::vector<float> out(8);
+    apply_guidance(prediction.data(), 8, true, 2.0f, out.data());
+    CHECK((out == std::vector<float>{2, 4, 6, 8, 5, 5, 5, 5}));  // u + 2 (c - u)
+    const std::vector<float> guided = out;
+    // phi = 1: back to the spread of c (std(c) / std(out) = 1/2); the constant image has no spread and stays.
+    rescale_guidance(prediction.data() + 8, 8, 2, 1.0f, out.data());
+    CHECK((out == std::vector<float>{1, 2, 3, 4, 5, 5, 5, 5}));
+    // phi = 0.5: half of each, factor 0.75.
+    out = guided;
+    rescale_guidance(prediction.data() + 8, 8, 2, 0.5f, out.data());
+    CHECK((out == std::vector<float>{1.5f, 3, 4.5f, 6, 5, 5, 5, 5}));
+    // phi = 0 changes nothing; without guidance the first half is copied.
+    out = guided;
+    rescale_guidance(prediction.data() + 8, 8, 2, 0.0f, out.data());
+    CHECK(out == guided);
+    apply_guidance(prediction.data(), 8, false, 2.0f, out.data());
+    CHECK((out == std::vector<float>{0, 0, 0, 0, 5, 5, 5, 5}));
+    // Outside the mask (m = 0) the image is kept, inside (m = 1) the latent; the mask repeats every 2 values.
+    std::vector<float> latent = {1, 1, 1, 1};
+    const std::vector<float> image = {9, 9, 9, 9}, mask = {0, 1};
+    blend_outside_mask(latent.data(), image.data(), mask.data(), 4, 2);
+    CHECK((latent == std::vector<float>{9, 1, 9, 1}));
+}
+
 }  // namespace
 
 int main() {
@@ -692,6 +718,7 @@ int main() {
         {"timesteps", test_timesteps},
         {"hand-computed steps", test_hand_computed_steps},
         {"oracle goldens", test_oracle_goldens},
+        {"guidance", test_guidance},
     };
     for (const auto& [name, fn] : groups) {
         const int failed_before = g_failed;
