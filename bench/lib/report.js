@@ -4,15 +4,6 @@ const fs = require('fs');
 const path = require('path');
 const { barChart, writePng, COLORS } = require('./charts');
 
-const CASE_TITLES = {
-  engine: '1. Engine vs openvino_genai (same model, size, steps, guidance, seed, threads)',
-  reshape: '2. Static reshape vs dynamic shapes',
-  server: '3. Server overhead (/v3/images/generations vs the library call it makes)',
-  eventloop: '4. Event-loop responsiveness while generating',
-  concurrency: '5. Concurrency on one loaded model (library, maxConcurrency = N)',
-  edit: '6. Image-to-image and inpainting vs text-to-image (same steps)',
-};
-
 function fmtValue(x, unit) {
   if (x === null || x === undefined || !Number.isFinite(x)) return '–';
   if (unit === 'ms') {
@@ -349,7 +340,7 @@ function goals(results) {
   return lines.length > 2 ? lines.join('\n') : '_No goal figures in this run._';
 }
 
-function markdown(results, opts, chartFiles) {
+function markdown(results, opts, chartFiles, cases) {
   const { meta } = results;
   const mc = meta.machine;
   const L = [];
@@ -421,11 +412,13 @@ function markdown(results, opts, chartFiles) {
         : '';
     L.push(`\`${m.path}\`, ${m.className}, ${m.width}x${m.height}, ${m.steps} steps, guidance ${m.guidance}, seed ${m.seed}.${info}`);
     L.push('');
-    const ordered = Object.keys(CASE_TITLES)
-      .filter((k) => m.cases[k])
-      .map((k) => [k, m.cases[k]]);
-    for (const [name, c] of ordered) {
-      L.push(`### ${CASE_TITLES[name] || name}`);
+    // The sections in their report order (bench/cases/*.js `section`), whatever order the cases ran in.
+    const ordered = Object.entries(cases)
+      .sort(([, a], [, b]) => a.section - b.section)
+      .filter(([name]) => m.cases[name]);
+    for (const [name, { section, title }] of ordered) {
+      const c = m.cases[name];
+      L.push(`### ${section}. ${title}`);
       L.push('');
       if (c.status !== 'ok') {
         L.push(`${c.status}: ${c.note || ''}`);
@@ -526,7 +519,7 @@ function updateDocs(results, opts, chartFiles) {
   return file;
 }
 
-async function writeReport(results, opts) {
+async function writeReport(results, opts, cases) {
   const written = [];
   let chartFiles = [];
   if (opts.charts) {
@@ -541,7 +534,7 @@ async function writeReport(results, opts) {
   fs.writeFileSync(json, `${JSON.stringify(results, null, 1)}\n`);
   written.push(json);
   const md = path.join(opts.out, `${opts.name}.md`);
-  fs.writeFileSync(md, markdown(results, opts, chartFiles));
+  fs.writeFileSync(md, markdown(results, opts, chartFiles, cases));
   written.push(md, ...chartFiles);
   const docs = updateDocs(results, opts, chartFiles);
   if (docs) written.push(docs);

@@ -1,0 +1,95 @@
+'use strict';
+// Case edit: image-to-image and inpainting against text-to-image with the same steps, ours and openvino_genai.
+const fs = require('fs');
+const path = require('path');
+const { generationFigures, row } = require('../lib/figures');
+
+/** A deterministic input picture and a centred rectangular mask (raw RGB u8 files) for the edit cases. */
+function writeInputs(dir, width, height) {
+  fs.mkdirSync(dir, { recursive: true });
+  const image = Buffer.alloc(width * height * 3);
+  const mask = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y += 1) {
+    for (let x = 0; x < width; x += 1) {
+      const i = (y * width + x) * 3;
+      image[i] = Math.round(127 + 120 * Math.sin(x / 23) * Math.cos(y / 31));
+      image[i + 1] = Math.round((255 * x) / width);
+      image[i + 2] = Math.round((255 * y) / height);
+      const inside = x >= width / 4 && x < (3 * width) / 4 && y >= height / 4 && y < (3 * height) / 4;
+      mask.fill(inside ? 255 : 0, i, i + 3);
+    }
+  }
+  const files = {
+    image: path.join(dir, `image-${width}x${height}.rgb`),
+    mask: path.join(dir, `mask-${width}x${height}.rgb`),
+    width,
+    height,
+  };
+  fs.writeFileSync(files.image, image);
+  fs.writeFileSync(files.mask, mask);
+  return files;
+}
+
+module.exports = {
+  section: 6,
+  title: 'Image-to-image and inpainting vs text-to-image (same steps)',
+  description: 'image-to-image (strength 0.5) and inpainting vs text-to-image with the same steps',
+  async run(session, m) {
+    const o = session.opts;
+    const rows = [];
+    const inputs = writeInputs(path.join(session.tmp, 'inputs'), m.width, m.height);
+    const result = { status: 'ok', rows, strength: o.strength, sides: {} };
+    if (m.inChannels && m.inChannels !== 4)
+      return { status: 'skipped', note: `the UNet has ${m.inChannels} input channels (a dedicated inpainting model)` };
+    const v = (label, s, unit = 'ms') => ({ label, s, unit });
+    for (const side of session.oracleOk ? ['ours', 'oracle'] : ['ours']) {
+      const t2i = generationFigures(await session.t2i(m, side), 't2i');
+      const spec = session.baseSpec(m, {
+        inputs,
+        runs: [
+          session.t2iRun(m, { label: 'i2i', task: 'image2image', strength: o.strength }),
+          session.t2iRun(m, { label: 'inpaint', task: 'inpainting', warmup: 0 }),
+        ],
+      });
+      const res = await session.worker(side === 'ours' ? 'engine' : 'oracle', spec, `${m.id} · image-to-image + inpainting · ${side}`);
+      const i2i = generationFigures(res, 'i2i');
+      const inp = generationFigures(res, 'inpaint');
+      result.sides[side] = { t2i, i2i, inpaint: inp, error: res.ok ? undefined : res.error };
+      const who = side === 'ours' ? 'ours' : 'openvino_genai';
+      if (i2i && i2i.generateMs) {
+        rows.push(
+          row(
+            'edit',
+            `${who}: image-to-image, strength ${o.strength} (${i2i.steps} of ${o.steps} steps run)`,
+            v('image-to-image', i2i.generateMs),
+            v('text-to-image', t2i.generateMs),
+          ),
+        );
+        rows.push(row('edit', `${who}: image-to-image VAE encode`, v('VAE encode', i2i.vaeEncodeMs), null));
+      }
+      if (inp && inp.generateMs)
+        rows.push(
+          row('edit', `${who}: inpainting (${inp.steps} steps run)`, v('inpainting', inp.generateMs), v('text-to-image', t2i.generateMs)),
+        );
+    }
+    const a = result.sides.ours,
+      b = result.sides.oracle;
+    if (a && b) {
+      if (a.i2i && b.i2i)
+        rows.push(
+          row('edit', 'image-to-image: ours / openvino_genai', v('ours', a.i2i.generateMs), v('openvino_genai', b.i2i.generateMs), {
+            goal: '<= 1.00',
+          }),
+        );
+      if (a.inpaint && b.inpaint)
+        rows.push(
+          row('edit', 'inpainting: ours / openvino_genai', v('ours', a.inpaint.generateMs), v('openvino_genai', b.inpaint.generateMs), {
+            goal: '<= 1.00',
+          }),
+        );
+      const same = (x, y) => x && y && x.sha256.length === 1 && x.sha256[0] === y.sha256[0];
+      result.parity = { image2image: same(a.i2i, b.i2i), inpainting: same(a.inpaint, b.inpaint) };
+    }
+    return result;
+  },
+};
