@@ -1,18 +1,7 @@
 'use strict';
 // Case reshape: a model compiled for static shapes (reshape) against dynamic shapes, ours and openvino_genai.
-const fs = require('fs');
-const path = require('path');
-const { ROOT } = require('../lib/workers');
+const { oursHasReshape } = require('../lib/setup');
 const { generationFigures, row, pairRatioRow } = require('../lib/figures');
-
-/** Our library's LoadOptions has a `reshape` option when dist/diffusion-model.d.ts declares it. */
-function oursHasReshape() {
-  try {
-    return /\breshape\??:/.test(fs.readFileSync(path.join(ROOT, 'dist', 'diffusion-model.d.ts'), 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 module.exports = {
   section: 2,

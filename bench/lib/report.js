@@ -66,6 +66,10 @@ async function charts(results, opts) {
     `${m.id}: ${m.width}x${m.height}, ${m.steps} steps, guidance ${m.guidance}; ${results.meta.machine.cpu.model}, ` +
     `${results.meta.machine.cpu.logicalCores} CPUs${results.meta.load.busy ? ' — BUSY MACHINE, noisy' : ''}`;
   const out = (m, what) => path.join(opts.out, `${opts.name}-${slug(m.id)}-${what}.png`);
+  const draw = async (m, what, chart) => {
+    await writePng(barChart({ subtitle: sub(m), ...chart }), out(m, what));
+    files.push(out(m, what));
+  };
   const med = (s) => (s ? s.median : NaN);
   for (const m of results.models) {
     const c = m.cases || {};
@@ -81,9 +85,8 @@ async function charts(results, opts) {
         ['load, warm CACHE_DIR', e.loads.ours.warm, e.loads.oracle && e.loads.oracle.warm, 'ms'],
         ['peak RSS', e.ours.peakRssMiB, e.oracle.peakRssMiB, 'MiB'],
       ].filter(([, a, b]) => Number.isFinite(med(a)) && Number.isFinite(med(b)) && med(b) > 0);
-      const svg = barChart({
+      await draw(m, 'engine', {
         title: 'Ours vs openvino_genai (ratio; lower is better)',
-        subtitle: sub(m),
         legend: [
           { name: 'ours (ov-diffusion)', color: COLORS.ours },
           { name: 'openvino_genai (Python)', color: COLORS.oracle },
@@ -101,8 +104,6 @@ async function charts(results, opts) {
         refLine: { value: 1, label: 'openvino_genai = 1' },
         unit: 'ours / openvino_genai (medians)',
       });
-      await writePng(svg, out(m, 'engine'));
-      files.push(out(m, 'engine'));
 
       const parts = (f) => [
         { value: med(f.textEncodeMs) / 1000, color: COLORS.purple },
@@ -110,9 +111,8 @@ async function charts(results, opts) {
         { value: med(f.vaeDecodeMs) / 1000, color: COLORS.teal },
         { value: Math.max(0, med(f.otherMs)) / 1000, color: COLORS.grey },
       ];
-      const svg2 = barChart({
+      await draw(m, 'breakdown', {
         title: 'Where generate() spends its time',
-        subtitle: sub(m),
         legend: [
           { name: 'text encode', color: COLORS.purple },
           { name: 'denoising steps', color: COLORS.ours },
@@ -126,8 +126,6 @@ async function charts(results, opts) {
         unit: 'seconds (medians)',
         barHeight: 30,
       });
-      await writePng(svg2, out(m, 'breakdown'));
-      files.push(out(m, 'breakdown'));
     }
 
     const r = c.reshape;
@@ -147,18 +145,13 @@ async function charts(results, opts) {
           },
         ],
       }));
-      await writePng(
-        barChart({
-          title: 'Static reshape vs dynamic shapes: generate() time',
-          subtitle: sub(m),
-          groups,
-          unit: 'seconds (medians)',
-          note: r.oursAvailable ? undefined : 'ours: no reshape option in LoadOptions yet (not measured)',
-          labelWidth: 200,
-        }),
-        out(m, 'reshape'),
-      );
-      files.push(out(m, 'reshape'));
+      await draw(m, 'reshape', {
+        title: 'Static reshape vs dynamic shapes: generate() time',
+        groups,
+        unit: 'seconds (medians)',
+        note: r.oursAvailable ? undefined : 'ours: no reshape option in LoadOptions yet (not measured)',
+        labelWidth: 200,
+      });
     }
 
     const s = c.server;
@@ -177,21 +170,15 @@ async function charts(results, opts) {
           ],
         });
       }
-      await writePng(
-        barChart({
-          title: 'Server overhead: HTTP latency minus the library call, % of generation',
-          subtitle: sub(m),
-          groups,
-          unit: '% of the library call time (median)',
-          refLine: { value: 2, label: 'goal 2 %' },
-          xMax: 2.2,
-          barHeight: 26,
-          note:
-            s.stream && s.stream.supported === false ? `stream: true not measured: ${String(s.stream.message).slice(0, 120)}` : undefined,
-        }),
-        out(m, 'server'),
-      );
-      files.push(out(m, 'server'));
+      await draw(m, 'server', {
+        title: 'Server overhead: HTTP latency minus the library call, % of generation',
+        groups,
+        unit: '% of the library call time (median)',
+        refLine: { value: 2, label: 'goal 2 %' },
+        xMax: 2.2,
+        barHeight: 26,
+        note: s.stream && s.stream.supported === false ? `stream: true not measured: ${String(s.stream.message).slice(0, 120)}` : undefined,
+      });
     }
     const ev = c.eventloop;
     if (ev && ev.status === 'ok' && (ev.health || ev.libraryLag)) {
@@ -210,18 +197,13 @@ async function charts(results, opts) {
         hb('server /healthz,\nwhile generating', ev.health.busy, COLORS.ours);
       }
       hb('library: setInterval\n(10 ms) lag, generating', ev.libraryLag, COLORS.purple);
-      await writePng(
-        barChart({
-          title: 'Event-loop responsiveness while a generation runs',
-          subtitle: sub(m),
-          groups,
-          unit: 'milliseconds',
-          refLine: { value: 10, label: 'goal: p99 < 10 ms' },
-          labelWidth: 230,
-        }),
-        out(m, 'responsiveness'),
-      );
-      files.push(out(m, 'responsiveness'));
+      await draw(m, 'responsiveness', {
+        title: 'Event-loop responsiveness while a generation runs',
+        groups,
+        unit: 'milliseconds',
+        refLine: { value: 10, label: 'goal: p99 < 10 ms' },
+        labelWidth: 230,
+      });
     }
 
     const cc = c.concurrency;
@@ -249,18 +231,13 @@ async function charts(results, opts) {
             },
           ],
         }));
-      await writePng(
-        barChart({
-          title: 'Concurrent generations on one loaded model (vs one at a time)',
-          subtitle: sub(m),
-          groups,
-          unit: 'ratio to 1 at a time',
-          refLine: { value: 1, label: '1 at a time' },
-          labelWidth: 200,
-        }),
-        out(m, 'concurrency'),
-      );
-      files.push(out(m, 'concurrency'));
+      await draw(m, 'concurrency', {
+        title: 'Concurrent generations on one loaded model (vs one at a time)',
+        groups,
+        unit: 'ratio to 1 at a time',
+        refLine: { value: 1, label: '1 at a time' },
+        labelWidth: 200,
+      });
     }
 
     const ed = c.edit;
@@ -280,17 +257,12 @@ async function charts(results, opts) {
             text: `${fmtValue(med(f[key].generateMs), 'ms')}${key !== 't2i' ? `  (${(med(f[key].generateMs) / med(f.t2i.generateMs)).toFixed(2)}× t2i)` : ''}, ${f[key].steps} steps`,
           })),
       }));
-      await writePng(
-        barChart({
-          title: 'Image-to-image and inpainting vs text-to-image',
-          subtitle: sub(m),
-          groups,
-          unit: 'seconds (medians)',
-          labelWidth: 250,
-        }),
-        out(m, 'edit'),
-      );
-      files.push(out(m, 'edit'));
+      await draw(m, 'edit', {
+        title: 'Image-to-image and inpainting vs text-to-image',
+        groups,
+        unit: 'seconds (medians)',
+        labelWidth: 250,
+      });
     }
   }
   return files;

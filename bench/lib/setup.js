@@ -1,5 +1,5 @@
 'use strict';
-// What a run needs before it measures: an up-to-date dist/ and the openvino_genai oracle venv.
+// What a run needs before it measures: an up-to-date dist/ (and what it offers) and the openvino_genai oracle venv.
 const fs = require('fs');
 const path = require('path');
 const { spawnSync } = require('child_process');
@@ -38,4 +38,13 @@ function ensureOracle() {
   return r.status === 0 && fs.existsSync(ORACLE_PYTHON);
 }
 
-module.exports = { ensureBuilt, ensureOracle };
+/** Our library's LoadOptions has a `reshape` option when dist/diffusion-model.d.ts declares it. */
+function oursHasReshape() {
+  try {
+    return /\breshape\??:/.test(fs.readFileSync(path.join(ROOT, 'dist', 'diffusion-model.d.ts'), 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+module.exports = { ensureBuilt, ensureOracle, oursHasReshape };
