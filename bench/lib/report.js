@@ -214,22 +214,14 @@ async function charts(results, opts) {
         .map(([n, f]) => ({
           label: (f.label || `${n} at once`).replace(', ', ',\n'),
           bars: [
-            {
-              label: 'throughput',
-              segments: [{ value: med(f.throughput) / med(base.throughput), color: COLORS.green }],
-              text: `${(med(f.throughput) / med(base.throughput)).toFixed(2)}×  ${fmtValue(med(f.throughput), 'img/min')}`,
-            },
-            {
-              label: 'latency',
-              segments: [{ value: med(f.latency) / med(base.latency), color: COLORS.ours }],
-              text: `${(med(f.latency) / med(base.latency)).toFixed(2)}×  ${fmtValue(med(f.latency), 'ms')}`,
-            },
-            {
-              label: 'peak RSS',
-              segments: [{ value: med(f.peakRssMiB) / med(base.peakRssMiB), color: COLORS.purple }],
-              text: `${(med(f.peakRssMiB) / med(base.peakRssMiB)).toFixed(2)}×  ${fmtValue(med(f.peakRssMiB), 'MiB')}`,
-            },
-          ],
+            ['throughput', 'throughput', COLORS.green, 'img/min'],
+            ['latency', 'latency', COLORS.ours, 'ms'],
+            ['peak RSS', 'peakRssMiB', COLORS.purple, 'MiB'],
+          ].map(([label, key, color, unit]) => ({
+            label,
+            segments: [{ value: med(f[key]) / med(base[key]), color }],
+            text: `${(med(f[key]) / med(base[key])).toFixed(2)}×  ${fmtValue(med(f[key]), unit)}`,
+          })),
         }));
       await draw(m, 'concurrency', {
         title: 'Concurrent generations on one loaded model (vs one at a time)',
