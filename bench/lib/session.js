@@ -166,7 +166,7 @@ class Session {
 
   async ensureServer(m) {
     if (m.server !== undefined) return m.server;
-    log(`${m.id} · server: starting the server (dist/server/main.js) with this model`);
+    log(`${m.id} · server: starting the server (dist/launcher/main.js) with this model`);
     const started = await startServer(
       { model: m.dir, properties: this.opts.properties, maxConcurrency: 1 },
       { verbose: this.opts.verbose },

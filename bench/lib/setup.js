@@ -18,7 +18,7 @@ function ensureBuilt() {
   };
   const stale =
     !fs.existsSync(dist) ||
-    !fs.existsSync(path.join(ROOT, 'dist', 'server', 'main.js')) ||
+    !fs.existsSync(path.join(ROOT, 'dist', 'launcher', 'main.js')) ||
     newest(path.join(ROOT, 'lib')) > fs.statSync(dist).mtimeMs;
   if (!stale) return { rebuilt: false };
   log('dist/ is missing or older than lib/: compiling the TypeScript (tsc -p tsconfig.json)');
