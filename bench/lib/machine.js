@@ -68,4 +68,9 @@ async function sampleBusy(ms = 2000) {
   };
 }
 
-module.exports = { machineInfo, sampleBusy, cpuTimes };
+function memAvailableMiB() {
+  const text = fs.readFileSync('/proc/meminfo', 'utf8');
+  return Number((/^MemAvailable:\s+(\d+)/m.exec(text) || [])[1] || 0) / 1024;
+}
+
+module.exports = { machineInfo, sampleBusy, cpuTimes, memAvailableMiB };

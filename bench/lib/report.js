@@ -4,15 +4,6 @@ const fs = require('fs');
 const path = require('path');
 const { barChart, writePng, COLORS } = require('./charts');
 
-const CASE_TITLES = {
-  engine: '1. Engine vs openvino_genai (same model, size, steps, guidance, seed, threads)',
-  reshape: '2. Static reshape vs dynamic shapes',
-  server: '3. Server overhead (/v3/images/generations vs the library call it makes)',
-  eventloop: '4. Event-loop responsiveness while generating',
-  concurrency: '5. Concurrency on one loaded model (library, maxConcurrency = N)',
-  edit: '6. Image-to-image and inpainting vs text-to-image (same steps)',
-};
-
 function fmtValue(x, unit) {
   if (x === null || x === undefined || !Number.isFinite(x)) return '–';
   if (unit === 'ms') {
@@ -75,6 +66,10 @@ async function charts(results, opts) {
     `${m.id}: ${m.width}x${m.height}, ${m.steps} steps, guidance ${m.guidance}; ${results.meta.machine.cpu.model}, ` +
     `${results.meta.machine.cpu.logicalCores} CPUs${results.meta.load.busy ? ' — BUSY MACHINE, noisy' : ''}`;
   const out = (m, what) => path.join(opts.out, `${opts.name}-${slug(m.id)}-${what}.png`);
+  const draw = async (m, what, chart) => {
+    await writePng(barChart({ subtitle: sub(m), ...chart }), out(m, what));
+    files.push(out(m, what));
+  };
   const med = (s) => (s ? s.median : NaN);
   for (const m of results.models) {
     const c = m.cases || {};
@@ -90,9 +85,8 @@ async function charts(results, opts) {
         ['load, warm CACHE_DIR', e.loads.ours.warm, e.loads.oracle && e.loads.oracle.warm, 'ms'],
         ['peak RSS', e.ours.peakRssMiB, e.oracle.peakRssMiB, 'MiB'],
       ].filter(([, a, b]) => Number.isFinite(med(a)) && Number.isFinite(med(b)) && med(b) > 0);
-      const svg = barChart({
+      await draw(m, 'engine', {
         title: 'Ours vs openvino_genai (ratio; lower is better)',
-        subtitle: sub(m),
         legend: [
           { name: 'ours (ov-diffusion)', color: COLORS.ours },
           { name: 'openvino_genai (Python)', color: COLORS.oracle },
@@ -110,8 +104,6 @@ async function charts(results, opts) {
         refLine: { value: 1, label: 'openvino_genai = 1' },
         unit: 'ours / openvino_genai (medians)',
       });
-      await writePng(svg, out(m, 'engine'));
-      files.push(out(m, 'engine'));
 
       const parts = (f) => [
         { value: med(f.textEncodeMs) / 1000, color: COLORS.purple },
@@ -119,9 +111,8 @@ async function charts(results, opts) {
         { value: med(f.vaeDecodeMs) / 1000, color: COLORS.teal },
         { value: Math.max(0, med(f.otherMs)) / 1000, color: COLORS.grey },
       ];
-      const svg2 = barChart({
+      await draw(m, 'breakdown', {
         title: 'Where generate() spends its time',
-        subtitle: sub(m),
         legend: [
           { name: 'text encode', color: COLORS.purple },
           { name: 'denoising steps', color: COLORS.ours },
@@ -135,8 +126,6 @@ async function charts(results, opts) {
         unit: 'seconds (medians)',
         barHeight: 30,
       });
-      await writePng(svg2, out(m, 'breakdown'));
-      files.push(out(m, 'breakdown'));
     }
 
     const r = c.reshape;
@@ -156,18 +145,13 @@ async function charts(results, opts) {
           },
         ],
       }));
-      await writePng(
-        barChart({
-          title: 'Static reshape vs dynamic shapes: generate() time',
-          subtitle: sub(m),
-          groups,
-          unit: 'seconds (medians)',
-          note: r.oursAvailable ? undefined : 'ours: no reshape option in LoadOptions yet (not measured)',
-          labelWidth: 200,
-        }),
-        out(m, 'reshape'),
-      );
-      files.push(out(m, 'reshape'));
+      await draw(m, 'reshape', {
+        title: 'Static reshape vs dynamic shapes: generate() time',
+        groups,
+        unit: 'seconds (medians)',
+        note: r.oursAvailable ? undefined : 'ours: no reshape option in LoadOptions yet (not measured)',
+        labelWidth: 200,
+      });
     }
 
     const s = c.server;
@@ -186,21 +170,15 @@ async function charts(results, opts) {
           ],
         });
       }
-      await writePng(
-        barChart({
-          title: 'Server overhead: HTTP latency minus the library call, % of generation',
-          subtitle: sub(m),
-          groups,
-          unit: '% of the library call time (median)',
-          refLine: { value: 2, label: 'goal 2 %' },
-          xMax: 2.2,
-          barHeight: 26,
-          note:
-            s.stream && s.stream.supported === false ? `stream: true not measured: ${String(s.stream.message).slice(0, 120)}` : undefined,
-        }),
-        out(m, 'server'),
-      );
-      files.push(out(m, 'server'));
+      await draw(m, 'server', {
+        title: 'Server overhead: HTTP latency minus the library call, % of generation',
+        groups,
+        unit: '% of the library call time (median)',
+        refLine: { value: 2, label: 'goal 2 %' },
+        xMax: 2.2,
+        barHeight: 26,
+        note: s.stream && s.stream.supported === false ? `stream: true not measured: ${String(s.stream.message).slice(0, 120)}` : undefined,
+      });
     }
     const ev = c.eventloop;
     if (ev && ev.status === 'ok' && (ev.health || ev.libraryLag)) {
@@ -219,18 +197,13 @@ async function charts(results, opts) {
         hb('server /healthz,\nwhile generating', ev.health.busy, COLORS.ours);
       }
       hb('library: setInterval\n(10 ms) lag, generating', ev.libraryLag, COLORS.purple);
-      await writePng(
-        barChart({
-          title: 'Event-loop responsiveness while a generation runs',
-          subtitle: sub(m),
-          groups,
-          unit: 'milliseconds',
-          refLine: { value: 10, label: 'goal: p99 < 10 ms' },
-          labelWidth: 230,
-        }),
-        out(m, 'responsiveness'),
-      );
-      files.push(out(m, 'responsiveness'));
+      await draw(m, 'responsiveness', {
+        title: 'Event-loop responsiveness while a generation runs',
+        groups,
+        unit: 'milliseconds',
+        refLine: { value: 10, label: 'goal: p99 < 10 ms' },
+        labelWidth: 230,
+      });
     }
 
     const cc = c.concurrency;
@@ -241,35 +214,22 @@ async function charts(results, opts) {
         .map(([n, f]) => ({
           label: (f.label || `${n} at once`).replace(', ', ',\n'),
           bars: [
-            {
-              label: 'throughput',
-              segments: [{ value: med(f.throughput) / med(base.throughput), color: COLORS.green }],
-              text: `${(med(f.throughput) / med(base.throughput)).toFixed(2)}×  ${fmtValue(med(f.throughput), 'img/min')}`,
-            },
-            {
-              label: 'latency',
-              segments: [{ value: med(f.latency) / med(base.latency), color: COLORS.ours }],
-              text: `${(med(f.latency) / med(base.latency)).toFixed(2)}×  ${fmtValue(med(f.latency), 'ms')}`,
-            },
-            {
-              label: 'peak RSS',
-              segments: [{ value: med(f.peakRssMiB) / med(base.peakRssMiB), color: COLORS.purple }],
-              text: `${(med(f.peakRssMiB) / med(base.peakRssMiB)).toFixed(2)}×  ${fmtValue(med(f.peakRssMiB), 'MiB')}`,
-            },
-          ],
+            ['throughput', 'throughput', COLORS.green, 'img/min'],
+            ['latency', 'latency', COLORS.ours, 'ms'],
+            ['peak RSS', 'peakRssMiB', COLORS.purple, 'MiB'],
+          ].map(([label, key, color, unit]) => ({
+            label,
+            segments: [{ value: med(f[key]) / med(base[key]), color }],
+            text: `${(med(f[key]) / med(base[key])).toFixed(2)}×  ${fmtValue(med(f[key]), unit)}`,
+          })),
         }));
-      await writePng(
-        barChart({
-          title: 'Concurrent generations on one loaded model (vs one at a time)',
-          subtitle: sub(m),
-          groups,
-          unit: 'ratio to 1 at a time',
-          refLine: { value: 1, label: '1 at a time' },
-          labelWidth: 200,
-        }),
-        out(m, 'concurrency'),
-      );
-      files.push(out(m, 'concurrency'));
+      await draw(m, 'concurrency', {
+        title: 'Concurrent generations on one loaded model (vs one at a time)',
+        groups,
+        unit: 'ratio to 1 at a time',
+        refLine: { value: 1, label: '1 at a time' },
+        labelWidth: 200,
+      });
     }
 
     const ed = c.edit;
@@ -289,17 +249,12 @@ async function charts(results, opts) {
             text: `${fmtValue(med(f[key].generateMs), 'ms')}${key !== 't2i' ? `  (${(med(f[key].generateMs) / med(f.t2i.generateMs)).toFixed(2)}× t2i)` : ''}, ${f[key].steps} steps`,
           })),
       }));
-      await writePng(
-        barChart({
-          title: 'Image-to-image and inpainting vs text-to-image',
-          subtitle: sub(m),
-          groups,
-          unit: 'seconds (medians)',
-          labelWidth: 250,
-        }),
-        out(m, 'edit'),
-      );
-      files.push(out(m, 'edit'));
+      await draw(m, 'edit', {
+        title: 'Image-to-image and inpainting vs text-to-image',
+        groups,
+        unit: 'seconds (medians)',
+        labelWidth: 250,
+      });
     }
   }
   return files;
@@ -349,7 +304,7 @@ function goals(results) {
   return lines.length > 2 ? lines.join('\n') : '_No goal figures in this run._';
 }
 
-function markdown(results, opts, chartFiles) {
+function markdown(results, opts, chartFiles, cases) {
   const { meta } = results;
   const mc = meta.machine;
   const L = [];
@@ -421,11 +376,13 @@ function markdown(results, opts, chartFiles) {
         : '';
     L.push(`\`${m.path}\`, ${m.className}, ${m.width}x${m.height}, ${m.steps} steps, guidance ${m.guidance}, seed ${m.seed}.${info}`);
     L.push('');
-    const ordered = Object.keys(CASE_TITLES)
-      .filter((k) => m.cases[k])
-      .map((k) => [k, m.cases[k]]);
-    for (const [name, c] of ordered) {
-      L.push(`### ${CASE_TITLES[name] || name}`);
+    // The sections in their report order (bench/cases/*.js `section`), whatever order the cases ran in.
+    const ordered = Object.entries(cases)
+      .sort(([, a], [, b]) => a.section - b.section)
+      .filter(([name]) => m.cases[name]);
+    for (const [name, { section, title }] of ordered) {
+      const c = m.cases[name];
+      L.push(`### ${section}. ${title}`);
       L.push('');
       if (c.status !== 'ok') {
         L.push(`${c.status}: ${c.note || ''}`);
@@ -526,7 +483,7 @@ function updateDocs(results, opts, chartFiles) {
   return file;
 }
 
-async function writeReport(results, opts) {
+async function writeReport(results, opts, cases) {
   const written = [];
   let chartFiles = [];
   if (opts.charts) {
@@ -541,7 +498,7 @@ async function writeReport(results, opts) {
   fs.writeFileSync(json, `${JSON.stringify(results, null, 1)}\n`);
   written.push(json);
   const md = path.join(opts.out, `${opts.name}.md`);
-  fs.writeFileSync(md, markdown(results, opts, chartFiles));
+  fs.writeFileSync(md, markdown(results, opts, chartFiles, cases));
   written.push(md, ...chartFiles);
   const docs = updateDocs(results, opts, chartFiles);
   if (docs) written.push(docs);

@@ -1,7 +1,8 @@
 'use strict';
 // Bench worker for our library: one process per measurement (so peak memory is its own).
 // Reads a spec (JSON) on stdin, loads the model with DiffusionModel.load, runs the requested generations and
-// prints one JSON line per event (prefixed with @@BENCH) on stdout. See bench/run.js for the spec.
+// prints one JSON line per event (prefixed with @@BENCH) on stdout. See Session.baseSpec and
+// Session.t2iRun (bench/lib/session.js) for the spec.
 const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');

@@ -1,5 +1,5 @@
 'use strict';
-// Bench worker for the server: starts the real server (dist/server/main.js, same code path as bin/ov-diffusion.js)
+// Bench worker for the server: starts the real server (dist/launcher/main.js, same code path as bin/ov-diffusion.js)
 // in this process, with one model, and reports the time of every library call it makes (DiffusionModel
 // .text2image/.image2image/.inpaint, wrapped here without changing the server), so that the orchestrator can
 // subtract each request's own library time from its HTTP latency.
@@ -33,7 +33,7 @@ async function main() {
   }
   let server;
   try {
-    server = require(path.join(ROOT, 'dist', 'server', 'main.js'));
+    server = require(path.join(ROOT, 'dist', 'launcher', 'main.js'));
   } catch (error) {
     emit({ event: 'unavailable', message: `the server is not built (${error.message})` });
     return;
