@@ -11,6 +11,7 @@ const TIERS = {
   unit: ['lint', 'engine-math', 'shape-judge', 'server-cli', 'server-features', 'server-routes'],
   native: [
     'foundation',
+    'node-gyp',
     'compile-cache',
     'pipeline-api',
     'parameters',

@@ -1,42 +1,32 @@
 // POST /images/generations (JSON, text-to-image), /images/edits (multipart: image-to-image, or inpainting with a
 // mask) and /images/variations (multipart: image-to-image with an empty or configured prompt). Maps the request onto
 // the library and the result onto the OpenAI response, as JSON or as server-sent events; no pipeline logic.
-import * as crypto from 'crypto';
 import express = require('express');
 import type { Request, Response } from 'express';
-import sharp = require('sharp');
-import type { GenerateOptions, GenerationResult, StepProgress, Task } from '../../diffusion-model';
+import type { GenerationResult, StepProgress } from '../../diffusion-model';
 import { OvDiffusionError } from '../../errors';
 import type { GeneratedImage } from '../../images';
 import { ApiError, badField, toApiError } from '../errors';
-import { BodyKind, ImageRequest, buildImageRequest, readFields } from '../fields';
-import { IMAGE_ROUTE, ImageStore } from '../image-store';
+import { BodyKind, ImageRequest, readFields } from '../fields';
+import { Endpoint, GenerationContext, GenerationDefaults, planGeneration, runGeneration } from '../generation';
+import { IMAGE_ROUTE } from '../image-store';
 import { ClientDisconnected, ServerShuttingDown, handled, requestSignal } from '../inflight';
 import type { Logger } from '../log';
-import type { ServerMetrics } from '../metrics';
 import { EditFiles, editFiles, parseMultipart, requireMultipart } from '../multipart';
-import { ImageParameters, encodeImage, imageTokens, usage } from '../output';
-import { ModelLike, ModelRegistry, Resolved, ServedModel } from '../registry';
+import { encodeImage } from '../output';
+import type { ServedModel } from '../registry';
 import { EventStream } from '../sse';
 
 /** Server-wide serving choices (the CLI's "Serving" flags). */
-export interface ServingOptions {
-  /** Seed of requests without rng_seed; undefined = a fresh random seed per request. */
-  defaultRngSeed?: number;
-  /** The generation parameters in a PNG text chunk. */
-  pngMetadata: boolean;
+export interface ServingOptions extends GenerationDefaults {
   /** Base of response_format=url links (default: the request's protocol and Host). */
   publicUrl?: string;
-  variationPrompt: string;
   /** Interval of ": keep-alive" comments in streams. */
   keepAliveMs: number;
 }
 
-export interface ImageRouteContext {
-  registry: ModelRegistry;
+export interface ImageRouteContext extends GenerationContext {
   serving: ServingOptions;
-  metrics: ServerMetrics;
-  store: ImageStore;
   logger: Logger;
   /** Logs and counts an error answered inside a stream (JSON errors go through the app's error handler). */
   reportError(res: Response, error: ApiError, cause: unknown): void;
@@ -45,91 +35,10 @@ export interface ImageRouteContext {
 /** What a request adds to its log line (app.ts writes it). */
 export type RequestLogFields = Record<string, string | number | boolean | undefined>;
 
-type Endpoint = 'generations' | 'edits' | 'variations';
 /** Event type prefixes; variations do not stream (the API defines no events for them). */
 const EVENT_PREFIX: Record<Endpoint, string> = { generations: 'image_generation', edits: 'image_edit', variations: '' };
-const TASK_WORDS: Record<Task, string> = { text2image: 'text-to-image', image2image: 'image-to-image', inpainting: 'inpainting' };
 const JSON_LIMIT = '1mb';
-/** Random seeds stay below 2^32: the engine's Mersenne Twister is seeded with 32 bits, so every seed is a distinct image. */
-const RANDOM_SEED_LIMIT = 2 ** 32;
 
-/** The LoRA part of the generate options: the adapters the model name selects, with their alphas. */
-function adapterOptions(resolved: Resolved, model: ModelLike, request: ImageRequest): Partial<GenerateOptions> {
-  const { served, target } = resolved;
-  const chosen = served.loras.resolve(target, request.loraAlphas, model);
-  return served.loras.isEmpty ? {} : { adapters: chosen };
-}
-
-function checkTask(resolved: Resolved, model: ModelLike, task: Task): void {
-  if (model.supports(task)) return;
-  const what = `'${resolved.name}' (${model.className}) serves ${model.tasks.map((t) => TASK_WORDS[t]).join(', ')} only`;
-  if (task === 'image2image' && model.supports('inpainting'))
-    throw badField('mask', `${what}: it is a dedicated inpainting model, so it needs a mask (on /images/edits)`, 'model_not_supported');
-  if (task === 'text2image' && model.supports('inpainting'))
-    throw badField(
-      'model',
-      `${what}: it is a dedicated inpainting model; send the image and a mask to /images/edits`,
-      'model_not_supported',
-    );
-  throw badField('model', `${what}, not ${TASK_WORDS[task]}`, 'model_not_supported');
-}
-
-function modelUnavailable(served: ServedModel, error: Error): ApiError {
-  return new ApiError(503, `model '${served.name}' failed to load: ${error.message}`, 'model', 'model_unavailable');
-}
-
-/**
- * The loaded model; while it loads, requests wait for it like in OVMS, as many as its queue holds (then 503 with
- * Retry-After) and up to --queue_timeout.
- */
-async function waitForModel(served: ServedModel, signal: AbortSignal): Promise<ModelLike> {
-  if (served.model) return served.model;
-  if (served.error) throw modelUnavailable(served, served.error);
-  const { maxConcurrency, maxQueue, queueTimeoutMs } = served.settings;
-  if (served.loadWaiters >= maxConcurrency + maxQueue) {
-    throw new ApiError(
-      503,
-      `model '${served.name}' is still loading and ${served.loadWaiters} requests already wait for it; try again later`,
-      null,
-      'model_loading',
-    )
-      .withHeader('retry-after', 5)
-      .withHeader('x-should-retry', 'true');
-  }
-  served.loadWaiters += 1;
-  try {
-    return await new Promise<ModelLike>((resolve, reject) => {
-      const timer =
-        queueTimeoutMs > 0
-          ? setTimeout(
-              () =>
-                reject(
-                  new ApiError(
-                    503,
-                    `model '${served.name}' did not finish loading within ${queueTimeoutMs / 1000} s (--queue_timeout); try again later`,
-                    null,
-                    'queue_timeout',
-                  ).withHeader('retry-after', 5),
-                ),
-              queueTimeoutMs,
-            )
-          : undefined;
-      const onAbort = () => reject(signal.reason);
-      if (signal.aborted) onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
-      served.ready
-        .then(resolve, (error: Error) => reject(modelUnavailable(served, error)))
-        .finally(() => {
-          clearTimeout(timer);
-          signal.removeEventListener('abort', onAbort);
-        });
-    });
-  } finally {
-    served.loadWaiters -= 1;
-  }
-}
-
-/** The error a failed generation is answered with; cancellations say why. */
 function failure(error: unknown, signal: AbortSignal, served: ServedModel): ApiError {
   if (signal.aborted && signal.reason instanceof ServerShuttingDown)
     return new ApiError(503, 'the server is shutting down; the generation was cancelled', null, 'shutting_down').withHeader(
@@ -146,16 +55,6 @@ function failure(error: unknown, signal: AbortSignal, served: ServedModel): ApiE
     return answer.withHeader('retry-after', served.retryAfterSeconds());
   }
   return apiError;
-}
-
-async function inputImageTokens(files: EditFiles | undefined): Promise<number> {
-  if (!files) return 0;
-  try {
-    const { width, height } = await sharp(files.image).metadata();
-    return width && height ? imageTokens(width, height) : 0;
-  } catch {
-    return 0;
-  }
 }
 
 function baseUrl(req: Request, serving: ServingOptions): string {
@@ -220,27 +119,11 @@ async function generate(
 ): Promise<void> {
   const log: RequestLogFields = {};
   res.locals.log = log;
-  const fields = readFields(body, kind);
-  if (endpoint === 'variations' && fields.stream)
-    throw badField(
-      'stream',
-      'images/variations does not stream (the OpenAI API defines no variation events); use /images/edits with stream=true',
-      'unsupported_value',
-    );
-  const resolved = ctx.registry.resolve(fields.model);
-  const served = resolved.served;
-  log.model = resolved.name;
-  const request = buildImageRequest(fields, served.settings, endpoint === 'variations' ? { prompt: ctx.serving.variationPrompt } : {});
-  if (request.responseFormat === 'url' && !ctx.store.enabled)
-    throw badField(
-      'response_format',
-      'response_format url is turned off on this server (--image_url_ttl 0); use b64_json',
-      'unsupported_value',
-    );
-  const task: Task = files?.mask ? 'inpainting' : files ? 'image2image' : 'text2image';
-  const seed = request.options.seed ?? ctx.serving.defaultRngSeed ?? crypto.randomInt(RANDOM_SEED_LIMIT);
+  const plan = planGeneration(ctx, endpoint, readFields(body, kind), files);
+  const { resolved, request, task, seed } = plan;
   const o = request.options;
   Object.assign(log, {
+    model: resolved.name,
     task,
     size: o.width !== undefined || o.height !== undefined ? `${o.width ?? 'auto'}x${o.height ?? 'auto'}` : 'auto',
     n: o.numImagesPerPrompt ?? 1,
@@ -265,34 +148,24 @@ async function generate(
   );
   try {
     stream?.arm();
-    const model = await waitForModel(served, signal);
-    checkTask(resolved, model, task);
-    res.setHeader('x-rng-seed', String(seed));
-
     const partials = stream && partialSender(stream, events, request, ctx.logger);
     const debug = ['DEBUG', 'TRACE'].includes(ctx.logger.level);
-    const onStep = ({ step, totalSteps, preview }: StepProgress) => {
-      stepsRun += 1;
-      ctx.metrics.step(served.name);
-      if (debug) ctx.logger.debug(`${resolved.name}: image generation step ${step + 1}/${totalSteps}`);
-      if (partials && preview?.length) partials.add(preview);
-    };
-    const options: GenerateOptions = {
-      ...request.options,
-      seed,
-      ...adapterOptions(resolved, model, request),
+    const {
+      result,
+      encoded,
+      usage: used,
+    } = await runGeneration(ctx, plan, {
       signal,
-      onStep,
-      ...(stream && request.partialImages ? { previews: request.partialImages } : {}),
-    };
-    let result: GenerationResult;
-    if (task === 'text2image') result = await model.text2image(request.prompt, options);
-    else if (task === 'image2image') result = await model.image2image(request.prompt, files!.image, options);
-    else result = await model.inpaint(request.prompt, files!.image, files!.mask!, options);
-
+      onStart: () => res.setHeader('x-rng-seed', String(seed)),
+      onStep: ({ step, totalSteps, preview }: StepProgress) => {
+        stepsRun += 1;
+        ctx.metrics.step(resolved.served.name);
+        if (debug) ctx.logger.debug(`${resolved.name}: image generation step ${step + 1}/${totalSteps}`);
+        if (partials && preview?.length) partials.add(preview);
+      },
+      previews: stream ? request.partialImages : 0,
+    });
     const metrics = result.metrics as Partial<GenerationResult['metrics']> | undefined;
-    served.recordGeneration(metrics?.totalMs ?? 0);
-    ctx.metrics.generation(served.name, task, result.images.length, metrics);
     Object.assign(log, {
       size: `${result.width}x${result.height}`,
       scheduler: result.scheduler,
@@ -300,29 +173,6 @@ async function generate(
       queue_ms: metrics?.queueMs !== undefined ? Math.round(metrics.queueMs) : undefined,
       generation_ms: metrics?.totalMs !== undefined ? Math.round(metrics.totalMs) : undefined,
     });
-
-    const parameters = (index: number): ImageParameters | undefined =>
-      ctx.serving.pngMetadata
-        ? {
-            prompt: request.prompt,
-            negativePrompt: o.negativePrompt,
-            steps: o.numInferenceSteps ?? result.steps,
-            scheduler: result.scheduler,
-            seed,
-            guidanceScale: o.guidanceScale,
-            strength: o.strength,
-            width: result.width,
-            height: result.height,
-            model: resolved.name,
-            adapters: Array.isArray(options.adapters) ? (options.adapters as ImageParameters['adapters']) : undefined,
-            batch: result.images.length > 1 ? { size: result.images.length, index } : undefined,
-          }
-        : undefined;
-    const [encoded, inputTokens] = await Promise.all([
-      Promise.all(result.images.map((image, i) => encodeImage(image, request, parameters(i)))),
-      inputImageTokens(files),
-    ]);
-    const used = usage(request, inputTokens, { width: result.width, height: result.height, count: result.images.length });
     const size = `${result.width}x${result.height}`;
     if (stream) {
       await partials!.done;
@@ -347,7 +197,7 @@ async function generate(
       usage: { ...used, output_tokens_details: { image_tokens: used.output_tokens, text_tokens: 0 } },
     });
   } catch (error) {
-    const apiError = failure(error, signal, served);
+    const apiError = failure(error, signal, resolved.served);
     if (cancelledAt) {
       Object.assign(log, {
         cancelled: signal.reason instanceof ServerShuttingDown ? 'shutdown' : 'client',

@@ -1,0 +1,226 @@
+// One image generation as the server runs it, whatever answers it (a JSON response or a stream): the model and
+// fields a request names, waiting for the model to load, the library call with the adapters the model name selects,
+// the metrics, and the encoded images. The routes (routes/images.ts) map HTTP onto this and the outcome onto the
+// OpenAI answer.
+import * as crypto from 'crypto';
+import sharp = require('sharp');
+import type { GenerateOptions, GenerationResult, StepProgress, Task } from '../diffusion-model';
+import { ApiError, badField } from './errors';
+import { Fields, ImageRequest, buildImageRequest } from './fields';
+import type { ImageStore } from './image-store';
+import type { ServerMetrics } from './metrics';
+import type { EditFiles } from './multipart';
+import { ImageParameters, Usage, encodeImage, imageTokens, usage } from './output';
+import { ModelLike, ModelRegistry, Resolved, ServedModel } from './registry';
+
+export type Endpoint = 'generations' | 'edits' | 'variations';
+
+/** Server-wide generation choices (part of the CLI's "Serving" flags). */
+export interface GenerationDefaults {
+  /** Seed of requests without rng_seed; undefined = a fresh random seed per request. */
+  defaultRngSeed?: number;
+  /** The generation parameters in a PNG text chunk. */
+  pngMetadata: boolean;
+  variationPrompt: string;
+}
+
+export interface GenerationContext {
+  registry: ModelRegistry;
+  serving: GenerationDefaults;
+  metrics: ServerMetrics;
+  store: ImageStore;
+}
+
+const TASK_WORDS: Record<Task, string> = { text2image: 'text-to-image', image2image: 'image-to-image', inpainting: 'inpainting' };
+/** Random seeds stay below 2^32: the engine's Mersenne Twister is seeded with 32 bits, so every seed is a distinct image. */
+const RANDOM_SEED_LIMIT = 2 ** 32;
+
+/** What a request asks for, checked as far as it can be before its model is ready. */
+export interface GenerationPlan {
+  resolved: Resolved;
+  request: ImageRequest;
+  task: Task;
+  seed: number;
+  files?: EditFiles;
+}
+
+export function planGeneration(ctx: GenerationContext, endpoint: Endpoint, fields: Fields, files?: EditFiles): GenerationPlan {
+  if (endpoint === 'variations' && fields.stream)
+    throw badField(
+      'stream',
+      'images/variations does not stream (the OpenAI API defines no variation events); use /images/edits with stream=true',
+      'unsupported_value',
+    );
+  const resolved = ctx.registry.resolve(fields.model);
+  const request = buildImageRequest(
+    fields,
+    resolved.served.settings,
+    endpoint === 'variations' ? { prompt: ctx.serving.variationPrompt } : {},
+  );
+  if (request.responseFormat === 'url' && !ctx.store.enabled)
+    throw badField(
+      'response_format',
+      'response_format url is turned off on this server (--image_url_ttl 0); use b64_json',
+      'unsupported_value',
+    );
+  const task: Task = files?.mask ? 'inpainting' : files ? 'image2image' : 'text2image';
+  const seed = request.options.seed ?? ctx.serving.defaultRngSeed ?? crypto.randomInt(RANDOM_SEED_LIMIT);
+  return { resolved, request, task, seed, files };
+}
+
+export interface GenerationOutcome {
+  result: GenerationResult;
+  /** The images in the requested output format. */
+  encoded: Buffer[];
+  usage: Usage;
+}
+
+export interface RunOptions {
+  signal: AbortSignal;
+  onStep?: (progress: StepProgress) => void;
+  /** Decoded previews to deliver through onStep. */
+  previews?: number;
+  /** Called once the model is ready and the task fits it, just before the generation is queued. */
+  onStart?: () => void;
+}
+
+/** Waits for the model, generates, records the metrics and encodes the images. */
+export async function runGeneration(ctx: GenerationContext, plan: GenerationPlan, run: RunOptions): Promise<GenerationOutcome> {
+  const { resolved, request, task, seed, files } = plan;
+  const { served } = resolved;
+  const model = await waitForModel(served, run.signal);
+  checkTask(resolved, model, task);
+  run.onStart?.();
+  const options: GenerateOptions = {
+    ...request.options,
+    seed,
+    ...adapterOptions(resolved, model, request),
+    signal: run.signal,
+    onStep: run.onStep,
+    ...(run.previews ? { previews: run.previews } : {}),
+  };
+  let result: GenerationResult;
+  if (task === 'text2image') result = await model.text2image(request.prompt, options);
+  else if (task === 'image2image') result = await model.image2image(request.prompt, files!.image, options);
+  else result = await model.inpaint(request.prompt, files!.image, files!.mask!, options);
+
+  const metrics = result.metrics as Partial<GenerationResult['metrics']> | undefined;
+  served.recordGeneration(metrics?.totalMs ?? 0);
+  ctx.metrics.generation(served.name, task, result.images.length, metrics);
+
+  const o = request.options;
+  const parameters = (index: number): ImageParameters | undefined =>
+    ctx.serving.pngMetadata
+      ? {
+          prompt: request.prompt,
+          negativePrompt: o.negativePrompt,
+          steps: o.numInferenceSteps ?? result.steps,
+          scheduler: result.scheduler,
+          seed,
+          guidanceScale: o.guidanceScale,
+          strength: o.strength,
+          width: result.width,
+          height: result.height,
+          model: resolved.name,
+          adapters: Array.isArray(options.adapters) ? (options.adapters as ImageParameters['adapters']) : undefined,
+          batch: result.images.length > 1 ? { size: result.images.length, index } : undefined,
+        }
+      : undefined;
+  const [encoded, inputTokens] = await Promise.all([
+    Promise.all(result.images.map((image, i) => encodeImage(image, request, parameters(i)))),
+    inputImageTokens(files),
+  ]);
+  return {
+    result,
+    encoded,
+    usage: usage(request, inputTokens, { width: result.width, height: result.height, count: result.images.length }),
+  };
+}
+
+/** The LoRA part of the generate options: the adapters the model name selects, with their alphas. */
+function adapterOptions(resolved: Resolved, model: ModelLike, request: ImageRequest): Partial<GenerateOptions> {
+  const { served, target } = resolved;
+  const chosen = served.loras.resolve(target, request.loraAlphas, model);
+  return served.loras.isEmpty ? {} : { adapters: chosen };
+}
+
+function checkTask(resolved: Resolved, model: ModelLike, task: Task): void {
+  if (model.supports(task)) return;
+  const what = `'${resolved.name}' (${model.className}) serves ${model.tasks.map((t) => TASK_WORDS[t]).join(', ')} only`;
+  if (task === 'image2image' && model.supports('inpainting'))
+    throw badField('mask', `${what}: it is a dedicated inpainting model, so it needs a mask (on /images/edits)`, 'model_not_supported');
+  if (task === 'text2image' && model.supports('inpainting'))
+    throw badField(
+      'model',
+      `${what}: it is a dedicated inpainting model; send the image and a mask to /images/edits`,
+      'model_not_supported',
+    );
+  throw badField('model', `${what}, not ${TASK_WORDS[task]}`, 'model_not_supported');
+}
+
+function modelUnavailable(served: ServedModel, error: Error): ApiError {
+  return new ApiError(503, `model '${served.name}' failed to load: ${error.message}`, 'model', 'model_unavailable');
+}
+
+/**
+ * The loaded model; while it loads, requests wait for it like in OVMS, as many as its queue holds (then 503 with
+ * Retry-After) and up to --queue_timeout.
+ */
+async function waitForModel(served: ServedModel, signal: AbortSignal): Promise<ModelLike> {
+  if (served.model) return served.model;
+  if (served.error) throw modelUnavailable(served, served.error);
+  const { maxConcurrency, maxQueue, queueTimeoutMs } = served.settings;
+  if (served.loadWaiters >= maxConcurrency + maxQueue) {
+    throw new ApiError(
+      503,
+      `model '${served.name}' is still loading and ${served.loadWaiters} requests already wait for it; try again later`,
+      null,
+      'model_loading',
+    )
+      .withHeader('retry-after', 5)
+      .withHeader('x-should-retry', 'true');
+  }
+  served.loadWaiters += 1;
+  try {
+    return await new Promise<ModelLike>((resolve, reject) => {
+      const timer =
+        queueTimeoutMs > 0
+          ? setTimeout(
+              () =>
+                reject(
+                  new ApiError(
+                    503,
+                    `model '${served.name}' did not finish loading within ${queueTimeoutMs / 1000} s (--queue_timeout); try again later`,
+                    null,
+                    'queue_timeout',
+                  ).withHeader('retry-after', 5),
+                ),
+              queueTimeoutMs,
+            )
+          : undefined;
+      const onAbort = () => reject(signal.reason);
+      if (signal.aborted) onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      served.ready
+        .then(resolve, (error: Error) => reject(modelUnavailable(served, error)))
+        .finally(() => {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', onAbort);
+        });
+    });
+  } finally {
+    served.loadWaiters -= 1;
+  }
+}
+
+/** The error a failed generation is answered with; cancellations say why. */
+
+async function inputImageTokens(files: EditFiles | undefined): Promise<number> {
+  if (!files) return 0;
+  try {
+    const { width, height } = await sharp(files.image).metadata();
+    return width && height ? imageTokens(width, height) : 0;
+  } catch {
+    return 0;
+  }
+}
