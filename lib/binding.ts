@@ -78,6 +78,12 @@ export interface NativeResult extends NativeImages {
   scheduler: string;
   metrics: NativeMetrics;
 }
+export interface NativeCallShape {
+  width: number;
+  height: number;
+  numImagesPerPrompt: number;
+  numInferenceSteps: number;
+}
 export interface NativeJob {
   promise: Promise<NativeResult>;
   cancel(): void;
@@ -90,7 +96,8 @@ export interface NativeDiffusionModel {
     onStep: ((step: number, total: number, preview?: NativeImages) => void) | undefined,
     previews: number,
   ): NativeJob;
-  validate(task: NativeTask, params: NativeParams, images: { image?: NativeRawImage; mask?: NativeRawImage }): void;
+  /** Throws what generate() would; returns the size, image count and steps the call resolves to. */
+  validate(task: NativeTask, params: NativeParams, images: { image?: NativeRawImage; mask?: NativeRawImage }): NativeCallShape;
   info(): { className: string; loadMs: number; tasks: NativeTask[]; adapters: NativeAdapterReport[] };
   dispose(): void;
 }

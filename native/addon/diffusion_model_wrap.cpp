@@ -274,10 +274,17 @@ Request to_request(const Napi::CallbackInfo& info) {
 }
 }  // namespace
 
-void DiffusionModelWrap::validate(const Napi::CallbackInfo& info) {
-    std::shared_ptr<DiffusionModel> pipeline = pipeline_or_throw(info.Env());
+Napi::Value DiffusionModelWrap::validate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::shared_ptr<DiffusionModel> pipeline = pipeline_or_throw(env);
     const Request r = to_request(info);
-    guarded(info.Env(), [&] { pipeline->validate(r.task, r.params, r.images); });
+    const CallShape shape = guarded(env, [&] { return pipeline->validate(r.task, r.params, r.images); });
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("width", Napi::Number::New(env, static_cast<double>(shape.width)));
+    o.Set("height", Napi::Number::New(env, static_cast<double>(shape.height)));
+    o.Set("numImagesPerPrompt", Napi::Number::New(env, static_cast<double>(shape.batch)));
+    o.Set("numInferenceSteps", Napi::Number::New(env, static_cast<double>(shape.steps)));
+    return o;
 }
 
 Napi::Value DiffusionModelWrap::generate(const Napi::CallbackInfo& info) {

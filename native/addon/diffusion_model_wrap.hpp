@@ -21,7 +21,7 @@ private:
     Napi::Value generate(const Napi::CallbackInfo& info);
     Napi::Value info(const Napi::CallbackInfo& info);
     // (task, params, images) -> throws what generate() would refuse, without queueing anything
-    void validate(const Napi::CallbackInfo& info);
+    Napi::Value validate(const Napi::CallbackInfo& info);
     void dispose(const Napi::CallbackInfo& info);
     std::shared_ptr<DiffusionModel> pipeline_or_throw(Napi::Env env) const;
 

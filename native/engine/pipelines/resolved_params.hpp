@@ -21,6 +21,9 @@ struct ResolvedParams {
     float guidance = 0, strength = 1;
 };
 
+// The shape a resolved call runs at (what validate() reports).
+inline CallShape call_shape(const ResolvedParams& r) { return CallShape{r.width, r.height, r.batch, r.steps}; }
+
 // What a family uses where the caller leaves a parameter unset.
 struct FamilyDefaults {
     float guidance_scale = 7.5f;
