@@ -1,7 +1,7 @@
 // LoRA adapters of a served model: model-name routing to aliases and composites, and lora_alphas validation (OVMS's
 // rules). The specs come from the launcher (lib/launcher/lora-sources.ts parses --source_loras and pulls the files).
 import type { AdapterChoice } from '../parameters';
-import { badField } from './errors';
+import { badField, shown } from './errors';
 
 export type LoraSource =
   { type: 'hf'; repo: string; file?: string } | { type: 'url'; url: string; file: string } | { type: 'local'; path: string; file: string };
@@ -72,12 +72,12 @@ export class LoraRouter {
     if (target.kind === 'adapter') {
       const other = keys.find((k) => k !== target.alias);
       if (other !== undefined)
-        throw badField('lora_alphas', `lora_alphas key '${other}' not allowed when targeting adapter '${target.alias}'`);
+        throw badField('lora_alphas', `lora_alphas key ${shown(other)} not allowed when targeting adapter '${target.alias}'`);
       return [{ name: target.alias, alpha: overrides[target.alias] ?? this.adapters.get(target.alias)!.alpha ?? 1 }];
     }
     const composite = this.composites.get(target.alias)!;
     const other = keys.find((k) => !composite.components.some((c) => c.alias === k));
-    if (other !== undefined) throw badField('lora_alphas', `lora_alphas key '${other}' is not part of composite '${composite.alias}'`);
+    if (other !== undefined) throw badField('lora_alphas', `lora_alphas key ${shown(other)} is not part of composite '${composite.alias}'`);
     return composite.components.map((c) => ({
       name: c.alias,
       alpha: overrides[c.alias] ?? c.alpha ?? this.adapters.get(c.alias)!.alpha ?? 1,

@@ -5,18 +5,21 @@ import * as crypto from 'crypto';
 import express = require('express');
 import type { Request, Response } from 'express';
 import sharp = require('sharp');
-import type { GenerateOptions, GenerationResult, StepProgress, Task } from '../../diffusion-model';
+import type { CallPlan, GenerateOptions, GenerationResult, StepProgress, Task } from '../../diffusion-model';
+import { DEFAULT_MAX_INPUT_PIXELS } from '../../images';
 import { OvDiffusionError } from '../../errors';
 import type { GeneratedImage } from '../../images';
+import { RequestTimeouts, bodyStage } from '../body';
 import { ApiError, badField, toApiError } from '../errors';
 import { BodyKind, ImageRequest, buildImageRequest, readFields } from '../fields';
 import { IMAGE_ROUTE, ImageStore } from '../image-store';
 import { ClientDisconnected, ServerShuttingDown, handled, requestSignal } from '../inflight';
 import type { Logger } from '../log';
 import type { ServerMetrics } from '../metrics';
-import { EditFiles, editFiles, parseMultipart, requireMultipart } from '../multipart';
+import { EditFiles, MULTIPART_BODY_LIMIT, editFiles, parseMultipart, requireMultipart } from '../multipart';
 import { ImageParameters, encodeImage, imageTokens, usage } from '../output';
 import { ModelLike, ModelRegistry, Resolved, ServedModel } from '../registry';
+import { ModelSettings, sizeText } from '../settings';
 import { EventStream } from '../sse';
 
 /** Server-wide serving choices (the CLI's "Serving" flags). */
@@ -30,6 +33,8 @@ export interface ServingOptions {
   variationPrompt: string;
   /** Interval of ": keep-alive" comments in streams. */
   keepAliveMs: number;
+  /** How long a request body may take, and stall (body.ts). */
+  timeouts: RequestTimeouts;
 }
 
 export interface ImageRouteContext {
@@ -49,7 +54,8 @@ type Endpoint = 'generations' | 'edits' | 'variations';
 /** Event type prefixes; variations do not stream (the API defines no events for them). */
 const EVENT_PREFIX: Record<Endpoint, string> = { generations: 'image_generation', edits: 'image_edit', variations: '' };
 const TASK_WORDS: Record<Task, string> = { text2image: 'text-to-image', image2image: 'image-to-image', inpainting: 'inpainting' };
-const JSON_LIMIT = '1mb';
+/** JSON bodies (a prompt is at most a few KB; OVMS takes 1 MB too). */
+const JSON_LIMIT = 1024 * 1024;
 /** Random seeds stay below 2^32: the engine's Mersenne Twister is seeded with 32 bits, so every seed is a distinct image. */
 const RANDOM_SEED_LIMIT = 2 ** 32;
 
@@ -158,14 +164,70 @@ function failure(error: unknown, signal: AbortSignal, served: ServedModel): ApiE
   return apiError;
 }
 
-async function inputImageTokens(files: EditFiles | undefined): Promise<number> {
-  if (!files) return 0;
+interface ImageSize {
+  width: number;
+  height: number;
+}
+
+/**
+ * The uploaded image's size from its header, before anything is decoded: an upload whose pixels exceed the decode
+ * limit (a small, highly compressed PNG can declare 8192x8192 or more) is refused here with a 413.
+ */
+async function headerSize(bytes: Buffer, param: string): Promise<ImageSize> {
+  let width: number | undefined;
+  let height: number | undefined;
   try {
-    const { width, height } = await sharp(files.image).metadata();
-    return width && height ? imageTokens(width, height) : 0;
-  } catch {
-    return 0;
+    // Reading the header only; the pixel limit is checked below, with a message of its own.
+    ({ width, height } = await sharp(bytes, { limitInputPixels: false }).metadata());
+  } catch (error) {
+    throw badField(param, `${param}: cannot read the image header (${(error as Error).message})`, 'invalid_image');
   }
+  if (!width || !height) throw badField(param, `${param}: the image header gives no size`, 'invalid_image');
+  if (width * height > DEFAULT_MAX_INPUT_PIXELS)
+    throw new ApiError(
+      413,
+      `${param} is ${width}x${height} (${width * height} pixels), over the limit of ${DEFAULT_MAX_INPUT_PIXELS} pixels`,
+      param,
+      'image_too_large',
+    );
+  return { width, height };
+}
+
+/**
+ * Every size limit, applied to what the call will really run (the library reports it after the model's defaults,
+ * e.g. image-to-image at the input's own size): max_resolution, the fixed sizes of --resolution, and n.
+ */
+function checkPlan(plan: CallPlan, settings: ModelSettings, given: { size: boolean; image: boolean }): void {
+  const max = settings.maxResolution;
+  const size = `${plan.width}x${plan.height}`;
+  const why = given.size
+    ? ''
+    : given.image
+      ? ' (no size was given: image-to-image then follows the uploaded image)'
+      : " (no size was given: the model's default)";
+  const param = given.size ? 'size' : given.image ? 'image' : 'size';
+  if (plan.width > max.width || plan.height > max.height)
+    throw badField(
+      param,
+      `the output would be ${size}${why}, over max_resolution ${sizeText(max)}; ask for a smaller size`,
+      'size_too_large',
+    );
+  if (settings.resolutions.length && !settings.resolutions.some((r) => r.width === plan.width && r.height === plan.height))
+    throw badField(
+      param,
+      `the output would be ${size}${why}, not a size this model serves; allowed: ${settings.resolutions.map(sizeText).join(', ')}`,
+      'unsupported_size',
+    );
+  if (plan.numImagesPerPrompt > settings.maxNumImagesPerPrompt)
+    throw badField(
+      'n',
+      `the call would make ${plan.numImagesPerPrompt} images, over max_num_images_per_prompt ${settings.maxNumImagesPerPrompt}`,
+    );
+  if (plan.numInferenceSteps > settings.maxNumInferenceSteps)
+    throw badField(
+      'num_inference_steps',
+      `the call would run ${plan.numInferenceSteps} steps, over max_num_inference_steps ${settings.maxNumInferenceSteps}`,
+    );
 }
 
 function baseUrl(req: Request, serving: ServingOptions): string {
@@ -261,6 +323,10 @@ async function generate(
     partial_images: request.stream ? request.partialImages : undefined,
   });
 
+  // Read before anything waits or decodes: the header check refuses a decompression bomb at once.
+  const inputSize = files && (await headerSize(files.image, 'image'));
+  if (files?.mask) await headerSize(files.mask, 'mask');
+
   const signal = requestSignal(res);
   const stream = request.stream ? new EventStream(res, ctx.serving.keepAliveMs) : undefined;
   const events = EVENT_PREFIX[endpoint];
@@ -295,6 +361,8 @@ async function generate(
       signal,
       onStep,
       ...(stream && request.partialImages ? { previews: request.partialImages } : {}),
+      admit: (plan) =>
+        checkPlan(plan, served.settings, { size: o.width !== undefined || o.height !== undefined, image: task === 'image2image' }),
     };
     let result: GenerationResult;
     if (task === 'text2image') result = await model.text2image(request.prompt, options);
@@ -329,10 +397,8 @@ async function generate(
             batch: result.images.length > 1 ? { size: result.images.length, index } : undefined,
           }
         : undefined;
-    const [encoded, inputTokens] = await Promise.all([
-      Promise.all(result.images.map((image, i) => encodeImage(image, request, parameters(i)))),
-      inputImageTokens(files),
-    ]);
+    const encoded = await Promise.all(result.images.map((image, i) => encodeImage(image, request, parameters(i))));
+    const inputTokens = inputSize ? imageTokens(inputSize.width, inputSize.height) : 0;
     const used = usage(request, inputTokens, { width: result.width, height: result.height, count: result.images.length });
     const size = `${result.width}x${result.height}`;
     if (stream) {
@@ -388,7 +454,10 @@ export function imageRoutes(ctx: ImageRouteContext): express.Router {
     };
 
   // Any content type but multipart is read as JSON, so `curl -d '{...}'` without a header works too.
-  const json = express.json({ limit: JSON_LIMIT, type: (req) => !/^multipart\//i.test(String(req.headers['content-type'] ?? '')) });
+  const json = bodyStage(
+    express.json({ limit: JSON_LIMIT, type: (req) => !/^multipart\//i.test(String(req.headers['content-type'] ?? '')) }),
+    { kind: 'json', maxBytes: JSON_LIMIT, timeouts: ctx.serving.timeouts },
+  );
   router.post(
     '/images/generations',
     label('/images/generations'),
@@ -404,7 +473,7 @@ export function imageRoutes(ctx: ImageRouteContext): express.Router {
   const multipart = (endpoint: Endpoint): express.RequestHandler[] => [
     label(`/images/${endpoint}`),
     (req, _res, next) => next(requireMultipart(req.headers['content-type'], `images/${endpoint}`)),
-    parseMultipart,
+    bodyStage(parseMultipart, { kind: 'multipart', maxBytes: MULTIPART_BODY_LIMIT, timeouts: ctx.serving.timeouts }),
   ];
   router.post(
     '/images/edits',
