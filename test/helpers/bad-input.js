@@ -698,6 +698,7 @@ async function allCases() {
 }
 
 module.exports = {
+  pngHeaderOnly,
   KEY,
   AUTH,
   TIMEOUTS,
