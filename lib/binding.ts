@@ -78,6 +78,12 @@ export interface NativeResult extends NativeImages {
   scheduler: string;
   metrics: NativeMetrics;
 }
+export interface NativeCallShape {
+  width: number;
+  height: number;
+  numImagesPerPrompt: number;
+  numInferenceSteps: number;
+}
 export interface NativeJob {
   promise: Promise<NativeResult>;
   cancel(): void;
@@ -87,8 +93,15 @@ export interface NativePreparedRequest {
   readonly __preparedRequest: never;
 }
 export interface NativeDiffusionModel {
-  /** Throws what generate() would refuse, so a bad request is refused before it waits for a slot. */
-  prepare(task: NativeTask, params: NativeParams, images: { image?: NativeRawImage; mask?: NativeRawImage }): NativePreparedRequest;
+  /**
+   * Throws what generate() would refuse, so a bad request is refused before it waits for a slot; returns the request
+   * to generate and the size, image count and steps it resolves to.
+   */
+  prepare(
+    task: NativeTask,
+    params: NativeParams,
+    images: { image?: NativeRawImage; mask?: NativeRawImage },
+  ): { request: NativePreparedRequest; shape: NativeCallShape };
   generate(
     request: NativePreparedRequest,
     onStep: ((step: number, total: number, preview?: NativeImages) => void) | undefined,

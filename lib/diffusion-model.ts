@@ -3,6 +3,7 @@
 import {
   binding,
   NativeAdapterReport,
+  NativeCallShape,
   NativeParams,
   NativePreparedRequest,
   NativeDiffusionModel,
@@ -70,6 +71,17 @@ export interface GenerateOptions extends GenerationParameters {
   onStep?: (progress: StepProgress) => void;
   /** How many decoded previews to deliver through onStep, at evenly spread steps (each costs one VAE decode). */
   previews?: number;
+  /**
+   * Called once the call is validated, before it waits for a slot, with what it will run: the size after the
+   * model's defaults (e.g. an image-to-image input's own size), the image count and the steps. Throwing refuses
+   * the call with that error; a server applies its size and memory limits here.
+   */
+  admit?: (plan: CallPlan) => void;
+}
+
+/** What a validated call will run (see GenerateOptions.admit). */
+export interface CallPlan extends NativeCallShape {
+  task: Task;
 }
 
 export interface StepProgress {
@@ -222,11 +234,13 @@ export class DiffusionModel {
       throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'previews must be a non-negative integer', { param: 'previews' });
     // Refuse a bad request now rather than after it waited for a slot.
     let prepared: NativePreparedRequest;
+    let shape: NativeCallShape;
     try {
-      prepared = this.handle().prepare(task, params, images);
+      ({ request: prepared, shape } = this.handle().prepare(task, params, images));
     } catch (error) {
       throw fromNative(error);
     }
+    options.admit?.({ task, ...shape });
     const queuedAt = performance.now();
     const abortError = () => new OvDiffusionError('ERR_ABORTED', 'the generation was cancelled', { cause: signal?.reason });
     return this.limiter

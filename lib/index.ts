@@ -7,6 +7,7 @@ export {
   DiffusionModel,
   LoadOptions,
   GenerateOptions,
+  CallPlan,
   GenerationResult,
   GenerationMetrics,
   StepProgress,

@@ -588,3 +588,25 @@ test('the binary: --help lists the flags and exits 0; bad input exits non-zero w
   assert.equal(version.status, 0);
   assert.match(version.stdout, /^ov-diffusion \d+\.\d+\.\d+\nOpenVINO /);
 });
+
+test('the request timeout flags and --metrics_api_key: defaults, values and errors', () => {
+  const defaults = parse([]);
+  assert.deepEqual(
+    [defaults.headersTimeoutSeconds, defaults.requestTimeoutSeconds, defaults.bodyTimeoutSeconds, defaults.metricsApiKey],
+    [60, 300, 30, false],
+  );
+  const set = parse(['--headers_timeout', '5', '--request_timeout=0', '--body_timeout', '2.5', '--metrics_api_key']);
+  assert.deepEqual([set.headersTimeoutSeconds, set.requestTimeoutSeconds, set.bodyTimeoutSeconds, set.metricsApiKey], [5, 0, 2.5, true]);
+  rejects(['--headers_timeout', '0'], /--headers_timeout must be more than 0/);
+  rejects(['--request_timeout', '-1'], /request_timeout must be a number of seconds >= 0/);
+  rejects(['--body_timeout', 'soon'], /body_timeout must be a number of seconds >= 0/);
+  rejects(['--metrics_api_key=maybe'], /takes no value/);
+});
+
+test('every flag of --help is documented in docs/server.md', () => {
+  const doc = fs.readFileSync(path.join(__dirname, '..', 'docs', 'server.md'), 'utf8');
+  const flags = [...helpText().matchAll(/^ {2}--([\w-]+)/gm)].map((m) => m[1]);
+  assert.ok(flags.length > 40, `${flags.length} flags`);
+  const missing = flags.filter((flag) => !doc.includes(`--${flag}`));
+  assert.deepEqual(missing, []);
+});

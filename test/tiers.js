@@ -8,7 +8,7 @@ const path = require('path');
 const { spawnSync } = require('child_process');
 
 const TIERS = {
-  unit: ['lint', 'engine-math', 'shape-judge', 'server-cli', 'server-features', 'server-routes'],
+  unit: ['lint', 'engine-math', 'shape-judge', 'server-cli', 'server-features', 'server-routes', 'server-bad-input'],
   native: [
     'foundation',
     'node-gyp',
@@ -20,6 +20,7 @@ const TIERS = {
     'server-openai-features',
     'server-pull',
     'server-sd3-flux',
+    'server-limits',
   ],
   parity: ['fixtures-in-oracle', 'text2image-parity', 'edit-parity', 'sd3-flux-parity', 'reshape', 'lora', 'server-openai'],
 };

@@ -1,5 +1,6 @@
 // Command-line parsing and validation, with OVMS's flag names, meanings and messages. Pure: no I/O except the
 // existence check of local LoRA files, which OVMS also does while parsing.
+import { DEFAULT_TIMEOUTS } from '../server/body';
 import { LOG_LEVELS, LogLevel } from '../server/log';
 import type { LoraSpec } from './lora-sources';
 import { parseSourceLoras } from './lora-sources';
@@ -19,6 +20,10 @@ export const DEFAULT_REST_PORT = 8000;
 export const DEFAULT_IMAGE_URL_TTL_SECONDS = 3600;
 /** SIGTERM: how long in-flight requests may run on before they are cancelled (under Kubernetes' 30 s kill). */
 export const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 20;
+/** Receiving requests (lib/server/body.ts): headers, a whole body, the longest pause within a body. */
+export const DEFAULT_HEADERS_TIMEOUT_SECONDS = DEFAULT_TIMEOUTS.headersTimeoutMs / 1000;
+export const DEFAULT_REQUEST_TIMEOUT_SECONDS = DEFAULT_TIMEOUTS.requestTimeoutMs / 1000;
+export const DEFAULT_BODY_TIMEOUT_SECONDS = DEFAULT_TIMEOUTS.bodyTimeoutMs / 1000;
 const OVMS_TASKS = ['text_generation', 'embeddings', 'rerank', 'text2speech', 'speech2text'];
 export const WEIGHT_FORMATS = ['fp32', 'fp16', 'int8', 'int4', 'mxfp4', 'nf4'];
 
@@ -56,6 +61,13 @@ export interface CliOptions {
   /** The prompt of /images/variations requests that give none. */
   variationPrompt: string;
   shutdownTimeoutSeconds: number;
+  headersTimeoutSeconds: number;
+  /** 0 = no limit. */
+  requestTimeoutSeconds: number;
+  /** 0 = no limit. */
+  bodyTimeoutSeconds: number;
+  /** /metrics needs the API key too (when one is set). */
+  metricsApiKey: boolean;
   /** Options of the one model given on the command line (with --config_path they come from the file). */
   model: ModelFlags;
   loras: LoraSpec[];
@@ -99,6 +111,29 @@ const FLAGS: Record<string, FlagSpec> = {
   },
   log_level: { kind: 'string', arg: 'LEVEL', group: 'server', help: 'TRACE, DEBUG, INFO (default), WARNING or ERROR.' },
   metrics_enable: { kind: 'bool', group: 'server', help: 'Accepted for OVMS command lines; Prometheus /metrics is always served.' },
+  metrics_api_key: {
+    kind: 'bool',
+    group: 'server',
+    help: '/metrics needs the API key as well (default: open, like the health checks, for scrapers on the inside network).',
+  },
+  headers_timeout: {
+    kind: 'string',
+    arg: 'SECONDS',
+    group: 'server',
+    help: `Longest wait for a request's headers, then 408 (default ${DEFAULT_HEADERS_TIMEOUT_SECONDS}).`,
+  },
+  request_timeout: {
+    kind: 'string',
+    arg: 'SECONDS',
+    group: 'server',
+    help: `Longest time to receive a request body, then 408; 0 = no limit (default ${DEFAULT_REQUEST_TIMEOUT_SECONDS}). Generation time is not counted.`,
+  },
+  body_timeout: {
+    kind: 'string',
+    arg: 'SECONDS',
+    group: 'server',
+    help: `Longest pause while a request body is received, then 408; 0 = no limit (default ${DEFAULT_BODY_TIMEOUT_SECONDS}).`,
+  },
   default_rng_seed: {
     kind: 'string',
     arg: 'N|random',
@@ -376,10 +411,21 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     shutdownTimeoutSeconds: values.has('shutdown_timeout')
       ? wrap(() => parseSeconds('shutdown_timeout', str('shutdown_timeout')!))
       : DEFAULT_SHUTDOWN_TIMEOUT_SECONDS,
+    headersTimeoutSeconds: values.has('headers_timeout')
+      ? wrap(() => parseSeconds('headers_timeout', str('headers_timeout')!))
+      : DEFAULT_HEADERS_TIMEOUT_SECONDS,
+    requestTimeoutSeconds: values.has('request_timeout')
+      ? wrap(() => parseSeconds('request_timeout', str('request_timeout')!))
+      : DEFAULT_REQUEST_TIMEOUT_SECONDS,
+    bodyTimeoutSeconds: values.has('body_timeout')
+      ? wrap(() => parseSeconds('body_timeout', str('body_timeout')!))
+      : DEFAULT_BODY_TIMEOUT_SECONDS,
+    metricsApiKey: flag('metrics_api_key'),
     model,
     loras: [],
   };
   if (options.help || options.version) return options;
+  if (options.headersTimeoutSeconds <= 0) throw new CliError('--headers_timeout must be more than 0 seconds');
   validateModes(options);
   const device = model.target_device ?? '';
   if (model.source_loras !== undefined) options.loras = wrap(() => parseSourceLoras(model.source_loras!, { device }));

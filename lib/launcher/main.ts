@@ -1,11 +1,12 @@
 // `ov-diffusion`: parse the flags, pull what is missing, load the models and serve them.
 import * as fs from 'fs';
-import * as http from 'http';
+import type * as http from 'http';
 import type { AddressInfo } from 'net';
 import * as path from 'path';
 import { DiffusionModel, LoadOptions } from '../diffusion-model';
 import { openvinoVersion } from '../index';
 import { App, createApp } from '../server/app';
+import { RequestTimeouts, createHttpServer } from '../server/body';
 import { CliError, CliOptions, helpText, parseArgs } from './cli';
 import { ConfigError, ModelEntry, modelEntry, readConfigFile, writeGraph } from './config';
 import * as hub from './hub';
@@ -183,9 +184,15 @@ export async function start(options: CliOptions, logger: Logger, env: NodeJS.Pro
   const prepared = await modelEntries(options, logger);
   if (!prepared) return undefined;
   const registry = new ModelRegistry(prepared.map((p) => loadModel(p, logger)));
+  const timeouts: RequestTimeouts = {
+    headersTimeoutMs: options.headersTimeoutSeconds * 1000,
+    requestTimeoutMs: options.requestTimeoutSeconds * 1000,
+    bodyTimeoutMs: options.bodyTimeoutSeconds * 1000,
+  };
   const app = createApp({
     models: registry,
     apiKey,
+    metricsApiKey: options.metricsApiKey,
     logger,
     processMetrics: true,
     imageUrlTtlSeconds: options.imageUrlTtlSeconds,
@@ -194,10 +201,10 @@ export async function start(options: CliOptions, logger: Logger, env: NodeJS.Pro
       pngMetadata: options.pngMetadata,
       publicUrl: options.publicUrl,
       variationPrompt: options.variationPrompt,
+      timeouts,
     },
   });
-  const server = http.createServer(app);
-  server.requestTimeout = 0;
+  const server = createHttpServer(app, timeouts);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.restPort, options.restBindAddress, () => resolve());
@@ -205,10 +212,18 @@ export async function start(options: CliOptions, logger: Logger, env: NodeJS.Pro
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
-  logger.info(
-    `REST server listening on ${url} (/v3 and /v1: images/generations, images/edits, images/variations, models; /metrics)${apiKey ? ', API key required' : ''}`,
-  );
-  const ready = Promise.all(registry.models.map((m) => m.ready)).then(() => {
+  // The port is bound first, so that liveness answers and requests can wait while the models load; "listening" is
+  // said only once they have loaded (a failed load is reported instead, and the process exits).
+  logger.info(`loading the models; ${url} is bound meanwhile (liveness answers, requests wait for the load)`);
+  const ready = Promise.all(
+    registry.models.map((m) =>
+      m.ready.catch((error: Error) => {
+        throw new Error(`model '${m.name}' failed to load: ${error.message}`, { cause: error });
+      }),
+    ),
+  ).then(() => {
+    const routes = `/v3 and /v1: images/generations, images/edits, images/variations, models; /metrics${options.metricsApiKey && apiKey ? ' (with the key)' : ''}`;
+    logger.info(`REST server listening on ${url} (${routes})${apiKey ? ', API key required' : ''}`);
     logger.info(
       `ready: serving ${registry
         .names()

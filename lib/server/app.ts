@@ -3,6 +3,7 @@
 import * as crypto from 'crypto';
 import express = require('express');
 import type { RequestHandler, Response } from 'express';
+import { DEFAULT_TIMEOUTS, RequestTimeouts, refuseExpectation } from './body';
 import { ApiError, errorHandler, notFound } from './errors';
 import { ImageStore } from './image-store';
 import { InFlight, whenHandled } from './inflight';
@@ -21,8 +22,10 @@ export interface AppOptions {
   models: ServedModelInit[] | ModelRegistry;
   /** When set, /v1 and /v3 requests need "Authorization: Bearer <apiKey>". */
   apiKey?: string;
+  /** /metrics needs the API key as well (default: open like the health checks; see docs/server.md). */
+  metricsApiKey?: boolean;
   logger?: Logger;
-  serving?: Partial<ServingOptions>;
+  serving?: Partial<Omit<ServingOptions, 'timeouts'>> & { timeouts?: Partial<RequestTimeouts> };
   /** How long response_format=url images are kept, in seconds (0: url refused). Default 3600. */
   imageUrlTtlSeconds?: number;
   /** Add prom-client's process metrics (CPU, memory, event loop) to /metrics. */
@@ -110,7 +113,13 @@ export function createApp(options: AppOptions): App {
   const metrics = new ServerMetrics(registry, { processMetrics: options.processMetrics });
   const images = new ImageStore((options.imageUrlTtlSeconds ?? 3600) * 1000);
   const inflight = new InFlight();
-  const serving: ServingOptions = { pngMetadata: true, variationPrompt: '', keepAliveMs: DEFAULT_KEEP_ALIVE_MS, ...options.serving };
+  const serving: ServingOptions = {
+    pngMetadata: true,
+    variationPrompt: '',
+    keepAliveMs: DEFAULT_KEEP_ALIVE_MS,
+    ...options.serving,
+    timeouts: { ...DEFAULT_TIMEOUTS, ...options.serving?.timeouts },
+  };
 
   const reportError = (res: Response, error: ApiError, cause: unknown) => {
     metrics.error(routeLabel(res), error.code ?? String(error.status));
@@ -126,7 +135,9 @@ export function createApp(options: AppOptions): App {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.use(requestLog(logger, metrics));
+  app.use(refuseExpectation);
   app.use(healthRoutes(registry, () => inflight.draining));
+  if (options.apiKey && options.metricsApiKey) app.use('/metrics', apiKeyCheck(options.apiKey));
   app.use(metrics.router());
   app.use(images.router());
   app.use(API_PREFIXES, inflight.middleware());

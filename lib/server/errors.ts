@@ -1,10 +1,37 @@
 // OpenAI-shaped HTTP errors: {"error": {"message", "type", "param", "code"}} with a proper status.
 import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { IncomingMessage } from 'http';
 import { OvDiffusionError } from '../errors';
 import { GENERATION_PARAMETERS } from '../parameters';
 
 /** As the OpenAI API: every 4xx is an invalid_request_error, every 5xx a server_error. */
 export type ErrorType = 'invalid_request_error' | 'server_error';
+
+/** Longest error message sent or logged; longer ones (a client's huge value quoted in) are cut. */
+export const MESSAGE_LIMIT = 1000;
+// C0/C1 controls, DEL, bidi embeddings/overrides/isolates, marks and line separators: escaped so that a client's text
+// quoted into a message cannot reorder or break a log line or a terminal.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/** Escapes unsafe characters and cuts the text to `limit` characters, saying how much was cut. */
+export function safeText(text: string, limit = MESSAGE_LIMIT): string {
+  const head = text.length > limit ? text.slice(0, limit) : text;
+  const escaped = head.replace(UNSAFE_CHARS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.length > limit ? `${escaped}... (${text.length - limit} more characters)` : escaped;
+}
+
+/**
+ * A client's value as a message quotes it: strings quoted and cut to `limit`, numbers and booleans as they are,
+ * arrays and objects by kind and size only. Never recursive, so any depth or size of JSON is described in bounded time.
+ */
+export function shown(value: unknown, limit = 60): string {
+  if (typeof value === 'string') return `'${safeText(value, limit)}'`;
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
+  if (Array.isArray(value)) return `an array of ${value.length} item(s)`;
+  if (typeof value === 'object') return 'an object';
+  return typeof value;
+}
 
 export class ApiError extends Error {
   constructor(
@@ -14,8 +41,9 @@ export class ApiError extends Error {
     readonly code: string | null = null,
     readonly type: ErrorType = defaultType(status),
   ) {
-    super(message);
+    super(safeText(message));
     this.name = 'ApiError';
+    if (param !== null) this.param = safeText(param, 100);
   }
 
   /** Extra response headers (Retry-After, x-should-retry). */
@@ -98,10 +126,19 @@ export function toApiError(error: unknown): ApiError {
   return new ApiError(500, `internal error: ${String(e?.message ?? error)}`, null, 'internal_error');
 }
 
+/** The request declares a body that has not been read to its end. */
+export function bodyPending(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return !req.complete && ((length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined);
+}
+
 export function sendError(res: Parameters<RequestHandler>[1], error: ApiError): void {
   if (res.headersSent) return;
   // The OpenAI clients retry 5xx by default; a failed generation would only fail again.
   if (error.status >= 500) res.setHeader('x-should-retry', 'false');
+  // An answer given before the body was read (401, 413, 408, ...) closes the connection: reading a body that may
+  // never come (or is 100 GB) just to keep the connection alive would hold the socket.
+  if (res.req && bodyPending(res.req)) res.setHeader('connection', 'close');
   for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
   res.status(error.status).json(error.body());
 }

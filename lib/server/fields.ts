@@ -3,7 +3,7 @@
 import type { GenerateOptions } from '../diffusion-model';
 import { GENERATION_PARAMETERS, ParameterSpec, ParameterType, SCHEDULER_NAMES, SchedulerName } from '../parameters';
 import type { OutputFormat } from '../images';
-import { badField } from './errors';
+import { badField, shown } from './errors';
 import { ModelSettings, Size, sizeText } from './settings';
 
 export type BodyKind = 'json' | 'multipart';
@@ -28,7 +28,7 @@ const PARAMETER_FIELDS = GENERATION_PARAMETERS.filter((p): p is HttpParameter =>
  * Every field the server reads: the generation parameters, and the fields of the request itself. Anything else
  * (quality, style, user, ...) is tolerated and ignored; docs/server.md lists them.
  */
-const FIELD_TYPES = {
+export const FIELD_TYPES = {
   ...(Object.fromEntries(PARAMETER_FIELDS.map((p) => [p.field, TYPE_OF_PARAMETER[p.type]])) as ParameterFieldTypes),
   model: 'string',
   prompt: 'string',
@@ -77,7 +77,7 @@ function parseAlphas(value: unknown, kind: BodyKind): Record<string, number> {
   for (const [key, v] of Object.entries(object)) {
     // Multipart clients that flatten objects send lora_alphas[alias]=0.5, which arrives as text.
     const number = typeof v === 'number' ? v : kind === 'multipart' && typeof v === 'string' && FLOAT.test(v) ? Number(v) : NaN;
-    if (!Number.isFinite(number)) throw badField('lora_alphas', `lora_alphas value for '${key}' must be a number`);
+    if (!Number.isFinite(number)) throw badField('lora_alphas', `lora_alphas value for ${shown(key)} must be a number, got ${shown(v)}`);
     out[key] = number;
   }
   return out;
@@ -90,10 +90,10 @@ function coerce(name: FieldName, type: FieldType, value: unknown, kind: BodyKind
     if (typeof value !== 'string') throw badField(name, `${name} must be a text field`);
     if (type === 'string') return value;
     if (type === 'bool') {
-      if (value !== 'true' && value !== 'false') throw badField(name, `${name} must be true or false (got '${value}')`);
+      if (value !== 'true' && value !== 'false') throw badField(name, `${name} must be true or false (got ${shown(value)})`);
       return value === 'true';
     }
-    if (!(type === 'int' ? INT : FLOAT).test(value)) throw badField(name, `${name} must be ${TYPE_WORDS[type]} (got '${value}')`);
+    if (!(type === 'int' ? INT : FLOAT).test(value)) throw badField(name, `${name} must be ${TYPE_WORDS[type]} (got ${shown(value)})`);
     return Number(value);
   }
   const ok =
@@ -104,7 +104,7 @@ function coerce(name: FieldName, type: FieldType, value: unknown, kind: BodyKind
         : type === 'int'
           ? Number.isInteger(value)
           : typeof value === 'number' && Number.isFinite(value);
-  if (!ok) throw badField(name, `${name} must be ${TYPE_WORDS[type]}, got ${JSON.stringify(value)}`);
+  if (!ok) throw badField(name, `${name} must be ${TYPE_WORDS[type]}, got ${shown(value)}`);
   return value;
 }
 
@@ -145,7 +145,7 @@ export interface RequestDefaults {
 function parseSize(text: string): Size | undefined {
   if (text === 'auto') return undefined;
   const match = /^(0|[1-9]\d*)x(0|[1-9]\d*)$/.exec(text);
-  if (!match) throw badField('size', `size must be WxH (e.g. 512x512) or auto, got '${text}'`);
+  if (!match) throw badField('size', `size must be WxH (e.g. 512x512) or auto, got ${shown(text)}`);
   const size = { width: Number(match[1]), height: Number(match[2]) };
   if (!(size.width > 0 && size.height > 0) || !Number.isSafeInteger(size.width) || !Number.isSafeInteger(size.height))
     throw badField('size', 'size field values must be greater than 0');
@@ -168,7 +168,11 @@ export function buildImageRequest(f: Fields, settings: ModelSettings, defaults: 
   if (prompt === undefined) throw badField('prompt', 'prompt is required', 'missing_required_parameter');
   const responseFormat = (f.response_format ?? 'b64_json') as ResponseFormat;
   if (!['b64_json', 'url'].includes(responseFormat))
-    throw badField('response_format', `Unsupported response_format: ${f.response_format}. Use b64_json or url.`, 'unsupported_value');
+    throw badField(
+      'response_format',
+      `Unsupported response_format: ${shown(f.response_format)}. Use b64_json or url.`,
+      'unsupported_value',
+    );
   const stream = f.stream === true;
   if (stream && responseFormat === 'url')
     throw badField(
@@ -181,17 +185,17 @@ export function buildImageRequest(f: Fields, settings: ModelSettings, defaults: 
   if (f.scheduler !== undefined) {
     scheduler = SCHEDULERS.find((name) => name === f.scheduler!.toUpperCase());
     if (!scheduler)
-      throw badField('scheduler', `scheduler must be one of ${SCHEDULERS.join(', ')} (got '${f.scheduler}')`, 'unsupported_value');
+      throw badField('scheduler', `scheduler must be one of ${SCHEDULERS.join(', ')} (got ${shown(f.scheduler)})`, 'unsupported_value');
   }
   if (f.background !== undefined && !['auto', 'opaque'].includes(f.background))
     throw badField(
       'background',
-      `background '${f.background}' is not supported: the images are opaque (use auto or opaque)`,
+      `background ${shown(f.background)} is not supported: the images are opaque (use auto or opaque)`,
       'unsupported_value',
     );
   const outputFormat = (f.output_format ?? 'png') as OutputFormat;
   if (!['png', 'jpeg', 'webp'].includes(outputFormat))
-    throw badField('output_format', `output_format must be png, jpeg or webp, got '${f.output_format}'`, 'unsupported_value');
+    throw badField('output_format', `output_format must be png, jpeg or webp, got ${shown(f.output_format)}`, 'unsupported_value');
   range('output_compression', f.output_compression, 0, 100);
 
   if (f.size !== undefined && (f.width !== undefined || f.height !== undefined))

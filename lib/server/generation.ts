@@ -4,7 +4,8 @@
 // OpenAI answer.
 import * as crypto from 'crypto';
 import sharp = require('sharp');
-import type { GenerateOptions, GenerationResult, StepProgress, Task } from '../diffusion-model';
+import type { CallPlan, GenerateOptions, GenerationResult, StepProgress, Task } from '../diffusion-model';
+import { DEFAULT_MAX_INPUT_PIXELS } from '../images';
 import { ApiError, badField } from './errors';
 import { Fields, ImageRequest, buildImageRequest } from './fields';
 import type { ImageStore } from './image-store';
@@ -12,6 +13,7 @@ import type { ServerMetrics } from './metrics';
 import type { EditFiles } from './multipart';
 import { ImageParameters, Usage, encodeImage, imageTokens, usage } from './output';
 import { ModelLike, ModelRegistry, Resolved, ServedModel } from './registry';
+import { ModelSettings, sizeText } from './settings';
 
 export type Endpoint = 'generations' | 'edits' | 'variations';
 
@@ -42,9 +44,16 @@ export interface GenerationPlan {
   task: Task;
   seed: number;
   files?: EditFiles;
+  /** The uploaded image's size, from its header. */
+  inputSize?: ImageSize;
 }
 
-export function planGeneration(ctx: GenerationContext, endpoint: Endpoint, fields: Fields, files?: EditFiles): GenerationPlan {
+export async function planGeneration(
+  ctx: GenerationContext,
+  endpoint: Endpoint,
+  fields: Fields,
+  files?: EditFiles,
+): Promise<GenerationPlan> {
   if (endpoint === 'variations' && fields.stream)
     throw badField(
       'stream',
@@ -65,7 +74,9 @@ export function planGeneration(ctx: GenerationContext, endpoint: Endpoint, field
     );
   const task: Task = files?.mask ? 'inpainting' : files ? 'image2image' : 'text2image';
   const seed = request.options.seed ?? ctx.serving.defaultRngSeed ?? crypto.randomInt(RANDOM_SEED_LIMIT);
-  return { resolved, request, task, seed, files };
+  const inputSize = files && (await headerSize(files.image, 'image'));
+  if (files?.mask) await headerSize(files.mask, 'mask');
+  return { resolved, request, task, seed, files, inputSize };
 }
 
 export interface GenerationOutcome {
@@ -86,7 +97,7 @@ export interface RunOptions {
 
 /** Waits for the model, generates, records the metrics and encodes the images. */
 export async function runGeneration(ctx: GenerationContext, plan: GenerationPlan, run: RunOptions): Promise<GenerationOutcome> {
-  const { resolved, request, task, seed, files } = plan;
+  const { resolved, request, task, seed, files, inputSize } = plan;
   const { served } = resolved;
   const model = await waitForModel(served, run.signal);
   checkTask(resolved, model, task);
@@ -98,6 +109,11 @@ export async function runGeneration(ctx: GenerationContext, plan: GenerationPlan
     signal: run.signal,
     onStep: run.onStep,
     ...(run.previews ? { previews: run.previews } : {}),
+    admit: (call) =>
+      checkPlan(call, served.settings, {
+        size: request.options.width !== undefined || request.options.height !== undefined,
+        image: task === 'image2image',
+      }),
   };
   let result: GenerationResult;
   if (task === 'text2image') result = await model.text2image(request.prompt, options);
@@ -126,10 +142,8 @@ export async function runGeneration(ctx: GenerationContext, plan: GenerationPlan
           batch: result.images.length > 1 ? { size: result.images.length, index } : undefined,
         }
       : undefined;
-  const [encoded, inputTokens] = await Promise.all([
-    Promise.all(result.images.map((image, i) => encodeImage(image, request, parameters(i)))),
-    inputImageTokens(files),
-  ]);
+  const encoded = await Promise.all(result.images.map((image, i) => encodeImage(image, request, parameters(i))));
+  const inputTokens = inputSize ? imageTokens(inputSize.width, inputSize.height) : 0;
   return {
     result,
     encoded,
@@ -215,12 +229,68 @@ async function waitForModel(served: ServedModel, signal: AbortSignal): Promise<M
 
 /** The error a failed generation is answered with; cancellations say why. */
 
-async function inputImageTokens(files: EditFiles | undefined): Promise<number> {
-  if (!files) return 0;
+interface ImageSize {
+  width: number;
+  height: number;
+}
+
+/**
+ * The uploaded image's size from its header, before anything is decoded: an upload whose pixels exceed the decode
+ * limit (a small, highly compressed PNG can declare 8192x8192 or more) is refused here with a 413.
+ */
+async function headerSize(bytes: Buffer, param: string): Promise<ImageSize> {
+  let width: number | undefined;
+  let height: number | undefined;
   try {
-    const { width, height } = await sharp(files.image).metadata();
-    return width && height ? imageTokens(width, height) : 0;
-  } catch {
-    return 0;
+    // Reading the header only; the pixel limit is checked below, with a message of its own.
+    ({ width, height } = await sharp(bytes, { limitInputPixels: false }).metadata());
+  } catch (error) {
+    throw badField(param, `${param}: cannot read the image header (${(error as Error).message})`, 'invalid_image');
   }
+  if (!width || !height) throw badField(param, `${param}: the image header gives no size`, 'invalid_image');
+  if (width * height > DEFAULT_MAX_INPUT_PIXELS)
+    throw new ApiError(
+      413,
+      `${param} is ${width}x${height} (${width * height} pixels), over the limit of ${DEFAULT_MAX_INPUT_PIXELS} pixels`,
+      param,
+      'image_too_large',
+    );
+  return { width, height };
+}
+
+/**
+ * Every size limit, applied to what the call will really run (the library reports it after the model's defaults,
+ * e.g. image-to-image at the input's own size): max_resolution, the fixed sizes of --resolution, and n.
+ */
+function checkPlan(plan: CallPlan, settings: ModelSettings, given: { size: boolean; image: boolean }): void {
+  const max = settings.maxResolution;
+  const size = `${plan.width}x${plan.height}`;
+  const why = given.size
+    ? ''
+    : given.image
+      ? ' (no size was given: image-to-image then follows the uploaded image)'
+      : " (no size was given: the model's default)";
+  const param = given.size ? 'size' : given.image ? 'image' : 'size';
+  if (plan.width > max.width || plan.height > max.height)
+    throw badField(
+      param,
+      `the output would be ${size}${why}, over max_resolution ${sizeText(max)}; ask for a smaller size`,
+      'size_too_large',
+    );
+  if (settings.resolutions.length && !settings.resolutions.some((r) => r.width === plan.width && r.height === plan.height))
+    throw badField(
+      param,
+      `the output would be ${size}${why}, not a size this model serves; allowed: ${settings.resolutions.map(sizeText).join(', ')}`,
+      'unsupported_size',
+    );
+  if (plan.numImagesPerPrompt > settings.maxNumImagesPerPrompt)
+    throw badField(
+      'n',
+      `the call would make ${plan.numImagesPerPrompt} images, over max_num_images_per_prompt ${settings.maxNumImagesPerPrompt}`,
+    );
+  if (plan.numInferenceSteps > settings.maxNumInferenceSteps)
+    throw badField(
+      'num_inference_steps',
+      `the call would run ${plan.numInferenceSteps} steps, over max_num_inference_steps ${settings.maxNumInferenceSteps}`,
+    );
 }

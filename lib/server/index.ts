@@ -5,3 +5,4 @@ export { ModelRegistry, ServedModelInit, ModelLike } from './registry';
 export { ModelSettings, buildModelSettings } from './settings';
 export { LoraName } from './loras';
 export { Logger, createLogger, silentLogger } from './log';
+export { createHttpServer, RequestTimeouts, DEFAULT_TIMEOUTS } from './body';

@@ -2,7 +2,7 @@
 // rules). The names come from the launcher (lib/launcher/lora-sources.ts parses --source_loras and pulls the files).
 import type { DiffusionModel } from '../diffusion-model';
 import type { AdapterChoice } from '../parameters';
-import { badField } from './errors';
+import { badField, shown } from './errors';
 
 /** A name a served model answers to besides its own: one of its LoRA adapters, or a composite (a blend of them). */
 export interface LoraName {
@@ -69,8 +69,8 @@ export class LoraRouter {
       throw badField(
         'lora_alphas',
         target.kind === 'adapter'
-          ? `lora_alphas key '${other}' not allowed when targeting adapter '${target.alias}'`
-          : `lora_alphas key '${other}' is not part of composite '${target.alias}'`,
+          ? `lora_alphas key ${shown(other)} not allowed when targeting adapter '${target.alias}'`
+          : `lora_alphas key ${shown(other)} is not part of composite '${target.alias}'`,
       );
     return chosen.map((c) => ({ name: c.name, alpha: overrides[c.name] ?? c.alpha }));
   }

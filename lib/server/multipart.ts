@@ -2,6 +2,7 @@
 // `image` or repeated `image[]`, and file types told by their bytes, not by the declared Content-Type.
 import type { RequestHandler } from 'express';
 import multer = require('multer');
+import { countingStreamHandler } from './body';
 import { ApiError, badField } from './errors';
 
 export const UPLOAD_LIMITS = {
@@ -11,10 +12,25 @@ export const UPLOAD_LIMITS = {
   fields: 200,
   fieldSize: 1024 * 1024,
   parts: 250,
+  /** Field names: bounded length, `a[b][c]` nesting and array indexes (multer builds req.body from them). */
+  fieldNameSize: 200,
+  fieldNestingDepth: 2,
+  fieldArrayIndexLimit: 20,
 };
+/** The whole multipart body: an image and a mask at the file limit, and the text fields. */
+export const MULTIPART_BODY_LIMIT = 2 * UPLOAD_LIMITS.fileSize + 4 * 1024 * 1024;
 
-/** Parses multipart/form-data into req.body (text fields) and req.files (in memory). Other content types pass through. */
-export const parseMultipart: RequestHandler = multer({ storage: multer.memoryStorage(), limits: UPLOAD_LIMITS }).any();
+/**
+ * Parses multipart/form-data into req.body (text fields) and req.files (in memory). Other content types pass through.
+ * Run it through bodyStage (body.ts), which bounds its time and maps its errors.
+ */
+// multer 2.5's streamHandler is not in @types/multer yet.
+const multerOptions: multer.Options & { streamHandler: ReturnType<typeof countingStreamHandler> } = {
+  storage: multer.memoryStorage(),
+  limits: UPLOAD_LIMITS,
+  streamHandler: countingStreamHandler(MULTIPART_BODY_LIMIT),
+};
+export const parseMultipart: RequestHandler = multer(multerOptions).any();
 
 const SIGNATURES: Array<[string, (b: Buffer) => boolean]> = [
   ['png', (b) => b.length >= 8 && b.readUInt32BE(0) === 0x89504e47 && b.readUInt32BE(4) === 0x0d0a1a0a],

@@ -1,6 +1,6 @@
 // The models a server answers for, by name: each model's own name plus its LoRA aliases and composites.
 import type { DiffusionModel } from '../diffusion-model';
-import { ApiError, badField } from './errors';
+import { ApiError, badField, shown } from './errors';
 import { LoraName, LoraRouter, LoraTarget } from './loras';
 import { ModelSettings, buildModelSettings, onNpu } from './settings';
 
@@ -138,7 +138,7 @@ export class ModelRegistry {
       const known = this.names()
         .map((n) => `'${n.id}'`)
         .join(', ');
-      throw new ApiError(404, `The model '${name}' does not exist on this server (served: ${known})`, 'model', 'model_not_found');
+      throw new ApiError(404, `The model ${shown(name, 200)} does not exist on this server (served: ${known})`, 'model', 'model_not_found');
     }
     return found;
   }

@@ -280,9 +280,17 @@ Napi::Value DiffusionModelWrap::prepare(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::shared_ptr<DiffusionModel> model = model_or_throw(env);
     auto request = std::make_shared<const Request>(to_request(info));
-    guarded(env, [&] { model->validate(request->task, request->params, request->images); });
-    return Napi::External<PreparedRequest>::New(env, new PreparedRequest(std::move(request)),
-                                                [](Napi::Env, PreparedRequest* prepared) { delete prepared; });
+    const CallShape shape = guarded(env, [&] { return model->validate(request->task, request->params, request->images); });
+    Napi::Object resolved = Napi::Object::New(env);
+    resolved.Set("width", Napi::Number::New(env, static_cast<double>(shape.width)));
+    resolved.Set("height", Napi::Number::New(env, static_cast<double>(shape.height)));
+    resolved.Set("numImagesPerPrompt", Napi::Number::New(env, static_cast<double>(shape.batch)));
+    resolved.Set("numInferenceSteps", Napi::Number::New(env, static_cast<double>(shape.steps)));
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("request", Napi::External<PreparedRequest>::New(env, new PreparedRequest(std::move(request)),
+                                                            [](Napi::Env, PreparedRequest* prepared) { delete prepared; }));
+    out.Set("shape", resolved);
+    return out;
 }
 
 Napi::Value DiffusionModelWrap::generate(const Napi::CallbackInfo& info) {

@@ -18,8 +18,9 @@ private:
     // (modelDir, {textEncoder, denoiser, vae}, properties, {adapters: [{name, path, alpha}], mode}, reshape?)
     //   -> Promise<DiffusionModel>
     static Napi::Value load(const Napi::CallbackInfo& info);
-    // (task, params, images) -> an opaque request: converted once and checked by the engine, so a bad request is
-    // refused before it waits for a slot; throws what generate() would refuse.
+    // (task, params, images) -> {request, shape}: the request converted once and checked by the engine (throws what
+    // generate() would refuse, so a bad request is refused before it waits for a slot), opaque to JS, and the size,
+    // image count and steps it resolves to (for admission checks).
     Napi::Value prepare(const Napi::CallbackInfo& info);
     // (prepared request, onStep?, previews) -> {promise, cancel}
     Napi::Value generate(const Napi::CallbackInfo& info);

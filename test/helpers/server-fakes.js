@@ -16,6 +16,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  * maxConcurrency / maxQueue / queueTimeoutMs: the library's own limiter (ERR_QUEUE_FULL, ERR_QUEUE_TIMEOUT).
  * lora: the LoRA load options ({adapters, adapterPresets}, as the launcher's loraLoadOptions makes them); the fake
  * resolves adapter selections with the library's own AdapterRegistry.
+ * sizeFromImage: image-to-image without width/height runs at the input's size rounded down to 8 (the SD engine's rule).
+ * Like the library, each call reports what it will run to options.admit before it queues.
  */
 function fakeModel({
   tasks = ALL_TASKS,
@@ -28,6 +30,7 @@ function fakeModel({
   maxConcurrency = 1000,
   maxQueue,
   queueTimeoutMs,
+  sizeFromImage = false,
 } = {}) {
   const calls = [];
   const limiter = new ConcurrencyLimiter(maxConcurrency, { maxQueue, queueTimeoutMs });
@@ -43,6 +46,20 @@ function fakeModel({
       throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'scheduler FLOW_MATCH_EULER_DISCRETE is for SD3 and FLUX', { param: 'scheduler' });
     if (options.strength !== undefined && task === 'text2image')
       throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'strength applies to image-to-image and inpainting only', { param: 'strength' });
+    // As the library: validate, then tell admit what will run (image-to-image follows the input's size when
+    // sizeFromImage is set, as the SD engine does), then queue.
+    let imageSize;
+    if (sizeFromImage && task === 'image2image' && image) {
+      const meta = await sharp(image).metadata();
+      imageSize = { width: Math.floor(meta.width / 8) * 8, height: Math.floor(meta.height / 8) * 8 };
+    }
+    options.admit?.({
+      task,
+      width: options.width ?? imageSize?.width ?? width,
+      height: options.height ?? imageSize?.height ?? height,
+      numImagesPerPrompt: options.numImagesPerPrompt ?? 1,
+      numInferenceSteps: options.numInferenceSteps ?? 50,
+    });
     calls.push({ task, prompt, options, image, mask });
     const queuedAt = performance.now();
     return limiter
@@ -51,8 +68,8 @@ function fakeModel({
         running += 1;
         maxRunning = Math.max(maxRunning, running);
         try {
-          const w = options.width ?? width;
-          const h = options.height ?? height;
+          const w = options.width ?? imageSize?.width ?? width;
+          const h = options.height ?? imageSize?.height ?? height;
           const n = options.numImagesPerPrompt ?? 1;
           const gray = (value) => Array.from({ length: n }, (_, i) => new GeneratedImage(Buffer.alloc(w * h * 3, value + 40 * i), w, h));
           const stepDurations = [];

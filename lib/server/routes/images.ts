@@ -6,13 +6,14 @@ import type { Request, Response } from 'express';
 import type { GenerationResult, StepProgress } from '../../diffusion-model';
 import { OvDiffusionError } from '../../errors';
 import type { GeneratedImage } from '../../images';
+import { RequestTimeouts, bodyStage } from '../body';
 import { ApiError, badField, toApiError } from '../errors';
 import { BodyKind, ImageRequest, readFields } from '../fields';
 import { Endpoint, GenerationContext, GenerationDefaults, planGeneration, runGeneration } from '../generation';
 import { IMAGE_ROUTE } from '../image-store';
 import { ClientDisconnected, ServerShuttingDown, handled, requestSignal } from '../inflight';
 import type { Logger } from '../log';
-import { EditFiles, editFiles, parseMultipart, requireMultipart } from '../multipart';
+import { EditFiles, MULTIPART_BODY_LIMIT, editFiles, parseMultipart, requireMultipart } from '../multipart';
 import { encodeImage } from '../output';
 import type { ServedModel } from '../registry';
 import { EventStream } from '../sse';
@@ -23,6 +24,8 @@ export interface ServingOptions extends GenerationDefaults {
   publicUrl?: string;
   /** Interval of ": keep-alive" comments in streams. */
   keepAliveMs: number;
+  /** How long a request body may take, and stall (body.ts). */
+  timeouts: RequestTimeouts;
 }
 
 export interface ImageRouteContext extends GenerationContext {
@@ -37,7 +40,8 @@ export type RequestLogFields = Record<string, string | number | boolean | undefi
 
 /** Event type prefixes; variations do not stream (the API defines no events for them). */
 const EVENT_PREFIX: Record<Endpoint, string> = { generations: 'image_generation', edits: 'image_edit', variations: '' };
-const JSON_LIMIT = '1mb';
+/** JSON bodies (a prompt is at most a few KB; OVMS takes 1 MB too). */
+const JSON_LIMIT = 1024 * 1024;
 
 function failure(error: unknown, signal: AbortSignal, served: ServedModel): ApiError {
   if (signal.aborted && signal.reason instanceof ServerShuttingDown)
@@ -119,7 +123,8 @@ async function generate(
 ): Promise<void> {
   const log: RequestLogFields = {};
   res.locals.log = log;
-  const plan = planGeneration(ctx, endpoint, readFields(body, kind), files);
+  // Before anything waits or decodes: uploaded images' headers are checked here (a decompression bomb is refused at once).
+  const plan = await planGeneration(ctx, endpoint, readFields(body, kind), files);
   const { resolved, request, task, seed } = plan;
   const o = request.options;
   Object.assign(log, {
@@ -227,7 +232,10 @@ export function imageRoutes(ctx: ImageRouteContext): express.Router {
     };
 
   // Any content type but multipart is read as JSON, so `curl -d '{...}'` without a header works too.
-  const json = express.json({ limit: JSON_LIMIT, type: (req) => !/^multipart\//i.test(String(req.headers['content-type'] ?? '')) });
+  const json = bodyStage(
+    express.json({ limit: JSON_LIMIT, type: (req) => !/^multipart\//i.test(String(req.headers['content-type'] ?? '')) }),
+    { kind: 'json', maxBytes: JSON_LIMIT, timeouts: ctx.serving.timeouts },
+  );
   router.post(
     '/images/generations',
     label('/images/generations'),
@@ -243,7 +251,7 @@ export function imageRoutes(ctx: ImageRouteContext): express.Router {
   const multipart = (endpoint: Endpoint): express.RequestHandler[] => [
     label(`/images/${endpoint}`),
     (req, _res, next) => next(requireMultipart(req.headers['content-type'], `images/${endpoint}`)),
-    parseMultipart,
+    bodyStage(parseMultipart, { kind: 'multipart', maxBytes: MULTIPART_BODY_LIMIT, timeouts: ctx.serving.timeouts }),
   ];
   router.post(
     '/images/edits',

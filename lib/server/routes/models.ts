@@ -1,6 +1,6 @@
 // GET /models and /models/{id}: the OpenAI model list, with every served model and LoRA alias.
 import express = require('express');
-import { ApiError } from '../errors';
+import { ApiError, shown } from '../errors';
 import { ModelRegistry, ServedModel } from '../registry';
 
 const OWNER = 'ov-diffusion';
@@ -23,10 +23,10 @@ export function modelRoutes(registry: ModelRegistry): express.Router {
     try {
       id = decodeURIComponent(raw);
     } catch {
-      throw new ApiError(400, `malformed model id '${raw}'`, 'model', 'invalid_value');
+      throw new ApiError(400, `malformed model id ${shown(raw, 200)}`, 'model', 'invalid_value');
     }
     const found = registry.find(id);
-    if (!found) throw new ApiError(404, `The model '${id}' does not exist on this server`, 'model', 'model_not_found');
+    if (!found) throw new ApiError(404, `The model ${shown(id, 200)} does not exist on this server`, 'model', 'model_not_found');
     res.json(modelObject(id, found.served));
   });
   return router;

@@ -1,6 +1,7 @@
 #include "lora/safetensors.hpp"
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 
@@ -46,9 +47,19 @@ float half_to_float(uint16_t h) {
 
 SafetensorsFile SafetensorsFile::read(const std::string& path) {
     auto fail = [&](const std::string& problem) { return invalid_argument("bad safetensors file " + path + ": " + problem); };
+    // A directory opens as a stream on Linux and reports a nonsense size: check what the path is first.
+    std::error_code ec;
+    const std::filesystem::file_status status = std::filesystem::status(path, ec);
+    if (status.type() == std::filesystem::file_type::not_found)
+        throw EngineError(ErrorCode::ModelNotFound, "adapter file not found: " + path);
+    if (status.type() == std::filesystem::file_type::directory)
+        throw invalid_argument("adapter path " + path + " is a directory; give the .safetensors file inside it");
+    if (!ec && status.type() != std::filesystem::file_type::regular)
+        throw invalid_argument("adapter path " + path + " is not a regular file");
     std::ifstream in(path, std::ios::binary | std::ios::ate);
-    if (!in) throw EngineError(ErrorCode::ModelNotFound, "adapter file not found: " + path);
+    if (!in) throw EngineError(ErrorCode::ModelNotFound, "adapter file not found or not readable: " + path);
     const std::streamoff file_size = in.tellg();
+    if (file_size < 0) throw fail("cannot read its size");
     in.seekg(0);
     if (file_size < 8) throw fail("shorter than its 8-byte header length");
     uint8_t length_bytes[8];

@@ -61,6 +61,12 @@ struct ImageInputs {
     ov::Tensor mask;
 };
 
+// The size, image count and step count a call resolves to once the model's defaults apply (e.g. the
+// input's size for image-to-image): what generate() would run, so callers can apply their own limits.
+struct CallShape {
+    size_t width = 0, height = 0, batch = 1, steps = 0;
+};
+
 class DiffusionModel {
 public:
     virtual ~DiffusionModel() = default;
@@ -71,8 +77,8 @@ public:
     virtual ov::Tensor decode(const ov::Tensor& latent) const = 0;
     virtual bool supports(Task task) const = 0;
     // Throws what generate() would throw for these parameters, without running anything: a caller
-    // can refuse a bad request before it waits for a slot.
-    virtual void validate(Task task, const GenerationParams& params, const ImageInputs& images) const = 0;
+    // can refuse a bad request before it waits for a slot. Returns the shape the call would run at.
+    virtual CallShape validate(Task task, const GenerationParams& params, const ImageInputs& images) const = 0;
 
     const std::string& class_name() const { return class_name_; }
     double load_ms() const { return load_ms_; }

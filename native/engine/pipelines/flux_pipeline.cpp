@@ -107,9 +107,9 @@ ov::Tensor FluxPipeline::decode(const ov::Tensor& latent) const {
     return vae_->decode(latent);
 }
 
-void FluxPipeline::validate(Task task, const GenerationParams& params, const ImageInputs& images) const {
+CallShape FluxPipeline::validate(Task task, const GenerationParams& params, const ImageInputs& images) const {
     size_t max_sequence_length = 0;
-    resolve(task, params, images, max_sequence_length);
+    return call_shape(resolve(task, params, images, max_sequence_length));
 }
 
 ResolvedParams FluxPipeline::resolve(Task task, const GenerationParams& p, const ImageInputs& images, size_t& max_sequence_length) const {

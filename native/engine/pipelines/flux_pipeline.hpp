@@ -23,7 +23,7 @@ public:
     // Takes an unpacked latent [N,C,h,w], which is also what the step callback receives.
     ov::Tensor decode(const ov::Tensor& latent) const override;
     bool supports(Task task) const override;
-    void validate(Task task, const GenerationParams& params, const ImageInputs& images) const override;
+    CallShape validate(Task task, const GenerationParams& params, const ImageInputs& images) const override;
 
     bool is_fill() const { return fill_; }
     bool has_guidance_embeds() const { return guidance_embeds_; }

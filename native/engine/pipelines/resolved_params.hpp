@@ -22,6 +22,9 @@ struct ResolvedParams {
     float guidance_rescale = 0;  // 0: off
 };
 
+// The shape a resolved call runs at (what validate() reports).
+inline CallShape call_shape(const ResolvedParams& r) { return CallShape{r.width, r.height, r.batch, r.steps}; }
+
 // What a family uses where the caller leaves a parameter unset.
 struct FamilyDefaults {
     float guidance_scale = 7.5f;

@@ -98,10 +98,10 @@ bool StableDiffusion3Pipeline::supports(Task task) const {
     return task == Task::Text2Image || vae_->has_encoder();
 }
 
-void StableDiffusion3Pipeline::validate(Task task, const GenerationParams& params, const ImageInputs& images) const {
+CallShape StableDiffusion3Pipeline::validate(Task task, const GenerationParams& params, const ImageInputs& images) const {
     bool do_cfg = false;
     size_t max_sequence_length = 0;
-    resolve(task, params, images, do_cfg, max_sequence_length);
+    return call_shape(resolve(task, params, images, do_cfg, max_sequence_length));
 }
 
 ResolvedParams StableDiffusion3Pipeline::resolve(Task task, const GenerationParams& p, const ImageInputs& images, bool& do_cfg,

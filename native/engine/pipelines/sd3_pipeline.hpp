@@ -21,7 +21,7 @@ public:
                               const GenerationControl& control) const override;
     ov::Tensor decode(const ov::Tensor& latent) const override { return vae_->decode(latent); }
     bool supports(Task task) const override;
-    void validate(Task task, const GenerationParams& params, const ImageInputs& images) const override;
+    CallShape validate(Task task, const GenerationParams& params, const ImageInputs& images) const override;
 
     bool has_t5() const { return t5_ != nullptr; }
 

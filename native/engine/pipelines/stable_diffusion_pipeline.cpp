@@ -115,8 +115,8 @@ StableDiffusionPipeline::StableDiffusionPipeline(const ModelFolder& folder, cons
 
 bool StableDiffusionPipeline::supports(Task task) const { return dedicated_inpainting_ ? task == Task::Inpainting : true; }
 
-void StableDiffusionPipeline::validate(Task task, const GenerationParams& params, const ImageInputs& images) const {
-    resolve(task, params, images);
+CallShape StableDiffusionPipeline::validate(Task task, const GenerationParams& params, const ImageInputs& images) const {
+    return call_shape(resolve(task, params, images));
 }
 
 StableDiffusionPipeline::Resolved StableDiffusionPipeline::resolve(Task task, const GenerationParams& p, const ImageInputs& images) const {

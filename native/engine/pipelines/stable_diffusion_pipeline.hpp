@@ -18,7 +18,7 @@ public:
                               const GenerationControl& control) const override;
     ov::Tensor decode(const ov::Tensor& latent) const override { return vae_->decode(latent); }
     bool supports(Task task) const override;
-    void validate(Task task, const GenerationParams& params, const ImageInputs& images) const override;
+    CallShape validate(Task task, const GenerationParams& params, const ImageInputs& images) const override;
 
 private:
     struct Resolved;          // params with the model's defaults filled in
