@@ -42,5 +42,9 @@ export function allocatorTuning(): { applied: boolean; mmapThreshold: number; re
   return binding().allocatorTuning();
 }
 
-/** The tiny random-weight SD 1.x model shipped with the package (for demos and tests; its images are noise). */
-export const DEMO_MODEL_DIR = path.join(PACKAGE_ROOT, 'test', 'fixtures', 'sd15');
+/**
+ * The demo model shipped with the package (models/demo/, in the Stable Diffusion 1.x layout): what `npm start`
+ * serves without model flags. Until the trained demo model lands (models/demo/STATUS.md) it holds the tiny
+ * random-weight SD 1.5 test model, whose images are noise.
+ */
+export const DEMO_MODEL_DIR = path.join(PACKAGE_ROOT, 'models', 'demo');

@@ -58,3 +58,22 @@ test('the HTTP app mounts under a path of another Express app', async () => {
     images.dispose();
   }
 });
+
+test('the package ships the demo model from models/ and no test files; DEMO_MODEL_DIR generates', async () => {
+  const npm = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(npm.status, 0, npm.stderr);
+  const files = JSON.parse(npm.stdout)[0].files.map((f) => f.path);
+  assert.ok(files.includes('models/demo/model_index.json'), 'the demo model is in the package');
+  assert.deepEqual(
+    files.filter((f) => f.startsWith('test/')),
+    [],
+    'no test files are shipped',
+  );
+  const { DiffusionModel, DEMO_MODEL_DIR } = require('ov-diffusion');
+  assert.equal(path.relative(ROOT, DEMO_MODEL_DIR), path.join('models', 'demo'));
+  const demo = await DiffusionModel.load(DEMO_MODEL_DIR);
+  const { images } = await demo.text2image('a big red circle on a white background', { numInferenceSteps: 1, width: 64, height: 64 });
+  assert.equal(images.length, 1);
+  assert.equal(images[0].width, 64);
+  demo.dispose();
+});

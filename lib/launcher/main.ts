@@ -4,7 +4,8 @@ import type * as http from 'http';
 import type { AddressInfo } from 'net';
 import * as path from 'path';
 import { DiffusionModel, LoadOptions } from '../diffusion-model';
-import { openvinoVersion } from '../index';
+import { PACKAGE_ROOT } from '../binding';
+import { DEMO_MODEL_DIR, openvinoVersion } from '../index';
 import { App, createApp } from '../server/app';
 import { RequestTimeouts, createHttpServer } from '../server/body';
 import { CliError, CliOptions, helpText, parseArgs } from './cli';
@@ -36,10 +37,6 @@ export interface RunningServer {
   logger: Logger;
   /** --shutdown_timeout, in ms. */
   shutdownGraceMs: number;
-}
-
-function packageRoot(): string {
-  return path.resolve(__dirname, '..', '..');
 }
 
 function readApiKey(options: CliOptions, env: NodeJS.ProcessEnv): string | undefined {
@@ -85,7 +82,7 @@ function checkModelFolder(entry: ModelEntry): void {
 }
 
 function demoEntry(options: CliOptions, logger: Logger): ModelEntry {
-  const dir = path.join(packageRoot(), 'test', 'fixtures', 'sd15');
+  const dir = DEMO_MODEL_DIR;
   logger.warn(
     `no model given: serving the embedded demo model '${DEMO_MODEL_NAME}' (${dir}). It is a tiny model with random weights: ` +
       'its images are noise. To serve a real model: ov-diffusion --rest_port 8000 --model_repository_path ./models ' +
@@ -273,7 +270,7 @@ export async function main(
     return undefined;
   }
   if (options.version) {
-    const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
+    const pkg = JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
     process.stdout.write(`ov-diffusion ${pkg.version}\nOpenVINO ${openvinoVersion()}\n`);
     return undefined;
   }
