@@ -10,12 +10,17 @@ import { ApiError, badField } from './errors';
 import { Fields, ImageRequest, buildImageRequest } from './fields';
 import type { ImageStore } from './image-store';
 import type { ServerMetrics } from './metrics';
-import type { EditFiles } from './multipart';
 import { ImageParameters, Usage, encodeImage, imageTokens, usage } from './output';
 import { ModelLike, ModelRegistry, Resolved, ServedModel } from './registry';
 import { ModelSettings, sizeText } from './settings';
 
 export type Endpoint = 'generations' | 'edits' | 'variations';
+
+/** The uploaded image (and mask) of an edit or variation. */
+export interface EditFiles {
+  image: Buffer;
+  mask?: Buffer;
+}
 
 /** Server-wide generation choices (part of the CLI's "Serving" flags). */
 export interface GenerationDefaults {

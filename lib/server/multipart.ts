@@ -1,5 +1,6 @@
 // Multipart bodies of /images/edits as the official clients send them: parts in any order, chunked or not,
 // `image` or repeated `image[]`, and file types told by their bytes, not by the declared Content-Type.
+import type { EditFiles } from './generation';
 import type { RequestHandler } from 'express';
 import multer = require('multer');
 import { countingStreamHandler } from './body';
@@ -44,11 +45,6 @@ const SIGNATURES: Array<[string, (b: Buffer) => boolean]> = [
 /** The image format of the bytes, or undefined. */
 export function sniffImage(bytes: Buffer): string | undefined {
   return SIGNATURES.find(([, test]) => test(bytes))?.[0];
-}
-
-export interface EditFiles {
-  image: Buffer;
-  mask?: Buffer;
 }
 
 function checkedImage(file: Express.Multer.File, param: string): Buffer {
