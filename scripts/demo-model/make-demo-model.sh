@@ -43,20 +43,9 @@ done
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 
 setup_venv() {
-  command -v "$PY" >/dev/null 2>&1 || die "'$PY' not found on PATH (Debian: apt-get install python3 python3-venv)."
-  # The pins in requirements.txt must equal package.json's "openvino" field (single source of truth).
-  "$PY" "$ROOT/scripts/check-openvino-pins.py" "$REQ" || exit 1
-  local stamp="$VENV/.demo-stamp"
-  local want_stamp
-  want_stamp="$(sha256sum "$REQ" | cut -c1-32) $("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
-  if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_stamp" ]; then
-    echo "make-demo-model: using $VENV" >&2
-  else
-    echo "make-demo-model: creating $VENV (pinned, see $REQ)" >&2
-    [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV" || die "'$PY -m venv' failed"
-    "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r "$REQ" || die "pip install failed (is PyPI reachable?)"
-    echo "$want_stamp" > "$stamp"
-  fi
+  # shellcheck source=scripts/pinned-venv.sh
+  source "$ROOT/scripts/pinned-venv.sh"
+  pinned_venv make-demo-model "$VENV" "$REQ" "$PY" || exit 1
 }
 
 # run a resumable training stage until it reports done (exit 0); exit 3 means "budget used, run again"
