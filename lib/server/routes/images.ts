@@ -20,6 +20,7 @@ import { EditFiles, MULTIPART_BODY_LIMIT, editFiles, parseMultipart, requireMult
 import { ImageParameters, encodeImage, imageTokens, usage } from '../output';
 import { ModelLike, ModelRegistry, Resolved, ServedModel } from '../registry';
 import { ModelSettings, sizeText } from '../settings';
+import { MemoryAdmission, ModelMemoryProfile, estimateCallBytes, modelMemoryProfile } from '../memory';
 import { EventStream } from '../sse';
 
 /** Server-wide serving choices (the CLI's "Serving" flags). */
@@ -45,6 +46,8 @@ export interface ImageRouteContext {
   logger: Logger;
   /** Logs and counts an error answered inside a stream (JSON errors go through the app's error handler). */
   reportError(res: Response, error: ApiError, cause: unknown): void;
+  /** Memory admission (off unless a budget is set). */
+  memory?: MemoryAdmission;
 }
 
 /** What a request adds to its log line (app.ts writes it). */
@@ -197,6 +200,43 @@ async function headerSize(bytes: Buffer, param: string): Promise<ImageSize> {
  * Every size limit, applied to what the call will really run (the library reports it after the model's defaults,
  * e.g. image-to-image at the input's own size): max_resolution, the fixed sizes of --resolution, and n.
  */
+const profiles = new Map<string, ModelMemoryProfile>();
+const MIB = 2 ** 20;
+const mib = (bytes: number) => Math.ceil(bytes / MIB);
+
+/**
+ * Reserves the call's estimated peak memory, or refuses it: 400 when it could not fit even alone (the client must ask
+ * for less), 503 with Retry-After when the requests admitted before it hold the memory. Returns the release.
+ */
+function admitMemory(ctx: ImageRouteContext, served: ServedModel, plan: CallPlan, log: RequestLogFields): (() => void) | undefined {
+  const memory = ctx.memory;
+  if (!memory?.enabled || !served.path) return undefined;
+  let profile = profiles.get(served.path);
+  if (!profile) profiles.set(served.path, (profile = modelMemoryProfile(served.path)));
+  const bytes = estimateCallBytes(profile, plan);
+  ctx.metrics.memoryEstimate(served.name, bytes);
+  log.memory_estimate_mib = mib(bytes);
+  const what = `${plan.width}x${plan.height}, ${plan.numImagesPerPrompt} image(s)`;
+  return memory.admit(served.name, served.settings.maxConcurrency, bytes, (kind, d) =>
+    kind === 'never'
+      ? badField(
+          plan.numImagesPerPrompt > 1 ? 'n' : 'size',
+          `this request needs about ${mib(d.needBytes)} MiB at its peak (${what}); the memory budget leaves ${mib(d.freeBytes)} MiB ` +
+            `beside the loaded models (--memory_budget ${mib(d.budgetBytes)} MiB): ask for a smaller size or fewer images`,
+          'insufficient_memory',
+        )
+      : new ApiError(
+          503,
+          `not enough memory free now: this request needs about ${mib(d.needBytes)} MiB at its peak (${what}), ` +
+            `${mib(d.freeBytes)} MiB of the --memory_budget are free while other requests run; try again later`,
+          null,
+          'memory_busy',
+        )
+          .withHeader('retry-after', served.retryAfterSeconds())
+          .withHeader('x-should-retry', 'true'),
+  );
+}
+
 function checkPlan(plan: CallPlan, settings: ModelSettings, given: { size: boolean; image: boolean }): void {
   const max = settings.maxResolution;
   const size = `${plan.width}x${plan.height}`;
@@ -331,6 +371,7 @@ async function generate(
   const stream = request.stream ? new EventStream(res, ctx.serving.keepAliveMs) : undefined;
   const events = EVENT_PREFIX[endpoint];
   let stepsRun = 0;
+  let releaseMemory: (() => void) | undefined;
   let cancelledAt: { steps: number; time: number } | undefined;
   signal.addEventListener(
     'abort',
@@ -361,8 +402,10 @@ async function generate(
       signal,
       onStep,
       ...(stream && request.partialImages ? { previews: request.partialImages } : {}),
-      admit: (plan) =>
-        checkPlan(plan, served.settings, { size: o.width !== undefined || o.height !== undefined, image: task === 'image2image' }),
+      admit: (plan) => {
+        checkPlan(plan, served.settings, { size: o.width !== undefined || o.height !== undefined, image: task === 'image2image' });
+        releaseMemory = admitMemory(ctx, served, plan, log);
+      },
     };
     let result: GenerationResult;
     if (task === 'text2image') result = await model.text2image(request.prompt, options);
@@ -441,6 +484,8 @@ async function generate(
     log.error = apiError.code ?? String(apiError.status);
     ctx.reportError(res, apiError, error);
     stream.fail(apiError);
+  } finally {
+    releaseMemory?.();
   }
 }
 
