@@ -56,7 +56,8 @@ function features(profile, row) {
   ];
 }
 
-/** Least squares y = a x1 + b x2 (no intercept: the measured call adds to a warmed-up model), a, b >= 0. */
+/** Least squares y = a x1 + b x2 (no intercept: the measured call adds to a warmed-up model), a, b >= 0. The fixed
+ * floor of the estimate is not fitted (it covers small calls). */
 function fit(points) {
   const solve = (use) => {
     let s11 = 0,
@@ -87,9 +88,10 @@ function fit(points) {
 
 function report(rows, memory) {
   const points = [];
-  for (const row of rows.filter((r) => !r.error && r.addedMiB > 0)) {
+  for (const row of rows.filter((r) => !r.error)) {
     const profile = memory.modelMemoryProfile(row.dir);
-    points.push({ x: features(profile, row), y: row.addedMiB * 2 ** 20, row });
+    // A call at the warm-up's size adds nothing (its buffers are already there): not a point of the fit.
+    if (row.addedMiB > 0) points.push({ x: features(profile, row), y: row.addedMiB * 2 ** 20, row });
     row.estimateMiB = Math.round(
       memory.estimateCallBytes(profile, { task: row.task, width: row.width, height: row.height, numImagesPerPrompt: row.batch }) / 2 ** 20,
     );

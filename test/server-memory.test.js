@@ -18,7 +18,7 @@ test('profiles come from the model folders; the estimate grows with size and ima
   const sd15 = modelMemoryProfile(fixture('sd15'));
   assert.deepEqual(
     { latentScale: sd15.latentScale, vaeChannels: sd15.vaeChannels, patch: sd15.patch, guidanceBatch: sd15.guidanceBatch },
-    { latentScale: 2, vaeChannels: 32, patch: 1, guidanceBatch: 2 },
+    { latentScale: 2, vaeChannels: 16 + 32 / 4, patch: 1, guidanceBatch: 2 },
   );
   const flux = modelMemoryProfile(fixture('flux-schnell'));
   assert.equal(flux.guidanceBatch, 1);

@@ -11,14 +11,13 @@ export interface ModelMemoryProfile {
   className: string;
   /** Image pixels per latent pixel, per side (the VAE's scale factor). */
   latentScale: number;
-  /** Channels of the VAE decoder at full resolution (its first block). */
+  /** The VAE's activation elements per image pixel: each block's channels at its resolution, summed. */
   vaeChannels: number;
   /** Latent pixels per denoiser token, per side (a transformer's patch size; FLUX packs 2x2). */
   patch: number;
-  /** Width of the denoiser's activations (a UNet's widest block, a transformer's hidden size). */
+  /** The denoiser's activation elements per token: a UNet's block channels at their resolutions, summed; a
+   * transformer's hidden size. */
   denoiserChannels: number;
-  /** Attention heads of the denoiser (for the attention maps). */
-  heads: number;
   /** Classifier-free guidance doubles the denoiser's batch (not for FLUX or LCM). */
   guidanceBatch: 1 | 2;
 }
@@ -33,6 +32,9 @@ function readJson(file: string): Record<string, unknown> | undefined {
 
 const numbers = (value: unknown): number[] => (Array.isArray(value) ? value.filter((v): v is number => typeof v === 'number') : []);
 
+/** Elements per full-resolution pixel of a pyramid whose block i runs at 1/2^i of the size per side. */
+const pyramid = (blocks: number[]) => blocks.reduce((sum, channels, i) => sum + channels / 4 ** i, 0);
+
 /** The profile of a model folder (optimum-intel layout); unknown fields fall back to SD 1.5's. */
 export function modelMemoryProfile(dir: string): ModelMemoryProfile {
   const index = readJson(path.join(dir, 'model_index.json')) ?? {};
@@ -40,7 +42,7 @@ export function modelMemoryProfile(dir: string): ModelMemoryProfile {
   const vae = readJson(path.join(dir, 'vae_decoder', 'config.json')) ?? {};
   const vaeBlocks = numbers(vae.block_out_channels);
   const latentScale = vaeBlocks.length ? 2 ** (vaeBlocks.length - 1) : 8;
-  const vaeChannels = vaeBlocks.length ? Math.max(...vaeBlocks) : 512;
+  const vaeChannels = vaeBlocks.length ? pyramid(vaeBlocks) : pyramid([128, 256, 512, 512]);
   const unet = readJson(path.join(dir, 'unet', 'config.json'));
   const transformer = readJson(path.join(dir, 'transformer', 'config.json'));
   const flux = /^Flux/.test(className);
@@ -53,13 +55,11 @@ export function modelMemoryProfile(dir: string): ModelMemoryProfile {
       vaeChannels,
       patch: flux ? 2 : Number(transformer.patch_size ?? 2),
       denoiserChannels: heads * headDim,
-      heads,
       guidanceBatch: flux ? 1 : 2,
     };
   }
   const blocks = numbers(unet?.block_out_channels);
-  const headDims = numbers(unet?.attention_head_dim);
-  const channels = blocks.length ? Math.max(...blocks) : 1280;
+  const channels = pyramid(blocks.length ? blocks : [320, 640, 1280, 1280]);
   const lcm = unet?.time_cond_proj_dim !== undefined && unet?.time_cond_proj_dim !== null;
   return {
     className,
@@ -67,18 +67,17 @@ export function modelMemoryProfile(dir: string): ModelMemoryProfile {
     vaeChannels,
     patch: 1,
     denoiserChannels: channels,
-    // diffusers' attention_head_dim on SD 1.x is the head count (8); on SD 2/SDXL the head sizes per block.
-    heads: headDims.length ? Math.max(1, Math.round(blocks[0] / Math.max(...headDims))) : 8,
     guidanceBatch: lcm ? 1 : 2,
   };
 }
 
 /**
- * Bytes of f32 activations live at once, per element of the tensors below; fitted on bench/memory-calibration.js
- * (see docs/server.md). VAE: the decoder's full-resolution activations; denoiser: its token activations (guidance
- * doubles the batch); attention: one token x token map per head.
+ * Bytes per element of the tensors below, fitted by bench/memory-calibration.js (see docs/server.md). VAE: the
+ * decoder's full-resolution activations (width x pixels); denoiser: its token activations (width x tokens, guidance
+ * doubling the batch). No attention-map term: OpenVINO's fused attention does not hold token x token maps (the
+ * measured peaks grow linearly with the pixels). fixedBytes: a floor for small calls.
  */
-export const MEMORY_COEFFICIENTS = { vae: 4 * 6, denoiser: 4 * 12, attention: 4 * 1, fixedBytes: 64 * 2 ** 20 };
+export const MEMORY_COEFFICIENTS = { vae: 23, denoiser: 92, fixedBytes: 32 * 2 ** 20 };
 
 /** Estimated bytes a call adds at its peak, on top of the loaded model. */
 export function estimateCallBytes(
@@ -89,12 +88,11 @@ export function estimateCallBytes(
   const images = plan.numImagesPerPrompt;
   const pixels = plan.width * plan.height;
   const tokens = pixels / (profile.latentScale * profile.patch) ** 2;
-  const batch = images * profile.guidanceBatch;
   const vae = c.vae * profile.vaeChannels * pixels * images;
-  const denoiser = c.denoiser * profile.denoiserChannels * tokens * batch;
-  const attention = c.attention * profile.heads * tokens * tokens * batch;
-  // Image-to-image and inpainting also run the VAE encoder at full resolution (not at the same time as the decoder).
-  return Math.round(c.fixedBytes + Math.max(vae, denoiser + attention));
+  const denoiser = c.denoiser * profile.denoiserChannels * tokens * images * profile.guidanceBatch;
+  // The VAE (encoder for image-to-image, decoder at the end) and the denoiser run one after the other: their buffers
+  // may both stay allocated, so both count.
+  return Math.round(c.fixedBytes + vae + denoiser);
 }
 
 /** The memory this machine offers the server: its total memory, or a cgroup limit below it (a container's). */
