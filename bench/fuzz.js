@@ -2,6 +2,7 @@
 'use strict';
 // Seeded fuzzing of the server's input handling (issue 18):
 //   node bench/fuzz.js [--seed N] [--count N] [--seconds S] [--corpus] [--dist DIR] [--out file.json]
+//   node bench/fuzz.js --seed N --only K     replays mutation K of seed N, printing the request and the answer
 //
 // Starts the server (createApp on a fake model, as test/server-bad-input.test.js does, with short timeouts) and sends
 // --count random mutations of valid requests (JSON generations, multipart edits and variations, GET routes) over raw
@@ -24,11 +25,11 @@ const { request, multipart, send, head } = require('../test/helpers/raw-http');
 const { fakeModel, makeImage } = require('../test/helpers/server-fakes');
 
 function args(argv) {
-  const out = { seed: 1, count: 3000, seconds: 600, corpus: false, dist: path.join(__dirname, '..', 'dist'), out: undefined };
+  const out = { seed: 1, count: 3000, seconds: 600, corpus: false, dist: path.join(__dirname, '..', 'dist'), out: undefined, only: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--corpus') out.corpus = true;
-    else if (['--seed', '--count', '--seconds'].includes(a)) out[a.slice(2)] = Number(argv[++i]);
+    else if (['--seed', '--count', '--seconds', '--only'].includes(a)) out[a.slice(2)] = Number(argv[++i]);
     else if (a === '--dist') out.dist = path.resolve(argv[++i]);
     else if (a === '--out') out.out = argv[++i];
     else throw new Error(`unknown argument ${a}`);
@@ -313,6 +314,16 @@ async function main() {
   let sent = 0;
   for (; sent < o.count && (performance.now() - started) / 1000 < o.seconds; sent++) {
     const { pieces, kind } = mutated(r, validRequest(r, image));
+    if (o.only !== undefined) {
+      // Replays one mutation of the seed's sequence, printing the whole request and the answer.
+      if (sent !== o.only) continue;
+      const res = await attempt(pieces, 6000);
+      console.log(describe(pieces)());
+      console.log(JSON.stringify({ class: classify(res), status: res.status, error: res.error, body: res.body?.toString('utf8').slice(0, 500) }));
+      console.log(`server error log: ${server.errors.join('\n')}`);
+      server.close();
+      return;
+    }
     record(`mutation ${sent}`, kind, await attempt(pieces, 6000), describe(pieces));
   }
   // Valid requests afterwards.

@@ -89,3 +89,25 @@ test('/metrics with metricsApiKey needs the key; the health checks stay open', a
     await plain.close();
   }
 });
+
+test('a body the parser cannot finish is a 400 within seconds of its end, with the default 30 s body timeout', async () => {
+  const image = await makeImage(64, 64);
+  const server = await startServer({}, { headersTimeoutMs: 60000, requestTimeoutMs: 300000, bodyTimeoutMs: 30000 });
+  try {
+    const { body, contentType } = multipart([
+      { name: 'prompt', value: 'p' },
+      { name: 'image', filename: 'a.png', data: image },
+    ]);
+    const res = await send(
+      server.url,
+      [head('POST', EDITS, { ...AUTH, 'Content-Type': contentType, 'Content-Length': body.length + 300 }), body, body.subarray(0, 300)],
+      { timeoutMs: 10000 },
+    );
+    assert.equal(res.status, 400, String(res.body));
+    assert.equal(res.json.error.code, 'invalid_multipart');
+    assert.ok(res.ms < 4000, `${Math.round(res.ms)} ms`);
+    await assertValidRequestsWork(server.url, image);
+  } finally {
+    await server.close();
+  }
+});

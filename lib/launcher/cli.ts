@@ -1,6 +1,7 @@
 // Command-line parsing and validation, with OVMS's flag names, meanings and messages. Pure: no I/O except the
 // existence check of local LoRA files, which OVMS also does while parsing.
 import { DEFAULT_TIMEOUTS } from '../server/body';
+import { parseMemorySize } from '../server/memory';
 import { LOG_LEVELS, LogLevel } from '../server/log';
 import type { LoraSpec } from './lora-sources';
 import { parseSourceLoras } from './lora-sources';
@@ -24,6 +25,8 @@ export const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 20;
 export const DEFAULT_HEADERS_TIMEOUT_SECONDS = DEFAULT_TIMEOUTS.headersTimeoutMs / 1000;
 export const DEFAULT_REQUEST_TIMEOUT_SECONDS = DEFAULT_TIMEOUTS.requestTimeoutMs / 1000;
 export const DEFAULT_BODY_TIMEOUT_SECONDS = DEFAULT_TIMEOUTS.bodyTimeoutMs / 1000;
+/** --memory_budget's default: this share of the machine's (or the container's) memory. */
+export const DEFAULT_MEMORY_BUDGET_SHARE = 0.9;
 const OVMS_TASKS = ['text_generation', 'embeddings', 'rerank', 'text2speech', 'speech2text'];
 export const WEIGHT_FORMATS = ['fp32', 'fp16', 'int8', 'int4', 'mxfp4', 'nf4'];
 
@@ -68,6 +71,8 @@ export interface CliOptions {
   bodyTimeoutSeconds: number;
   /** /metrics needs the API key too (when one is set). */
   metricsApiKey: boolean;
+  /** Memory admission budget in bytes; 0 = off; undefined = the default (a share of the machine's memory). */
+  memoryBudgetBytes?: number;
   /** Options of the one model given on the command line (with --config_path they come from the file). */
   model: ModelFlags;
   loras: LoraSpec[];
@@ -127,6 +132,12 @@ const FLAGS: Record<string, FlagSpec> = {
     arg: 'SECONDS',
     group: 'server',
     help: `Longest time to receive a request body, then 408; 0 = no limit (default ${DEFAULT_REQUEST_TIMEOUT_SECONDS}). Generation time is not counted.`,
+  },
+  memory_budget: {
+    kind: 'string',
+    arg: 'SIZE',
+    group: 'server',
+    help: `Memory the server may use (models and request peaks), e.g. 12GB; requests that cannot fit are refused before they start; 0 = off (default ${DEFAULT_MEMORY_BUDGET_SHARE * 100}% of the machine's memory).`,
   },
   body_timeout: {
     kind: 'string',
@@ -421,6 +432,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
       ? wrap(() => parseSeconds('body_timeout', str('body_timeout')!))
       : DEFAULT_BODY_TIMEOUT_SECONDS,
     metricsApiKey: flag('metrics_api_key'),
+    memoryBudgetBytes: values.has('memory_budget') ? wrap(() => parseMemorySize('--memory_budget', str('memory_budget')!)) : undefined,
     model,
     loras: [],
   };

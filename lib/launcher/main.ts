@@ -8,7 +8,8 @@ import { PACKAGE_ROOT } from '../binding';
 import { DEMO_MODEL_DIR, openvinoVersion } from '../index';
 import { App, createApp } from '../server/app';
 import { RequestTimeouts, createHttpServer } from '../server/body';
-import { CliError, CliOptions, helpText, parseArgs } from './cli';
+import { CliError, CliOptions, DEFAULT_MEMORY_BUDGET_SHARE, helpText, parseArgs } from './cli';
+import { machineMemoryBytes } from '../server/memory';
 import { ConfigError, ModelEntry, modelEntry, readConfigFile, writeGraph } from './config';
 import * as hub from './hub';
 import { Logger, createLogger } from '../server/log';
@@ -186,10 +187,17 @@ export async function start(options: CliOptions, logger: Logger, env: NodeJS.Pro
     requestTimeoutMs: options.requestTimeoutSeconds * 1000,
     bodyTimeoutMs: options.bodyTimeoutSeconds * 1000,
   };
+  const budget = options.memoryBudgetBytes ?? Math.floor(machineMemoryBytes() * DEFAULT_MEMORY_BUDGET_SHARE);
+  logger.info(
+    budget
+      ? `memory budget ${Math.round(budget / 2 ** 20)} MiB${options.memoryBudgetBytes === undefined ? ` (${DEFAULT_MEMORY_BUDGET_SHARE * 100}% of this machine's)` : ''}: requests whose estimated peak does not fit are refused`
+      : 'memory admission is off (--memory_budget 0)',
+  );
   const app = createApp({
     models: registry,
     apiKey,
     metricsApiKey: options.metricsApiKey,
+    memoryBudgetBytes: budget,
     logger,
     processMetrics: true,
     imageUrlTtlSeconds: options.imageUrlTtlSeconds,

@@ -8,6 +8,7 @@ import { ApiError, errorHandler, notFound } from './errors';
 import { ImageStore } from './image-store';
 import { InFlight, whenHandled } from './inflight';
 import { Logger, silentLogger } from './log';
+import { MemoryAdmission } from './memory';
 import { ServerMetrics } from './metrics';
 import { ModelRegistry, ServedModelInit } from './registry';
 import { healthRoutes } from './routes/health';
@@ -30,6 +31,12 @@ export interface AppOptions {
   imageUrlTtlSeconds?: number;
   /** Add prom-client's process metrics (CPU, memory, event loop) to /metrics. */
   processMetrics?: boolean;
+  /**
+   * Memory admission (lib/server/memory.ts): the bytes the process may use, loaded models and request peaks together;
+   * requests that cannot fit are refused before they start. Needs the models' folders (ServedModelInit.path).
+   * Default 0: off (the CLI's --memory_budget defaults to 90% of the machine's memory).
+   */
+  memoryBudgetBytes?: number;
 }
 
 export interface App extends express.Express {
@@ -110,7 +117,8 @@ function requestLog(logger: Logger, metrics: ServerMetrics): RequestHandler {
 export function createApp(options: AppOptions): App {
   const registry = options.models instanceof ModelRegistry ? options.models : new ModelRegistry(options.models);
   const logger = options.logger ?? silentLogger();
-  const metrics = new ServerMetrics(registry, { processMetrics: options.processMetrics });
+  const memory = new MemoryAdmission({ budgetBytes: options.memoryBudgetBytes ?? 0 });
+  const metrics = new ServerMetrics(registry, { processMetrics: options.processMetrics, memory });
   const images = new ImageStore((options.imageUrlTtlSeconds ?? 3600) * 1000);
   const inflight = new InFlight();
   const serving: ServingOptions = {
@@ -129,7 +137,7 @@ export function createApp(options: AppOptions): App {
       );
     else logger.debug(`${error.status} ${error.message}`);
   };
-  const context: ImageRouteContext = { registry, serving, metrics, store: images, logger, reportError };
+  const context: ImageRouteContext = { registry, serving, metrics, store: images, logger, reportError, memory };
 
   const app = express();
   app.disable('x-powered-by');

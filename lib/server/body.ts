@@ -17,6 +17,9 @@ export interface RequestTimeouts {
 
 export const DEFAULT_TIMEOUTS: RequestTimeouts = { headersTimeoutMs: 60_000, requestTimeoutMs: 300_000, bodyTimeoutMs: 30_000 };
 
+/** How long a parser may take to finish once the whole body is in. */
+const PARSE_AFTER_END_MS = 2000;
+
 /** setTimeout fires at once beyond 2^31-1 ms; longer limits are that long (24.8 days). */
 const timerMs = (ms: number) => Math.min(ms, 2 ** 31 - 1);
 
@@ -78,21 +81,33 @@ export function bodyStage(parser: RequestHandler, { kind, maxBytes, timeouts }: 
 
     let settled = false;
     let deadline: NodeJS.Timeout | undefined;
+    let watch: NodeJS.Timeout | undefined;
+    const unparsable = () =>
+      new ApiError(
+        400,
+        `the ${kind === 'json' ? 'JSON' : 'multipart/form-data'} body could not be parsed to its end (bytes after its end?)`,
+        null,
+        kind === 'json' ? 'invalid_json' : 'invalid_multipart',
+      );
     const onIdle = () =>
       settle(
-        new ApiError(
-          408,
-          `the request body stalled: nothing received for ${timeouts.bodyTimeoutMs / 1000} s (--body_timeout)`,
-          null,
-          'body_timeout',
-        ),
+        req.complete
+          ? unparsable()
+          : new ApiError(
+              408,
+              `the request body stalled: nothing received for ${timeouts.bodyTimeoutMs / 1000} s (--body_timeout)`,
+              null,
+              'body_timeout',
+            ),
       );
     const settle = (error?: unknown) => {
       if (settled) return;
       settled = true;
       clearTimeout(deadline);
+      clearInterval(watch);
       if (timeouts.bodyTimeoutMs) {
         req.removeListener('timeout', onIdle);
+        res.removeListener('timeout', onIdle);
         req.setTimeout(0);
       }
       stopBody.delete(req);
@@ -116,7 +131,19 @@ export function bodyStage(parser: RequestHandler, { kind, maxBytes, timeouts }: 
           ),
         timerMs(timeouts.requestTimeoutMs),
       ).unref();
-    if (timeouts.bodyTimeoutMs) req.setTimeout(timerMs(timeouts.bodyTimeoutMs), onIdle);
+    // The socket's idle timer: Node reports it on the request while its body is incomplete, else on the response.
+    if (timeouts.bodyTimeoutMs) {
+      req.setTimeout(timerMs(timeouts.bodyTimeoutMs), onIdle);
+      res.on('timeout', onIdle);
+    }
+    // Once the whole body is in (req.complete), a parser finishes at once; one that does not never will (busboy, given
+    // bytes after the closing boundary that open a new part, waits for that part's end forever): the body is malformed.
+    let completeSince: number | undefined;
+    watch = setInterval(() => {
+      if (!req.complete) return;
+      completeSince ??= Date.now();
+      if (Date.now() - completeSince >= PARSE_AFTER_END_MS) settle(unparsable());
+    }, PARSE_AFTER_END_MS / 4).unref();
     stopBody.set(req, settle);
     parser(req, res, settle);
   };

@@ -12,6 +12,7 @@ import type { ImageStore } from './image-store';
 import type { ServerMetrics } from './metrics';
 import { ImageParameters, Usage, encodeImage, imageTokens, usage } from './output';
 import { ModelLike, ModelRegistry, Resolved, ServedModel } from './registry';
+import { MemoryAdmission, ModelMemoryProfile, estimateCallBytes, modelMemoryProfile } from './memory';
 import { ModelSettings, sizeText } from './settings';
 
 export type Endpoint = 'generations' | 'edits' | 'variations';
@@ -36,7 +37,12 @@ export interface GenerationContext {
   serving: GenerationDefaults;
   metrics: ServerMetrics;
   store: ImageStore;
+  /** Memory admission (off unless a budget is set). */
+  memory?: MemoryAdmission;
 }
+
+/** What a generation adds to its request's log line. */
+export type LogFields = Record<string, string | number | boolean | undefined>;
 
 const TASK_WORDS: Record<Task, string> = { text2image: 'text-to-image', image2image: 'image-to-image', inpainting: 'inpainting' };
 /** Random seeds stay below 2^32: the engine's Mersenne Twister is seeded with 32 bits, so every seed is a distinct image. */
@@ -98,6 +104,8 @@ export interface RunOptions {
   previews?: number;
   /** Called once the model is ready and the task fits it, just before the generation is queued. */
   onStart?: () => void;
+  /** The request's log line, for the memory estimate. */
+  log?: LogFields;
 }
 
 /** Waits for the model, generates, records the metrics and encodes the images. */
@@ -114,16 +122,23 @@ export async function runGeneration(ctx: GenerationContext, plan: GenerationPlan
     signal: run.signal,
     onStep: run.onStep,
     ...(run.previews ? { previews: run.previews } : {}),
-    admit: (call) =>
+    admit: (call) => {
       checkPlan(call, served.settings, {
         size: request.options.width !== undefined || request.options.height !== undefined,
         image: task === 'image2image',
-      }),
+      });
+      releaseMemory = admitMemory(ctx, served, call, run.log ?? {});
+    },
   };
+  let releaseMemory: (() => void) | undefined;
   let result: GenerationResult;
-  if (task === 'text2image') result = await model.text2image(request.prompt, options);
-  else if (task === 'image2image') result = await model.image2image(request.prompt, files!.image, options);
-  else result = await model.inpaint(request.prompt, files!.image, files!.mask!, options);
+  try {
+    if (task === 'text2image') result = await model.text2image(request.prompt, options);
+    else if (task === 'image2image') result = await model.image2image(request.prompt, files!.image, options);
+    else result = await model.inpaint(request.prompt, files!.image, files!.mask!, options);
+  } finally {
+    releaseMemory?.();
+  }
 
   const metrics = result.metrics as Partial<GenerationResult['metrics']> | undefined;
   served.recordGeneration(metrics?.totalMs ?? 0);
@@ -267,6 +282,43 @@ async function headerSize(bytes: Buffer, param: string): Promise<ImageSize> {
  * Every size limit, applied to what the call will really run (the library reports it after the model's defaults,
  * e.g. image-to-image at the input's own size): max_resolution, the fixed sizes of --resolution, and n.
  */
+const profiles = new Map<string, ModelMemoryProfile>();
+const MIB = 2 ** 20;
+const mib = (bytes: number) => Math.ceil(bytes / MIB);
+
+/**
+ * Reserves the call's estimated peak memory, or refuses it: 400 when it could not fit even alone (the client must ask
+ * for less), 503 with Retry-After when the requests admitted before it hold the memory. Returns the release.
+ */
+function admitMemory(ctx: GenerationContext, served: ServedModel, plan: CallPlan, log: LogFields): (() => void) | undefined {
+  const memory = ctx.memory;
+  if (!memory?.enabled || !served.path) return undefined;
+  let profile = profiles.get(served.path);
+  if (!profile) profiles.set(served.path, (profile = modelMemoryProfile(served.path)));
+  const bytes = estimateCallBytes(profile, plan);
+  ctx.metrics.memoryEstimate(served.name, bytes);
+  log.memory_estimate_mib = mib(bytes);
+  const what = `${plan.width}x${plan.height}, ${plan.numImagesPerPrompt} image(s)`;
+  return memory.admit(served.name, served.settings.maxConcurrency, bytes, (kind, d) =>
+    kind === 'never'
+      ? badField(
+          plan.numImagesPerPrompt > 1 ? 'n' : 'size',
+          `this request needs about ${mib(d.needBytes)} MiB at its peak (${what}); the memory budget leaves ${mib(d.freeBytes)} MiB ` +
+            `beside the loaded models (--memory_budget ${mib(d.budgetBytes)} MiB): ask for a smaller size or fewer images`,
+          'insufficient_memory',
+        )
+      : new ApiError(
+          503,
+          `not enough memory free now: this request needs about ${mib(d.needBytes)} MiB at its peak (${what}), ` +
+            `${mib(d.freeBytes)} MiB of the --memory_budget are free while other requests run; try again later`,
+          null,
+          'memory_busy',
+        )
+          .withHeader('retry-after', served.retryAfterSeconds())
+          .withHeader('x-should-retry', 'true'),
+  );
+}
+
 function checkPlan(plan: CallPlan, settings: ModelSettings, given: { size: boolean; image: boolean }): void {
   const max = settings.maxResolution;
   const size = `${plan.width}x${plan.height}`;

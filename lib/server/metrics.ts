@@ -3,11 +3,14 @@
 import express = require('express');
 import * as client from 'prom-client';
 import type { GenerationMetrics, Task } from '../diffusion-model';
+import type { MemoryAdmission } from './memory';
 import type { ModelRegistry } from './registry';
 
 const PREFIX = 'ov_diffusion_';
 const STEP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const LONG_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+const MIB = 2 ** 20;
+const MEMORY_BUCKETS = [16, 64, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768].map((m) => m * MIB);
 
 export class ServerMetrics {
   readonly registry = new client.Registry();
@@ -19,8 +22,9 @@ export class ServerMetrics {
   private readonly generationSeconds: client.Histogram<'model' | 'task'>;
   private readonly queueSeconds: client.Histogram<'model'>;
   private readonly images: client.Counter<'model' | 'task'>;
+  private readonly memoryEstimates: client.Histogram<'model'>;
 
-  constructor(models: ModelRegistry, options: { processMetrics?: boolean } = {}) {
+  constructor(models: ModelRegistry, options: { processMetrics?: boolean; memory?: MemoryAdmission } = {}) {
     const registers = [this.registry];
     const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
       new client.Counter<L>({ name: `${PREFIX}${name}`, help, labelNames, registers });
@@ -60,6 +64,27 @@ export class ServerMetrics {
     );
     this.queueSeconds = histogram('queue_wait_seconds', 'Time a generation waited for a free slot', ['model']);
     this.images = counter('images_generated_total', 'Images generated', ['model', 'task']);
+    this.memoryEstimates = histogram(
+      'memory_estimate_bytes',
+      'Estimated peak memory of each admitted or refused request, on top of the loaded models (lib/server/memory.ts)',
+      ['model'],
+      MEMORY_BUCKETS,
+    );
+    const memory = options.memory;
+    if (memory) {
+      const gauge = (name: string, help: string, value: () => number) =>
+        new client.Gauge({
+          name: `${PREFIX}${name}`,
+          help,
+          registers,
+          collect() {
+            this.set(value());
+          },
+        });
+      gauge('memory_budget_bytes', 'The memory budget (--memory_budget; 0 = no admission control)', () => memory.budgetBytes);
+      gauge('memory_baseline_bytes', 'Resident memory when no request was admitted (the loaded models)', () => memory.baselineBytes);
+      gauge('memory_reserved_bytes', 'Estimated peak of the admitted requests that can run at once', () => memory.reservedBytes);
+    }
     if (options.processMetrics) client.collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
   }
 
@@ -70,6 +95,10 @@ export class ServerMetrics {
 
   error(route: string, code: string): void {
     this.errors.inc({ route, code });
+  }
+
+  memoryEstimate(model: string, bytes: number): void {
+    this.memoryEstimates.observe({ model }, bytes);
   }
 
   step(model: string): void {

@@ -9,7 +9,7 @@ import type { GeneratedImage } from '../../images';
 import { RequestTimeouts, bodyStage } from '../body';
 import { ApiError, badField, toApiError } from '../errors';
 import { BodyKind, ImageRequest, readFields } from '../fields';
-import { EditFiles, Endpoint, GenerationContext, GenerationDefaults, planGeneration, runGeneration } from '../generation';
+import { EditFiles, Endpoint, GenerationContext, GenerationDefaults, LogFields, planGeneration, runGeneration } from '../generation';
 import { IMAGE_ROUTE } from '../image-store';
 import { ClientDisconnected, ServerShuttingDown, handled, requestSignal } from '../inflight';
 import type { Logger } from '../log';
@@ -36,7 +36,7 @@ export interface ImageRouteContext extends GenerationContext {
 }
 
 /** What a request adds to its log line (app.ts writes it). */
-export type RequestLogFields = Record<string, string | number | boolean | undefined>;
+export type RequestLogFields = LogFields;
 
 /** Event type prefixes; variations do not stream (the API defines no events for them). */
 const EVENT_PREFIX: Record<Endpoint, string> = { generations: 'image_generation', edits: 'image_edit', variations: '' };
@@ -169,6 +169,7 @@ async function generate(
         if (partials && preview?.length) partials.add(preview);
       },
       previews: stream ? request.partialImages : 0,
+      log,
     });
     const metrics = result.metrics as Partial<GenerationResult['metrics']> | undefined;
     Object.assign(log, {
