@@ -8,7 +8,7 @@ const path = require('path');
 const { spawnSync } = require('child_process');
 
 const TIERS = {
-  unit: ['lint', 'engine-math', 'shape-judge', 'server-cli', 'server-features', 'server-routes', 'server-bad-input'],
+  unit: ['lint', 'engine-math', 'shape-judge', 'server-cli', 'server-features', 'server-routes', 'server-bad-input', 'server-jobs'],
   native: [
     'foundation',
     'node-gyp',

@@ -6,8 +6,10 @@ import * as crypto from 'crypto';
 import sharp = require('sharp');
 import type { CallPlan, GenerateOptions, GenerationResult, StepProgress, Task } from '../diffusion-model';
 import { DEFAULT_MAX_INPUT_PIXELS } from '../images';
-import { ApiError, badField } from './errors';
-import { Fields, ImageRequest, buildImageRequest } from './fields';
+import { OvDiffusionError } from '../errors';
+import { ApiError, badField, toApiError } from './errors';
+import { ClientDisconnected, ServerShuttingDown } from './inflight';
+import { Fields, ImageRequest, buildImageRequest, qualitySteps } from './fields';
 import type { ImageStore } from './image-store';
 import type { ServerMetrics } from './metrics';
 import type { EditFiles } from './multipart';
@@ -84,6 +86,8 @@ export interface GenerationOutcome {
   /** The images in the requested output format. */
   encoded: Buffer[];
   usage: Usage;
+  /** What PNG outputs carry (undefined with --no_png_metadata), per image of the batch. */
+  parameters: (index: number) => ImageParameters | undefined;
 }
 
 export interface RunOptions {
@@ -93,32 +97,73 @@ export interface RunOptions {
   previews?: number;
   /** Called once the model is ready and the task fits it, just before the generation is queued. */
   onStart?: () => void;
+  /** Called while the model loads, once the call waits for it (it counts against the queue). */
+  onLoadWait?: () => void;
+  /** Called when the call passed every check and enters the model's queue (a full queue then refuses it). */
+  onQueued?: (call: CallPlan) => void;
+  /** The call's 1-based place among those waiting for a slot of its model, when it enters and as it changes. */
+  onPosition?: (position: number) => void;
+  /** Called when the call has a slot and starts running. */
+  onRunning?: () => void;
+}
+
+/** The error a failed generation is answered with: cancellations say why, a full queue gives the limits and Retry-After. */
+export function generationError(error: unknown, signal: AbortSignal, served: ServedModel): ApiError {
+  if (signal.aborted && signal.reason instanceof ServerShuttingDown)
+    return new ApiError(503, 'the server is shutting down; the generation was cancelled', null, 'shutting_down').withHeader(
+      'x-should-retry',
+      'true',
+    );
+  if (signal.aborted && signal.reason instanceof ClientDisconnected)
+    return new ApiError(499, 'the client disconnected; the generation was cancelled', null, 'cancelled');
+  const apiError = toApiError(error);
+  if (error instanceof OvDiffusionError && (error.code === 'ERR_QUEUE_FULL' || error.code === 'ERR_QUEUE_TIMEOUT')) {
+    const { maxConcurrency, maxQueue } = served.settings;
+    const limits = `'${served.name}' runs ${maxConcurrency} at once and queues ${maxQueue} (--max_concurrency, --max_queue_size)`;
+    const answer = new ApiError(apiError.status, `${apiError.message}. ${limits}`, null, apiError.code);
+    return answer.withHeader('retry-after', served.retryAfterSeconds());
+  }
+  return apiError;
 }
 
 /** Waits for the model, generates, records the metrics and encodes the images. */
 export async function runGeneration(ctx: GenerationContext, plan: GenerationPlan, run: RunOptions): Promise<GenerationOutcome> {
   const { resolved, request, task, seed, files, inputSize } = plan;
   const { served } = resolved;
-  const model = await waitForModel(served, run.signal);
+  const model = await waitForModel(served, run.signal, run.onLoadWait);
   checkTask(resolved, model, task);
   run.onStart?.();
+  const steps = request.options.numInferenceSteps ?? qualitySteps(request.quality, model.className, served.settings);
+  let leaveQueue: (() => void) | undefined;
   const options: GenerateOptions = {
     ...request.options,
+    ...(steps !== undefined ? { numInferenceSteps: steps } : {}),
     seed,
     ...adapterOptions(resolved, model, request),
     signal: run.signal,
     onStep: run.onStep,
     ...(run.previews ? { previews: run.previews } : {}),
-    admit: (call) =>
+    onRunning: () => {
+      leaveQueue?.();
+      run.onRunning?.();
+    },
+    admit: (call) => {
       checkPlan(call, served.settings, {
         size: request.options.width !== undefined || request.options.height !== undefined,
         image: task === 'image2image',
-      }),
+      });
+      leaveQueue = served.queue.enter(run.onPosition);
+      run.onQueued?.(call);
+    },
   };
   let result: GenerationResult;
-  if (task === 'text2image') result = await model.text2image(request.prompt, options);
-  else if (task === 'image2image') result = await model.image2image(request.prompt, files!.image, options);
-  else result = await model.inpaint(request.prompt, files!.image, files!.mask!, options);
+  try {
+    if (task === 'text2image') result = await model.text2image(request.prompt, options);
+    else if (task === 'image2image') result = await model.image2image(request.prompt, files!.image, options);
+    else result = await model.inpaint(request.prompt, files!.image, files!.mask!, options);
+  } finally {
+    leaveQueue?.();
+  }
 
   const metrics = result.metrics as Partial<GenerationResult['metrics']> | undefined;
   served.recordGeneration(metrics?.totalMs ?? 0);
@@ -130,7 +175,7 @@ export async function runGeneration(ctx: GenerationContext, plan: GenerationPlan
       ? {
           prompt: request.prompt,
           negativePrompt: o.negativePrompt,
-          steps: o.numInferenceSteps ?? result.steps,
+          steps: options.numInferenceSteps ?? result.steps,
           scheduler: result.scheduler,
           seed,
           guidanceScale: o.guidanceScale,
@@ -148,6 +193,7 @@ export async function runGeneration(ctx: GenerationContext, plan: GenerationPlan
     result,
     encoded,
     usage: usage(request, inputTokens, { width: result.width, height: result.height, count: result.images.length }),
+    parameters,
   };
 }
 
@@ -180,7 +226,7 @@ function modelUnavailable(served: ServedModel, error: Error): ApiError {
  * The loaded model; while it loads, requests wait for it like in OVMS, as many as its queue holds (then 503 with
  * Retry-After) and up to --queue_timeout.
  */
-async function waitForModel(served: ServedModel, signal: AbortSignal): Promise<ModelLike> {
+async function waitForModel(served: ServedModel, signal: AbortSignal, onWait?: () => void): Promise<ModelLike> {
   if (served.model) return served.model;
   if (served.error) throw modelUnavailable(served, served.error);
   const { maxConcurrency, maxQueue, queueTimeoutMs } = served.settings;
@@ -195,6 +241,7 @@ async function waitForModel(served: ServedModel, signal: AbortSignal): Promise<M
       .withHeader('x-should-retry', 'true');
   }
   served.loadWaiters += 1;
+  onWait?.();
   try {
     return await new Promise<ModelLike>((resolve, reject) => {
       const timer =
@@ -226,8 +273,6 @@ async function waitForModel(served: ServedModel, signal: AbortSignal): Promise<M
     served.loadWaiters -= 1;
   }
 }
-
-/** The error a failed generation is answered with; cancellations say why. */
 
 interface ImageSize {
   width: number;

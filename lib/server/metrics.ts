@@ -3,6 +3,7 @@
 import express = require('express');
 import * as client from 'prom-client';
 import type { GenerationMetrics, Task } from '../diffusion-model';
+import type { JobStatus } from './jobs';
 import type { ModelRegistry } from './registry';
 
 const PREFIX = 'ov_diffusion_';
@@ -19,6 +20,7 @@ export class ServerMetrics {
   private readonly generationSeconds: client.Histogram<'model' | 'task'>;
   private readonly queueSeconds: client.Histogram<'model'>;
   private readonly images: client.Counter<'model' | 'task'>;
+  private readonly jobsFinished: client.Counter<'status'>;
 
   constructor(models: ModelRegistry, options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -60,6 +62,7 @@ export class ServerMetrics {
     );
     this.queueSeconds = histogram('queue_wait_seconds', 'Time a generation waited for a free slot', ['model']);
     this.images = counter('images_generated_total', 'Images generated', ['model', 'task']);
+    this.jobsFinished = counter('jobs_finished_total', 'Background jobs finished, by final status', ['status']);
     if (options.processMetrics) client.collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
   }
 
@@ -81,6 +84,23 @@ export class ServerMetrics {
     for (const ms of metrics?.stepMs ?? []) this.stepSeconds.observe({ model }, ms / 1000);
     if (typeof metrics?.totalMs === 'number') this.generationSeconds.observe({ model, task }, metrics.totalMs / 1000);
     if (typeof metrics?.queueMs === 'number') this.queueSeconds.observe({ model }, metrics.queueMs / 1000);
+  }
+
+  /** Background jobs kept now by status, read at scrape time. */
+  watchJobs(counts: () => Record<JobStatus, number>): void {
+    new client.Gauge({
+      name: `${PREFIX}jobs`,
+      help: 'Background jobs kept now, by status (finished ones stay until --job_ttl or --max_jobs evicts them)',
+      labelNames: ['status'],
+      registers: [this.registry],
+      collect() {
+        for (const [status, n] of Object.entries(counts())) this.set({ status }, n);
+      },
+    });
+  }
+
+  jobFinished(status: JobStatus): void {
+    this.jobsFinished.inc({ status });
   }
 
   /** GET /metrics in the Prometheus text format. */
