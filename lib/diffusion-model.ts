@@ -77,6 +77,8 @@ export interface GenerateOptions extends GenerationParameters {
    * the call with that error; a server applies its size and memory limits here.
    */
   admit?: (plan: CallPlan) => void;
+  /** Called when the call has its slot and starts running, after any wait in the queue (maxConcurrency). */
+  onRunning?: () => void;
 }
 
 /** What a validated call will run (see GenerateOptions.admit). */
@@ -248,6 +250,7 @@ export class DiffusionModel {
         const queueMs = performance.now() - queuedAt;
         const native = this.handle();
         if (signal?.aborted) throw abortError();
+        options.onRunning?.();
         const stepListener = onStep
           ? (step: number, total: number, preview?: { count: number; width: number; height: number; data: Buffer }) =>
               onStep({

@@ -81,7 +81,7 @@ test('generations: a JSON request maps onto text2image and answers created + b64
     const call = model.calls[0];
     assert.equal(call.task, 'text2image');
     assert.equal(call.prompt, 'three astronauts');
-    const { signal, onStep, admit, ...options } = call.options;
+    const { signal, onStep, admit, onRunning, ...options } = call.options;
     assert.ok(signal instanceof AbortSignal);
     assert.equal(typeof onStep, 'function');
     assert.equal(typeof admit, 'function');
@@ -113,7 +113,6 @@ test('generations: null means default, unknown and ignored OpenAI fields are tol
       size: null,
       response_format: null,
       guidance_scale: null,
-      quality: 'high',
       style: 'vivid',
       user: 'u1',
       moderation: 'low',
@@ -121,7 +120,7 @@ test('generations: null means default, unknown and ignored OpenAI fields are tol
       num_images_per_prompt: null,
     });
     assert.equal(res.status, 200, res.text);
-    const { signal, onStep, admit, seed, ...options } = model.calls[0].options;
+    const { signal, onStep, admit, onRunning, seed, ...options } = model.calls[0].options;
     assert.deepEqual(options, { numInferenceSteps: 50 });
     assert.ok(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32, 'without rng_seed, a random seed');
     assert.equal(res.headers.get('x-rng-seed'), String(seed));
@@ -138,7 +137,7 @@ test('generations: OVMS getImageGenerationRequestOptionsAllHandledOpenAIFields (
     assert.equal((await postJson(`${url}/v3/images/generations`, { model: 'sd', prompt: 'x', size: 'auto' })).status, 200);
     assert.deepEqual(
       Object.keys(model.calls[0].options)
-        .filter((k) => !['signal', 'onStep', 'admit', 'seed'].includes(k))
+        .filter((k) => !['signal', 'onStep', 'admit', 'onRunning', 'seed'].includes(k))
         .sort(),
       ['height', 'numImagesPerPrompt', 'numInferenceSteps', 'width'],
     );

@@ -8,7 +8,7 @@ const path = require('path');
 const { spawnSync } = require('child_process');
 
 const TIERS = {
-  unit: ['lint', 'engine-math', 'shape-judge', 'server-cli', 'server-features', 'server-routes', 'server-bad-input', 'server-memory'],
+  unit: ['lint', 'engine-math', 'shape-judge', 'server-cli', 'server-features', 'server-routes', 'server-bad-input', 'server-memory', 'server-jobs'],
   native: [
     'foundation',
     'node-gyp',
@@ -21,6 +21,7 @@ const TIERS = {
     'server-pull',
     'server-sd3-flux',
     'server-limits',
+    'server-jobs-engine',
   ],
   parity: ['fixtures-in-oracle', 'text2image-parity', 'edit-parity', 'sd3-flux-parity', 'reshape', 'lora', 'server-openai'],
 };

@@ -2,6 +2,7 @@
 // existence check of local LoRA files, which OVMS also does while parsing.
 import { DEFAULT_TIMEOUTS } from '../server/body';
 import { parseMemorySize } from '../server/memory';
+import { JOB_DEFAULTS } from '../server/jobs';
 import { LOG_LEVELS, LogLevel } from '../server/log';
 import type { LoraSpec } from './lora-sources';
 import { parseSourceLoras } from './lora-sources';
@@ -59,6 +60,10 @@ export interface CliOptions {
   /** Write the generation parameters into PNG outputs (a "parameters" tEXt chunk). */
   pngMetadata: boolean;
   imageUrlTtlSeconds: number;
+  /** Background jobs kept at once (0: background: true is refused). */
+  maxJobs: number;
+  /** How long a finished background job (status, events, images) is kept. */
+  jobTtlSeconds: number;
   /** Base of the image URLs of response_format=url (default: from the request's Host header). */
   publicUrl?: string;
   /** The prompt of /images/variations requests that give none. */
@@ -157,6 +162,18 @@ const FLAGS: Record<string, FlagSpec> = {
     arg: 'SECONDS',
     group: 'serving',
     help: `How long response_format=url images stay downloadable (default ${DEFAULT_IMAGE_URL_TTL_SECONDS}).`,
+  },
+  max_jobs: {
+    kind: 'string',
+    arg: 'N',
+    group: 'serving',
+    help: `Background jobs (background: true) kept at once, finished ones included; 0 turns jobs off (default ${JOB_DEFAULTS.maxJobs}).`,
+  },
+  job_ttl: {
+    kind: 'string',
+    arg: 'SECONDS',
+    group: 'serving',
+    help: `How long a finished background job and its images are kept (default ${JOB_DEFAULTS.ttlSeconds}).`,
   },
   public_url: {
     kind: 'string',
@@ -417,6 +434,8 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     imageUrlTtlSeconds: values.has('image_url_ttl')
       ? wrap(() => parseSeconds('image_url_ttl', str('image_url_ttl')!))
       : DEFAULT_IMAGE_URL_TTL_SECONDS,
+    maxJobs: values.has('max_jobs') ? wrap(() => parseNonNegativeInt('max_jobs', str('max_jobs')!)) : JOB_DEFAULTS.maxJobs,
+    jobTtlSeconds: values.has('job_ttl') ? wrap(() => parseSeconds('job_ttl', str('job_ttl')!)) : JOB_DEFAULTS.ttlSeconds,
     publicUrl: publicUrl(str('public_url')),
     variationPrompt: (values.get('variation_prompt') as string | undefined) ?? '',
     shutdownTimeoutSeconds: values.has('shutdown_timeout')
@@ -438,6 +457,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
   };
   if (options.help || options.version) return options;
   if (options.headersTimeoutSeconds <= 0) throw new CliError('--headers_timeout must be more than 0 seconds');
+  if (options.jobTtlSeconds <= 0) throw new CliError('--job_ttl must be more than 0 seconds (--max_jobs 0 turns jobs off)');
   validateModes(options);
   const device = model.target_device ?? '';
   if (model.source_loras !== undefined) options.loras = wrap(() => parseSourceLoras(model.source_loras!, { device }));

@@ -201,6 +201,7 @@ export async function start(options: CliOptions, logger: Logger, env: NodeJS.Pro
     logger,
     processMetrics: true,
     imageUrlTtlSeconds: options.imageUrlTtlSeconds,
+    jobs: { maxJobs: options.maxJobs, ttlSeconds: options.jobTtlSeconds },
     serving: {
       defaultRngSeed: options.defaultRngSeed,
       pngMetadata: options.pngMetadata,
@@ -227,7 +228,7 @@ export async function start(options: CliOptions, logger: Logger, env: NodeJS.Pro
       }),
     ),
   ).then(() => {
-    const routes = `/v3 and /v1: images/generations, images/edits, images/variations, models; /metrics${options.metricsApiKey && apiKey ? ' (with the key)' : ''}`;
+    const routes = `/v3 and /v1: images/generations, images/edits, images/variations, images/jobs, models; /metrics${options.metricsApiKey && apiKey ? ' (with the key)' : ''}`;
     logger.info(`REST server listening on ${url} (${routes})${apiKey ? ', API key required' : ''}`);
     logger.info(
       `ready: serving ${registry

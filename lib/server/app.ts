@@ -7,11 +7,13 @@ import { DEFAULT_TIMEOUTS, RequestTimeouts, refuseExpectation } from './body';
 import { ApiError, errorHandler, notFound } from './errors';
 import { ImageStore } from './image-store';
 import { InFlight, whenHandled } from './inflight';
+import { JOB_DEFAULTS, JobStore } from './jobs';
 import { Logger, silentLogger } from './log';
 import { MemoryAdmission } from './memory';
 import { ServerMetrics } from './metrics';
 import { ModelRegistry, ServedModelInit } from './registry';
 import { healthRoutes } from './routes/health';
+import { jobRoutes } from './routes/jobs';
 import { ImageRouteContext, RequestLogFields, ServingOptions, imageRoutes } from './routes/images';
 import { modelRoutes } from './routes/models';
 import { DEFAULT_KEEP_ALIVE_MS } from './sse';
@@ -37,6 +39,8 @@ export interface AppOptions {
    * Default 0: off (the CLI's --memory_budget defaults to 90% of the machine's memory).
    */
   memoryBudgetBytes?: number;
+  /** Background jobs: how many are kept (0: background: true is refused) and how long finished ones stay, in seconds. */
+  jobs?: { maxJobs?: number; ttlSeconds?: number };
 }
 
 export interface App extends express.Express {
@@ -44,9 +48,13 @@ export interface App extends express.Express {
   metrics: ServerMetrics;
   images: ImageStore;
   inflight: InFlight;
-  /** Refuses new API requests, lets those in progress finish for graceMs, then cancels the rest. Returns how many were cancelled. */
+  jobs: JobStore;
+  /**
+   * Refuses new API requests, lets those in progress (and background jobs) finish for graceMs, then cancels the rest.
+   * Returns how many were cancelled.
+   */
   drain(graceMs: number): Promise<number>;
-  /** Deletes the stored images. */
+  /** Deletes the stored images, cancels and forgets the jobs. */
   dispose(): void;
 }
 
@@ -137,7 +145,15 @@ export function createApp(options: AppOptions): App {
       );
     else logger.debug(`${error.status} ${error.message}`);
   };
-  const context: ImageRouteContext = { registry, serving, metrics, store: images, logger, reportError, memory };
+  const jobs = new JobStore(
+    { registry, serving, metrics, store: images, logger, memory },
+    {
+      maxJobs: options.jobs?.maxJobs ?? JOB_DEFAULTS.maxJobs,
+      ttlMs: (options.jobs?.ttlSeconds ?? JOB_DEFAULTS.ttlSeconds) * 1000,
+    },
+  );
+  metrics.watchJobs(() => jobs.counts());
+  const context: ImageRouteContext = { registry, serving, metrics, store: images, logger, reportError, memory, jobs };
 
   const app = express();
   app.disable('x-powered-by');
@@ -152,6 +168,7 @@ export function createApp(options: AppOptions): App {
   if (options.apiKey) app.use(API_PREFIXES, apiKeyCheck(options.apiKey));
   for (const prefix of API_PREFIXES) {
     app.use(prefix, imageRoutes(context));
+    app.use(prefix, jobRoutes(jobs, serving.keepAliveMs));
     app.use(prefix, modelRoutes(registry));
   }
   app.use(notFound);
@@ -167,7 +184,15 @@ export function createApp(options: AppOptions): App {
     metrics,
     images,
     inflight,
-    drain: (graceMs: number) => inflight.drain(graceMs),
-    dispose: () => images.close(),
+    jobs,
+    // Background jobs get the same grace as requests (their event streams are requests, and end with them).
+    drain: async (graceMs: number) => {
+      const [requests, cancelledJobs] = await Promise.all([inflight.drain(graceMs), jobs.drain(graceMs)]);
+      return requests + cancelledJobs;
+    },
+    dispose: () => {
+      jobs.close();
+      images.close();
+    },
   });
 }

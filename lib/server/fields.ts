@@ -7,7 +7,7 @@ import { badField, shown } from './errors';
 import { ModelSettings, Size, sizeText } from './settings';
 
 export type BodyKind = 'json' | 'multipart';
-type FieldType = 'string' | 'int' | 'float' | 'bool' | 'object';
+type FieldType = 'string' | 'int' | 'float' | 'bool' | 'object' | 'string_or_bool';
 
 const TYPE_OF_PARAMETER: Record<ParameterType, FieldType> = {
   string: 'string',
@@ -26,7 +26,8 @@ const PARAMETER_FIELDS = GENERATION_PARAMETERS.filter((p): p is HttpParameter =>
 
 /**
  * Every field the server reads: the generation parameters, and the fields of the request itself. Anything else
- * (quality, style, user, ...) is tolerated and ignored; docs/server.md lists them.
+ * (style, user, ...) is tolerated and ignored; docs/server.md lists them. `background` is two fields in one: a string
+ * is OpenAI's transparency choice (auto, opaque; transparent is refused), the boolean true asks for a background job.
  */
 export const FIELD_TYPES = {
   ...(Object.fromEntries(PARAMETER_FIELDS.map((p) => [p.field, TYPE_OF_PARAMETER[p.type]])) as ParameterFieldTypes),
@@ -38,7 +39,8 @@ export const FIELD_TYPES = {
   lora_alphas: 'object',
   output_format: 'string',
   output_compression: 'int',
-  background: 'string',
+  background: 'string_or_bool',
+  quality: 'string',
   stream: 'bool',
   partial_images: 'int',
 } as const satisfies Record<string, FieldType>;
@@ -49,7 +51,9 @@ type FieldValue<T extends FieldType> = T extends 'string'
     ? boolean
     : T extends 'object'
       ? Record<string, number>
-      : number;
+      : T extends 'string_or_bool'
+        ? string | boolean
+        : number;
 export type Fields = { [K in FieldName]?: FieldValue<(typeof FIELD_TYPES)[K]> };
 
 const INT = /^[+-]?\d+$/;
@@ -60,6 +64,7 @@ const TYPE_WORDS: Record<FieldType, string> = {
   float: 'a number',
   bool: 'a boolean',
   object: 'an object',
+  string_or_bool: 'a string or a boolean',
 };
 
 function parseAlphas(value: unknown, kind: BodyKind): Record<string, number> {
@@ -89,6 +94,7 @@ function coerce(name: FieldName, type: FieldType, value: unknown, kind: BodyKind
     if (Array.isArray(value)) throw badField(name, `${name} is given more than once`);
     if (typeof value !== 'string') throw badField(name, `${name} must be a text field`);
     if (type === 'string') return value;
+    if (type === 'string_or_bool') return value === 'true' ? true : value === 'false' ? false : value;
     if (type === 'bool') {
       if (value !== 'true' && value !== 'false') throw badField(name, `${name} must be true or false (got ${shown(value)})`);
       return value === 'true';
@@ -99,11 +105,13 @@ function coerce(name: FieldName, type: FieldType, value: unknown, kind: BodyKind
   const ok =
     type === 'string'
       ? typeof value === 'string'
-      : type === 'bool'
-        ? typeof value === 'boolean'
-        : type === 'int'
-          ? Number.isInteger(value)
-          : typeof value === 'number' && Number.isFinite(value);
+      : type === 'string_or_bool'
+        ? typeof value === 'string' || typeof value === 'boolean'
+        : type === 'bool'
+          ? typeof value === 'boolean'
+          : type === 'int'
+            ? Number.isInteger(value)
+            : typeof value === 'number' && Number.isFinite(value);
   if (!ok) throw badField(name, `${name} must be ${TYPE_WORDS[type]}, got ${shown(value)}`);
   return value;
 }
@@ -124,6 +132,30 @@ export const SCHEDULERS: readonly SchedulerName[] = SCHEDULER_NAMES;
 
 export type ResponseFormat = 'b64_json' | 'url';
 
+/** OpenAI's quality words; dall-e-3's standard and hd are taken as auto and high. */
+export type Quality = 'low' | 'medium' | 'high' | 'auto';
+const QUALITY_WORDS: Record<string, Quality> = { low: 'low', medium: 'medium', high: 'high', auto: 'auto', standard: 'auto', hd: 'high' };
+
+/**
+ * The step counts of `quality` per model family (by the model folder's pipeline class), the only place they are
+ * declared (docs/server.md's table is generated from it). `auto` is the server's default (--default_num_inference_steps);
+ * every count is capped at --max_num_inference_steps; num_inference_steps, when given, wins over quality.
+ * The first matching row applies.
+ */
+export const QUALITY_STEPS: ReadonlyArray<{ family: string; classes: RegExp; low: number; medium: number; high: number }> = [
+  { family: 'LCM', classes: /^LatentConsistency/, low: 2, medium: 4, high: 8 },
+  { family: 'FLUX Fill', classes: /^FluxFill/, low: 20, medium: 30, high: 50 },
+  { family: 'SD3, FLUX', classes: /^(StableDiffusion3|Flux)/, low: 10, medium: 20, high: 28 },
+  { family: 'SD 1.x/2.x, SDXL (and any other)', classes: /(?:)/, low: 15, medium: 30, high: 50 },
+];
+
+/** The steps a quality means for a model class (undefined for auto: the server's default applies). */
+export function qualitySteps(quality: Quality, className: string, settings: ModelSettings): number | undefined {
+  if (quality === 'auto') return undefined;
+  const row = QUALITY_STEPS.find((r) => r.classes.test(className))!;
+  return Math.min(row[quality], settings.maxNumInferenceSteps);
+}
+
 export interface ImageRequest {
   prompt: string;
   options: GenerateOptions;
@@ -135,6 +167,10 @@ export interface ImageRequest {
   stream: boolean;
   /** Decoded previews to stream before the final image (0..3). */
   partialImages: number;
+  /** The quality asked for; low/medium/high set the steps once the model's family is known (qualitySteps). */
+  quality: Quality;
+  /** background: true: run as a background job (answered 202 with the job). */
+  job: boolean;
 }
 
 export interface RequestDefaults {
@@ -187,12 +223,37 @@ export function buildImageRequest(f: Fields, settings: ModelSettings, defaults: 
     if (!scheduler)
       throw badField('scheduler', `scheduler must be one of ${SCHEDULERS.join(', ')} (got ${shown(f.scheduler)})`, 'unsupported_value');
   }
-  if (f.background !== undefined && !['auto', 'opaque'].includes(f.background))
+  const job = f.background === true;
+  if (typeof f.background === 'string' && !['auto', 'opaque'].includes(f.background))
     throw badField(
       'background',
-      `background ${shown(f.background)} is not supported: the images are opaque (use auto or opaque)`,
+      f.background === 'transparent'
+        ? 'background transparent is not supported: these models make opaque images (use auto or opaque; background: true, a boolean, runs a background job)'
+        : `background must be auto or opaque (a string), or true to run a background job (a boolean); got ${shown(f.background)}`,
       'unsupported_value',
     );
+  if (job && stream)
+    throw badField(
+      'stream',
+      'a background job is not streamed: follow GET /images/jobs/{id}/events instead (leave stream out)',
+      'unsupported_value',
+    );
+  if (job && responseFormat === 'url')
+    throw badField(
+      'response_format',
+      "a background job's images are read from GET /images/jobs/{id}/content; leave response_format out",
+      'unsupported_value',
+    );
+  let quality: Quality = 'auto';
+  if (f.quality !== undefined) {
+    if (!Object.hasOwn(QUALITY_WORDS, f.quality))
+      throw badField(
+        'quality',
+        `quality must be low, medium, high or auto (or standard, hd), got ${shown(f.quality)}`,
+        'unsupported_value',
+      );
+    quality = QUALITY_WORDS[f.quality];
+  }
   const outputFormat = (f.output_format ?? 'png') as OutputFormat;
   if (!['png', 'jpeg', 'webp'].includes(outputFormat))
     throw badField('output_format', `output_format must be png, jpeg or webp, got ${shown(f.output_format)}`, 'unsupported_value');
@@ -259,7 +320,8 @@ export function buildImageRequest(f: Fields, settings: ModelSettings, defaults: 
     width: size.width,
     height: size.height,
     numImagesPerPrompt: n,
-    numInferenceSteps: f.num_inference_steps ?? settings.defaultNumInferenceSteps,
+    // With quality low/medium/high and no num_inference_steps, the steps are set when the model's family is known.
+    numInferenceSteps: f.num_inference_steps ?? (quality === 'auto' ? settings.defaultNumInferenceSteps : undefined),
     scheduler,
   });
   for (const key of Object.keys(options) as Array<keyof GenerateOptions>) if (options[key] === undefined) delete options[key];
@@ -272,5 +334,7 @@ export function buildImageRequest(f: Fields, settings: ModelSettings, defaults: 
     responseFormat,
     stream,
     partialImages: f.partial_images ?? 0,
+    quality,
+    job,
   };
 }

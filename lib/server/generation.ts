@@ -6,8 +6,10 @@ import * as crypto from 'crypto';
 import sharp = require('sharp');
 import type { CallPlan, GenerateOptions, GenerationResult, StepProgress, Task } from '../diffusion-model';
 import { DEFAULT_MAX_INPUT_PIXELS } from '../images';
-import { ApiError, badField } from './errors';
-import { Fields, ImageRequest, buildImageRequest } from './fields';
+import { OvDiffusionError } from '../errors';
+import { ApiError, badField, toApiError } from './errors';
+import { ClientDisconnected, ServerShuttingDown } from './inflight';
+import { Fields, ImageRequest, buildImageRequest, qualitySteps } from './fields';
 import type { ImageStore } from './image-store';
 import type { ServerMetrics } from './metrics';
 import { ImageParameters, Usage, encodeImage, imageTokens, usage } from './output';
@@ -95,6 +97,8 @@ export interface GenerationOutcome {
   /** The images in the requested output format. */
   encoded: Buffer[];
   usage: Usage;
+  /** What PNG outputs carry (undefined with --no_png_metadata), per image of the batch. */
+  parameters: (index: number) => ImageParameters | undefined;
 }
 
 export interface RunOptions {
@@ -106,28 +110,64 @@ export interface RunOptions {
   onStart?: () => void;
   /** The request's log line, for the memory estimate. */
   log?: LogFields;
+  /** Called while the model loads, once the call waits for it (it counts against the queue). */
+  onLoadWait?: () => void;
+  /** Called when the call passed every check and enters the model's queue (a full queue then refuses it). */
+  onQueued?: (call: CallPlan) => void;
+  /** The call's 1-based place among those waiting for a slot of its model, when it enters and as it changes. */
+  onPosition?: (position: number) => void;
+  /** Called when the call has a slot and starts running. */
+  onRunning?: () => void;
+}
+
+/** The error a failed generation is answered with: cancellations say why, a full queue gives the limits and Retry-After. */
+export function generationError(error: unknown, signal: AbortSignal, served: ServedModel): ApiError {
+  if (signal.aborted && signal.reason instanceof ServerShuttingDown)
+    return new ApiError(503, 'the server is shutting down; the generation was cancelled', null, 'shutting_down').withHeader(
+      'x-should-retry',
+      'true',
+    );
+  if (signal.aborted && signal.reason instanceof ClientDisconnected)
+    return new ApiError(499, 'the client disconnected; the generation was cancelled', null, 'cancelled');
+  const apiError = toApiError(error);
+  if (error instanceof OvDiffusionError && (error.code === 'ERR_QUEUE_FULL' || error.code === 'ERR_QUEUE_TIMEOUT')) {
+    const { maxConcurrency, maxQueue } = served.settings;
+    const limits = `'${served.name}' runs ${maxConcurrency} at once and queues ${maxQueue} (--max_concurrency, --max_queue_size)`;
+    const answer = new ApiError(apiError.status, `${apiError.message}. ${limits}`, null, apiError.code);
+    return answer.withHeader('retry-after', served.retryAfterSeconds());
+  }
+  return apiError;
 }
 
 /** Waits for the model, generates, records the metrics and encodes the images. */
 export async function runGeneration(ctx: GenerationContext, plan: GenerationPlan, run: RunOptions): Promise<GenerationOutcome> {
   const { resolved, request, task, seed, files, inputSize } = plan;
   const { served } = resolved;
-  const model = await waitForModel(served, run.signal);
+  const model = await waitForModel(served, run.signal, run.onLoadWait);
   checkTask(resolved, model, task);
   run.onStart?.();
+  const steps = request.options.numInferenceSteps ?? qualitySteps(request.quality, model.className, served.settings);
+  let leaveQueue: (() => void) | undefined;
   const options: GenerateOptions = {
     ...request.options,
+    ...(steps !== undefined ? { numInferenceSteps: steps } : {}),
     seed,
     ...adapterOptions(resolved, model, request),
     signal: run.signal,
     onStep: run.onStep,
     ...(run.previews ? { previews: run.previews } : {}),
+    onRunning: () => {
+      leaveQueue?.();
+      run.onRunning?.();
+    },
     admit: (call) => {
       checkPlan(call, served.settings, {
         size: request.options.width !== undefined || request.options.height !== undefined,
         image: task === 'image2image',
       });
       releaseMemory = admitMemory(ctx, served, call, run.log ?? {});
+      leaveQueue = served.queue.enter(run.onPosition);
+      run.onQueued?.(call);
     },
   };
   let releaseMemory: (() => void) | undefined;
@@ -138,6 +178,7 @@ export async function runGeneration(ctx: GenerationContext, plan: GenerationPlan
     else result = await model.inpaint(request.prompt, files!.image, files!.mask!, options);
   } finally {
     releaseMemory?.();
+    leaveQueue?.();
   }
 
   const metrics = result.metrics as Partial<GenerationResult['metrics']> | undefined;
@@ -150,7 +191,7 @@ export async function runGeneration(ctx: GenerationContext, plan: GenerationPlan
       ? {
           prompt: request.prompt,
           negativePrompt: o.negativePrompt,
-          steps: o.numInferenceSteps ?? result.steps,
+          steps: options.numInferenceSteps ?? result.steps,
           scheduler: result.scheduler,
           seed,
           guidanceScale: o.guidanceScale,
@@ -168,6 +209,7 @@ export async function runGeneration(ctx: GenerationContext, plan: GenerationPlan
     result,
     encoded,
     usage: usage(request, inputTokens, { width: result.width, height: result.height, count: result.images.length }),
+    parameters,
   };
 }
 
@@ -200,7 +242,7 @@ function modelUnavailable(served: ServedModel, error: Error): ApiError {
  * The loaded model; while it loads, requests wait for it like in OVMS, as many as its queue holds (then 503 with
  * Retry-After) and up to --queue_timeout.
  */
-async function waitForModel(served: ServedModel, signal: AbortSignal): Promise<ModelLike> {
+async function waitForModel(served: ServedModel, signal: AbortSignal, onWait?: () => void): Promise<ModelLike> {
   if (served.model) return served.model;
   if (served.error) throw modelUnavailable(served, served.error);
   const { maxConcurrency, maxQueue, queueTimeoutMs } = served.settings;
@@ -215,6 +257,7 @@ async function waitForModel(served: ServedModel, signal: AbortSignal): Promise<M
       .withHeader('x-should-retry', 'true');
   }
   served.loadWaiters += 1;
+  onWait?.();
   try {
     return await new Promise<ModelLike>((resolve, reject) => {
       const timer =
@@ -246,8 +289,6 @@ async function waitForModel(served: ServedModel, signal: AbortSignal): Promise<M
     served.loadWaiters -= 1;
   }
 }
-
-/** The error a failed generation is answered with; cancellations say why. */
 
 interface ImageSize {
   width: number;

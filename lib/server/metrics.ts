@@ -4,6 +4,7 @@ import express = require('express');
 import * as client from 'prom-client';
 import type { GenerationMetrics, Task } from '../diffusion-model';
 import type { MemoryAdmission } from './memory';
+import type { JobStatus } from './jobs';
 import type { ModelRegistry } from './registry';
 
 const PREFIX = 'ov_diffusion_';
@@ -23,6 +24,7 @@ export class ServerMetrics {
   private readonly queueSeconds: client.Histogram<'model'>;
   private readonly images: client.Counter<'model' | 'task'>;
   private readonly memoryEstimates: client.Histogram<'model'>;
+  private readonly jobsFinished: client.Counter<'status'>;
 
   constructor(models: ModelRegistry, options: { processMetrics?: boolean; memory?: MemoryAdmission } = {}) {
     const registers = [this.registry];
@@ -85,6 +87,7 @@ export class ServerMetrics {
       gauge('memory_baseline_bytes', 'Resident memory when no request was admitted (the loaded models)', () => memory.baselineBytes);
       gauge('memory_reserved_bytes', 'Estimated peak of the admitted requests that can run at once', () => memory.reservedBytes);
     }
+    this.jobsFinished = counter('jobs_finished_total', 'Background jobs finished, by final status', ['status']);
     if (options.processMetrics) client.collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
   }
 
@@ -110,6 +113,23 @@ export class ServerMetrics {
     for (const ms of metrics?.stepMs ?? []) this.stepSeconds.observe({ model }, ms / 1000);
     if (typeof metrics?.totalMs === 'number') this.generationSeconds.observe({ model, task }, metrics.totalMs / 1000);
     if (typeof metrics?.queueMs === 'number') this.queueSeconds.observe({ model }, metrics.queueMs / 1000);
+  }
+
+  /** Background jobs kept now by status, read at scrape time. */
+  watchJobs(counts: () => Record<JobStatus, number>): void {
+    new client.Gauge({
+      name: `${PREFIX}jobs`,
+      help: 'Background jobs kept now, by status (finished ones stay until --job_ttl or --max_jobs evicts them)',
+      labelNames: ['status'],
+      registers: [this.registry],
+      collect() {
+        for (const [status, n] of Object.entries(counts())) this.set({ status }, n);
+      },
+    });
+  }
+
+  jobFinished(status: JobStatus): void {
+    this.jobsFinished.inc({ status });
   }
 
   /** GET /metrics in the Prometheus text format. */

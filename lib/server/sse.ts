@@ -48,9 +48,14 @@ export class EventStream {
     this.res.write(text);
   }
 
-  /** One event; its JSON `type` names it. */
-  send(event: { type: string; [key: string]: unknown }): void {
-    this.write(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+  /** One event; its JSON `type` names it. With an id, a reconnecting client sends it back as Last-Event-ID. */
+  send(event: { type: string; [key: string]: unknown }, id?: number): void {
+    this.write(`${id !== undefined ? `id: ${id}\n` : ''}event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+  }
+
+  /** Starts the response now (a stream that may have nothing to send for a while). */
+  begin(): void {
+    if (this.open) this.start();
   }
 
   /** A mid-stream failure, then the end. */

@@ -30,9 +30,17 @@ const BAD_JSON_VALUES = {
   float: ['"1.0"', 'true', '[1]', '{}', DEEP],
   bool: ['"true"', '1', '[]', DEEP],
   object: ['"x"', '5', '[]', '{"a":"x"}', `{"a":${DEEP}}`, DEEP],
+  string_or_bool: ['123', '[]', '{}', DEEP, deepObject(5000)],
 };
 /** Multipart text values of the wrong kind per field type (every type also gets a repeated and a nested field). */
-const BAD_TEXT_VALUES = { string: [], int: ['abc', '1.5', '1e3x'], float: ['x1', '1,5'], bool: ['yes', '1'], object: ['{bad json', '[1]'] };
+const BAD_TEXT_VALUES = {
+  string: [],
+  int: ['abc', '1.5', '1e3x'],
+  float: ['x1', '1,5'],
+  bool: ['yes', '1'],
+  object: ['{bad json', '[1]'],
+  string_or_bool: [],
+};
 
 /** A PNG with only a header of the given size (IDAT garbage): what a decoder would see before decoding. */
 function pngHeaderOnly(width, height) {
@@ -567,6 +575,11 @@ function authCases() {
     ['GET', '/v1/models'],
     ['GET', '/v1/models/sd'],
     ['GET', '/v3/v1/models'],
+    ['GET', '/v3/images/jobs'],
+    ['GET', '/v1/images/jobs/imgjob_x'],
+    ['GET', '/v3/images/jobs/imgjob_x/events'],
+    ['GET', '/v3/images/jobs/imgjob_x/content'],
+    ['DELETE', '/v3/images/jobs/imgjob_x'],
   ];
   const variants = [
     ['no Authorization', {}],

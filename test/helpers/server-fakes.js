@@ -68,6 +68,8 @@ function fakeModel({
         running += 1;
         maxRunning = Math.max(maxRunning, running);
         try {
+          if (options.signal?.aborted) throw cancelled();
+          options.onRunning?.();
           const w = options.width ?? imageSize?.width ?? width;
           const h = options.height ?? imageSize?.height ?? height;
           const n = options.numImagesPerPrompt ?? 1;

@@ -4,18 +4,26 @@
 import express = require('express');
 import type { Request, Response } from 'express';
 import type { GenerationResult, StepProgress } from '../../diffusion-model';
-import { OvDiffusionError } from '../../errors';
 import type { GeneratedImage } from '../../images';
 import { RequestTimeouts, bodyStage } from '../body';
-import { ApiError, badField, toApiError } from '../errors';
+import { ApiError, badField } from '../errors';
 import { BodyKind, ImageRequest, readFields } from '../fields';
-import { EditFiles, Endpoint, GenerationContext, GenerationDefaults, LogFields, planGeneration, runGeneration } from '../generation';
+import {
+  EditFiles,
+  Endpoint,
+  GenerationContext,
+  GenerationDefaults,
+  LogFields,
+  generationError,
+  planGeneration,
+  runGeneration,
+} from '../generation';
 import { IMAGE_ROUTE } from '../image-store';
-import { ClientDisconnected, ServerShuttingDown, handled, requestSignal } from '../inflight';
+import { ServerShuttingDown, handled, requestSignal } from '../inflight';
 import type { Logger } from '../log';
 import { MULTIPART_BODY_LIMIT, editFiles, parseMultipart, requireMultipart } from '../multipart';
 import { encodeImage } from '../output';
-import type { ServedModel } from '../registry';
+import type { JobStore } from '../jobs';
 import { EventStream } from '../sse';
 
 /** Server-wide serving choices (the CLI's "Serving" flags). */
@@ -30,6 +38,7 @@ export interface ServingOptions extends GenerationDefaults {
 
 export interface ImageRouteContext extends GenerationContext {
   serving: ServingOptions;
+  jobs: JobStore;
   logger: Logger;
   /** Logs and counts an error answered inside a stream (JSON errors go through the app's error handler). */
   reportError(res: Response, error: ApiError, cause: unknown): void;
@@ -42,24 +51,6 @@ export type RequestLogFields = LogFields;
 const EVENT_PREFIX: Record<Endpoint, string> = { generations: 'image_generation', edits: 'image_edit', variations: '' };
 /** JSON bodies (a prompt is at most a few KB; OVMS takes 1 MB too). */
 const JSON_LIMIT = 1024 * 1024;
-
-function failure(error: unknown, signal: AbortSignal, served: ServedModel): ApiError {
-  if (signal.aborted && signal.reason instanceof ServerShuttingDown)
-    return new ApiError(503, 'the server is shutting down; the generation was cancelled', null, 'shutting_down').withHeader(
-      'x-should-retry',
-      'true',
-    );
-  if (signal.aborted && signal.reason instanceof ClientDisconnected)
-    return new ApiError(499, 'the client disconnected; the generation was cancelled', null, 'cancelled');
-  const apiError = toApiError(error);
-  if (error instanceof OvDiffusionError && (error.code === 'ERR_QUEUE_FULL' || error.code === 'ERR_QUEUE_TIMEOUT')) {
-    const { maxConcurrency, maxQueue } = served.settings;
-    const limits = `'${served.name}' runs ${maxConcurrency} at once and queues ${maxQueue} (--max_concurrency, --max_queue_size)`;
-    const answer = new ApiError(apiError.status, `${apiError.message}. ${limits}`, null, apiError.code);
-    return answer.withHeader('retry-after', served.retryAfterSeconds());
-  }
-  return apiError;
-}
 
 function baseUrl(req: Request, serving: ServingOptions): string {
   return serving.publicUrl ?? `${req.protocol}://${req.get('host') ?? 'localhost'}`;
@@ -74,7 +65,7 @@ function imageEvent(type: string, bytes: Buffer, size: string, request: ImageReq
     b64_json: bytes.toString('base64'),
     created_at: unixNow(),
     size,
-    quality: 'auto',
+    quality: request.quality,
     background: 'opaque',
     output_format: request.outputFormat,
     ...extra,
@@ -136,8 +127,16 @@ async function generate(
     scheduler: o.scheduler,
     seed,
     stream: request.stream || undefined,
-    partial_images: request.stream ? request.partialImages : undefined,
+    partial_images: request.stream || request.job ? request.partialImages : undefined,
   });
+  if (request.job) {
+    const job = await ctx.jobs.submit(plan, endpoint);
+    log.job = job.id;
+    res.status(202).setHeader('x-rng-seed', String(seed));
+    res.setHeader('location', `${req.baseUrl}/images/jobs/${job.id}`);
+    res.json(job.toJSON());
+    return;
+  }
 
   const signal = requestSignal(res);
   const stream = request.stream ? new EventStream(res, ctx.serving.keepAliveMs) : undefined;
@@ -182,7 +181,7 @@ async function generate(
     const size = `${result.width}x${result.height}`;
     if (stream) {
       await partials!.done;
-      for (const bytes of encoded) stream.send(imageEvent(`${events}.completed`, bytes, size, request, { usage: used }));
+      for (const bytes of encoded) stream.send(imageEvent(`${events}.completed`, bytes, size, request, { seed, usage: used }));
       stream.end();
       return;
     }
@@ -191,19 +190,21 @@ async function generate(
         ? await Promise.all(
             encoded.map(async (bytes) => ({
               url: `${baseUrl(req, ctx.serving)}${IMAGE_ROUTE}/${await ctx.store.put(bytes, request.outputFormat)}`,
+              seed,
             })),
           )
-        : encoded.map((bytes) => ({ b64_json: bytes.toString('base64') }));
+        : encoded.map((bytes) => ({ b64_json: bytes.toString('base64'), seed }));
     res.json({
       created: unixNow(),
       data,
       background: 'opaque',
+      quality: request.quality,
       output_format: request.outputFormat,
       size,
       usage: { ...used, output_tokens_details: { image_tokens: used.output_tokens, text_tokens: 0 } },
     });
   } catch (error) {
-    const apiError = failure(error, signal, resolved.served);
+    const apiError = generationError(error, signal, resolved.served);
     if (cancelledAt) {
       Object.assign(log, {
         cancelled: signal.reason instanceof ServerShuttingDown ? 'shutdown' : 'client',
