@@ -8,7 +8,17 @@ const path = require('path');
 const { spawnSync } = require('child_process');
 
 const TIERS = {
-  unit: ['lint', 'engine-math', 'shape-judge', 'server-cli', 'server-features', 'server-routes', 'server-bad-input', 'server-memory', 'server-jobs'],
+  unit: [
+    'lint',
+    'engine-math',
+    'shape-judge',
+    'server-cli',
+    'server-features',
+    'server-routes',
+    'server-bad-input',
+    'server-memory',
+    'server-jobs',
+  ],
   native: [
     'foundation',
     'node-gyp',
