@@ -4,7 +4,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('path');
-const { spawnSync } = require('child_process');
+const { spawn, spawnSync } = require('child_process');
 const express = require('express');
 const { ROOT, fixture } = require('./helpers/paths');
 
@@ -76,4 +76,50 @@ test('the package ships the demo model from models/ and no test files; DEMO_MODE
   assert.equal(images.length, 1);
   assert.equal(images[0].width, 64);
   demo.dispose();
+});
+
+test('npm start: killing npm stops the server it started (no orphan keeps the port)', async () => {
+  const npm = spawn('npm', ['start', '--', '--rest_port', '0', '--rest_bind_address', '127.0.0.1'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "listening" line in 120 s:\n${log}`)), 120_000);
+    const onData = (chunk) => {
+      log += chunk;
+      if (/listening on http/.test(log)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    npm.stdout.on('data', onData);
+    npm.stderr.on('data', onData);
+  });
+  const descendants = (pid) => {
+    const children = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter(Boolean)
+      .map(Number);
+    return children.flatMap((c) => [c, ...descendants(c)]);
+  };
+  const started = descendants(npm.pid);
+  assert.ok(started.length > 0, 'npm started the server');
+  npm.kill('SIGTERM');
+  const alive = (pid) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const deadline = Date.now() + 30_000;
+  while (started.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  const left = started.filter(alive);
+  // Whatever the verdict, nothing outlives the test (an orphan would also hold npm's output pipes open).
+  for (const pid of left) process.kill(pid, 'SIGKILL');
+  npm.stdout.destroy();
+  npm.stderr.destroy();
+  assert.deepEqual(left, [], 'every process npm started has exited');
 });

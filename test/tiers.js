@@ -26,6 +26,7 @@ const TIERS = {
     'pipeline-api',
     'parameters',
     'package-api',
+    'tarball',
     'repeatability',
     'server-openai-features',
     'server-pull',

@@ -325,4 +325,17 @@ export function handleSignals(running: RunningServer): void {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // Under `npm start`, npm is the process users see and kill; it does not pass SIGTERM on, so the server would
+  // outlive it. When the parent goes away (this process is re-parented), stop as if it had been sent SIGTERM.
+  if (process.env.npm_lifecycle_event) {
+    const parent = process.ppid;
+    const watch = setInterval(() => {
+      if (process.ppid === parent) return;
+      clearInterval(watch);
+      stop('parent process exited');
+    }, ORPHAN_CHECK_MS).unref();
+  }
 }
+
+/** How often a server started by npm checks that npm still runs. */
+const ORPHAN_CHECK_MS = 1000;
