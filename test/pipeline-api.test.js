@@ -89,14 +89,30 @@ test('concurrent calls share one model and give the same pixels as sequential on
   assert.notDeepEqual(a.images[0].data, b.images[0].data);
 });
 
-test('beyond maxConcurrency calls wait in order', async () => {
+test('beyond maxConcurrency calls wait in order; onRunning tells when each gets its slot, before its first step', async () => {
   const single = await DiffusionModel.load(SD, { maxConcurrency: 1 });
   const order = [];
-  const runs = [1, 2, 3].map((seed) => single.text2image('a', { numInferenceSteps: 2, seed }).then(() => order.push(seed)));
+  const log = [];
+  const runs = [1, 2, 3].map((seed) =>
+    single
+      .text2image('a', {
+        numInferenceSteps: 2,
+        seed,
+        onRunning: () => log.push(`run ${seed}`),
+        onStep: ({ step }) => log.push(`step ${seed}.${step}`),
+      })
+      .then(() => order.push(seed)),
+  );
   assert.equal(single.running, 1);
   assert.equal(single.waiting, 2);
   await Promise.all(runs);
   assert.deepEqual(order, [1, 2, 3]);
+  const runAt = (seed) => log.indexOf(`run ${seed}`);
+  for (const seed of [1, 2, 3]) {
+    assert.equal(log.filter((e) => e === `run ${seed}`).length, 1, `onRunning once for ${seed}`);
+    assert.ok(runAt(seed) >= 0 && runAt(seed) < log.indexOf(`step ${seed}.0`), log.join(', '));
+  }
+  assert.ok(log.indexOf('step 1.1') < runAt(2) && log.indexOf('step 2.1') < runAt(3), `one at a time: ${log.join(', ')}`);
   single.dispose();
 });
 

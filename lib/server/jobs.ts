@@ -322,7 +322,22 @@ export class JobStore {
       this.ctx.metrics.error('/images/jobs', job.error.code ?? String(job.error.status));
       if (job.error.status >= 500) this.ctx.logger.error(`job ${job.id} failed: ${job.error.status} ${job.error.message}`);
     }
-    this.ctx.logger.info(`job ${job.id} ${status}${job.error ? `: ${job.error.message}` : ''}`);
+    const { timings } = job.toJSON() as { timings: Record<string, number | null> };
+    const fields: Record<string, string | number | null | undefined> = {
+      id: job.id,
+      status,
+      model: job.plan.resolved.name,
+      task: job.plan.task,
+      seed: job.plan.seed,
+      steps_run: job.step,
+      ...timings,
+      error: job.error?.code ?? undefined,
+    };
+    const line = Object.entries(fields)
+      .filter(([, v]) => v !== undefined && v !== null)
+      .map(([k, v]) => `${k}=${String(v)}`)
+      .join(' ');
+    this.ctx.logger.info(`job ${line}`);
     job.emit(status);
     job.expiry = setTimeout(() => {
       if (this.jobs.get(job.id) === job) this.remove(job);
