@@ -317,6 +317,8 @@ export class JobStore {
 
   private finish(job: Job, status: JobStatus): void {
     job.markFinished(status, this.options.ttlMs);
+    // The uploads of an edit are not needed any more (the results are kept until the TTL).
+    job.plan.files = undefined;
     this.ctx.metrics.jobFinished(status);
     if (status === 'failed' && job.error) {
       this.ctx.metrics.error('/images/jobs', job.error.code ?? String(job.error.status));
