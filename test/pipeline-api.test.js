@@ -89,7 +89,7 @@ test('concurrent calls share one model and give the same pixels as sequential on
   assert.notDeepEqual(a.images[0].data, b.images[0].data);
 });
 
-test('beyond maxConcurrency calls wait in order; onRunning tells when each gets its slot, before its first step', async () => {
+test('beyond maxConcurrency calls wait in order; onQueuePosition gives their places, onRunning when each gets its slot', async () => {
   const single = await DiffusionModel.load(SD, { maxConcurrency: 1 });
   const order = [];
   const log = [];
@@ -98,6 +98,7 @@ test('beyond maxConcurrency calls wait in order; onRunning tells when each gets 
       .text2image('a', {
         numInferenceSteps: 2,
         seed,
+        onQueuePosition: (position) => log.push(`place ${seed}:${position}`),
         onRunning: () => log.push(`run ${seed}`),
         onStep: ({ step }) => log.push(`step ${seed}.${step}`),
       })
@@ -113,6 +114,9 @@ test('beyond maxConcurrency calls wait in order; onRunning tells when each gets 
     assert.ok(runAt(seed) >= 0 && runAt(seed) < log.indexOf(`step ${seed}.0`), log.join(', '));
   }
   assert.ok(log.indexOf('step 1.1') < runAt(2) && log.indexOf('step 2.1') < runAt(3), `one at a time: ${log.join(', ')}`);
+  const places = (seed) => log.filter((e) => e.startsWith(`place ${seed}:`)).map((e) => Number(e.split(':')[1]));
+  assert.deepEqual([places(1), places(2), places(3)], [[], [1], [2, 1]], 'the first runs at once; the third moves up');
+  assert.ok(log.indexOf('place 3:1') > log.indexOf('place 3:2') && log.indexOf('place 3:1') < runAt(3));
   single.dispose();
 });
 

@@ -101,7 +101,7 @@ export interface RunOptions {
   onLoadWait?: () => void;
   /** Called when the call passed every check and enters the model's queue (a full queue then refuses it). */
   onQueued?: (call: CallPlan) => void;
-  /** The call's 1-based place among those waiting for a slot of its model, when it enters and as it changes. */
+  /** When the call waits for a slot: its 1-based place in the model's queue, at once and as it moves up (the library's onQueuePosition). */
   onPosition?: (position: number) => void;
   /** Called when the call has a slot and starts running. */
   onRunning?: () => void;
@@ -134,7 +134,6 @@ export async function runGeneration(ctx: GenerationContext, plan: GenerationPlan
   checkTask(resolved, model, task);
   run.onStart?.();
   const steps = request.options.numInferenceSteps ?? qualitySteps(request.quality, model.className, served.settings);
-  let leaveQueue: (() => void) | undefined;
   const options: GenerateOptions = {
     ...request.options,
     ...(steps !== undefined ? { numInferenceSteps: steps } : {}),
@@ -143,27 +142,20 @@ export async function runGeneration(ctx: GenerationContext, plan: GenerationPlan
     signal: run.signal,
     onStep: run.onStep,
     ...(run.previews ? { previews: run.previews } : {}),
-    onRunning: () => {
-      leaveQueue?.();
-      run.onRunning?.();
-    },
+    ...(run.onRunning ? { onRunning: run.onRunning } : {}),
+    ...(run.onPosition ? { onQueuePosition: run.onPosition } : {}),
     admit: (call) => {
       checkPlan(call, served.settings, {
         size: request.options.width !== undefined || request.options.height !== undefined,
         image: task === 'image2image',
       });
-      leaveQueue = served.queue.enter(run.onPosition);
       run.onQueued?.(call);
     },
   };
   let result: GenerationResult;
-  try {
-    if (task === 'text2image') result = await model.text2image(request.prompt, options);
-    else if (task === 'image2image') result = await model.image2image(request.prompt, files!.image, options);
-    else result = await model.inpaint(request.prompt, files!.image, files!.mask!, options);
-  } finally {
-    leaveQueue?.();
-  }
+  if (task === 'text2image') result = await model.text2image(request.prompt, options);
+  else if (task === 'image2image') result = await model.image2image(request.prompt, files!.image, options);
+  else result = await model.inpaint(request.prompt, files!.image, files!.mask!, options);
 
   const metrics = result.metrics as Partial<GenerationResult['metrics']> | undefined;
   served.recordGeneration(metrics?.totalMs ?? 0);
