@@ -16,6 +16,7 @@ import {
 import { AdapterFiles, AdapterPresets, AdapterRegistry, AdapterSelection } from './adapters';
 import { OvDiffusionError, callNative, fromNative } from './errors';
 import { DEFAULT_MAX_INPUT_PIXELS, GeneratedImage, ImageInput, decodeImage, splitImages } from './images';
+import { GenerationJob, JobOptions } from './job';
 import { ConcurrencyLimiter } from './limiter';
 import { AdapterChoice, GenerationParameters, toEngineParameters } from './parameters';
 
@@ -212,6 +213,21 @@ export class DiffusionModel {
         { param: 'mask' },
       );
     return this.run('inpainting', prompt, { image: rawImage, mask: rawMask }, options);
+  }
+
+  /**
+   * Starts a call and returns its job handle (state, events, cancel()) at once: text-to-image, or with `image`
+   * image-to-image, with `image` and `mask` inpainting. The call runs as text2image / image2image / inpaint would.
+   */
+  submit(prompt: string, options: JobOptions = {}): GenerationJob {
+    const { image, mask, ...rest } = options;
+    if (mask !== undefined && image === undefined)
+      throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'a mask needs an image to inpaint', { param: 'image' });
+    return new GenerationJob((call) => {
+      if (image === undefined) return this.text2image(prompt, call);
+      if (mask === undefined) return this.image2image(prompt, image, call);
+      return this.inpaint(prompt, image, mask, call);
+    }, rest);
   }
 
   /** The registered adapters and alphas a selection means on this model (presets expanded, default alphas filled in). */
