@@ -12,7 +12,6 @@ import type { Logger } from './log';
 import { encodeImage } from './output';
 
 export type JobStatus = 'queued' | 'in_progress' | 'completed' | 'failed' | 'cancelled';
-export const JOB_STATUSES: readonly JobStatus[] = ['queued', 'in_progress', 'completed', 'failed', 'cancelled'];
 const FINISHED: ReadonlySet<JobStatus> = new Set(['completed', 'failed', 'cancelled']);
 
 export const JOB_DEFAULTS = { maxJobs: 100, ttlSeconds: 3600 };
