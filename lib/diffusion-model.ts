@@ -16,6 +16,7 @@ import {
 import { AdapterFiles, AdapterPresets, AdapterRegistry, AdapterSelection } from './adapters';
 import { OvDiffusionError, callNative, fromNative } from './errors';
 import { DEFAULT_MAX_INPUT_PIXELS, GeneratedImage, ImageInput, decodeImage, splitImages } from './images';
+import { GenerationJob, JobOptions } from './job';
 import { ConcurrencyLimiter } from './limiter';
 import { AdapterChoice, GenerationParameters, toEngineParameters } from './parameters';
 
@@ -77,7 +78,12 @@ export interface GenerateOptions extends GenerationParameters {
    * the call with that error; a server applies its size and memory limits here.
    */
   admit?: (plan: CallPlan) => void;
-  /** Called when the call has its slot and starts running, after any wait in the queue (maxConcurrency). */
+  /**
+   * Called when the call has to wait for a slot (maxConcurrency), with its 1-based place in the model's queue
+   * (1 = the next to run), and again each time it moves up.
+   */
+  onQueuePosition?: (position: number) => void;
+  /** Called when the call has its slot and starts running, after any wait in the queue. */
   onRunning?: () => void;
 }
 
@@ -209,6 +215,21 @@ export class DiffusionModel {
     return this.run('inpainting', prompt, { image: rawImage, mask: rawMask }, options);
   }
 
+  /**
+   * Starts a call and returns its job handle (state, events, cancel()) at once: text-to-image, or with `image`
+   * image-to-image, with `image` and `mask` inpainting. The call runs as text2image / image2image / inpaint would.
+   */
+  submit(prompt: string, options: JobOptions = {}): GenerationJob {
+    const { image, mask, ...rest } = options;
+    if (mask !== undefined && image === undefined)
+      throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'a mask needs an image to inpaint', { param: 'image' });
+    return new GenerationJob((call) => {
+      if (image === undefined) return this.text2image(prompt, call);
+      if (mask === undefined) return this.image2image(prompt, image, call);
+      return this.inpaint(prompt, image, mask, call);
+    }, rest);
+  }
+
   /** The registered adapters and alphas a selection means on this model (presets expanded, default alphas filled in). */
   adapterChoices(selection: AdapterSelection): AdapterChoice[] {
     return this.adapterRegistry.choices(selection);
@@ -246,47 +267,51 @@ export class DiffusionModel {
     const queuedAt = performance.now();
     const abortError = () => new OvDiffusionError('ERR_ABORTED', 'the generation was cancelled', { cause: signal?.reason });
     return this.limiter
-      .run(async () => {
-        const queueMs = performance.now() - queuedAt;
-        const native = this.handle();
-        if (signal?.aborted) throw abortError();
-        options.onRunning?.();
-        const stepListener = onStep
-          ? (step: number, total: number, preview?: { count: number; width: number; height: number; data: Buffer }) =>
-              onStep({
-                step,
-                totalSteps: total,
-                preview: preview && splitImages(preview.data, preview.count, preview.width, preview.height),
-              })
-          : undefined;
-        let job: ReturnType<NativeDiffusionModel['generate']>;
-        const callSite = new Error().stack;
-        try {
-          job = native.generate(prepared, stepListener, previews);
-        } catch (error) {
-          throw fromNative(error, callSite);
-        }
-        const onAbort = () => job.cancel();
-        signal?.addEventListener('abort', onAbort, { once: true });
-        let result: NativeResult;
-        try {
-          result = await callNative(() => job.promise);
-        } catch (error) {
+      .run(
+        async () => {
+          const queueMs = performance.now() - queuedAt;
+          const native = this.handle();
           if (signal?.aborted) throw abortError();
-          throw error;
-        } finally {
-          signal?.removeEventListener('abort', onAbort);
-        }
-        return {
-          images: splitImages(result.data, result.count, result.width, result.height),
-          seed: result.seed,
-          steps: result.steps,
-          scheduler: result.scheduler,
-          width: result.width,
-          height: result.height,
-          metrics: { ...result.metrics, queueMs },
-        };
-      }, signal)
+          options.onRunning?.();
+          const stepListener = onStep
+            ? (step: number, total: number, preview?: { count: number; width: number; height: number; data: Buffer }) =>
+                onStep({
+                  step,
+                  totalSteps: total,
+                  preview: preview && splitImages(preview.data, preview.count, preview.width, preview.height),
+                })
+            : undefined;
+          let job: ReturnType<NativeDiffusionModel['generate']>;
+          const callSite = new Error().stack;
+          try {
+            job = native.generate(prepared, stepListener, previews);
+          } catch (error) {
+            throw fromNative(error, callSite);
+          }
+          const onAbort = () => job.cancel();
+          signal?.addEventListener('abort', onAbort, { once: true });
+          let result: NativeResult;
+          try {
+            result = await callNative(() => job.promise);
+          } catch (error) {
+            if (signal?.aborted) throw abortError();
+            throw error;
+          } finally {
+            signal?.removeEventListener('abort', onAbort);
+          }
+          return {
+            images: splitImages(result.data, result.count, result.width, result.height),
+            seed: result.seed,
+            steps: result.steps,
+            scheduler: result.scheduler,
+            width: result.width,
+            height: result.height,
+            metrics: { ...result.metrics, queueMs },
+          };
+        },
+        signal,
+        options.onQueuePosition,
+      )
       .catch((error: unknown) => {
         if (signal?.aborted && !(error instanceof OvDiffusionError)) throw abortError();
         throw error;

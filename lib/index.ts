@@ -20,6 +20,7 @@ export {
 } from './diffusion-model';
 export { AdapterChoice, TaylorSeerOptions, GenerationParameters, GENERATION_PARAMETERS, SCHEDULER_NAMES } from './parameters';
 export { Text2ImagePipeline, Image2ImagePipeline, InpaintingPipeline } from './pipelines';
+export { GenerationJob, JobEvents, JobOptions, JobStatus } from './job';
 export { GeneratedImage, ImageInput, RawImage, OutputFormat, EncodeOptions, DEFAULT_MAX_INPUT_PIXELS } from './images';
 
 /** The OpenVINO Runtime build this addon runs on, e.g. "2026.4.1-22982-...". */

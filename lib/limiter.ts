@@ -7,10 +7,15 @@ export interface LimiterOptions {
   queueTimeoutMs?: number;
 }
 
+interface Waiter {
+  grant: () => void;
+  onPosition?: (position: number) => void;
+}
+
 /** A FIFO counting semaphore: at most `limit` holders at once, others wait in order, up to a bound. */
 export class ConcurrencyLimiter {
   private running = 0;
-  private readonly waiting: Array<() => void> = [];
+  private readonly waiting: Waiter[] = [];
   private readonly maxQueue: number;
   private readonly queueTimeoutMs: number;
 
@@ -35,8 +40,12 @@ export class ConcurrencyLimiter {
     return this.waiting.length;
   }
 
-  async run<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    await this.acquire(signal);
+  /**
+   * Runs task once a slot is free. onPosition, when the call has to wait, hears its 1-based place in the queue
+   * (1 = the next to run) at once and each time it moves up.
+   */
+  async run<T>(task: () => Promise<T>, signal?: AbortSignal, onPosition?: (position: number) => void): Promise<T> {
+    await this.acquire(signal, onPosition);
     try {
       return await task();
     } finally {
@@ -44,7 +53,7 @@ export class ConcurrencyLimiter {
     }
   }
 
-  private acquire(signal?: AbortSignal): Promise<void> {
+  private acquire(signal?: AbortSignal, onPosition?: (position: number) => void): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.running < this.limit) {
       this.running += 1;
@@ -61,15 +70,22 @@ export class ConcurrencyLimiter {
     return new Promise<void>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const leave = () => {
-        const index = this.waiting.indexOf(grant);
-        if (index >= 0) this.waiting.splice(index, 1);
+        const index = this.waiting.indexOf(waiter);
+        if (index >= 0) {
+          this.waiting.splice(index, 1);
+          // Those behind move up.
+          for (let k = index; k < this.waiting.length; k++) this.waiting[k].onPosition?.(k + 1);
+        }
         signal?.removeEventListener('abort', onAbort);
         if (timer) clearTimeout(timer);
       };
-      const grant = () => {
-        leave();
-        this.running += 1;
-        resolve();
+      const waiter: Waiter = {
+        grant: () => {
+          leave();
+          this.running += 1;
+          resolve();
+        },
+        onPosition,
       };
       const onAbort = () => {
         leave();
@@ -82,12 +98,13 @@ export class ConcurrencyLimiter {
         }, this.queueTimeoutMs);
       }
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiting.push(grant);
+      this.waiting.push(waiter);
+      onPosition?.(this.waiting.length);
     });
   }
 
   private release(): void {
     this.running -= 1;
-    this.waiting[0]?.();
+    this.waiting[0]?.grant();
   }
 }

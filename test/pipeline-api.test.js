@@ -89,15 +89,96 @@ test('concurrent calls share one model and give the same pixels as sequential on
   assert.notDeepEqual(a.images[0].data, b.images[0].data);
 });
 
-test('beyond maxConcurrency calls wait in order', async () => {
+test('beyond maxConcurrency calls wait in order; onQueuePosition gives their places, onRunning when each gets its slot', async () => {
   const single = await DiffusionModel.load(SD, { maxConcurrency: 1 });
   const order = [];
-  const runs = [1, 2, 3].map((seed) => single.text2image('a', { numInferenceSteps: 2, seed }).then(() => order.push(seed)));
+  const log = [];
+  const runs = [1, 2, 3].map((seed) =>
+    single
+      .text2image('a', {
+        numInferenceSteps: 2,
+        seed,
+        onQueuePosition: (position) => log.push(`place ${seed}:${position}`),
+        onRunning: () => log.push(`run ${seed}`),
+        onStep: ({ step }) => log.push(`step ${seed}.${step}`),
+      })
+      .then(() => order.push(seed)),
+  );
   assert.equal(single.running, 1);
   assert.equal(single.waiting, 2);
   await Promise.all(runs);
   assert.deepEqual(order, [1, 2, 3]);
+  const runAt = (seed) => log.indexOf(`run ${seed}`);
+  for (const seed of [1, 2, 3]) {
+    assert.equal(log.filter((e) => e === `run ${seed}`).length, 1, `onRunning once for ${seed}`);
+    assert.ok(runAt(seed) >= 0 && runAt(seed) < log.indexOf(`step ${seed}.0`), log.join(', '));
+  }
+  assert.ok(log.indexOf('step 1.1') < runAt(2) && log.indexOf('step 2.1') < runAt(3), `one at a time: ${log.join(', ')}`);
+  const places = (seed) => log.filter((e) => e.startsWith(`place ${seed}:`)).map((e) => Number(e.split(':')[1]));
+  assert.deepEqual([places(1), places(2), places(3)], [[], [1], [2, 1]], 'the first runs at once; the third moves up');
+  assert.ok(log.indexOf('place 3:1') > log.indexOf('place 3:2') && log.indexOf('place 3:1') < runAt(3));
   single.dispose();
+});
+
+test('submit(): a job handle with its states and events; its result is the plain call result; cancel and failure', async () => {
+  const single = await DiffusionModel.load(SD, { maxConcurrency: 1 });
+  try {
+    const first = single.submit('a red fox', { numInferenceSteps: 40, seed: 5 });
+    const second = single.submit('a red fox', { numInferenceSteps: 3, seed: 7 });
+    const third = single.submit('a red fox', { numInferenceSteps: 3, seed: 7, onStep: () => undefined });
+    assert.equal(first.status, 'queued');
+    assert.deepEqual([second.position, third.position], [1, 2], 'the places are known at once');
+    const log = [];
+    for (const [name, job] of [
+      ['second', second],
+      ['third', third],
+    ]) {
+      job.on('position', (p) => log.push(`${name} position ${p}`));
+      job.on('running', () => log.push(`${name} running`));
+      job.on('step', ({ step, totalSteps }) => log.push(`${name} step ${step + 1}/${totalSteps}`));
+      job.on('completed', (result) => log.push(`${name} completed ${result.images.length}`));
+      job.on('cancelled', () => log.push(`${name} cancelled`));
+    }
+    const firstCancelled = new Promise((resolve) => first.once('cancelled', resolve));
+    await new Promise((resolve) => first.once('step', resolve));
+    assert.equal(first.status, 'in_progress');
+    second.cancel(); // queued: it leaves the queue, third moves up
+    first.cancel(); // running: it stops at its next step, third starts
+    await firstCancelled;
+    await assert.rejects(first.done, { code: 'ERR_ABORTED' });
+    await assert.rejects(second.done, { code: 'ERR_ABORTED' });
+    assert.ok(first.step < 40);
+    const result = await third.done;
+    assert.deepEqual(
+      [first.status, second.status, third.status, third.step, third.totalSteps],
+      ['cancelled', 'cancelled', 'completed', 4, 4],
+    );
+    assert.deepEqual(log, [
+      'second position 1',
+      'third position 2',
+      'third position 1', // at once when second leaves the queue
+      'second cancelled', // once its call has settled
+      'third running',
+      'third step 1/4',
+      'third step 2/4',
+      'third step 3/4',
+      'third step 4/4',
+      'third completed 1',
+    ]);
+    // The same pixels as the plain call.
+    const plain = await single.text2image('a red fox', { numInferenceSteps: 3, seed: 7 });
+    assert.ok(result.images[0].data.equals(plain.images[0].data));
+    // Image-to-image through submit, and a failure reported as status, event and rejection.
+    const image = await png(gradient(64, 64), 64, 64);
+    assert.equal((await single.submit('a cat', { image, strength: 0.5, numInferenceSteps: 2 }).done).width, 64);
+    const bad = single.submit('a cat', { strength: 0.5, numInferenceSteps: 2 });
+    const failed = new Promise((resolve) => bad.once('failed', resolve));
+    assert.equal((await failed).code, 'ERR_INVALID_ARGUMENT');
+    assert.equal(bad.status, 'failed');
+    assert.throws(() => single.submit('a cat', { mask: image }), { code: 'ERR_INVALID_ARGUMENT', param: 'image' });
+  } finally {
+    single.dispose();
+  }
 });
 
 test('pipelines made from one model share it; outputs encode to PNG, JPEG and WebP', async () => {

@@ -221,6 +221,12 @@ test('the serving flags (not in OVMS): defaults, values and errors; queue limits
   assert.equal(parse(['--variation_prompt', '']).variationPrompt, '');
   rejects(['--default_rng_seed', '-1'], /--default_rng_seed must be random or an integer/);
   rejects(['--image_url_ttl', 'soon'], /image_url_ttl must be a number of seconds/);
+  assert.deepEqual([d.maxJobs, d.jobTtlSeconds], [100, 3600]);
+  const jobs = parse(['--max_jobs', '0', '--job_ttl', '1.5']);
+  assert.deepEqual([jobs.maxJobs, jobs.jobTtlSeconds], [0, 1.5]);
+  rejects(['--max_jobs', '-1'], /max_jobs must be a non-negative integer/);
+  rejects(['--job_ttl', '0'], /--job_ttl must be more than 0 seconds/);
+  rejects(['--job_ttl', 'later'], /job_ttl must be a number of seconds/);
   rejects(['--shutdown_timeout', '-1'], /shutdown_timeout must be a number of seconds/);
   rejects(['--public_url', 'images.example.com'], /--public_url must be an absolute http\(s\) URL/);
   rejects(['--public_url', 'ftp://x'], /--public_url must be an http or https URL/);

@@ -163,11 +163,32 @@ test('job events: queued, in_progress, every step, partial images, completed; nu
     const rest = await events(url, job.id, { 'Last-Event-ID': '3' });
     assert.deepEqual(rest, all.slice(3));
     assert.deepEqual(await events(url, job.id, { 'Last-Event-ID': String(all.length) }), []);
+    assert.deepEqual(await events(url, job.id, { 'Last-Event-ID': '9999' }), [], 'an id ahead of the job: nothing sent twice');
+    // The query form, for clients that cannot set headers.
+    const viaQuery = parseSse(await (await fetch(`${url}/v3/images/jobs/${job.id}/events?last_event_id=${all.length - 1}`)).text()).events;
+    assert.deepEqual(
+      viaQuery.map((e) => e.event),
+      ['image_job.completed'],
+    );
     assertError(
       await call(`${url}/v3/images/jobs/${job.id}/events`, { headers: { 'Last-Event-ID': 'x1' } }),
       400,
       'invalid_value',
       'Last-Event-ID',
+    );
+  });
+});
+
+test('with n > 1, each preview and image has its image_index', async () => {
+  await withApp(one(fakeModel({ stepMs: 5 })), async (url) => {
+    const { json: job } = await submit(url, { num_inference_steps: 4, partial_images: 1, n: 2 });
+    const partials = (await events(url, job.id)).filter((e) => e.type === 'image_job.partial_image');
+    assert.deepEqual(
+      partials.map((e) => [e.data.partial_image_index, e.data.image_index]),
+      [
+        [0, 0],
+        [0, 1],
+      ],
     );
   });
 });

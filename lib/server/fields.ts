@@ -142,17 +142,17 @@ const QUALITY_WORDS: Record<string, Quality> = { low: 'low', medium: 'medium', h
  * every count is capped at --max_num_inference_steps; num_inference_steps, when given, wins over quality.
  * The first matching row applies.
  */
-export const QUALITY_STEPS: ReadonlyArray<{ family: string; classes: RegExp; low: number; medium: number; high: number }> = [
-  { family: 'LCM', classes: /^LatentConsistency/, low: 2, medium: 4, high: 8 },
-  { family: 'FLUX Fill', classes: /^FluxFill/, low: 20, medium: 30, high: 50 },
-  { family: 'SD3, FLUX', classes: /^(StableDiffusion3|Flux)/, low: 10, medium: 20, high: 28 },
-  { family: 'SD 1.x/2.x, SDXL (and any other)', classes: /(?:)/, low: 15, medium: 30, high: 50 },
+export const QUALITY_STEPS: ReadonlyArray<{ family: string; prefixes: readonly string[]; low: number; medium: number; high: number }> = [
+  { family: 'LCM', prefixes: ['LatentConsistency'], low: 2, medium: 4, high: 8 },
+  { family: 'FLUX Fill', prefixes: ['FluxFill'], low: 20, medium: 30, high: 50 },
+  { family: 'SD3, FLUX', prefixes: ['StableDiffusion3', 'Flux'], low: 10, medium: 20, high: 28 },
+  { family: 'SD 1.x/2.x, SDXL (and any other)', prefixes: [''], low: 15, medium: 30, high: 50 },
 ];
 
 /** The steps a quality means for a model class (undefined for auto: the server's default applies). */
 export function qualitySteps(quality: Quality, className: string, settings: ModelSettings): number | undefined {
   if (quality === 'auto') return undefined;
-  const row = QUALITY_STEPS.find((r) => r.classes.test(className))!;
+  const row = QUALITY_STEPS.find((r) => r.prefixes.some((prefix) => className.startsWith(prefix)))!;
   return Math.min(row[quality], settings.maxNumInferenceSteps);
 }
 

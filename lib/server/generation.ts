@@ -114,7 +114,7 @@ export interface RunOptions {
   onLoadWait?: () => void;
   /** Called when the call passed every check and enters the model's queue (a full queue then refuses it). */
   onQueued?: (call: CallPlan) => void;
-  /** The call's 1-based place among those waiting for a slot of its model, when it enters and as it changes. */
+  /** When the call waits for a slot: its 1-based place in the model's queue, at once and as it moves up (the library's onQueuePosition). */
   onPosition?: (position: number) => void;
   /** Called when the call has a slot and starts running. */
   onRunning?: () => void;
@@ -147,7 +147,6 @@ export async function runGeneration(ctx: GenerationContext, plan: GenerationPlan
   checkTask(resolved, model, task);
   run.onStart?.();
   const steps = request.options.numInferenceSteps ?? qualitySteps(request.quality, model.className, served.settings);
-  let leaveQueue: (() => void) | undefined;
   const options: GenerateOptions = {
     ...request.options,
     ...(steps !== undefined ? { numInferenceSteps: steps } : {}),
@@ -156,17 +155,14 @@ export async function runGeneration(ctx: GenerationContext, plan: GenerationPlan
     signal: run.signal,
     onStep: run.onStep,
     ...(run.previews ? { previews: run.previews } : {}),
-    onRunning: () => {
-      leaveQueue?.();
-      run.onRunning?.();
-    },
+    ...(run.onRunning ? { onRunning: run.onRunning } : {}),
+    ...(run.onPosition ? { onQueuePosition: run.onPosition } : {}),
     admit: (call) => {
       checkPlan(call, served.settings, {
         size: request.options.width !== undefined || request.options.height !== undefined,
         image: task === 'image2image',
       });
       releaseMemory = admitMemory(ctx, served, call, run.log ?? {});
-      leaveQueue = served.queue.enter(run.onPosition);
       run.onQueued?.(call);
     },
   };
@@ -178,7 +174,6 @@ export async function runGeneration(ctx: GenerationContext, plan: GenerationPlan
     else result = await model.inpaint(request.prompt, files!.image, files!.mask!, options);
   } finally {
     releaseMemory?.();
-    leaveQueue?.();
   }
 
   const metrics = result.metrics as Partial<GenerationResult['metrics']> | undefined;

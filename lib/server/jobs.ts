@@ -12,7 +12,6 @@ import type { Logger } from './log';
 import { encodeImage } from './output';
 
 export type JobStatus = 'queued' | 'in_progress' | 'completed' | 'failed' | 'cancelled';
-export const JOB_STATUSES: readonly JobStatus[] = ['queued', 'in_progress', 'completed', 'failed', 'cancelled'];
 const FINISHED: ReadonlySet<JobStatus> = new Set(['completed', 'failed', 'cancelled']);
 
 export const JOB_DEFAULTS = { maxJobs: 100, ttlSeconds: 3600 };
@@ -317,12 +316,29 @@ export class JobStore {
 
   private finish(job: Job, status: JobStatus): void {
     job.markFinished(status, this.options.ttlMs);
+    // The uploads of an edit are not needed any more (the results are kept until the TTL).
+    job.plan.files = undefined;
     this.ctx.metrics.jobFinished(status);
     if (status === 'failed' && job.error) {
       this.ctx.metrics.error('/images/jobs', job.error.code ?? String(job.error.status));
       if (job.error.status >= 500) this.ctx.logger.error(`job ${job.id} failed: ${job.error.status} ${job.error.message}`);
     }
-    this.ctx.logger.info(`job ${job.id} ${status}${job.error ? `: ${job.error.message}` : ''}`);
+    const { timings } = job.toJSON() as { timings: Record<string, number | null> };
+    const fields: Record<string, string | number | null | undefined> = {
+      id: job.id,
+      status,
+      model: job.plan.resolved.name,
+      task: job.plan.task,
+      seed: job.plan.seed,
+      steps_run: job.step,
+      ...timings,
+      error: job.error?.code ?? undefined,
+    };
+    const line = Object.entries(fields)
+      .filter(([, v]) => v !== undefined && v !== null)
+      .map(([k, v]) => `${k}=${String(v)}`)
+      .join(' ');
+    this.ctx.logger.info(`job ${line}`);
     job.emit(status);
     job.expiry = setTimeout(() => {
       if (this.jobs.get(job.id) === job) this.remove(job);

@@ -47,7 +47,17 @@ export function sniffImage(bytes: Buffer): string | undefined {
   return SIGNATURES.find(([, test]) => test(bytes))?.[0];
 }
 
-function checkedImage(file: Express.Multer.File, param: string): Buffer {
+/**
+ * An uploaded part, as multer gives it (the fields read here). Declared here rather than as Express.Multer.File so the
+ * published declarations do not need @types/multer (a dev dependency) in a consumer's project.
+ */
+export interface UploadedFile {
+  fieldname: string;
+  buffer: Buffer;
+  mimetype: string;
+}
+
+function checkedImage(file: UploadedFile, param: string): Buffer {
   if (!file.buffer.length) throw badField(param, `${param} is an empty file`, 'invalid_image');
   if (!sniffImage(file.buffer))
     throw badField(
@@ -59,7 +69,7 @@ function checkedImage(file: Express.Multer.File, param: string): Buffer {
 }
 
 /** Picks the image and the optional mask out of the uploaded parts. */
-export function editFiles(files: Express.Multer.File[] | undefined, body: Record<string, unknown>): EditFiles {
+export function editFiles(files: UploadedFile[] | undefined, body: Record<string, unknown>): EditFiles {
   const all = files ?? [];
   const images = all.filter((f) => f.fieldname === 'image' || f.fieldname === 'image[]' || /^image\[\d+\]$/.test(f.fieldname));
   const masks = all.filter((f) => f.fieldname === 'mask');

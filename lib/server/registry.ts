@@ -21,30 +21,6 @@ export interface ServedModelInit {
   path?: string;
 }
 
-/**
- * The calls waiting for one of a model's slots, in the order of the library's FIFO queue: a call enters when it is
- * admitted (just before the library queues it) and leaves when it runs or fails. Background jobs read their place here.
- */
-export class WaitQueue {
-  private readonly entries: Array<(position: number) => void> = [];
-
-  get length(): number {
-    return this.entries.length;
-  }
-
-  /** Adds a call at the end; onPosition hears its 1-based place now and whenever it changes. Returns its leave(). */
-  enter(onPosition: (position: number) => void = () => undefined): () => void {
-    this.entries.push(onPosition);
-    onPosition(this.entries.length);
-    return () => {
-      const index = this.entries.indexOf(onPosition);
-      if (index < 0) return;
-      this.entries.splice(index, 1);
-      for (let k = index; k < this.entries.length; k++) this.entries[k](k + 1);
-    };
-  }
-}
-
 export class ServedModel {
   readonly name: string;
   readonly path?: string;
@@ -57,8 +33,6 @@ export class ServedModel {
   error?: Error;
   /** Requests waiting for the model to finish loading (they count against its queue). */
   loadWaiters = 0;
-  /** Calls waiting for a slot, in order (see WaitQueue). */
-  readonly queue = new WaitQueue();
   /** Moving average of the generation time (engine time, ms), for Retry-After. */
   private averageMs?: number;
 

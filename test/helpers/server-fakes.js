@@ -63,45 +63,49 @@ function fakeModel({
     calls.push({ task, prompt, options, image, mask });
     const queuedAt = performance.now();
     return limiter
-      .run(async () => {
-        const queueMs = performance.now() - queuedAt;
-        running += 1;
-        maxRunning = Math.max(maxRunning, running);
-        try {
-          if (options.signal?.aborted) throw cancelled();
-          options.onRunning?.();
-          const w = options.width ?? imageSize?.width ?? width;
-          const h = options.height ?? imageSize?.height ?? height;
-          const n = options.numImagesPerPrompt ?? 1;
-          const gray = (value) => Array.from({ length: n }, (_, i) => new GeneratedImage(Buffer.alloc(w * h * 3, value + 40 * i), w, h));
-          const stepDurations = [];
-          if (delayMs) await sleep(delayMs);
-          if (stepMs !== undefined) {
-            const total = options.numInferenceSteps ?? 50;
-            const previews = Math.min(options.previews ?? 0, total);
-            const previewSteps = new Set(Array.from({ length: previews }, (_, k) => Math.floor(((k + 1) * total) / (previews + 1))));
-            for (let step = 0; step < total; step++) {
-              if (options.signal?.aborted) throw cancelled();
-              await sleep(stepMs);
-              stepsRun += 1;
-              stepDurations.push(stepMs);
-              options.onStep?.({ step, totalSteps: total, preview: previewSteps.has(step) ? gray(10 + step) : undefined });
+      .run(
+        async () => {
+          const queueMs = performance.now() - queuedAt;
+          running += 1;
+          maxRunning = Math.max(maxRunning, running);
+          try {
+            if (options.signal?.aborted) throw cancelled();
+            options.onRunning?.();
+            const w = options.width ?? imageSize?.width ?? width;
+            const h = options.height ?? imageSize?.height ?? height;
+            const n = options.numImagesPerPrompt ?? 1;
+            const gray = (value) => Array.from({ length: n }, (_, i) => new GeneratedImage(Buffer.alloc(w * h * 3, value + 40 * i), w, h));
+            const stepDurations = [];
+            if (delayMs) await sleep(delayMs);
+            if (stepMs !== undefined) {
+              const total = options.numInferenceSteps ?? 50;
+              const previews = Math.min(options.previews ?? 0, total);
+              const previewSteps = new Set(Array.from({ length: previews }, (_, k) => Math.floor(((k + 1) * total) / (previews + 1))));
+              for (let step = 0; step < total; step++) {
+                if (options.signal?.aborted) throw cancelled();
+                await sleep(stepMs);
+                stepsRun += 1;
+                stepDurations.push(stepMs);
+                options.onStep?.({ step, totalSteps: total, preview: previewSteps.has(step) ? gray(10 + step) : undefined });
+              }
             }
+            if (options.signal?.aborted) throw cancelled();
+            return {
+              images: gray(40),
+              seed: options.seed ?? 42,
+              steps: options.numInferenceSteps ?? 50,
+              scheduler: options.scheduler ?? 'PNDM',
+              width: w,
+              height: h,
+              metrics: { stepMs: stepDurations, totalMs: stepDurations.reduce((a, b) => a + b, delayMs), queueMs },
+            };
+          } finally {
+            running -= 1;
           }
-          if (options.signal?.aborted) throw cancelled();
-          return {
-            images: gray(40),
-            seed: options.seed ?? 42,
-            steps: options.numInferenceSteps ?? 50,
-            scheduler: options.scheduler ?? 'PNDM',
-            width: w,
-            height: h,
-            metrics: { stepMs: stepDurations, totalMs: stepDurations.reduce((a, b) => a + b, delayMs), queueMs },
-          };
-        } finally {
-          running -= 1;
-        }
-      }, options.signal)
+        },
+        options.signal,
+        options.onQueuePosition,
+      )
       .catch((error) => {
         if (options.signal?.aborted && !(error instanceof OvDiffusionError)) throw cancelled();
         throw error;

@@ -1,5 +1,14 @@
 // The public API as a TypeScript user of the package sees it (checked by test/package-api.test.js with tsc --noEmit).
-import { DiffusionModel, GenerateOptions, AdapterChoice, OvDiffusionError, GENERATION_PARAMETERS, SchedulerName } from 'ov-diffusion';
+import {
+  DiffusionModel,
+  GenerateOptions,
+  AdapterChoice,
+  OvDiffusionError,
+  GENERATION_PARAMETERS,
+  SchedulerName,
+  GenerationJob,
+  JobStatus,
+} from 'ov-diffusion';
 import { createApp, ServedModelInit } from 'ov-diffusion/server';
 
 export async function draw(dir: string): Promise<Buffer> {
@@ -16,10 +25,22 @@ export async function draw(dir: string): Promise<Buffer> {
   }
 }
 
+export function follow(model: DiffusionModel): GenerationJob {
+  const job = model.submit('a fox', { numInferenceSteps: 4, onRunning: () => undefined });
+  job.on('step', ({ step, totalSteps }) => console.log(step, totalSteps));
+  job.on('position', (position: number) => console.log(position));
+  job.on('completed', (result) => console.log(result.images.length));
+  const status: JobStatus = job.status;
+  console.log(status, job.position);
+  return job;
+}
+
 export const fields: string[] = GENERATION_PARAMETERS.map((p) => p.field);
 export const served: ServedModelInit = { name: 'demo', model: DiffusionModel.load('./demo') };
 export const app = createApp({ models: [served] });
 
+// @ts-expect-error: not a job event
+export const badEvent = (job: GenerationJob) => job.on('finished', () => undefined);
 // @ts-expect-error: not a scheduler name
 export const badScheduler: GenerateOptions = { scheduler: 'NOPE' };
 // @ts-expect-error: a step count is a number

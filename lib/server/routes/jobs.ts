@@ -137,6 +137,7 @@ export function jobRoutes(jobs: JobStore, keepAliveMs: number): express.Router {
         };
         res.on('close', end);
         subscription.stop = job.subscribe(lastId, (event) => {
+          if (event.id <= lastId) return; // a Last-Event-ID ahead of the job: those ids are not sent twice
           stream.send(event.data, event.id);
           if (/\.(completed|failed|cancelled)$/.test(event.data.type)) end();
         });
