@@ -339,3 +339,20 @@ test('guidanceRescale: the same pixels when off, other (repeatable) pixels when 
     other.dispose();
   }
 });
+
+test('a device this machine lacks fails to load with the driver it needs named', async () => {
+  const { availableDevices } = require('..');
+  const present = availableDevices();
+  const cases = [
+    ['GPU', /Hint: the GPU device needs .*intel-opencl-icd/],
+    ['NPU', /Hint: the NPU device needs .*intel-driver-compiler-npu/],
+    ['NO_SUCH_DEVICE', /Hint: availableDevices\(\) lists/],
+  ].filter(([device]) => !present.some((d) => d.startsWith(device)));
+  assert.ok(cases.length > 0);
+  for (const [device, hint] of cases)
+    await assert.rejects(DiffusionModel.load(SD, { device }), (e) => {
+      assert.equal(e.code, 'ERR_RUNTIME', e.message);
+      assert.match(e.message, hint);
+      return true;
+    });
+});
