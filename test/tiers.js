@@ -20,6 +20,7 @@ const TIERS = {
     'server-pull',
     'server-sd3-flux',
     'server-limits',
+    'server-faults',
   ],
   parity: ['fixtures-in-oracle', 'text2image-parity', 'edit-parity', 'sd3-flux-parity', 'reshape', 'lora', 'server-openai'],
 };

@@ -81,7 +81,6 @@ export function bodyStage(parser: RequestHandler, { kind, maxBytes, timeouts }: 
 
     let settled = false;
     let deadline: NodeJS.Timeout | undefined;
-    let watch: NodeJS.Timeout | undefined;
     const unparsable = () =>
       new ApiError(
         400,
@@ -139,7 +138,7 @@ export function bodyStage(parser: RequestHandler, { kind, maxBytes, timeouts }: 
     // Once the whole body is in (req.complete), a parser finishes at once; one that does not never will (busboy, given
     // bytes after the closing boundary that open a new part, waits for that part's end forever): the body is malformed.
     let completeSince: number | undefined;
-    watch = setInterval(() => {
+    const watch = setInterval(() => {
       if (!req.complete) return;
       completeSince ??= Date.now();
       if (Date.now() - completeSince >= PARSE_AFTER_END_MS) settle(unparsable());
