@@ -25,7 +25,15 @@ const { request, multipart, send, head } = require('../test/helpers/raw-http');
 const { fakeModel, makeImage } = require('../test/helpers/server-fakes');
 
 function args(argv) {
-  const out = { seed: 1, count: 3000, seconds: 600, corpus: false, dist: path.join(__dirname, '..', 'dist'), out: undefined, only: undefined };
+  const out = {
+    seed: 1,
+    count: 3000,
+    seconds: 600,
+    corpus: false,
+    dist: path.join(__dirname, '..', 'dist'),
+    out: undefined,
+    only: undefined,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--corpus') out.corpus = true;
@@ -319,7 +327,9 @@ async function main() {
       if (sent !== o.only) continue;
       const res = await attempt(pieces, 6000);
       console.log(describe(pieces)());
-      console.log(JSON.stringify({ class: classify(res), status: res.status, error: res.error, body: res.body?.toString('utf8').slice(0, 500) }));
+      console.log(
+        JSON.stringify({ class: classify(res), status: res.status, error: res.error, body: res.body?.toString('utf8').slice(0, 500) }),
+      );
       console.log(`server error log: ${server.errors.join('\n')}`);
       server.close();
       return;
