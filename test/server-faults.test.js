@@ -2,7 +2,8 @@
 // Faults while serving (issue 18), on the real engine and CLI: the model folder deleted under a running server, a
 // corrupt compile cache, SIGTERM during a streamed request, the disk filling (or the image folder vanishing) while
 // url images are stored. Each ends in a clear error or a resumed state, never a crash. One known crash is recorded
-// as a todo: a weight file truncated in place while serving (the weights are memory-mapped: SIGBUS).
+// as a todo: a weight file truncated in place while serving (the weights are memory-mapped: SIGBUS). And a pull
+// killed with SIGKILL mid-file: nothing half-written is put in place or served, and the next run resumes.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
@@ -10,7 +11,7 @@ const os = require('os');
 const path = require('path');
 const { spawnSync } = require('child_process');
 const { fixture, ROOT } = require('./helpers/paths');
-const { startCli, withApp, parseSse } = require('./helpers/server-http');
+const { startCli, withApp, parseSse, runCli: runCliFor } = require('./helpers/server-http');
 const { fakeModel } = require('./helpers/server-fakes');
 const { buildModelSettings } = require('../dist/server/settings');
 const { createLogger } = require('../dist/server/log');
@@ -179,3 +180,53 @@ test(
     assert.match(r.stdout, /answered|error/);
   },
 );
+
+test('SIGKILL during a pull: no half-written model is in place or served; the next run resumes the file and serves', async () => {
+  const { startHubServer } = require('./helpers/hub-server');
+  const { CLI } = require('./helpers/server-http');
+  const { spawn } = require('child_process');
+  const REPO = 'OpenVINO/tiny-sd15-ov';
+  const BIG = 'unet/openvino_model.bin';
+  const repo = tmp('pull-kill');
+  const target = path.join(repo, 'OpenVINO', 'tiny-sd15-ov');
+  const stalled = await startHubServer({ [REPO]: fixture('sd15') }, { stall: { file: BIG, afterBytes: 200000 } });
+  try {
+    const child = spawn(process.execPath, [CLI, '--pull', '--source_model', REPO, '--model_repository_path', repo], {
+      env: { ...process.env, HF_ENDPOINT: stalled.url },
+      stdio: 'ignore',
+    });
+    const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    // Killed once the big file is part written.
+    const part = path.join(repo, 'OpenVINO', '.tiny-sd15-ov.partial', `${BIG}.part`);
+    for (let i = 0; i < 600 && !(fs.existsSync(part) && fs.statSync(part).size >= 200000); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(fs.existsSync(part), 'the download was under way');
+    child.kill('SIGKILL');
+    assert.deepEqual(await exited, { code: null, signal: 'SIGKILL' });
+  } finally {
+    await stalled.close();
+  }
+  assert.ok(!fs.existsSync(target), 'nothing is in place');
+  const serveHalf = await runCliFor(['--model_name', 'half', '--model_path', target]);
+  assert.equal(serveHalf.status, 2, serveHalf.stderr);
+  assert.match(serveHalf.stderr, /does not exist/);
+
+  const hub = await startHubServer({ [REPO]: fixture('sd15') });
+  try {
+    const server = await startCli(['--source_model', REPO, '--model_repository_path', repo], { env: { HF_ENDPOINT: hub.url } });
+    try {
+      const range = hub.downloads().find((d) => d.path.endsWith(BIG)).range;
+      assert.match(range ?? '', /^bytes=\d+-$/, 'the file resumed where the killed run stopped');
+      assert.ok(Number(/\d+/.exec(range)[0]) >= 200000);
+      const res = await fetch(`${server.url}/v1/images/generations`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: 'p', size: '64x64', num_inference_steps: 1 }),
+      });
+      assert.equal(res.status, 200, await res.text());
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    await hub.close();
+  }
+});
