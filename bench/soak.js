@@ -105,7 +105,13 @@ async function main() {
     } catch {
       // counted as a missing sample
     }
-    samples.push({ t: (performance.now() - started) / 1000, requests: done, rssMiB: rssMiB(pid), healthMs: performance.now() - t0 });
+    samples.push({
+      t: (performance.now() - started) / 1000,
+      requests: done,
+      rssMiB: rssMiB(pid),
+      fds: fs.readdirSync(`/proc/${pid}/fd`).length,
+      healthMs: performance.now() - t0,
+    });
   }, 500);
 
   const tally = {};
@@ -160,7 +166,14 @@ async function main() {
     byKind[kind] ??= {};
     byKind[kind][cls] = (byKind[kind][cls] ?? 0) + 1;
     if (!['2xx', '4xx', 'cancelled'].includes(cls))
-      unexpected.push({ kind, class: cls, status: res.status, answer: res.error ?? res.body?.toString('utf8').slice(0, 300) });
+      unexpected.push({
+        t: Math.round((performance.now() - started) / 100) / 10,
+        request: done,
+        kind,
+        class: cls,
+        status: res.status,
+        answer: res.error ?? res.body?.toString('utf8').slice(0, 300),
+      });
     done += 1;
   };
   const deadline = started + o.minutes * 60000;
@@ -198,6 +211,7 @@ async function main() {
       slopeMiBPerHour: Math.round(perSecond * 3600 * 10) / 10,
       samples: samples.length,
     },
+    openFiles: { start: samples[0]?.fds, max: Math.max(...samples.map((s) => s.fds)), end: samples.at(-1)?.fds },
     healthRoundTripMs: {
       p50: Math.round(quantile(health, 0.5)),
       p99: Math.round(quantile(health, 0.99)),
@@ -207,6 +221,11 @@ async function main() {
       .split('\n')
       .filter((l) => /\]\[error\]/.test(l))
       .slice(0, 20),
+    serverWarnings: output
+      .split('\n')
+      .filter((l) => /\]\[warning\]/.test(l))
+      .slice(0, 20),
+    serverTail: output.split('\n').slice(-30),
   };
   const out = o.out ?? path.join(__dirname, 'results', 'soak.json');
   fs.mkdirSync(path.dirname(out), { recursive: true });
@@ -217,6 +236,7 @@ async function main() {
   for (const u of unexpected.slice(0, 10)) console.log(`  ${u.kind}: ${u.class} ${String(u.answer).slice(0, 150)}`);
   console.log(`RSS: ${JSON.stringify(result.rss)}`);
   console.log(`health round trip (event-loop delay): ${JSON.stringify(result.healthRoundTripMs)}`);
+  console.log(`open files of the server: ${JSON.stringify(result.openFiles)}`);
   console.log(`server error lines: ${result.serverErrorLines.length}`);
   console.log(`written: ${path.relative(process.cwd(), out)}`);
   process.exit(unexpected.length ? 1 : 0);
