@@ -138,7 +138,7 @@ export function bodyStage(parser: RequestHandler, { kind, maxBytes, timeouts }: 
     // Once the whole body is in (req.complete), a parser finishes at once; one that does not never will (busboy, given
     // bytes after the closing boundary that open a new part, waits for that part's end forever): the body is malformed.
     let completeSince: number | undefined;
-    const watch: NodeJS.Timeout = setInterval(() => {
+    const watch = setInterval(() => {
       if (!req.complete) return;
       completeSince ??= Date.now();
       if (Date.now() - completeSince >= PARSE_AFTER_END_MS) settle(unparsable());

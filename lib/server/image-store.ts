@@ -24,17 +24,46 @@ export class ImageStore {
     return this.ttlMs > 0;
   }
 
-  /** Stores the bytes; returns the file name under IMAGE_ROUTE. */
-  async put(bytes: Buffer, format: OutputFormat): Promise<string> {
+  private folder(): Promise<string> {
     this.making ??= fs.promises.mkdtemp(path.join(os.tmpdir(), 'ov-diffusion-images-')).then((dir) => {
       this.dir = dir;
-      this.timer = setInterval(() => this.sweep(), Math.min(60000, Math.max(1000, this.ttlMs)));
-      this.timer.unref();
+      if (!this.timer) {
+        this.timer = setInterval(() => this.sweep(), Math.min(60000, Math.max(1000, this.ttlMs)));
+        this.timer.unref();
+      }
       return dir;
     });
-    const dir = await this.making;
+    return this.making;
+  }
+
+  /**
+   * Stores the bytes; returns the file name under IMAGE_ROUTE. A failed write leaves no partial file; a folder that
+   * was deleted under the server (a tmp cleaner) is made again; a full disk is a 507 naming the way out (b64_json).
+   */
+  async put(bytes: Buffer, format: OutputFormat): Promise<string> {
     const name = `${crypto.randomUUID()}.${format}`;
-    await fs.promises.writeFile(path.join(dir, name), bytes);
+    for (let attempt = 0; ; attempt++) {
+      const making = this.folder();
+      const file = path.join(await making, name);
+      try {
+        await fs.promises.writeFile(file, bytes);
+        break;
+      } catch (error) {
+        await fs.promises.rm(file, { force: true }).catch(() => undefined);
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' && attempt === 0) {
+          if (this.making === making) this.making = undefined;
+          continue;
+        }
+        const full = code === 'ENOSPC' || code === 'EDQUOT';
+        throw new ApiError(
+          full ? 507 : 500,
+          `cannot store the image for response_format=url (${code ?? (error as Error).message}${full ? ': the disk is full' : ''}); ask for response_format b64_json`,
+          'response_format',
+          full ? 'storage_full' : 'storage_failed',
+        );
+      }
+    }
     this.expiry.set(name, Date.now() + this.ttlMs);
     return name;
   }
@@ -83,6 +112,7 @@ export class ImageStore {
   /** Deletes every stored image and the folder. */
   close(): void {
     if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
     this.expiry.clear();
     if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true });
     this.dir = undefined;

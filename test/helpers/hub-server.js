@@ -3,7 +3,8 @@
 //   GET /api/models/{repo}/tree/{revision}?recursive=true  file list with sizes, git oids and LFS sha256 (paginated by Link)
 //   GET /api/models/{repo}                                  {id, siblings: [{rfilename}]}
 //   GET /{repo}/resolve/{revision}/{path}                    the file, with HTTP Range (206 / 416)
-// It can demand a token, and cut a download short after some bytes to test resuming. Every request is logged.
+// It can demand a token, cut a download short after some bytes to test resuming, or stall one mid-file (`stall`).
+// Every request is logged.
 const crypto = require('crypto');
 const fs = require('fs');
 const http = require('http');
@@ -91,6 +92,11 @@ async function startHubServer(repos, options = {}) {
       'accept-ranges': 'bytes',
       ...(range ? { 'content-range': `bytes ${start}-${bytes.length - 1}/${bytes.length}` } : {}),
     });
+    if (options.stall?.file === match[2] && body.length > options.stall.afterBytes) {
+      // Sends the first bytes, then nothing more (the connection stays open): a download caught mid-file.
+      res.write(body.subarray(0, options.stall.afterBytes));
+      return undefined;
+    }
     if (options.interrupt?.file === match[2] && interruptsLeft.count > 0 && body.length > options.interrupt.afterBytes) {
       interruptsLeft.count -= 1;
       res.write(body.subarray(0, options.interrupt.afterBytes), () => setTimeout(() => res.socket.destroy(), 20));

@@ -1,0 +1,232 @@
+'use strict';
+// Faults while serving (issue 18), on the real engine and CLI: the model folder deleted under a running server, a
+// corrupt compile cache, SIGTERM during a streamed request, the disk filling (or the image folder vanishing) while
+// url images are stored. Each ends in a clear error or a resumed state, never a crash. One known crash is recorded
+// as a todo: a weight file truncated in place while serving (the weights are memory-mapped: SIGBUS). And a pull
+// killed with SIGKILL mid-file: nothing half-written is put in place or served, and the next run resumes.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { spawnSync } = require('child_process');
+const { fixture, ROOT } = require('./helpers/paths');
+const { startCli, withApp, parseSse, runCli: runCliFor } = require('./helpers/server-http');
+const { fakeModel } = require('./helpers/server-fakes');
+const { buildModelSettings } = require('../dist/server/settings');
+const { createLogger } = require('../dist/server/log');
+
+const MODEL = 'sd15';
+const made = [];
+const tmp = (name) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ovd-fault-${name}-`));
+  made.push(dir);
+  return dir;
+};
+test.after(() => {
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+async function generate(url, body = {}) {
+  const res = await fetch(`${url}/v1/images/generations`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ prompt: 'p', size: '64x64', num_inference_steps: 2, ...body }),
+  });
+  return { status: res.status, text: await res.text() };
+}
+
+test('the model folder deleted while serving: the loaded model goes on answering', async () => {
+  const copy = path.join(tmp('folder'), 'sd15');
+  fs.cpSync(fixture('sd15'), copy, { recursive: true });
+  const server = await startCli(['--model_name', MODEL, '--model_path', copy]);
+  try {
+    assert.equal((await generate(server.url)).status, 200);
+    fs.rmSync(copy, { recursive: true });
+    for (let i = 0; i < 2; i++) {
+      const res = await generate(server.url);
+      assert.equal(res.status, 200, res.text);
+    }
+    assert.equal((await fetch(`${server.url}/v2/health/ready`)).status, 200);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a corrupt compile cache (blobs cut in half, then overwritten with garbage): the server starts and generates', async () => {
+  const cache = tmp('cache');
+  const first = await startCli(['--model_name', MODEL, '--model_path', fixture('sd15'), '--cache_dir', cache]);
+  assert.equal((await generate(first.url)).status, 200);
+  await first.stop();
+  const blobs = fs.readdirSync(cache).filter((f) => fs.statSync(path.join(cache, f)).isFile());
+  assert.ok(blobs.length > 0, 'the first run wrote cache blobs');
+  for (const damage of ['truncate', 'garbage']) {
+    for (const blob of blobs) {
+      const file = path.join(cache, blob);
+      if (!fs.existsSync(file)) continue;
+      const bytes = fs.readFileSync(file);
+      fs.writeFileSync(file, damage === 'truncate' ? bytes.subarray(0, bytes.length >> 1) : Buffer.alloc(bytes.length, 0x5a));
+    }
+    const server = await startCli(['--model_name', MODEL, '--model_path', fixture('sd15'), '--cache_dir', cache]);
+    try {
+      const res = await generate(server.url);
+      assert.equal(res.status, 200, `${damage}: ${res.text}`);
+    } finally {
+      await server.stop();
+    }
+  }
+});
+
+test('SIGTERM during a streamed request: within the grace time it completes; past it, an error event ends the stream; exit 0', async () => {
+  for (const [grace, expected] of [
+    ['20', 'completed'],
+    ['0.2', 'error'],
+  ]) {
+    const server = await startCli(['--model_name', MODEL, '--model_path', fixture('sd15'), '--shutdown_timeout', grace]);
+    const exited = new Promise((resolve) => server.child.once('exit', (code, signal) => resolve({ code, signal })));
+    const response = await fetch(`${server.url}/v1/images/generations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        prompt: 'p',
+        size: '64x64',
+        num_inference_steps: expected === 'completed' ? 20 : 100,
+        stream: true,
+        partial_images: 1,
+      }),
+    });
+    assert.equal(response.status, 200);
+    const reader = response.body.getReader();
+    let text = '';
+    // Wait for the stream to be under way (its first bytes), then stop the server.
+    const firstChunk = await reader.read();
+    text += Buffer.from(firstChunk.value ?? []).toString('utf8');
+    server.child.kill('SIGTERM');
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += Buffer.from(value).toString('utf8');
+    }
+    const { events } = parseSse(text);
+    const last = events.at(-1);
+    if (expected === 'completed') assert.equal(last.data.type, 'image_generation.completed', `grace ${grace}: ${text.slice(0, 300)}`);
+    else {
+      assert.equal(last.data.type, 'error', `grace ${grace}: ${text.slice(0, 300)}`);
+      assert.equal(last.data.error.code, 'shutting_down');
+    }
+    assert.deepEqual(await exited, { code: 0, signal: null }, server.output());
+  }
+});
+
+test('url images: a full disk is a 507 storage_full with no partial file; a deleted image folder is made again', async () => {
+  const lines = [];
+  const model = fakeModel();
+  const models = [{ name: 'sd', model, settings: buildModelSettings({}) }];
+  const realWrite = fs.promises.writeFile;
+  await withApp(
+    models,
+    async (url, app) => {
+      const first = await generate(url, { response_format: 'url' });
+      assert.equal(first.status, 200, first.text);
+      const dir = path.dirname(path.join(app.images.dir ?? '', 'x'));
+      // The disk fills: the write stops part way with ENOSPC.
+      fs.promises.writeFile = async (file, bytes) => {
+        await realWrite(file, bytes.subarray(0, 10));
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      };
+      let full;
+      try {
+        full = await generate(url, { response_format: 'url' });
+      } finally {
+        fs.promises.writeFile = realWrite;
+      }
+      assert.equal(full.status, 507, full.text);
+      const error = JSON.parse(full.text).error;
+      assert.equal(error.code, 'storage_full');
+      assert.equal(error.param, 'response_format');
+      assert.match(error.message, /b64_json/);
+      assert.equal(fs.readdirSync(dir).length, 1, 'only the first image; no partial file');
+      assert.equal((await generate(url)).status, 200, 'b64_json still works');
+      // A tmp cleaner deletes the folder: the next url image makes a new one, and its link works.
+      fs.rmSync(dir, { recursive: true });
+      const again = await generate(url, { response_format: 'url' });
+      assert.equal(again.status, 200, again.text);
+      const link = JSON.parse(again.text).data[0].url;
+      assert.equal((await fetch(link)).status, 200);
+    },
+    { logger: createLogger('INFO', (line) => lines.push(line)) },
+  );
+  assert.equal(lines.filter((l) => /\]\[error\] 507/.test(l)).length, 1, lines.join('\n'));
+});
+
+test(
+  'a weight file truncated in place while serving',
+  { todo: 'the engine memory-maps the weights: truncating a .bin in place while serving kills the process with SIGBUS' },
+  () => {
+    const copy = path.join(tmp('truncate'), 'sd15');
+    fs.cpSync(fixture('sd15'), copy, { recursive: true });
+    const script = `
+      const fs = require('fs');
+      const { DiffusionModel } = require(${JSON.stringify(ROOT)});
+      (async () => {
+        const model = await DiffusionModel.load(${JSON.stringify(copy)});
+        const run = () => model.text2image('p', { numInferenceSteps: 1, width: 64, height: 64 });
+        await run();
+        fs.truncateSync(${JSON.stringify(path.join(copy, 'unet', 'openvino_model.bin'))}, 0);
+        try { await run(); console.log('answered'); } catch (error) { console.log('error', error.code); }
+      })();`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 120000 });
+    assert.equal(r.signal, null, `the process died with ${r.signal}`);
+    assert.match(r.stdout, /answered|error/);
+  },
+);
+
+test('SIGKILL during a pull: no half-written model is in place or served; the next run resumes the file and serves', async () => {
+  const { startHubServer } = require('./helpers/hub-server');
+  const { CLI } = require('./helpers/server-http');
+  const { spawn } = require('child_process');
+  const REPO = 'OpenVINO/tiny-sd15-ov';
+  const BIG = 'unet/openvino_model.bin';
+  const repo = tmp('pull-kill');
+  const target = path.join(repo, 'OpenVINO', 'tiny-sd15-ov');
+  const stalled = await startHubServer({ [REPO]: fixture('sd15') }, { stall: { file: BIG, afterBytes: 200000 } });
+  try {
+    const child = spawn(process.execPath, [CLI, '--pull', '--source_model', REPO, '--model_repository_path', repo], {
+      env: { ...process.env, HF_ENDPOINT: stalled.url },
+      stdio: 'ignore',
+    });
+    const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    // Killed once the big file is part written.
+    const part = path.join(repo, 'OpenVINO', '.tiny-sd15-ov.partial', `${BIG}.part`);
+    for (let i = 0; i < 600 && !(fs.existsSync(part) && fs.statSync(part).size >= 200000); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(fs.existsSync(part), 'the download was under way');
+    child.kill('SIGKILL');
+    assert.deepEqual(await exited, { code: null, signal: 'SIGKILL' });
+  } finally {
+    await stalled.close();
+  }
+  assert.ok(!fs.existsSync(target), 'nothing is in place');
+  const serveHalf = await runCliFor(['--model_name', 'half', '--model_path', target]);
+  assert.equal(serveHalf.status, 2, serveHalf.stderr);
+  assert.match(serveHalf.stderr, /does not exist/);
+
+  const hub = await startHubServer({ [REPO]: fixture('sd15') });
+  try {
+    const server = await startCli(['--source_model', REPO, '--model_repository_path', repo], { env: { HF_ENDPOINT: hub.url } });
+    try {
+      const range = hub.downloads().find((d) => d.path.endsWith(BIG)).range;
+      assert.match(range ?? '', /^bytes=\d+-$/, 'the file resumed where the killed run stopped');
+      assert.ok(Number(/\d+/.exec(range)[0]) >= 200000);
+      const res = await fetch(`${server.url}/v1/images/generations`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: 'p', size: '64x64', num_inference_steps: 1 }),
+      });
+      assert.equal(res.status, 200, await res.text());
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    await hub.close();
+  }
+});
