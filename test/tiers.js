@@ -8,7 +8,17 @@ const path = require('path');
 const { spawnSync } = require('child_process');
 
 const TIERS = {
-  unit: ['lint', 'engine-math', 'shape-judge', 'server-cli', 'server-features', 'server-routes', 'server-bad-input'],
+  unit: [
+    'lint',
+    'engine-math',
+    'shape-judge',
+    'server-cli',
+    'server-features',
+    'server-routes',
+    'server-bad-input',
+    'deploy-docker',
+    'deploy-chart',
+  ],
   native: [
     'foundation',
     'node-gyp',
@@ -21,6 +31,7 @@ const TIERS = {
     'server-pull',
     'server-sd3-flux',
     'server-limits',
+    'deploy-nginx',
   ],
   parity: ['fixtures-in-oracle', 'text2image-parity', 'edit-parity', 'sd3-flux-parity', 'reshape', 'lora', 'server-openai'],
 };

@@ -14,7 +14,9 @@ here="$root/deploy/tools"
 mkdir -p "$tools/bin"
 say() { echo "deploy-tools: $*" >&2; }
 
-if [ "$("$tools/bin/helm" version --template '{{.Version}}' 2>/dev/null)" != "$HELM_VERSION" ]; then
+# The module version recorded in the binary (helm built by go install reports only its major.minor itself).
+helm_built() { go version -m "$tools/bin/helm" 2>/dev/null | awk '$1 == "mod" { print $3 }'; }
+if [ "$(helm_built)" != "$HELM_VERSION" ]; then
   command -v go >/dev/null || { say "ERROR: go is needed to build helm from the Go module proxy"; exit 1; }
   say "building helm $HELM_VERSION from the Go module proxy (a few minutes, once)"
   (cd "$tools" && GOBIN="$tools/bin" GOFLAGS=-mod=mod nice -n 10 go install "helm.sh/helm/v4/cmd/helm@$HELM_VERSION")
@@ -43,4 +45,4 @@ if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
     say "WARNING: no nginx and no root apt-get: test/deploy-nginx.test.js will skip (apt-get install nginx-light)"
   fi
 fi
-say "ready: helm $("$tools/bin/helm" version --template '{{.Version}}'), $("$tools/venv/bin/hadolint" --version), nginx $( (command -v nginx || echo /usr/sbin/nginx) )"
+say "ready: helm $(helm_built), $("$tools/venv/bin/hadolint" --version), nginx $( (command -v nginx || echo /usr/sbin/nginx) )"
