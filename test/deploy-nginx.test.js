@@ -179,9 +179,21 @@ async function readyz(port) {
   );
 }
 
+/** A replica's /metrics text; retried, since a kept-alive connection the server just closed fails the first try. */
+async function metrics(port) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    } catch (error) {
+      if (attempt === 3) throw error;
+      await sleep(50);
+    }
+  }
+}
+
 /** Generation requests a replica answered, from its own /metrics. */
 async function served(port) {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const text = await metrics(port);
   let n = 0;
   for (const m of text.matchAll(/^ov_diffusion_http_requests_total\{([^}]*)\} (\d+)$/gm))
     if (/route="\/images\/generations"/.test(m[1])) n += Number(m[2]);
@@ -247,30 +259,32 @@ test('nginx in front of three replicas, configured like the chart Ingress', { sk
     replicas.push(held);
   });
 
-  await t.test('SSE events pass through nginx before the stream ends', async () => {
+  /** A streamed generation through nginx: when the first preview and the end reached the client (ms). */
+  const streamTimes = async (base) => {
     const started = performance.now();
-    const res = await post(nginx.url, { ...LONG, num_inference_steps: 30, stream: true, partial_images: 3 });
+    const res = await post(base, { ...LONG, num_inference_steps: 30, stream: true, partial_images: 3 });
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type'), /^text\/event-stream/);
-    const arrivals = [];
     let text = '';
+    let first;
     const decoder = new TextDecoder();
     for await (const chunk of res.body) {
       text += decoder.decode(chunk, { stream: true });
-      for (const m of text.slice(arrivals.length ? arrivals.at(-1).end : 0).matchAll(/event: (\S+)\n/g))
-        arrivals.push({ type: m[1], at: performance.now() - started, end: text.length });
+      if (first === undefined && text.includes('event: image_generation.partial_image\n')) first = performance.now() - started;
     }
     const ended = performance.now() - started;
     const { events } = parseSse(text);
-    const partials = events.filter((e) => e.event === 'image_generation.partial_image');
-    assert.equal(partials.length, 3, text.slice(0, 300));
+    assert.equal(events.filter((e) => e.event === 'image_generation.partial_image').length, 3, text.slice(0, 300));
     assert.equal(events.at(-1).event, 'image_generation.completed');
-    const first = arrivals.find((a) => a.type === 'image_generation.partial_image');
-    // Unbuffered: the first preview reaches the client well before the end (buffered, all would arrive together).
-    assert.ok(
-      ended - first.at > 0.2 * ended && ended - first.at > 100,
-      `first preview at ${first.at.toFixed(0)} ms, end at ${ended.toFixed(0)} ms`,
-    );
+    return { first, ended };
+  };
+
+  await t.test('SSE events pass through nginx before the stream ends', async () => {
+    // Unbuffered: the first preview reaches the client well before the end.
+    const { first, ended } = await streamTimes(nginx.url);
+    assert.ok(ended - first > 0.2 * ended && ended - first > 100, `first preview at ${first.toFixed(0)} ms, end at ${ended.toFixed(0)} ms`);
+    // No control here: nginx 1.22 with proxy_buffering on (and X-Accel-Buffering ignored) passed these events early
+    // too when tried (first preview at 401 ms of 1156 ms), so this checks the whole path, not one directive.
   });
 
   await t.test("a full queue's 429 reaches the client with Retry-After", async () => {
@@ -291,8 +305,7 @@ test('nginx in front of three replicas, configured like the chart Ingress', { sk
     const first = Array.from({ length: 3 }, () => generate(nginx.url, LONG));
     await waitFor(
       'the victim to be busy',
-      async () =>
-        /ov_diffusion_running_jobs\{model="[^"]+"\} 1/.test(await (await fetch(`http://127.0.0.1:${victim.port}/metrics`)).text()),
+      async () => /ov_diffusion_running_jobs\{model="[^"]+"\} 1/.test(await metrics(victim.port)),
       20000,
     );
     const exited = new Promise((resolve) => victim.child.once('exit', (code, signal) => resolve({ code, signal })));
