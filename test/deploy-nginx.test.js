@@ -20,8 +20,10 @@ const { CLI, startCli, parseSse } = require('./helpers/server-http');
 const tools = require('./helpers/deploy-tools');
 
 const NGINX = ['/usr/sbin/nginx', '/usr/local/sbin/nginx'].find((p) => fs.existsSync(p));
-const skip = NGINX ? false : process.env.CI ? false : 'no nginx: apt-get install nginx-light (or bash deploy/tools/install.sh as root)';
 if (!NGINX && process.env.CI) throw new Error('nginx is missing: .ci/run installs it with deploy/tools/install.sh');
+const skip = NGINX
+  ? tools.missingTools([path.join(tools.NPM_TOOLS, 'yaml')])
+  : 'no nginx: apt-get install nginx-light (or bash deploy/tools/install.sh as root)';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // One engine thread per replica: three replicas share this machine's cores.

@@ -13,6 +13,8 @@ tools="$root/.cache/deploy-tools"
 here="$root/deploy/tools"
 mkdir -p "$tools/bin"
 say() { echo "deploy-tools: $*" >&2; }
+# Go from PATH, else the machine's usual place.
+command -v go >/dev/null || { [ -x /usr/local/go/bin/go ] && export PATH="$PATH:/usr/local/go/bin"; }
 
 # The module version recorded in the binary (helm built by go install reports only its major.minor itself).
 helm_built() { go version -m "$tools/bin/helm" 2>/dev/null | awk '$1 == "mod" { print $3 }'; }
