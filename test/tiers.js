@@ -18,6 +18,8 @@ const TIERS = {
     'server-bad-input',
     'server-memory',
     'server-jobs',
+    'deploy-docker',
+    'deploy-chart',
   ],
   native: [
     'foundation',
@@ -34,6 +36,7 @@ const TIERS = {
     'server-limits',
     'server-jobs-engine',
     'server-faults',
+    'deploy-nginx',
   ],
   parity: ['fixtures-in-oracle', 'text2image-parity', 'edit-parity', 'sd3-flux-parity', 'reshape', 'lora', 'server-openai'],
 };
