@@ -33,6 +33,7 @@ const TIERS = {
     'server-sd3-flux',
     'server-limits',
     'server-jobs-engine',
+    'linux-arm64',
   ],
   parity: ['fixtures-in-oracle', 'text2image-parity', 'edit-parity', 'sd3-flux-parity', 'reshape', 'lora', 'server-openai'],
 };
