@@ -166,7 +166,9 @@ test('under qemu-user, node-gyp-build picks the linux-arm64 prebuild, which load
   }
   const spread = Math.max(...a) - Math.min(...a);
   console.log(
-    `arm64 under ${qemu}: generate ${arm.ms} ms (process ${arm.wall} ms); x64: ${x64.ms} ms. ` +
+    `arm64 under ${qemu}: load ${arm.loadMs} ms, generate ${arm.ms} ms (text encoder ${Math.round(arm.metrics.textEncodeMs)}, ` +
+      `steps ${arm.metrics.stepMs.map(Math.round).join('/')}, VAE decode ${Math.round(arm.metrics.vaeDecodeMs)} ms), ` +
+      `process ${arm.wall} ms; x64: load ${x64.loadMs} ms, generate ${x64.ms} ms. ` +
       `|arm64 - x64| per channel: max ${max}, mean ${(sum / a.length).toFixed(3)}, ${differing}/${a.length} values differ; ` +
       `arm64 picture spread ${spread}`,
   );

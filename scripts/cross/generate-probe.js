@@ -5,7 +5,8 @@
 //
 //   node generate-probe.js <package dir> <model dir> <out.json>
 // The package dir needs prebuilds/<platform>-<arch>/ov-diffusion.node, runtime/site-packages/ for that architecture
-// and node_modules/node-gyp-build. Writes {arch, prebuild, sourceHash, openvino, width, height, steps, ms, rgb (base64)}.
+// and node_modules/node-gyp-build. Writes {arch, prebuild, sourceHash, openvino, width, height, steps, ms, loadMs,
+// metrics (the engine's), rgb (base64)}.
 const fs = require('fs');
 const path = require('path');
 
@@ -22,7 +23,9 @@ const native = nodeGypBuild(root);
 native.loadTokenizersExtension(path.join(root, 'runtime', 'site-packages', 'openvino_tokenizers', 'lib', 'libopenvino_tokenizers.so'));
 
 (async () => {
+  const loadStarted = Date.now();
   const model = await native.DiffusionModel.load(path.resolve(modelDir), {}, {}, { adapters: [], mode: 'dynamic' });
+  const loadMs = Date.now() - loadStarted;
   const params = { prompt: 'a photo of a cat', width: 64, height: 64, num_inference_steps: 2, rng_seed: 42 };
   const { request } = model.prepare('text2image', params, {});
   const started = Date.now();
@@ -41,10 +44,14 @@ native.loadTokenizersExtension(path.join(root, 'runtime', 'site-packages', 'open
       count: result.count,
       steps: result.steps,
       ms,
+      loadMs,
+      metrics: result.metrics,
       rgb: Buffer.from(result.data).toString('base64'),
     }),
   );
-  console.log(`${process.arch}: ${result.width}x${result.height}, ${result.steps} steps in ${ms} ms with ${path.relative(root, prebuild)}`);
+  console.log(
+    `${process.arch}: ${result.width}x${result.height}, ${result.steps} steps in ${ms} ms (load ${loadMs} ms) with ${path.relative(root, prebuild)}`,
+  );
 })().catch((error) => {
   console.error(error);
   process.exit(1);
