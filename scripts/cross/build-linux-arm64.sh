@@ -33,7 +33,7 @@ node -e '
 ' "$SITE"
 
 # cmake-js supplies the Node-API headers (node-api-headers, no Node download) as for x64; NAPI_VERSION=8 is set in
-# CMakeLists.txt. Make (not Ninja) would do as well; cmake-js picks Ninja when present.
+# CMakeLists.txt. cmake-js uses Ninja when it is installed (as here), else Make.
 node node_modules/cmake-js/bin/cmake-js compile --arch arm64 --out "$BUILD" --config Release \
   --CDCMAKE_TOOLCHAIN_FILE="$ROOT/scripts/cross/aarch64-linux-gnu.cmake" \
   --CDOpenVINO_DIR="$SITE/openvino/cmake"
