@@ -68,6 +68,7 @@ export interface NativeMetrics {
   vaeDecodeMs: number;
   totalMs: number;
   stepMs: number[];
+  warmupCalls: number;
   denoiserMs: number[];
   textEncoderMs: Record<string, number>;
   adapterApplyMs: number;

@@ -103,7 +103,11 @@ export interface GenerationMetrics {
   textEncodeMs: number;
   vaeEncodeMs: number;
   vaeDecodeMs: number;
+  /** Wall time of each step, as many as the steps asked (after strength); a warm-up call's time is in its step. */
   stepMs: number[];
+  /** Denoiser calls that are no step of their own: PNDM evaluates its first timestep twice (1), others 0. */
+  warmupCalls: number;
+  /** Each denoiser inference: steps + warm-up calls (fewer on SD3/FLUX steps that TaylorSeer predicts). */
   denoiserMs: number[];
   /** Per text encoder, named as openvino-genai's metrics name them (e.g. text_encoder, text_encode_3). */
   textEncoderMs: Record<string, number>;

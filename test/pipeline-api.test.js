@@ -40,11 +40,12 @@ test('progress arrives for every step, in order, with decoded previews when aske
   const events = [];
   const result = await model.text2image('a cat', { numInferenceSteps: 6, previews: 2, onStep: (e) => events.push(e) });
   await new Promise((r) => setImmediate(r));
+  // Steps as asked: PNDM's extra UNet call (its first timestep twice) is a warm-up, not a step of its own.
   assert.deepEqual(
     events.map((e) => e.step),
-    [0, 1, 2, 3, 4, 5, 6],
-  ); // PNDM runs N+1 UNet steps
-  assert.ok(events.every((e) => e.totalSteps === 7));
+    [0, 1, 2, 3, 4, 5],
+  );
+  assert.ok(events.every((e) => e.totalSteps === 6));
   const withPreview = events.filter((e) => e.preview);
   assert.equal(withPreview.length, 2);
   for (const e of withPreview) {
@@ -52,9 +53,10 @@ test('progress arrives for every step, in order, with decoded previews when aske
     assert.deepEqual([e.preview[0].width, e.preview[0].height, e.preview[0].data.length], [64, 64, 64 * 64 * 3]);
     assert.ok((await e.preview[0].toPng()).subarray(1, 4).equals(Buffer.from('PNG')));
   }
-  assert.equal(result.steps, 7);
-  assert.equal(result.metrics.stepMs.length, 7);
-  assert.equal(result.metrics.denoiserMs.length, 7);
+  assert.equal(result.steps, 6);
+  assert.equal(result.metrics.stepMs.length, 6);
+  assert.equal(result.metrics.warmupCalls, 1);
+  assert.equal(result.metrics.denoiserMs.length, 7, 'the warm-up call is a UNet inference all the same');
   assert.ok(result.metrics.textEncodeMs > 0 && result.metrics.vaeDecodeMs > 0 && result.metrics.totalMs > 0);
   assert.ok(model.loadMs > 0);
 });
@@ -151,7 +153,7 @@ test('submit(): a job handle with its states and events; its result is the plain
     const result = await third.done;
     assert.deepEqual(
       [first.status, second.status, third.status, third.step, third.totalSteps],
-      ['cancelled', 'cancelled', 'completed', 4, 4],
+      ['cancelled', 'cancelled', 'completed', 3, 3],
     );
     assert.deepEqual(log, [
       'second position 1',
@@ -159,10 +161,9 @@ test('submit(): a job handle with its states and events; its result is the plain
       'third position 1', // at once when second leaves the queue
       'second cancelled', // once its call has settled
       'third running',
-      'third step 1/4',
-      'third step 2/4',
-      'third step 3/4',
-      'third step 4/4',
+      'third step 1/3',
+      'third step 2/3',
+      'third step 3/3',
       'third completed 1',
     ]);
     // The same pixels as the plain call.
@@ -338,4 +339,21 @@ test('guidanceRescale: the same pixels when off, other (repeatable) pixels when 
     });
     other.dispose();
   }
+});
+
+test('a device this machine lacks fails to load with the driver it needs named', async () => {
+  const { availableDevices } = require('..');
+  const present = availableDevices();
+  const cases = [
+    ['GPU', /Hint: the GPU device needs .*intel-opencl-icd/],
+    ['NPU', /Hint: the NPU device needs .*intel-driver-compiler-npu/],
+    ['NO_SUCH_DEVICE', /Hint: availableDevices\(\) lists/],
+  ].filter(([device]) => !present.some((d) => d.startsWith(device)));
+  assert.ok(cases.length > 0);
+  for (const [device, hint] of cases)
+    await assert.rejects(DiffusionModel.load(SD, { device }), (e) => {
+      assert.equal(e.code, 'ERR_RUNTIME', e.message);
+      assert.match(e.message, hint);
+      return true;
+    });
 });

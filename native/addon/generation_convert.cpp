@@ -162,6 +162,7 @@ Napi::Object metrics_to_js(Napi::Env env, const GenerationMetrics& m) {
     Napi::Array steps = Napi::Array::New(env, m.step_ms.size());
     for (size_t i = 0; i < m.step_ms.size(); ++i) steps.Set(i, m.step_ms[i]);
     o.Set("stepMs", steps);
+    o.Set("warmupCalls", Napi::Number::New(env, static_cast<double>(m.warmup_calls)));
     Napi::Array denoiser = Napi::Array::New(env, m.denoiser_ms.size());
     for (size_t i = 0; i < m.denoiser_ms.size(); ++i) denoiser.Set(i, m.denoiser_ms[i]);
     o.Set("denoiserMs", denoiser);

@@ -15,6 +15,10 @@ std::unique_ptr<Scheduler> scheduler_for_call(const Json& config, SchedulerType 
 }
 
 bool run_denoising_loop(const DenoisingLoop& loop, const GenerationControl& control, GenerationResult& result) {
+    const auto completes = [&](size_t i) { return !loop.completes_step || loop.completes_step(i); };
+    size_t total = 0;
+    for (size_t i = 0; i < loop.num_steps; ++i) total += completes(i) ? 1 : 0;
+    double pending_ms = 0;  // a warm-up call's time, added to the step it prepares
     for (size_t i = 0; i < loop.num_steps; ++i) {
         if (control.cancelled && control.cancelled->load()) {
             result.stopped = true;
@@ -22,9 +26,15 @@ bool run_denoising_loop(const DenoisingLoop& loop, const GenerationControl& cont
         }
         const auto step_start = Clock::now();
         loop.step(i);
-        result.metrics.step_ms.push_back(ms_since(step_start));
-        result.steps = i + 1;
-        if (control.on_step && control.on_step(i, loop.num_steps, loop.latent_for_callback())) {
+        pending_ms += ms_since(step_start);
+        if (!completes(i)) {
+            result.metrics.warmup_calls += 1;
+            continue;
+        }
+        result.metrics.step_ms.push_back(pending_ms);
+        pending_ms = 0;
+        const size_t step = result.steps++;
+        if (control.on_step && control.on_step(step, total, loop.latent_for_callback())) {
             result.stopped = true;
             return false;
         }

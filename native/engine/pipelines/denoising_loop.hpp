@@ -15,10 +15,14 @@ namespace ovd {
 
 // One denoising run. `step(i)` performs step i; `latent_for_callback()` gives what the step callback
 // sees after it (asked for only when there is a callback).
+// Some schedulers evaluate one timestep twice (PNDM's warm-up); `completes_step(i)` is false for a call that
+// only prepares the next one: it runs and is timed, but is not a step of its own for the callback, the step
+// count and the step times (its time goes to the step it prepares). Unset: every call is a step.
 struct DenoisingLoop {
-    size_t num_steps = 0;
+    size_t num_steps = 0;  // denoiser calls
     std::function<void(size_t)> step;
     std::function<ov::Tensor()> latent_for_callback;
+    std::function<bool(size_t)> completes_step;
 };
 
 // The call's scheduler, from the model folder's config; refusing it (the scheduler named does not fit the config)
@@ -36,8 +40,8 @@ auto timesteps_for_call(SetTimesteps&& set_timesteps) -> decltype(set_timesteps(
     }
 }
 
-// Runs the steps, checking for cancellation before each and calling the step callback after each;
-// records step times and the step count in `result`. Returns false when the run was stopped
+// Runs the calls, checking for cancellation before each and calling the step callback after each step;
+// records step times, the step count and the warm-up calls in `result`. Returns false when the run was stopped
 // (result.stopped is then set).
 bool run_denoising_loop(const DenoisingLoop& loop, const GenerationControl& control, GenerationResult& result);
 

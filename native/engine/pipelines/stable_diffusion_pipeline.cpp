@@ -305,6 +305,8 @@ GenerationResult StableDiffusionPipeline::generate(Task task, const GenerationPa
     std::vector<float> guided(count);
     DenoisingLoop loop;
     loop.num_steps = timesteps.size();
+    // A timestep that comes twice (PNDM's warm-up) is one step: the first call only prepares the second.
+    loop.completes_step = [&](size_t i) { return i + 1 == timesteps.size() || timesteps[i + 1] != timesteps[i]; };
     loop.step = [&](size_t i) {
         for (size_t row = 0; row < cfg_rows; ++row)
             std::memcpy(latent_cfg.data<float>() + row * count, latent.data<float>(), count * sizeof(float));
