@@ -26,7 +26,7 @@ function buildFromSource() {
   if (r.status !== 0) {
     throw new Error(
       'building the native addon failed. It needs cmake >= 3.20 and a C++17 compiler ' +
-        '(Debian: apt-get install cmake g++). Prebuilt binaries exist for: linux-x64.',
+        '(Debian: apt-get install cmake g++). Prebuilt binaries exist for: linux-x64, linux-arm64 (glibc).',
     );
   }
 }

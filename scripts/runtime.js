@@ -63,6 +63,59 @@ function findPython() {
   return null;
 }
 
+// The wheels per Node.js architecture (what the addon is loaded into). openvino 2026.4.1 is tagged manylinux_2_28_x86_64
+// and manylinux_2_35_aarch64 (glibc >= 2.35 on arm64); openvino-tokenizers 2026.4.1.0 manylinux_2_28_x86_64 and
+// manylinux_2_31_aarch64. pip needs every tag it may accept named when it installs for another machine.
+const WHEEL_PLATFORMS = {
+  x64: { machine: 'x86_64', tags: ['manylinux_2_28_x86_64', 'manylinux2014_x86_64'] },
+  arm64: { machine: 'aarch64', tags: ['manylinux_2_35_aarch64', 'manylinux_2_31_aarch64', 'manylinux2014_aarch64'] },
+};
+
+/** The machine pip's Python runs as (platform.machine()), or null when it cannot be asked. */
+function pythonMachine(python) {
+  const r = spawnSync(python, ['-c', 'import platform; print(platform.machine())'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+/**
+ * pip arguments that select the wheels for `arch` (a Node.js arch name). None when pip's Python runs on that machine
+ * already (pip then checks this machine's glibc itself, as on any install); otherwise explicit platform tags, as for
+ * a cross build (scripts/cross/build-linux-arm64.sh) or a Python of another architecture than node (e.g. x86-64
+ * Python under emulation on an arm64 machine).
+ */
+function wheelSelection(arch, machine) {
+  const wanted = WHEEL_PLATFORMS[arch];
+  if (!wanted) throw new Error(`no OpenVINO wheels are known for linux-${arch}; supported: ${Object.keys(WHEEL_PLATFORMS).join(', ')}`);
+  if (machine === wanted.machine) return [];
+  return [...wanted.tags.flatMap((tag) => ['--platform', tag]), '--only-binary=:all:', '--implementation', 'cp'];
+}
+
+/** pip install of the pinned wheels for `arch` into `target`; throws with the fix. */
+function installWheels(python, target, arch = process.arch) {
+  const v = pinnedVersions();
+  const selection = wheelSelection(arch, pythonMachine(python));
+  const r = spawnSync(
+    python,
+    [
+      '-m',
+      'pip',
+      'install',
+      '--disable-pip-version-check',
+      '--no-deps',
+      '--no-warn-script-location',
+      ...selection,
+      '--target',
+      target,
+      `openvino==${v.openvino}`,
+      `openvino-tokenizers==${v['openvino-tokenizers']}`,
+    ],
+    { stdio: 'inherit' },
+  );
+  if (r.status !== 0) throw new Error(`pip could not install the OpenVINO wheels for linux-${arch} (exit ${r.status}).\n${describeFix()}`);
+  const missing = missingPieces(target);
+  if (missing.length) throw new Error(`the installed wheels lack:\n  ${missing.join('\n  ')}`);
+}
+
 function log(message) {
   process.stderr.write(`ov-diffusion: ${message}\n`);
 }
@@ -102,32 +155,27 @@ function provisionRuntime() {
   const staging = `${SITE_PACKAGES}.partial`;
   fs.rmSync(staging, { recursive: true, force: true });
   log(`installing openvino==${v.openvino} and openvino-tokenizers==${v['openvino-tokenizers']} from PyPI into ${SITE_PACKAGES}`);
-  const r = spawnSync(
-    python,
-    [
-      '-m',
-      'pip',
-      'install',
-      '--disable-pip-version-check',
-      '--no-deps',
-      '--no-warn-script-location',
-      '--target',
-      staging,
-      `openvino==${v.openvino}`,
-      `openvino-tokenizers==${v['openvino-tokenizers']}`,
-    ],
-    { stdio: 'inherit' },
-  );
-  if (r.status !== 0) throw new Error(`pip could not install the OpenVINO wheels (exit ${r.status}).\n${describeFix()}`);
-  const missing = missingPieces(staging);
-  if (missing.length) throw new Error(`the installed wheels lack:\n  ${missing.join('\n  ')}`);
+  installWheels(python, staging);
   // Swap in only a complete installation, so an interrupted install is never picked up.
   fs.rmSync(SITE_PACKAGES, { recursive: true, force: true });
   fs.renameSync(staging, SITE_PACKAGES);
   return recordInstallation();
 }
 
-module.exports = { provisionRuntime, runtimePaths, missingPieces, pinnedVersions, libraryTag, ENV_VAR, MANIFEST, ROOT };
+module.exports = {
+  provisionRuntime,
+  installWheels,
+  wheelSelection,
+  findPython,
+  WHEEL_PLATFORMS,
+  runtimePaths,
+  missingPieces,
+  pinnedVersions,
+  libraryTag,
+  ENV_VAR,
+  MANIFEST,
+  ROOT,
+};
 
 if (require.main === module) {
   try {

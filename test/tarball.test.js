@@ -39,7 +39,14 @@ test('npm pack, install into an empty project without compiling, run the README 
     const packed = JSON.parse(run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: ROOT }).stdout);
     const tarball = path.join(work, packed[0].filename);
     const files = packed[0].files.map((f) => f.path);
-    for (const wanted of ['README.md', 'LICENSE', 'models/demo/model_index.json', 'dist/index.js', 'prebuilds/linux-x64/ov-diffusion.node'])
+    for (const wanted of [
+      'README.md',
+      'LICENSE',
+      'models/demo/model_index.json',
+      'dist/index.js',
+      'prebuilds/linux-x64/ov-diffusion.node',
+      'prebuilds/linux-arm64/ov-diffusion.node',
+    ])
       assert.ok(files.includes(wanted), `the package has ${wanted}`);
     assert.ok(files.includes('docs/server.md'), 'the docs that --help and the log point to are shipped');
     // Every source map points at a source that is in the package.

@@ -37,6 +37,7 @@ const TIERS = {
     'server-jobs-engine',
     'server-faults',
     'deploy-nginx',
+    'linux-arm64',
   ],
   parity: ['fixtures-in-oracle', 'text2image-parity', 'edit-parity', 'sd3-flux-parity', 'reshape', 'lora', 'server-openai'],
 };
