@@ -150,7 +150,8 @@ test('under qemu-user, node-gyp-build picks the linux-arm64 prebuild, which load
   assert.equal(arm.prebuild, path.join('prebuilds', 'linux-arm64', 'ov-diffusion.node'), 'node-gyp-build picked the arm64 prebuild');
   assert.equal(arm.sourceHash, nativeSourceHash(), 'the loaded arm64 addon was built from the sources in this tree');
   assert.ok(arm.openvino.startsWith(`${pins.openvino}-`), arm.openvino);
-  assert.deepEqual([arm.width, arm.height, arm.count, arm.steps], [x64.width, x64.height, x64.count, x64.steps]);
+  assert.deepEqual([arm.width, arm.height, arm.count], [x64.width, x64.height, x64.count]);
+  assert.equal(arm.steps, arm.askedSteps, 'steps as asked');
   const a = Buffer.from(arm.rgb, 'base64');
   const b = Buffer.from(x64.rgb, 'base64');
   assert.equal(a.length, 64 * 64 * 3);

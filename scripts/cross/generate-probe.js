@@ -43,6 +43,7 @@ native.loadTokenizersExtension(path.join(root, 'runtime', 'site-packages', 'open
       height: result.height,
       count: result.count,
       steps: result.steps,
+      askedSteps: params.num_inference_steps,
       ms,
       loadMs,
       metrics: result.metrics,
