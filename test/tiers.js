@@ -19,6 +19,7 @@ const TIERS = {
     'server-openai-features',
     'server-pull',
     'server-sd3-flux',
+    'demo-model',
   ],
   parity: ['fixtures-in-oracle', 'text2image-parity', 'edit-parity', 'sd3-flux-parity', 'reshape', 'lora', 'server-openai'],
 };

@@ -3,8 +3,9 @@
     python diagnose.py diffusers --cache .cache/demo-train --out DIR [--limit 40] [--raw]
         renders held-out prompts with diffusers' StableDiffusionPipeline straight from the checkpoint
         (PNDM, 20 steps, guidance 7.5, 128x128) into DIR/*.png + DIR/prompts.json (judge them with judge-dir.js)
-    python diagnose.py vae --cache .cache/demo-train --export DIR [--out RECDIR]
+    python diagnose.py vae --cache .cache/demo-train [--export DIR] [--out RECDIR]
         reconstruction error of the torch VAE vs the exported vae_encoder/vae_decoder IRs, and per-colour means
+        (without --export: the torch VAE of vae/checkpoint.pt alone, while it trains)
     python diagnose.py textuse --cache .cache/demo-train [-n 64] [--raw]
         denoising loss with the right, the empty and a wrong caption (does the UNet use the text?)
 """
@@ -52,22 +53,29 @@ def render_diffusers(cache: Path, out: Path, limit: int, raw: bool, steps: int, 
 
 
 @torch.no_grad()
-def vae_check(cache: Path, export_dir: Path, n: int, out: Path | None = None) -> None:
+def vae_check(cache: Path, export_dir: Path | None, n: int, out: Path | None = None) -> None:
     import openvino as ov
     from diffusers import AutoencoderKL
 
-    vae = AutoencoderKL.from_pretrained(cache / "vae" / "final").eval()
-    core = ov.Core()
-    enc = core.compile_model(str(export_dir / "vae_encoder" / "openvino_model.xml"), "CPU")
-    dec = core.compile_model(str(export_dir / "vae_decoder" / "openvino_model.xml"), "CPU")
-    cfg = json.loads((export_dir / "vae_decoder" / "config.json").read_text())
+    if export_dir is None:  # torch only, from the training checkpoint (a VAE still training)
+        vae = C.make_vae()
+        vae.load_state_dict(torch.load(cache / "vae" / "checkpoint.pt", map_location="cpu", weights_only=False)["vae"])
+        vae.eval()
+        enc = dec = None
+        cfg = {"scaling_factor": None}
+    else:
+        vae = AutoencoderKL.from_pretrained(cache / "vae" / "final").eval()
+        core = ov.Core()
+        enc = core.compile_model(str(export_dir / "vae_encoder" / "openvino_model.xml"), "CPU")
+        dec = core.compile_model(str(export_dir / "vae_decoder" / "openvino_model.xml"), "CPU")
+        cfg = json.loads((export_dir / "vae_decoder" / "config.json").read_text())
     imgs = [shapes.sample("test", 10_000 + i)[0] for i in range(n)]
     x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 127.5 - 1
     z = vae.encode(x).latent_dist.mean
     rec_t = vae.decode(z).sample.clamp(-1, 1)
     # exported IRs: the encoder IR returns the posterior moments (mean, logvar); the decoder IR takes scaled-back latents
-    z_ir = torch.from_numpy(np.asarray(enc(x.numpy())[0]))[:, :4]  # moments: mean, logvar
-    rec_ir = torch.from_numpy(np.asarray(dec(z.numpy())[0])).clamp(-1, 1)
+    z_ir = torch.from_numpy(np.asarray(enc(x.numpy())[0]))[:, :4] if enc else z  # moments: mean, logvar
+    rec_ir = torch.from_numpy(np.asarray(dec(z.numpy())[0])).clamp(-1, 1) if dec else rec_t
     u8 = lambda t: ((t + 1) * 127.5)
     res = {
         "scaling_factor_export": cfg["scaling_factor"],
@@ -151,7 +159,7 @@ def main() -> int:
     elif a.what == "textuse":
         text_use(Path(a.cache), a.n, a.raw)
     else:
-        vae_check(Path(a.cache), Path(a.export), a.n, Path(a.out) if a.out else None)
+        vae_check(Path(a.cache), Path(a.export) if a.export else None, a.n, Path(a.out) if a.out else None)
     return 0
 
 
