@@ -38,6 +38,7 @@ const TIERS = {
     'server-faults',
     'deploy-nginx',
     'linux-arm64',
+    'demo-model',
   ],
   parity: ['fixtures-in-oracle', 'text2image-parity', 'edit-parity', 'sd3-flux-parity', 'reshape', 'lora', 'server-openai'],
 };

@@ -4,7 +4,7 @@
 // through this library and scores each image with the shape judge (test/helpers/shape-judge.js).
 //
 //   node scripts/demo-model/evaluate.js [modelDir=models/demo] [--limit N] [--steps 20] [--guidance 7.5]
-//        [--size 128] [--scheduler PNDM] [--out report.json] [--sheet sheet.png]
+//        [--size 128] [--scheduler PNDM] [--out report.json] [--sheet sheet.png] [--cols 10]
 //
 // Metrics (the targets): single-object colour / shape / position accuracy of the dominant blob,
 // and for two-object prompts the share of images in which both asked colours are present.
@@ -15,7 +15,17 @@ const { DiffusionModel } = require('../..');
 const { judge, score } = require('../../test/helpers/shape-judge');
 
 function parseArgs(argv) {
-  const args = { model: 'models/demo', limit: Infinity, steps: 20, guidance: 7.5, size: 128, scheduler: undefined, out: null, sheet: null };
+  const args = {
+    model: 'models/demo',
+    limit: Infinity,
+    steps: 20,
+    guidance: 7.5,
+    size: 128,
+    scheduler: undefined,
+    out: null,
+    sheet: null,
+    cols: 10,
+  };
   const rest = [];
   for (let i = 0; i < argv.length; i += 1) {
     const a = argv[i];
@@ -27,6 +37,7 @@ function parseArgs(argv) {
     else if (a === '--scheduler') args.scheduler = next();
     else if (a === '--out') args.out = next();
     else if (a === '--sheet') args.sheet = next();
+    else if (a === '--cols') args.cols = Number(next());
     else rest.push(a);
   }
   if (rest[0]) args.model = rest[0];
@@ -98,7 +109,7 @@ async function main() {
   console.log(JSON.stringify(summary, null, 1));
   if (args.out) fs.writeFileSync(args.out, JSON.stringify({ summary, rows }, null, 1) + '\n');
   if (args.sheet && tiles.length) {
-    const cols = 10;
+    const cols = args.cols;
     const s = args.size;
     const sheet = Buffer.alloc(cols * s * Math.ceil(tiles.length / cols) * s * 3, 255);
     const W = cols * s;

@@ -3,6 +3,7 @@
 
     python export.py --cache .cache/demo-train --out models/demo [--weight-format fp32|int8]
     python export.py --untrained --out /tmp/demo-untrained       # random weights: checks the export path
+    python export.py --cache C --out DIR --checkpoint COPY.pt [--raw]   # a saved checkpoint; online weights
 """
 from __future__ import annotations
 
@@ -27,17 +28,18 @@ def build_pipeline(tok, text_encoder, vae, unet):
                                    feature_extractor=None, requires_safety_checker=False)
 
 
-def load_trained(cache: Path):
-    """Tokenizer, trained text encoder + UNet (EMA weights) and VAE from the training cache."""
+def load_trained(cache: Path, raw: bool = False, checkpoint: Path | None = None):
+    """Tokenizer, trained text encoder + UNet (EMA weights, or the online ones with raw) and VAE from the cache."""
     from diffusers import AutoencoderKL
 
     tok = C.make_tokenizer(cache)
     vae = AutoencoderKL.from_pretrained(cache / "vae" / "final")
-    ckpt = torch.load(cache / "unet" / "checkpoint.pt", map_location="cpu", weights_only=False)
+    ckpt = torch.load(checkpoint or cache / "unet" / "checkpoint.pt", map_location="cpu", weights_only=False)
     te, unet = C.make_text_encoder(tok), C.make_unet()
-    te.load_state_dict(ckpt["ema"]["text_encoder"])
-    unet.load_state_dict(ckpt["ema"]["unet"])
-    return tok, te, vae, unet, {"step": ckpt["step"], "samples": ckpt["samples"]}
+    src = ckpt if raw else ckpt["ema"]
+    te.load_state_dict(src["text_encoder"])
+    unet.load_state_dict(src["unet"])
+    return tok, te, vae, unet, {"step": ckpt["step"], "samples": ckpt["samples"], "weights": "raw" if raw else "ema"}
 
 
 def optimum_cli() -> str:
@@ -82,6 +84,8 @@ def main() -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--weight-format", default="fp32")
     ap.add_argument("--untrained", action="store_true")
+    ap.add_argument("--raw", action="store_true", help="export the online weights, not the EMA")
+    ap.add_argument("--checkpoint", help="a copy of unet/checkpoint.pt to export instead")
     args = ap.parse_args()
     torch.manual_seed(0)
     cache = Path(args.cache)
@@ -90,7 +94,7 @@ def main() -> int:
         te, vae, unet = C.make_text_encoder(tok), C.make_vae(), C.make_unet()
         info = {"untrained": True}
     else:
-        tok, te, vae, unet, info = load_trained(cache)
+        tok, te, vae, unet, info = load_trained(cache, args.raw, Path(args.checkpoint) if args.checkpoint else None)
     for m, name in ((te, "text_encoder"), (vae, "vae"), (unet, "unet")):
         print(f"{name}: {sum(p.numel() for p in m.parameters()) / 1e6:.2f} M parameters")
     export(build_pipeline(tok, te, vae, unet), Path(args.out), args.weight_format)
