@@ -60,12 +60,20 @@ test('the demo model draws the colour, shape and position it is asked for (held-
     position: rate(one, (r) => r.s.single.position),
     bothColours: rate(two, (r) => r.s.allColoursPresent),
   };
-  const found = (r, key) => r.verdict.blobs[0]?.[key] ?? '(none)';
+  // short position names keep the table narrow: 'in the top left corner' -> 'top-left', 'at the bottom' -> 'bottom'
+  const short = (key, v) =>
+    key === 'position' && v
+      ? v
+          .replace(/^(in|at|on) the /, '')
+          .replace(/ corner$/, '')
+          .replace(/ /g, '-')
+      : v;
+  const found = (r, key) => short(key, r.verdict.blobs[0]?.[key]) ?? '(none)';
   t.diagnostic(`one object (${one.length} prompts), dominant blob, expected (rows) vs found (columns):`);
   for (const key of ['colour', 'shape', 'position']) {
     const table = confusion(
       key,
-      one.map((r) => [r.p.objects[0][key], found(r, key)]),
+      one.map((r) => [short(key, r.p.objects[0][key]), found(r, key)]),
     );
     for (const line of table.split('\n')) t.diagnostic(line);
   }
@@ -74,7 +82,10 @@ test('the demo model draws the colour, shape and position it is asked for (held-
   t.diagnostic(
     `colour ${pct(got.colour)}, shape ${pct(got.shape)}, position ${pct(got.position)}, two-object colours ${pct(got.bothColours)}`,
   );
-  for (const key of Object.keys(TARGET)) {
-    assert.ok(got[key] >= TARGET[key], `${key}: ${pct(got[key])} < ${pct(TARGET[key])}`);
-  }
+  const missed = Object.keys(TARGET).filter((key) => !(got[key] >= TARGET[key]));
+  assert.deepEqual(
+    missed.map((key) => `${key}: ${pct(got[key])} < ${pct(TARGET[key])}`),
+    [],
+    'below the issue-15 targets',
+  );
 });
