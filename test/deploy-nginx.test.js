@@ -118,7 +118,7 @@ http {
       `upstream replicas {\n${servers.join('\n')}\n}\nmap $host $endpoints_version { default "${this.version}"; }\n`,
     );
     if (!this.child) {
-      this.child = spawn(NGINX, ['-p', this.dir, '-c', path.join(this.dir, 'nginx.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
+      this.child = spawn(NGINX, ['-p', this.dir, '-c', path.join(this.dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
       this.child.stderr.on('data', (d) => (this.stderr = (this.stderr ?? '') + d));
     } else {
       const r = spawnSync(NGINX, ['-p', this.dir, '-c', path.join(this.dir, 'nginx.conf'), '-s', 'reload'], { encoding: 'utf8' });
@@ -137,8 +137,16 @@ http {
     }
   }
 
-  stop() {
-    if (this.child && this.child.exitCode === null) this.child.kill('SIGKILL');
+  /** SIGTERM: nginx's fast shutdown, in which the master stops its workers (a SIGKILLed master would leave them
+   *  running, holding this process's pipes open); SIGKILL if it has not exited within 5 s. */
+  async stop() {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
   }
 }
 
@@ -207,8 +215,8 @@ test('nginx in front of three replicas, configured like the chart Ingress', { sk
   const replicas = [];
   let nginx;
   let held;
-  t.after(() => {
-    nginx?.stop();
+  t.after(async () => {
+    await nginx?.stop();
     for (const r of replicas) if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL');
     if (held && held.child.exitCode === null) held.child.kill('SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
