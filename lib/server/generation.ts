@@ -162,7 +162,7 @@ export async function runGeneration(ctx: GenerationContext, plan: GenerationPlan
         size: request.options.width !== undefined || request.options.height !== undefined,
         image: task === 'image2image',
       });
-      releaseMemory = admitMemory(ctx, served, call, run.log ?? {});
+      releaseMemory = admitMemory(ctx, served, model.className, call, run.log ?? {});
       run.onQueued?.(call);
     },
   };
@@ -326,11 +326,17 @@ const mib = (bytes: number) => Math.ceil(bytes / MIB);
  * Reserves the call's estimated peak memory, or refuses it: 400 when it could not fit even alone (the client must ask
  * for less), 503 with Retry-After when the requests admitted before it hold the memory. Returns the release.
  */
-function admitMemory(ctx: GenerationContext, served: ServedModel, plan: CallPlan, log: LogFields): (() => void) | undefined {
+function admitMemory(
+  ctx: GenerationContext,
+  served: ServedModel,
+  className: string,
+  plan: CallPlan,
+  log: LogFields,
+): (() => void) | undefined {
   const memory = ctx.memory;
   if (!memory?.enabled || !served.path) return undefined;
   let profile = profiles.get(served.path);
-  if (!profile) profiles.set(served.path, (profile = modelMemoryProfile(served.path)));
+  if (!profile) profiles.set(served.path, (profile = modelMemoryProfile(served.path, className)));
   const bytes = estimateCallBytes(profile, plan);
   ctx.metrics.memoryEstimate(served.name, bytes);
   log.memory_estimate_mib = mib(bytes);

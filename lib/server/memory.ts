@@ -35,10 +35,13 @@ const numbers = (value: unknown): number[] => (Array.isArray(value) ? value.filt
 /** Elements per full-resolution pixel of a pyramid whose block i runs at 1/2^i of the size per side. */
 const pyramid = (blocks: number[]) => blocks.reduce((sum, channels, i) => sum + channels / 4 ** i, 0);
 
-/** The profile of a model folder (optimum-intel layout); unknown fields fall back to SD 1.5's. */
-export function modelMemoryProfile(dir: string): ModelMemoryProfile {
-  const index = readJson(path.join(dir, 'model_index.json')) ?? {};
-  const className = String(index._class_name ?? 'StableDiffusionPipeline');
+/**
+ * The profile of a model folder (optimum-intel layout); unknown fields fall back to SD 1.5's. A server passes the
+ * pipeline class its loaded model reports, so model_index.json is not read a second time.
+ */
+export function modelMemoryProfile(dir: string, loadedClassName?: string): ModelMemoryProfile {
+  const className =
+    loadedClassName ?? String((readJson(path.join(dir, 'model_index.json')) ?? {})._class_name ?? 'StableDiffusionPipeline');
   const vae = readJson(path.join(dir, 'vae_decoder', 'config.json')) ?? {};
   const vaeBlocks = numbers(vae.block_out_channels);
   const latentScale = vaeBlocks.length ? 2 ** (vaeBlocks.length - 1) : 8;
