@@ -23,6 +23,7 @@ const http = require('http');
 const path = require('path');
 const { request, multipart, send, head } = require('../test/helpers/raw-http');
 const { fakeModel, makeImage } = require('../test/helpers/server-fakes');
+const { prng } = require('./lib/prng');
 
 function args(argv) {
   const out = {
@@ -43,20 +44,6 @@ function args(argv) {
     else throw new Error(`unknown argument ${a}`);
   }
   return out;
-}
-
-/** mulberry32: a small seeded PRNG. */
-function prng(seed) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n) => Math.floor(next() * n);
-  return { next, int, pick: (list) => list[int(list.length)], chance: (p) => next() < p };
 }
 
 const KEY = 'fuzz-key';

@@ -33,6 +33,7 @@ const { execFileSync } = require('child_process');
 
 const ROOT = path.resolve(__dirname, '..');
 const { DiffusionModel } = require(ROOT);
+const { prng } = require('./lib/prng');
 
 function parseArgs(argv) {
   const args = { repeat: 5, steps: 4, baseline: true };
@@ -95,14 +96,7 @@ function float32ToFloat16(value) {
 
 /** A seeded normal generator (mulberry32 + Box-Muller). */
 function gaussian(seed) {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const uniform = prng(seed).next;
   return () => Math.sqrt(-2 * Math.log(uniform() + 1e-12)) * Math.cos(2 * Math.PI * uniform());
 }
 

@@ -17,6 +17,7 @@ const path = require('path');
 const { startCli } = require('../test/helpers/server-http');
 const { makeImage } = require('../test/helpers/server-fakes');
 const { request, multipart, send } = require('../test/helpers/raw-http');
+const { prng } = require('./lib/prng');
 
 const ROOT = path.join(__dirname, '..');
 
@@ -30,18 +31,6 @@ function args(argv) {
     else throw new Error(`unknown argument ${a}`);
   }
   return o;
-}
-
-function prng(seed) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { next, int: (n) => Math.floor(next() * n), pick: (list) => list[Math.floor(next() * list.length)] };
 }
 
 const status = (pid) => fs.readFileSync(`/proc/${pid}/status`, 'utf8');

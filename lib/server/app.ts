@@ -17,6 +17,7 @@ import { jobRoutes } from './routes/jobs';
 import { ImageRouteContext, RequestLogFields, ServingOptions, imageRoutes } from './routes/images';
 import { modelRoutes } from './routes/models';
 import { DEFAULT_KEEP_ALIVE_MS } from './sse';
+import { routeLabel } from './route-label';
 
 export type { ServingOptions } from './routes/images';
 
@@ -86,10 +87,6 @@ function logfmt(fields: RequestLogFields): string {
     .filter(([, v]) => v !== undefined && v !== '')
     .map(([k, v]) => `${k}=${typeof v === 'string' && /[\s"=]/.test(v) ? JSON.stringify(v) : String(v)}`)
     .join(' ');
-}
-
-export function routeLabel(res: Response): string {
-  return (res.locals.route as string | undefined) ?? (res.statusCode === 404 ? 'unmatched' : 'other');
 }
 
 /** One structured line per request (health and metrics at DEBUG), and the HTTP metrics. */

@@ -25,6 +25,7 @@ import { MULTIPART_BODY_LIMIT, editFiles, parseMultipart, requireMultipart } fro
 import { encodeImage } from '../output';
 import type { JobStore } from '../jobs';
 import { EventStream } from '../sse';
+import { labelRoute } from '../route-label';
 
 /** Server-wide serving choices (the CLI's "Serving" flags). */
 export interface ServingOptions extends GenerationDefaults {
@@ -226,12 +227,6 @@ async function generate(
 
 export function imageRoutes(ctx: ImageRouteContext): express.Router {
   const router = express.Router();
-  const label =
-    (path: string): express.RequestHandler =>
-    (_req, res, next) => {
-      res.locals.route = path;
-      next();
-    };
 
   // Any content type but multipart is read as JSON, so `curl -d '{...}'` without a header works too.
   const json = bodyStage(
@@ -240,7 +235,7 @@ export function imageRoutes(ctx: ImageRouteContext): express.Router {
   );
   router.post(
     '/images/generations',
-    label('/images/generations'),
+    labelRoute('/images/generations'),
     json,
     handled(async (req, res) => {
       const body = req.body as unknown;
@@ -251,7 +246,7 @@ export function imageRoutes(ctx: ImageRouteContext): express.Router {
   );
 
   const multipart = (endpoint: Endpoint): express.RequestHandler[] => [
-    label(`/images/${endpoint}`),
+    labelRoute(`/images/${endpoint}`),
     (req, _res, next) => next(requireMultipart(req.headers['content-type'], `images/${endpoint}`)),
     bodyStage(parseMultipart, { kind: 'multipart', maxBytes: MULTIPART_BODY_LIMIT, timeouts: ctx.serving.timeouts }),
   ];
@@ -276,7 +271,7 @@ export function imageRoutes(ctx: ImageRouteContext): express.Router {
   );
 
   for (const path of ['/images/generations', '/images/edits', '/images/variations']) {
-    router.all(path, label(path), (req) => {
+    router.all(path, labelRoute(path), (req) => {
       throw new ApiError(405, `${req.method} is not allowed on ${req.baseUrl}${path}; use POST`, null, 'method_not_allowed');
     });
   }

@@ -8,6 +8,7 @@ import { ApiError, badField, shown } from '../errors';
 import { handled } from '../inflight';
 import { JOB_OBJECT, Job, JobStore } from '../jobs';
 import { EventStream } from '../sse';
+import { labelRoute } from '../route-label';
 
 const CONTENT_TYPES: Record<OutputFormat, string> = { png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp' };
 const LIST_LIMIT = { default: 20, max: 100 };
@@ -35,16 +36,10 @@ function query(req: Request, name: string): string | undefined {
 
 export function jobRoutes(jobs: JobStore, keepAliveMs: number): express.Router {
   const router = express.Router();
-  const label =
-    (path: string): express.RequestHandler =>
-    (_req, res, next) => {
-      res.locals.route = path;
-      next();
-    };
 
   router.get(
     '/images/jobs',
-    label('/images/jobs'),
+    labelRoute('/images/jobs'),
     handled(async (req, res) => {
       const limitText = query(req, 'limit');
       const limit = limitText === undefined ? LIST_LIMIT.default : count('limit', limitText, LIST_LIMIT.max);
@@ -67,7 +62,7 @@ export function jobRoutes(jobs: JobStore, keepAliveMs: number): express.Router {
 
   router.get(
     '/images/jobs/:id',
-    label('/images/jobs/:id'),
+    labelRoute('/images/jobs/:id'),
     handled(async (req, res) => {
       res.json(findJob(jobs, req).toJSON());
     }),
@@ -75,7 +70,7 @@ export function jobRoutes(jobs: JobStore, keepAliveMs: number): express.Router {
 
   router.delete(
     '/images/jobs/:id',
-    label('/images/jobs/:id'),
+    labelRoute('/images/jobs/:id'),
     handled(async (req, res) => {
       const job = findJob(jobs, req);
       if (job.finished) {
@@ -90,7 +85,7 @@ export function jobRoutes(jobs: JobStore, keepAliveMs: number): express.Router {
 
   router.get(
     '/images/jobs/:id/content',
-    label('/images/jobs/:id/content'),
+    labelRoute('/images/jobs/:id/content'),
     handled(async (req, res) => {
       const job = findJob(jobs, req);
       const indexText = query(req, 'index');
@@ -117,7 +112,7 @@ export function jobRoutes(jobs: JobStore, keepAliveMs: number): express.Router {
 
   router.get(
     '/images/jobs/:id/events',
-    label('/images/jobs/:id/events'),
+    labelRoute('/images/jobs/:id/events'),
     handled(async (req, res) => {
       const job = findJob(jobs, req);
       const lastText = req.headers['last-event-id'] ?? query(req, 'last_event_id');
@@ -155,7 +150,7 @@ export function jobRoutes(jobs: JobStore, keepAliveMs: number): express.Router {
     ['/images/jobs/:id/events', 'GET'],
   ];
   for (const [path, allowed] of paths) {
-    router.all(path, label(path), (req) => {
+    router.all(path, labelRoute(path), (req) => {
       throw new ApiError(405, `${req.method} is not allowed on ${req.baseUrl}${req.path}; use ${allowed}`, null, 'method_not_allowed');
     });
   }
