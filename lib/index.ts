@@ -44,8 +44,14 @@ export function allocatorTuning(): { applied: boolean; mmapThreshold: number; re
 }
 
 /**
- * The demo model shipped with the package (models/demo/, in the Stable Diffusion 1.x layout): what `npm start`
- * serves without model flags. Until the trained demo model lands (models/demo/STATUS.md) it holds the tiny
- * random-weight SD 1.5 test model, whose images are noise.
+ * The demo model shipped with the package (models/demo/, in the Stable Diffusion 1.x layout, trained here by
+ * scripts/demo-model/make-demo-model.sh; its model card is models/demo/README.md): coloured shapes on plain
+ * backgrounds at 128x128, e.g. "a big red circle on a white background". What `npm start` serves without model flags.
  */
 export const DEMO_MODEL_DIR = path.join(PACKAGE_ROOT, 'models', 'demo');
+/** Its dedicated inpainting variant (StableDiffusionInpaintPipeline layout, fine-tuned from the demo model). */
+export const DEMO_INPAINT_MODEL_DIR = path.join(PACKAGE_ROOT, 'models', 'demo-inpaint');
+/** Its style LoRA (kohya .safetensors): shapes drawn as outlines when the prompt holds the trigger word "outlined". */
+export const DEMO_LORA_FILES: Readonly<Record<string, string>> = Object.freeze({
+  outlined: path.join(PACKAGE_ROOT, 'models', 'loras', 'outlined.safetensors'),
+});

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'net';
 import * as path from 'path';
 import { DiffusionModel, LoadOptions } from '../diffusion-model';
 import { PACKAGE_ROOT } from '../binding';
-import { DEMO_MODEL_DIR, openvinoVersion } from '../index';
+import { DEMO_INPAINT_MODEL_DIR, DEMO_LORA_FILES, DEMO_MODEL_DIR, openvinoVersion } from '../index';
 import { App, createApp } from '../server/app';
 import { RequestTimeouts, createHttpServer } from '../server/body';
 import { CliError, CliOptions, DEFAULT_MEMORY_BUDGET_SHARE, helpText, parseArgs } from './cli';
@@ -20,6 +20,7 @@ import { ModelSettings, buildModelSettings, loadOptions, onNpu } from '../server
 export const EXIT_USAGE = 2;
 export const EXIT_FAILURE = 1;
 export const DEMO_MODEL_NAME = 'demo';
+export const DEMO_INPAINT_MODEL_NAME = 'demo-inpaint';
 
 export interface RunningServer {
   server: http.Server;
@@ -82,14 +83,44 @@ function checkModelFolder(entry: ModelEntry): void {
     );
 }
 
-function demoEntry(options: CliOptions, logger: Logger): ModelEntry {
-  const dir = DEMO_MODEL_DIR;
+/** What the demo model can draw, in one line, from the vocabulary it was trained on (shipped beside it). */
+export function demoVocabularyLine(dir: string): string | undefined {
+  const file = path.join(dir, 'vocabulary.json');
+  if (!fs.existsSync(file)) return undefined;
+  const v = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+    shapes: string[];
+    colours: Record<string, unknown>;
+    sizes: Record<string, unknown>;
+    positions: Record<string, unknown>;
+  };
+  return (
+    `it draws one or two ${Object.keys(v.sizes).join('/')} ${v.shapes.join(', ')} in ${Object.keys(v.colours).join(', ')} ` +
+    `(${Object.keys(v.positions).length} positions, plain or coloured backgrounds) at 128x128, ` +
+    'e.g. "a big red circle on a white background"'
+  );
+}
+
+/** Without model flags: the embedded demo model, its inpainting variant and its style LoRA (those that are present). */
+function demoEntries(options: CliOptions, logger: Logger): ModelEntry[] {
+  const what = demoVocabularyLine(DEMO_MODEL_DIR);
+  const loras: LoraSpec[] = Object.entries(DEMO_LORA_FILES)
+    .filter(([, file]) => fs.existsSync(file))
+    .map(([alias, file]) => ({ kind: 'adapter', alias, source: { type: 'local', path: file, file: path.basename(file) } }));
+  const entries: ModelEntry[] = [{ name: DEMO_MODEL_NAME, path: DEMO_MODEL_DIR, flags: options.model, graphLoras: loras }];
+  if (fs.existsSync(path.join(DEMO_INPAINT_MODEL_DIR, 'model_index.json')))
+    entries.push({ name: DEMO_INPAINT_MODEL_NAME, path: DEMO_INPAINT_MODEL_DIR, flags: options.model, graphLoras: [] });
   logger.warn(
-    `no model given: serving the embedded demo model '${DEMO_MODEL_NAME}' (${dir}). It is a tiny model with random weights: ` +
-      'its images are noise. To serve a real model: ov-diffusion --rest_port 8000 --model_repository_path ./models ' +
+    `no model given: serving the embedded demo model${entries.length > 1 ? 's' : ''} ${entries.map((e) => `'${e.name}'`).join(' and ')} ` +
+      `(${path.dirname(DEMO_MODEL_DIR)}): ` +
+      (what
+        ? `a small model trained on coloured shapes: ${what}` +
+          (loras.length ? `; LoRA ${loras.map((l) => `'${l.alias}'`).join(', ')} (put the word in the prompt too)` : '') +
+          '. '
+        : 'a tiny model with random weights: its images are noise. ') +
+      'To serve a real model: ov-diffusion --rest_port 8000 --model_repository_path ./models ' +
       '--source_model OpenVINO/stable-diffusion-v1-5-int8-ov (see docs/server.md)',
   );
-  return { name: DEMO_MODEL_NAME, path: dir, flags: options.model, graphLoras: [] };
+  return entries;
 }
 
 /** Pulls --source_model (and its LoRA files), writing graph.pbtxt as OVMS does. Returns the model folder. */
@@ -153,7 +184,7 @@ export async function modelEntries(options: CliOptions, logger: Logger): Promise
   } else if (options.modelPath) {
     entries = [modelEntry(options.modelName!, path.resolve(options.modelPath), options.model, logger)];
   } else {
-    entries = [demoEntry(options, logger)];
+    entries = demoEntries(options, logger);
   }
   const prepared = entries.map((entry) => prepareEntry(entry, entries.length === 1 ? cliLoras : undefined));
   for (const p of prepared) {

@@ -2,6 +2,7 @@
 (`optimum-cli export openvino --task text-to-image`), like the fixtures.
 
     python export.py --cache .cache/demo-train --out models/demo [--weight-format fp32|int8]
+    python export.py --cache .cache/demo-train --inpaint --out models/demo-inpaint   # the 9-channel variant
     python export.py --untrained --out /tmp/demo-untrained       # random weights: checks the export path
     python export.py --cache C --out DIR --checkpoint COPY.pt [--raw]   # a saved checkpoint; online weights
 """
@@ -21,11 +22,12 @@ import components as C
 
 
 def build_pipeline(tok, text_encoder, vae, unet):
-    from diffusers import StableDiffusionPipeline
+    """StableDiffusionPipeline, or StableDiffusionInpaintPipeline for a 9-channel UNet."""
+    from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline
 
-    return StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tok, unet=unet,
-                                   scheduler=C.make_pipeline_scheduler(), safety_checker=None,
-                                   feature_extractor=None, requires_safety_checker=False)
+    cls = StableDiffusionInpaintPipeline if unet.config.in_channels == 9 else StableDiffusionPipeline
+    return cls(vae=vae, text_encoder=text_encoder, tokenizer=tok, unet=unet, scheduler=C.make_pipeline_scheduler(),
+               safety_checker=None, feature_extractor=None, requires_safety_checker=False)
 
 
 def load_trained(cache: Path, raw: bool = False, checkpoint: Path | None = None):
@@ -48,11 +50,12 @@ def optimum_cli() -> str:
 
 
 def export(pipe, out: Path, weight_format: str = "fp32", name: str = "ov-diffusion/demo") -> None:
+    task = "inpainting" if pipe.unet.config.in_channels == 9 else "text-to-image"
     with tempfile.TemporaryDirectory(prefix="demo-export-") as tmp:
         src, dst = Path(tmp) / "diffusers", Path(tmp) / "ov"
         pipe.save_pretrained(src, safe_serialization=True)
         cmd = [optimum_cli(), "export", "openvino", "--model", str(src), "--library", "diffusers",
-               "--task", "text-to-image", "--weight-format", weight_format, str(dst)]
+               "--task", task, "--weight-format", weight_format, str(dst)]
         print("$", " ".join(cmd), flush=True)
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
@@ -73,6 +76,8 @@ def export(pipe, out: Path, weight_format: str = "fp32", name: str = "ov-diffusi
             if child.suffix != ".md":
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
         shutil.copytree(dst, out, dirs_exist_ok=True)
+        # what the model was trained to draw, shipped beside it (the server's startup line reads it)
+        shutil.copy(Path(__file__).resolve().parent / "vocabulary.json", out / "vocabulary.json")
     sizes = {p.relative_to(out).as_posix(): p.stat().st_size for p in sorted(out.rglob("*"))
              if p.is_file() and p.suffix != ".md"}
     print(json.dumps({"total_bytes": sum(sizes.values()), "files": sizes}, indent=1))
@@ -86,6 +91,7 @@ def main() -> int:
     ap.add_argument("--untrained", action="store_true")
     ap.add_argument("--raw", action="store_true", help="export the online weights, not the EMA")
     ap.add_argument("--checkpoint", help="a copy of unet/checkpoint.pt to export instead")
+    ap.add_argument("--inpaint", action="store_true", help="the inpainting variant (inpaint/final) instead of the base")
     args = ap.parse_args()
     torch.manual_seed(0)
     cache = Path(args.cache)
@@ -95,9 +101,15 @@ def main() -> int:
         info = {"untrained": True}
     else:
         tok, te, vae, unet, info = load_trained(cache, args.raw, Path(args.checkpoint) if args.checkpoint else None)
+    if args.inpaint:
+        from diffusers import UNet2DConditionModel
+
+        unet = UNet2DConditionModel.from_pretrained(cache / "inpaint" / "final")
+        info = {**info, "inpaint": json.loads((cache / "inpaint" / "done.json").read_text())}
     for m, name in ((te, "text_encoder"), (vae, "vae"), (unet, "unet")):
         print(f"{name}: {sum(p.numel() for p in m.parameters()) / 1e6:.2f} M parameters")
-    export(build_pipeline(tok, te, vae, unet), Path(args.out), args.weight_format)
+    name = "ov-diffusion/demo-inpaint" if args.inpaint else "ov-diffusion/demo"
+    export(build_pipeline(tok, te, vae, unet), Path(args.out), args.weight_format, name)
     print(json.dumps(info))
     return 0
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Trains the demo model from scratch and exports it to models/demo (see models/demo/README.md).
+# Trains the demo model from scratch and exports it to models/demo, its inpainting variant to
+# models/demo-inpaint and its style LoRA to models/loras/outlined.safetensors (see models/demo/README.md).
 #
 #   bash scripts/demo-model/make-demo-model.sh                # everything; resumes where it stopped
-#   bash scripts/demo-model/make-demo-model.sh --stage unet   # one stage: vae|encode|unet|decoder|export|eval
+#   bash scripts/demo-model/make-demo-model.sh --stage unet   # one stage: vae|encode|unet|decoder|inpaint|lora|export|eval
 #
 # Stages (each resumable; checkpoints and latents live in .cache/demo-train, never in git):
 #   venv    .cache/demo-venv from scripts/demo-model/requirements.txt (pinned; openvino pins == package.json)
@@ -13,7 +14,12 @@
 #           (UNET_STEPS steps of batch UNET_BATCH, cosine lr)
 #   decoder VAE decoder fine-tuned on full 128x128 drawings, encoder frozen (DECODER_STEPS steps of batch 8;
 #           0 = skipped, the default since the VAE's phase 2)
-#   export  StableDiffusionPipeline -> optimum-cli export openvino -> models/demo (WEIGHT_FORMAT)
+#   inpaint 9-channel inpainting UNet initialised from the base UNet, fine-tuned on INPAINT_COUNT drawings with
+#           object-box, random-box and full masks (INPAINT_STEPS steps of batch 32; the text encoder stays the base's)
+#   lora    rank-8 kohya LoRA on the base UNet's linear and 1x1 layers, trained on LORA_COUNT drawings in the
+#           "outlined" style captioned with the trigger word (LORA_STEPS steps of batch 32)
+#   export  StableDiffusionPipeline / StableDiffusionInpaintPipeline -> optimum-cli export openvino -> models/demo,
+#           models/demo-inpaint (WEIGHT_FORMAT); the LoRA file -> models/loras/outlined.safetensors
 #   eval    node scripts/demo-model/evaluate.js: held-out prompts through this library, scored by the judge
 # Every training invocation stops after STAGE_MINUTES (checkpointing first) and exits 3; the script
 # then simply runs it again, so a killed run loses at most a few minutes. Run it at normal priority
@@ -25,6 +31,8 @@ HERE="$ROOT/scripts/demo-model"
 VENV="${DEMO_VENV:-$ROOT/.cache/demo-venv}"
 CACHE="${DEMO_CACHE:-$ROOT/.cache/demo-train}"
 OUT="${DEMO_OUT:-$ROOT/models/demo}"
+INPAINT_OUT="${DEMO_INPAINT_OUT:-$ROOT/models/demo-inpaint}"
+LORA_OUT="${DEMO_LORA_OUT:-$ROOT/models/loras/outlined.safetensors}"
 REQ="$HERE/requirements.txt"
 PY="${PYTHON:-python3}"
 VAE_STEPS="${VAE_STEPS:-2200}"
@@ -32,6 +40,10 @@ ENCODE_COUNT="${ENCODE_COUNT:-12000}"
 UNET_STEPS="${UNET_STEPS:-4000}"
 UNET_BATCH="${UNET_BATCH:-32}"
 DECODER_STEPS="${DECODER_STEPS:-0}"
+INPAINT_STEPS="${INPAINT_STEPS:-1500}"
+INPAINT_COUNT="${INPAINT_COUNT:-8000}"
+LORA_STEPS="${LORA_STEPS:-600}"
+LORA_COUNT="${LORA_COUNT:-3000}"
 WEIGHT_FORMAT="${WEIGHT_FORMAT:-fp32}"
 STAGE_MINUTES="${STAGE_MINUTES:-30}"
 
@@ -83,8 +95,19 @@ if want decoder && [ "$DECODER_STEPS" -gt 0 ]; then
   if [ -f "$CACHE/vae/decoder-done.json" ]; then echo "make-demo-model: decoder done" >&2
   else resumable decoder --steps "$DECODER_STEPS"; fi
 fi
+if want inpaint; then
+  if [ -f "$CACHE/inpaint/done.json" ]; then echo "make-demo-model: inpaint done" >&2
+  else resumable inpaint --steps "$INPAINT_STEPS" --count "$INPAINT_COUNT"; fi
+fi
+if want lora; then
+  if [ -f "$CACHE/lora/done.json" ]; then echo "make-demo-model: lora done" >&2
+  else resumable lora --steps "$LORA_STEPS" --count "$LORA_COUNT"; fi
+fi
 if want export; then
   (cd "$HERE" && "$VENV/bin/python" export.py --cache "$CACHE" --out "$OUT" --weight-format "$WEIGHT_FORMAT")
+  (cd "$HERE" && "$VENV/bin/python" export.py --cache "$CACHE" --inpaint --out "$INPAINT_OUT" --weight-format "$WEIGHT_FORMAT")
+  mkdir -p "$(dirname "$LORA_OUT")"
+  cp "$CACHE/lora/outlined.safetensors" "$LORA_OUT"
 fi
 if want eval; then
   [ -d "$ROOT/node_modules" ] || (cd "$ROOT" && npm install)

@@ -31,7 +31,8 @@ JITTER = VOCAB["jitter"]
 CAPTION = VOCAB["caption"]
 
 # Seeds of the splits (numpy SeedSequence entropy). "eval" prompts are never drawn into "train".
-SPLIT_SEEDS = {"train": 1501, "test": 1502, "eval": 1503, "vae": 1504}
+SPLIT_SEEDS = {"train": 1501, "test": 1502, "eval": 1503, "vae": 1504, "lora": 1505, "inpaint": 1506}
+STYLES = VOCAB["styles"]
 SUPERSAMPLE = 4
 
 
@@ -52,6 +53,8 @@ def caption_of(spec: dict) -> str:
     text = CAPTION["join"].join(objs)
     if spec["background"] != PLAIN or spec.get("say_background"):
         text += CAPTION["background"].format(background=spec["background"])
+    if spec.get("style"):
+        text = STYLES[spec["style"]]["caption"].format(caption=text)
     return text
 
 
@@ -77,8 +80,9 @@ def sample_spec(rng: np.random.Generator, n_objects: int | None = None) -> dict:
     return {"objects": objects, "background": bg, "say_background": bool(bg == PLAIN and rng.random() < 0.3)}
 
 
-def shape_mask(shape: str, size: int, box: tuple[float, float, float, float]) -> Image.Image:
-    """Antialiased coverage mask ('L', size x size) of one shape inscribed in box (x0, y0, x1, y1), pixels."""
+def shape_mask(shape: str, size: int, box: tuple[float, float, float, float], stroke: float = 0.0) -> Image.Image:
+    """Antialiased coverage mask ('L', size x size) of one shape inscribed in box (x0, y0, x1, y1), pixels;
+    with stroke > 0 only the band of that width (pixels) inside the shape's edge: the shape's outline."""
     s = SUPERSAMPLE
     big = Image.new("L", (size * s, size * s), 0)
     d = ImageDraw.Draw(big)
@@ -111,6 +115,12 @@ def shape_mask(shape: str, size: int, box: tuple[float, float, float, float]) ->
         d.ellipse((x0 + m, y0 + m, x1 - m, y1 - m), fill=0)
     else:
         raise ValueError(f"unknown shape {shape!r}")
+    if stroke > 0:
+        from scipy.ndimage import distance_transform_edt
+
+        inside = np.asarray(big) > 127
+        band = inside & (distance_transform_edt(inside) <= stroke * s)
+        big = Image.fromarray((band * 255).astype(np.uint8))
     return big.resize((size, size), Image.BOX)
 
 
@@ -125,7 +135,11 @@ def render(spec: dict, size: int, rng: np.random.Generator) -> tuple[np.ndarray,
         cx = (px + rng.uniform(-1, 1) * JITTER["position"]) * size
         cy = (py + rng.uniform(-1, 1) * JITTER["position"]) * size
         box = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
-        a = np.asarray(shape_mask(o["shape"], size, box), np.float32)[..., None] / 255.0
+        stroke = 0.0
+        if spec.get("style"):
+            rule = STYLES[spec["style"]]
+            stroke = max(rule["min_stroke"] * size, rule["stroke"] * side)
+        a = np.asarray(shape_mask(o["shape"], size, box, stroke), np.float32)[..., None] / 255.0
         img = img * (1 - a) + np.asarray(COLOURS[o["colour"]], np.float32) * a
         drawn.append({**o, "box": [round(v, 2) for v in box]})
     return np.clip(np.rint(img), 0, 255).astype(np.uint8), drawn
@@ -162,14 +176,17 @@ def held_out() -> set[str]:
     return _HELD_OUT
 
 
-def sample(split: str, index: int, size: int = 128) -> tuple[np.ndarray, str, dict]:
-    """Sample ``index`` of ``split``: (image uint8 HxWx3, caption, spec with drawn boxes).
-    Training samples whose caption is a held-out eval prompt are redrawn (deterministically)."""
+def sample(split: str, index: int, size: int = 128, style: str | None = None) -> tuple[np.ndarray, str, dict]:
+    """Sample ``index`` of ``split``: (image uint8 HxWx3, caption, spec with drawn boxes), drawn in ``style``
+    (a key of vocabulary.json "styles") if given. Training samples whose caption is a held-out eval prompt
+    are redrawn (deterministically)."""
     rng = rng_for(split, index)
     while True:
         spec = sample_spec(rng)
+        if style:
+            spec["style"] = style
         cap = caption_of(spec)
-        if split != "train" or cap not in held_out():
+        if split not in ("train", "lora", "inpaint") or cap not in held_out():
             break
     img, drawn = render(spec, size, rng)
     return img, cap, {**spec, "objects": drawn}
@@ -183,6 +200,7 @@ def main() -> int:
     s.add_argument("--count", type=int, default=60)
     s.add_argument("--split", default="test")
     s.add_argument("--size", type=int, default=128)
+    s.add_argument("--style", choices=list(STYLES), default=None)
     e = sub.add_parser("eval-prompts")
     e.add_argument("--out", required=True)
     args = ap.parse_args()
@@ -191,7 +209,7 @@ def main() -> int:
         out.mkdir(parents=True, exist_ok=True)
         meta = []
         for i in range(args.count):
-            img, cap, spec = sample(args.split, i, args.size)
+            img, cap, spec = sample(args.split, i, args.size, args.style)
             name = f"{args.split}-{i:03d}.png"
             Image.fromarray(img).save(out / name, optimize=True)
             meta.append({"file": name, "caption": cap, **spec})

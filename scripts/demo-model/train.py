@@ -5,6 +5,8 @@ and continues from its checkpoint when re-run):
     python train.py encode --cache .cache/demo-train --count 24000    # training images -> latents (VAE posterior)
     python train.py unet   --cache .cache/demo-train --minutes 90     # CLIP text encoder + UNet, jointly, CFG dropout
     python train.py decoder --cache .cache/demo-train --steps 1500    # VAE decoder only, full-size, encoder frozen
+    python train.py inpaint --cache .cache/demo-train --steps 1500    # 9-channel inpainting UNet from the base
+    python train.py lora   --cache .cache/demo-train --steps 600      # the `outlined` style LoRA on the base
     python train.py bench  --cache .cache/demo-train                  # throughput of both (for sizing the plan)
 
 Seeds are fixed; a stage that finished writes <stage>/done.json and is skipped unless --steps/--minutes
@@ -44,6 +46,19 @@ def images_to_tensor(imgs: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
+def object_weights(img: np.ndarray, background: str, object_weight: float) -> np.ndarray:
+    """Per-pixel loss weights of a drawing: object pixels (not the background colour) weigh object_weight,
+    the rest 1. Backgrounds are most of the pixels but the objects are what the judge (and a user) looks at."""
+    bg = np.asarray(shapes.BACKGROUNDS[background], np.int16)
+    fg = (np.abs(img.astype(np.int16) - bg).max(axis=2) > 8).astype(np.float32)
+    return 1.0 + (object_weight - 1.0) * fg
+
+
+def weighted_reconstruction(rec: torch.Tensor, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """L1 + MSE, each pixel weighted by w (N, 1, H, W)."""
+    return ((w * (rec - x).abs()).sum() + (w * (rec - x) ** 2).sum()) / (w.sum() * 3)
+
+
 # ------------------------------------------------------------------------------------------------
 # VAE
 # ------------------------------------------------------------------------------------------------
@@ -80,9 +95,7 @@ def train_vae(cache: Path, minutes: float, steps: int | None, batch: int, crop: 
             else:
                 y, x = rng.integers(0, img.shape[0] - crop + 1, size=2)
             imgs.append(img[y:y + crop, x:x + crop])
-            bg = np.asarray(shapes.BACKGROUNDS[spec["background"]], np.int16)
-            fg = (np.abs(imgs[-1].astype(np.int16) - bg).max(axis=2) > 8).astype(np.float32)
-            weights.append(1.0 + (object_weight - 1.0) * fg if phase2 else np.ones_like(fg))
+            weights.append(object_weights(imgs[-1], spec["background"], object_weight if phase2 else 1.0))
         seen += batch
         x = images_to_tensor(imgs)
         w = torch.from_numpy(np.stack(weights))[:, None]
@@ -90,9 +103,8 @@ def train_vae(cache: Path, minutes: float, steps: int | None, batch: int, crop: 
         z = post.sample()
         rec = vae.decode(z).sample
         # phase 1: plain L1 + MSE; phase 2 (step >= weighted_from): object pixels weigh object_weight times
-        # more, crops favour objects, lr decays (cosine) to the end: backgrounds are most of the pixels but
-        # the objects are what the judge (and a user) looks at
-        l_rec = ((w * (rec - x).abs()).sum() + (w * (rec - x) ** 2).sum()) / (w.sum() * 3)
+        # more, crops favour objects, lr decays (cosine) to the end
+        l_rec = weighted_reconstruction(rec, x, w)
         if phase2 and steps:
             p = min(1.0, (step - weighted_from) / max(1, steps - weighted_from))
             for group in opt.param_groups:
@@ -150,9 +162,11 @@ def finalize_vae(cache: Path, vae, step: int) -> None:
     log("vae", final=info)
 
 
-def train_decoder(cache: Path, minutes: float, steps: int | None, batch: int, lr: float) -> None:
+def train_decoder(cache: Path, minutes: float, steps: int | None, batch: int, lr: float,
+                  object_weight: float = 8.0) -> None:
     """Fine-tunes the VAE decoder only, on full 128x128 drawings, with the encoder frozen: the latent space
-    (and so the trained UNet) stays valid while colours and edges get sharper."""
+    (and so the trained UNet) stays valid while the objects' shapes and colours get sharper (object pixels
+    weigh object_weight, the lr decays (cosine) to the last step)."""
     from diffusers import AutoencoderKL
 
     d = cache / "vae"
@@ -178,12 +192,17 @@ def train_decoder(cache: Path, minutes: float, steps: int | None, batch: int, lr
     vae.decoder.train()
     t_end, t_ck, t0, acc, n_acc = time.time() + minutes * 60, time.time(), time.time(), 0.0, 0
     while (steps is None or step < steps) and time.time() < t_end:
-        x = images_to_tensor([shapes.sample("vae", 10**7 + seen + k)[0] for k in range(batch)])
+        drawn = [shapes.sample("vae", 10**7 + seen + k) for k in range(batch)]
+        x = images_to_tensor([d[0] for d in drawn])
+        w = torch.from_numpy(np.stack([object_weights(d[0], d[2]["background"], object_weight) for d in drawn]))[:, None]
         seen += batch
         with torch.no_grad():
             z = vae.encode(x).latent_dist.sample()
         rec = vae.decode(z).sample
-        loss = F.l1_loss(rec, x) + F.mse_loss(rec, x)
+        loss = weighted_reconstruction(rec, x, w)
+        if steps:
+            for group in opt.param_groups:
+                group["lr"] = lr_at(step, lr, 50, steps)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(train_params, 1.0)
@@ -356,6 +375,296 @@ def train_unet(cache: Path, minutes: float, steps: int | None, batch: int, lr: f
 
 
 # ------------------------------------------------------------------------------------------------
+# Shared by the fine-tunes of the base model (inpainting UNet, style LoRA)
+# ------------------------------------------------------------------------------------------------
+
+def load_base(cache: Path):
+    """Tokenizer, text encoder and UNet of the finished base model (EMA weights), frozen, and the VAE."""
+    from diffusers import AutoencoderKL
+
+    if not (cache / "unet" / "done.json").exists():
+        raise SystemExit("the base UNet is not finished (run the unet stage first)")
+    tok = C.make_tokenizer(cache)
+    ema = torch.load(cache / "unet" / "checkpoint.pt", map_location="cpu", weights_only=False)["ema"]
+    te, unet = C.make_text_encoder(tok), C.make_unet()
+    te.load_state_dict(ema["text_encoder"])
+    unet.load_state_dict(ema["unet"])
+    for m in (te, unet):
+        m.requires_grad_(False)
+        m.eval()
+    vae = AutoencoderKL.from_pretrained(cache / "vae" / "final").eval()
+    return tok, te, unet, vae
+
+
+class DenoisingLoss:
+    """The base model's training objective (epsilon target, min-SNR-5 weights, offset noise), so that the
+    fine-tunes learn under the same conditions as the model they start from."""
+
+    def __init__(self, offset_noise: float):
+        self.sched = C.make_train_scheduler()
+        a = self.sched.alphas_cumprod
+        self.snr = a / (1 - a)
+        self.offset_noise = offset_noise
+
+    def noised(self, z0: torch.Tensor, g: torch.Generator):
+        t = torch.randint(0, self.sched.config.num_train_timesteps, (z0.shape[0],), generator=g)
+        noise = torch.randn(z0.shape, generator=g)
+        if self.offset_noise:
+            noise = noise + self.offset_noise * torch.randn(z0.shape[0], z0.shape[1], 1, 1, generator=g)
+        return self.sched.add_noise(z0, noise, t), t, noise
+
+    def __call__(self, pred: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        w = torch.clamp(self.snr[t], max=5.0) / self.snr[t]
+        return (w * ((pred - noise) ** 2).mean(dim=(1, 2, 3))).mean()
+
+
+def run_fine_tune(stage: str, cache: Path, minutes: float, steps: int, params: list, state: dict, lr: float,
+                  loss_of_step, ckpt_minutes: float = 3.0) -> int:
+    """The resumable loop of a fine-tune: warmup + cosine lr, gradient clipping, a checkpoint every few minutes
+    (state = the tensors to keep), exit 3 when the time budget ends first. Returns the step reached."""
+    ck = cache / stage / "checkpoint.pt"
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    step = 0
+    if ck.exists():
+        s = torch.load(ck, map_location="cpu", weights_only=False)
+        for k, v in s["state"].items():
+            state[k].data.copy_(v)
+        opt.load_state_dict(s["opt"])
+        step = s["step"]
+        log(stage, resumed=step)
+    t_end, t_ck, t0, acc, n_acc = time.time() + minutes * 60, time.time(), time.time(), 0.0, 0
+
+    def checkpoint():
+        save_atomic({"state": {k: v.detach().clone() for k, v in state.items()}, "opt": opt.state_dict(),
+                     "step": step}, ck)
+
+    while step < steps and time.time() < t_end:
+        loss = loss_of_step(step)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, lr, 100, steps)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        acc += loss.item()
+        n_acc += 1
+        if step % 25 == 0:
+            log(stage, step=step, loss=round(acc / n_acc, 5), steps_per_s=round(n_acc / (time.time() - t0), 3))
+            t0, acc, n_acc = time.time(), 0.0, 0
+        if time.time() - t_ck > ckpt_minutes * 60:
+            checkpoint()
+            t_ck = time.time()
+    checkpoint()
+    if step < steps:
+        log(stage, paused=step, target=steps)
+        raise SystemExit(3)
+    return step
+
+
+@torch.no_grad()
+def encode_images(vae, imgs: list[np.ndarray]) -> torch.Tensor:
+    """Scaled VAE posterior means of uint8 images (the latents the fine-tunes learn on)."""
+    return vae.encode(images_to_tensor(imgs)).latent_dist.mean * vae.config.scaling_factor
+
+
+# ------------------------------------------------------------------------------------------------
+# Inpainting UNet (9 input channels: noisy latents, mask, latents of the masked image)
+# ------------------------------------------------------------------------------------------------
+
+def inpaint_mask(spec: dict, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A training mask (1 = repaint), float HxW: the box around one object, grown by up to a third (half the
+    time: what a user does to replace an object), a random rectangle (a quarter), or everything (a quarter:
+    the model must still draw from the prompt alone)."""
+    m = np.zeros((size, size), np.float32)
+    r = rng.random()
+    if r < 0.5:
+        x0, y0, x1, y1 = spec["objects"][rng.integers(len(spec["objects"]))]["box"]
+        grow = rng.uniform(0, 1 / 3) * (x1 - x0)
+        x0, y0, x1, y1 = (int(np.clip(v, 0, size)) for v in (x0 - grow, y0 - grow, x1 + grow + 1, y1 + grow + 1))
+    elif r < 0.75:
+        w, h = rng.integers(size // 6, size * 3 // 4, size=2)
+        x0, y0 = rng.integers(0, size - w + 1), rng.integers(0, size - h + 1)
+        x1, y1 = x0 + w, y0 + h
+    else:
+        x0, y0, x1, y1 = 0, 0, size, size
+    m[y0:y1, x0:x1] = 1.0
+    return m
+
+
+@torch.no_grad()
+def inpaint_dataset(cache: Path, vae, count: int, size: int = 128) -> dict:
+    """count (image, mask) pairs drawn once (split "inpaint"): the latents of the image, the mask at latent
+    size and the latents of the masked image (masked pixels set to 0, mid-grey, as the inpainting pipelines
+    do), cached in inpaint/data.pt."""
+    f = cache / "inpaint" / "data.pt"
+    if f.exists():
+        return torch.load(f, weights_only=False)
+    z, masks, masked, caps = [], [], [], []
+    t0 = time.time()
+    for b in range(0, count, 50):
+        batch = [shapes.sample("inpaint", i, size) for i in range(b, min(count, b + 50))]
+        ms = [inpaint_mask(spec, size, np.random.default_rng([9, b + k])) for k, (_, _, spec) in enumerate(batch)]
+        x = images_to_tensor([s[0] for s in batch])
+        mt = torch.from_numpy(np.stack(ms))[:, None]
+        z.append(vae.encode(x).latent_dist.mean * vae.config.scaling_factor)
+        masked.append(vae.encode(x * (1 - mt)).latent_dist.mean * vae.config.scaling_factor)
+        masks.append(F.interpolate(mt, size=(size // 8, size // 8)))
+        caps += [s[1] for s in batch]
+        log("inpaint", encoded=b + len(batch), img_per_s=round((b + len(batch)) / (time.time() - t0), 1))
+    data = {"z": torch.cat(z), "mask": torch.cat(masks), "masked": torch.cat(masked), "captions": caps}
+    save_atomic(data, f)
+    return data
+
+
+def inpainting_unet(base):
+    """A 9-channel UNet that starts as the base: conv_in's weights for the mask and masked-image channels are
+    zero, so before fine-tuning it ignores them and draws what the base draws."""
+    unet = C.make_unet(in_channels=9)
+    state = dict(base.state_dict())
+    w = state["conv_in.weight"]
+    state["conv_in.weight"] = torch.cat([w, torch.zeros(w.shape[0], 5, *w.shape[2:])], dim=1)
+    unet.load_state_dict(state)
+    return unet
+
+
+def train_inpaint(cache: Path, minutes: float, steps: int, batch: int, lr: float, dropout: float, count: int,
+                  offset_noise: float) -> None:
+    tok, te, base, vae = load_base(cache)
+    data = inpaint_dataset(cache, vae, count)
+    ids_all, empty_ids = C.tokenize(tok, data["captions"]), C.tokenize(tok, [""])[0]
+    torch.manual_seed(3)
+    unet = inpainting_unet(base)
+    unet.train()
+    objective = DenoisingLoss(offset_noise)
+    state = dict(unet.named_parameters())
+
+    def loss_of_step(step: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(3000 + step)
+        idx = torch.randint(0, len(data["captions"]), (batch,), generator=g)
+        zt, t, noise = objective.noised(data["z"][idx], g)
+        ids = ids_all[idx].clone()
+        ids[torch.rand(batch, generator=g) < dropout] = empty_ids
+        with torch.no_grad():
+            cond = te(ids).last_hidden_state
+        x = torch.cat([zt, data["mask"][idx], data["masked"][idx]], dim=1)
+        return objective(unet(x, t, encoder_hidden_states=cond).sample, noise, t)
+
+    step = run_fine_tune("inpaint", cache, minutes, steps, list(unet.parameters()), state, lr, loss_of_step)
+    unet.eval()
+    unet.save_pretrained(cache / "inpaint" / "final")
+    (cache / "inpaint" / "done.json").write_text(json.dumps({"step": step, "pairs": count}))
+    log("inpaint", final=step)
+
+
+# ------------------------------------------------------------------------------------------------
+# Style LoRA (`outlined`): low-rank updates of the base UNet's linear and 1x1 layers
+# ------------------------------------------------------------------------------------------------
+
+# Layers the engine's LoRA loader (and openvino_genai's) can modify: MatMuls and 1x1 convolutions.
+# This UNet has attention only at 8x8 and 4x4, so the resnets' time projections and 1x1 shortcuts are
+# included to reach the 16x16 level too.
+LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2",
+                "time_emb_proj", "conv_shortcut")
+
+
+class LoraLayer(torch.nn.Module):
+    """y = layer(x) + up(down(x)): the update W + B A with scale 1, which is what the engine applies at
+    alpha 1 (it ignores the file's alpha and rank, as openvino_genai does)."""
+
+    def __init__(self, layer: torch.nn.Module, rank: int, seed: int):
+        super().__init__()
+        self.layer = layer
+        g = torch.Generator().manual_seed(seed)
+        if isinstance(layer, torch.nn.Linear):
+            fan_in, fan_out = layer.in_features, layer.out_features
+        else:
+            fan_in, fan_out = layer.in_channels, layer.out_channels
+        self.down = torch.nn.Parameter(torch.randn(rank, fan_in, generator=g) / math.sqrt(fan_in))
+        self.up = torch.nn.Parameter(torch.zeros(fan_out, rank))
+
+    def forward(self, x, *args, **kwargs):
+        y = self.layer(x, *args, **kwargs)
+        if isinstance(self.layer, torch.nn.Linear):
+            return y + (x @ self.down.T) @ self.up.T
+        return y + F.conv2d(x, (self.up @ self.down)[:, :, None, None])
+
+
+def add_lora(unet, rank: int) -> dict[str, LoraLayer]:
+    """Wraps every target layer of the UNet; returns them by module path."""
+    found = {}
+    for name, module in list(unet.named_modules()):
+        if not any(name.endswith(t) for t in LORA_TARGETS):
+            continue
+        if isinstance(module, torch.nn.Conv2d) and module.kernel_size != (1, 1):
+            continue
+        if not isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)):
+            continue
+        parent = unet.get_submodule(name.rsplit(".", 1)[0]) if "." in name else unet
+        wrapped = LoraLayer(module, rank, seed=len(found))
+        setattr(parent, name.rsplit(".", 1)[-1], wrapped)
+        found[name] = wrapped
+    return found
+
+
+def kohya_state(layers: dict[str, LoraLayer]) -> dict[str, torch.Tensor]:
+    """kohya-format tensors: lora_unet_<module path with '_'>.lora_down/.lora_up/.alpha (alpha = rank, so
+    tools that scale by alpha / rank apply the update at scale 1 as well)."""
+    out = {}
+    for name, l in layers.items():
+        key = "lora_unet_" + name.replace(".", "_")
+        down, up = l.down.detach().float(), l.up.detach().float()
+        if isinstance(l.layer, torch.nn.Conv2d):
+            down, up = down[:, :, None, None], up[:, :, None, None]
+        out[key + ".lora_down.weight"] = down.contiguous()
+        out[key + ".lora_up.weight"] = up.contiguous()
+        out[key + ".alpha"] = torch.tensor(float(l.down.shape[0]))
+    return out
+
+
+def train_lora(cache: Path, minutes: float, steps: int, batch: int, lr: float, rank: int, count: int,
+               offset_noise: float) -> None:
+    from safetensors.torch import save_file
+
+    tok, te, unet, vae = load_base(cache)
+    f = cache / "lora" / "data.pt"
+    if f.exists():
+        data = torch.load(f, weights_only=False)
+    else:
+        z, caps = [], []
+        for b in range(0, count, 50):
+            batch_imgs = [shapes.sample("lora", i, style="outlined") for i in range(b, min(count, b + 50))]
+            z.append(encode_images(vae, [s[0] for s in batch_imgs]))
+            caps += [s[1] for s in batch_imgs]
+            log("lora", encoded=b + len(batch_imgs))
+        data = {"z": torch.cat(z), "captions": caps}
+        save_atomic(data, f)
+    ids_all = C.tokenize(tok, data["captions"])
+    with torch.no_grad():
+        cond_all = torch.cat([te(ids_all[i:i + 256]).last_hidden_state for i in range(0, len(ids_all), 256)])
+    layers = add_lora(unet, rank)
+    params = [p for l in layers.values() for p in (l.down, l.up)]
+    for p in params:
+        p.requires_grad_(True)
+    state = {f"{n}.{k}": getattr(l, k) for n, l in layers.items() for k in ("down", "up")}
+    objective = DenoisingLoss(offset_noise)
+
+    def loss_of_step(step: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(5000 + step)
+        idx = torch.randint(0, len(data["captions"]), (batch,), generator=g)
+        zt, t, noise = objective.noised(data["z"][idx], g)
+        return objective(unet(zt, t, encoder_hidden_states=cond_all[idx]).sample, noise, t)
+
+    step = run_fine_tune("lora", cache, minutes, steps, params, state, lr, loss_of_step)
+    tensors = kohya_state(layers)
+    save_file(tensors, str(cache / "lora" / "outlined.safetensors"),
+              metadata={"ss_network_dim": str(rank), "trigger": "outlined", "steps": str(step)})
+    (cache / "lora" / "done.json").write_text(json.dumps({"step": step, "rank": rank, "layers": len(layers),
+                                                          "images": count}))
+    log("lora", final=step, layers=len(layers))
+
+
+# ------------------------------------------------------------------------------------------------
 
 def bench(cache: Path, seconds: float) -> None:
     """Throughput of one training step of each model (random data), for sizing the plan."""
@@ -393,16 +702,17 @@ def bench(cache: Path, seconds: float) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("stage", choices=["vae", "encode", "unet", "decoder", "bench"])
+    ap.add_argument("stage", choices=["vae", "encode", "unet", "decoder", "inpaint", "lora", "bench"])
     ap.add_argument("--cache", default=".cache/demo-train")
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--batch", type=int, default=None)
     ap.add_argument("--lr", type=float, default=None)
-    ap.add_argument("--count", type=int, default=24000)
+    ap.add_argument("--count", type=int, default=None, help="images: encode 24000, inpaint 8000, lora 3000")
     ap.add_argument("--dropout", type=float, default=0.1)
     ap.add_argument("--ckpt-minutes", type=float, default=4.0)
     ap.add_argument("--offset-noise", type=float, default=0.15)
+    ap.add_argument("--rank", type=int, default=8)
     args = ap.parse_args()
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
@@ -411,10 +721,16 @@ def main() -> int:
     elif args.stage == "decoder":
         train_decoder(cache, args.minutes, args.steps, args.batch or 8, args.lr or 3e-4)
     elif args.stage == "encode":
-        encode(cache, args.count)
+        encode(cache, args.count or 24000)
     elif args.stage == "unet":
         train_unet(cache, args.minutes, args.steps, args.batch or 32, args.lr or 6e-4, args.dropout, args.ckpt_minutes,
                    args.offset_noise)
+    elif args.stage == "inpaint":
+        train_inpaint(cache, args.minutes, args.steps or 1500, args.batch or 32, args.lr or 2e-4, args.dropout,
+                      args.count or 8000, args.offset_noise)
+    elif args.stage == "lora":
+        train_lora(cache, args.minutes, args.steps or 600, args.batch or 32, args.lr or 1e-3, args.rank,
+                   args.count or 3000, args.offset_noise)
     else:
         bench(cache, args.minutes * 60)
     return 0
