@@ -105,9 +105,21 @@ ResolvedParams ZImagePipeline::resolve(Task task, const GenerationParams& p, con
     defaults.steps = 50;
     defaults.strength = task == Task::Text2Image ? 1.0f : 0.6f;
     defaults.width = defaults.height = kDefaultSize;
+    if (task == Task::Image2Image) {
+        // The oracle runs image-to-image at the input's own size and ignores width and height: refuse other sizes.
+        check_image_inputs(task, images);
+        defaults.height = images.image.get_shape()[1];
+        defaults.width = images.image.get_shape()[2];
+        if ((p.width && static_cast<size_t>(*p.width) != defaults.width) || (p.height && static_cast<size_t>(*p.height) != defaults.height))
+            throw invalid_param(p.width && static_cast<size_t>(*p.width) != defaults.width ? "width" : "height",
+                                "Z-Image image-to-image runs at the input image's size (" + std::to_string(defaults.width) + "x" +
+                                    std::to_string(defaults.height) + "); leave width and height unset or give that size");
+    }
     const std::string size_rule = std::to_string(patch_size_) + " x the VAE scale factor " + std::to_string(scale) +
                                   ": the transformer takes 2x2 patches of latent pixels";
     const ResolvedParams r = resolve_common(task, p, images, defaults, patch_size_ * scale, size_rule);
+    if (task == Task::Image2Image && !(r.strength > 0.0f))
+        throw invalid_param("strength", "Z-Image image-to-image needs strength in (0, 1]; got 0");
     if (p.negative_prompt && !(r.guidance > 1.0f))
         throw invalid_param("negative_prompt",
                             "a negative prompt needs guidance_scale above 1 (the oracle: guidance scale <= 1.0 ignores negative prompt)");
