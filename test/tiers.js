@@ -33,6 +33,7 @@ const TIERS = {
     'server-openai-features',
     'server-pull',
     'server-sd3-flux',
+    'server-zimage',
     'server-limits',
     'server-jobs-engine',
     'server-faults',

@@ -89,12 +89,12 @@ test('Z-Image: family, tasks, defaults and the refusals it adds', async () => {
   const refuses = async (promise, param, pattern) =>
     assert.rejects(promise, (e) => e.code === 'ERR_INVALID_ARGUMENT' && e.param === param && pattern.test(e.message));
   const small = { width: 64, height: 64, numInferenceSteps: 1 };
-  await refuses(model.text2image(PROMPT, { ...small, prompt2: 'x' }), 'prompt_2', /one text encoder/);
-  await refuses(model.text2image(PROMPT, { ...small, guidanceScale: 2, negativePrompt2: 'x' }), 'negative_prompt_2', /one text encoder/);
+  await refuses(model.text2image(PROMPT, { ...small, prompt2: 'x' }), 'prompt2', /one text encoder/);
+  await refuses(model.text2image(PROMPT, { ...small, guidanceScale: 2, negativePrompt2: 'x' }), 'negativePrompt2', /one text encoder/);
   await refuses(model.text2image(PROMPT, { ...small, taylorseer: true }), 'taylorseer', /TaylorSeer/);
-  await refuses(model.text2image(PROMPT, { ...small, maxSequenceLength: 0 }), 'max_sequence_length', /at least 1/);
+  await refuses(model.text2image(PROMPT, { ...small, maxSequenceLength: 0 }), 'maxSequenceLength', /at least 1/);
   await refuses(model.text2image(PROMPT, { ...small, scheduler: 'EULER_DISCRETE' }), 'scheduler', /FLOW_MATCH_EULER_DISCRETE/);
-  await refuses(model.text2image(PROMPT, { ...small, guidanceScale: 1, negativePrompt: 'x' }), 'negative_prompt', /above 1/);
+  await refuses(model.text2image(PROMPT, { ...small, guidanceScale: 1, negativePrompt: 'x' }), 'negativePrompt', /above 1/);
   const image = fs.readFileSync((await editInputs()).image);
   await refuses(model.image2image(PROMPT, image, { numInferenceSteps: 1, width: 64 }), 'width', /input image's size \(80x72\)/);
   const events = [];

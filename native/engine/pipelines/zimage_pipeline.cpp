@@ -175,18 +175,15 @@ GenerationResult ZImagePipeline::generate(Task task, const GenerationParams& par
         return scheduler->float_timesteps();
     });
 
-    // Latents, in the oracle's random-number order: the image's encode sample first, then the noise.
+    // Latents, in the oracle's random-number order: the noise first, then (image-to-image) the image's encode sample.
     RandomGenerator rng(static_cast<uint32_t>(params.rng_seed));
-    ov::Tensor image_latent;
-    if (task == Task::Image2Image) {
-        const ov::Tensor processed = normalize_image(resize_image_u8(images.image, r.height, r.width));
-        t0 = Clock::now();
-        image_latent = repeat_rows(vae_->encode(processed, rng), r.batch);
-        result.metrics.vae_encode_ms += ms_since(t0);
-    }
     ov::Tensor latent(ov::element::f32, shape);
     rng.fill_normal(latent.data<float>(), count);
     if (task == Task::Image2Image) {
+        const ov::Tensor processed = normalize_image(resize_image_u8(images.image, r.height, r.width));
+        t0 = Clock::now();
+        const ov::Tensor image_latent = repeat_rows(vae_->encode(processed, rng), r.batch);
+        result.metrics.vae_encode_ms += ms_since(t0);
         const ov::Tensor noise = latent;
         latent = copy_tensor(image_latent);
         scheduler->scale_noise(latent.data<float>(), noise.data<const float>(), count, timesteps.front());
