@@ -41,7 +41,16 @@ const TIERS = {
     'linux-arm64',
     'demo-model',
   ],
-  parity: ['fixtures-in-oracle', 'text2image-parity', 'edit-parity', 'sd3-flux-parity', 'zimage-parity', 'reshape', 'lora', 'server-openai'],
+  parity: [
+    'fixtures-in-oracle',
+    'text2image-parity',
+    'edit-parity',
+    'sd3-flux-parity',
+    'zimage-parity',
+    'reshape',
+    'lora',
+    'server-openai',
+  ],
 };
 
 const dir = __dirname;
