@@ -18,6 +18,7 @@ import { OvDiffusionError, callNative, fromNative } from './errors';
 import { DEFAULT_MAX_INPUT_PIXELS, GeneratedImage, ImageInput, decodeImage, splitImages } from './images';
 import { GenerationJob, JobOptions } from './job';
 import { ConcurrencyLimiter } from './limiter';
+import { ModelFamily, modelFamily } from './families';
 import { AdapterChoice, GenerationParameters, toEngineParameters } from './parameters';
 
 export type Task = NativeTask;
@@ -141,6 +142,8 @@ export class DiffusionModel {
   private readonly maxInputPixels: number;
   private readonly adapterRegistry: AdapterRegistry;
   readonly className: string;
+  /** The model family of className (e.g. 'Z-Image' for ZImagePipeline). */
+  readonly family: ModelFamily | undefined;
   /** Per registered adapter: how many layers it modifies, and its keys that fit no layer of this model. */
   readonly adapters: readonly AdapterReport[];
   readonly tasks: readonly Task[];
@@ -154,6 +157,7 @@ export class DiffusionModel {
     const info = native.info();
     this.adapters = Object.freeze(info.adapters);
     this.className = info.className;
+    this.family = modelFamily(info.className);
     this.tasks = Object.freeze([...info.tasks]);
     this.loadMs = info.loadMs;
   }

@@ -20,6 +20,7 @@ export {
 } from './diffusion-model';
 export { AdapterChoice, TaylorSeerOptions, GenerationParameters, GENERATION_PARAMETERS, SCHEDULER_NAMES } from './parameters';
 export { Text2ImagePipeline, Image2ImagePipeline, InpaintingPipeline } from './pipelines';
+export { ModelFamily, modelFamily } from './families';
 export { GenerationJob, JobEvents, JobOptions, JobStatus } from './job';
 export { GeneratedImage, ImageInput, RawImage, OutputFormat, EncodeOptions, DEFAULT_MAX_INPUT_PIXELS } from './images';
 

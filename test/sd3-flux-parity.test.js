@@ -6,36 +6,14 @@ const assert = require('node:assert/strict');
 const fs = require('fs');
 const { DiffusionModel } = require('..');
 const { fixture } = require('./helpers/paths');
-const { runOracle, compareBytes, pixels, printTable, unrepeatable } = require('./helpers/oracle');
-const { toOracleRequest } = require('./helpers/cases');
+const { printTable, unrepeatable } = require('./helpers/oracle');
+const { parity: runParity } = require('./helpers/parity');
 const { editInputs, writePng, mask } = require('./helpers/images');
 
 const PROMPT = 'a photo of a cat';
 const LONG_PROMPT = Array(14).fill('a red cat sitting on the big green mat').join(' ');
 // OVD_FLUX_FILL_FIXTURE points the FluxFill cases at another folder.
 const FLUX_FILL = process.env.OVD_FLUX_FILL_FIXTURE || fixture('flux-fill');
-
-const TAYLORSEER_NAMES = {
-  cacheInterval: 'cache_interval',
-  disableCacheBeforeStep: 'disable_cache_before_step',
-  disableCacheAfterStep: 'disable_cache_after_step',
-};
-
-function oracleRequest(model, c) {
-  const request = toOracleRequest(c.task, model.dir, c.prompt ?? PROMPT, c.options, { image: c.image, mask: c.mask });
-  const ts = c.options.taylorseer;
-  if (ts !== undefined) {
-    request.taylorseer = typeof ts === 'object' ? Object.fromEntries(Object.entries(ts).map(([k, v]) => [TAYLORSEER_NAMES[k], v])) : ts;
-  }
-  return request;
-}
-
-function run(model, c) {
-  const prompt = c.prompt ?? PROMPT;
-  if (c.task === 'text2image') return model.text2image(prompt, c.options);
-  if (c.task === 'image2image') return model.image2image(prompt, fs.readFileSync(c.image), c.options);
-  return model.inpaint(prompt, fs.readFileSync(c.image), fs.readFileSync(c.mask), c.options);
-}
 
 /**
  * The oracle's T5 encoder keeps the input shape of the first call of a pipeline ([1 or 2 rows, max_sequence_length]);
@@ -49,69 +27,7 @@ function t5Shape(model, c) {
   return `${rows}x${msl}`;
 }
 
-async function oracleInGroups(model, cases) {
-  const groups = new Map();
-  cases.forEach((c, i) => {
-    const key = t5Shape(model, c); // each task has its own oracle pipeline, so tasks may share a process
-    if (!groups.has(key)) groups.set(key, []);
-    groups.get(key).push(i);
-  });
-  const results = new Array(cases.length);
-  const queue = [...groups.values()];
-  const worker = async () => {
-    for (let g = queue.shift(); g; g = queue.shift()) {
-      const out = await runOracle(g.map((i) => oracleRequest(model, cases[i])));
-      g.forEach((i, k) => {
-        results[i] = out[k];
-      });
-    }
-  };
-  await Promise.all([worker(), worker()]);
-  return results;
-}
-
-async function parity(rows, model, cases) {
-  const oraclePromise = oracleInGroups(model, cases);
-  const ours = await DiffusionModel.load(model.dir);
-  // Every case twice in a row, then the first case again after all the others.
-  const order = [...cases.keys(), 0];
-  const mine = [];
-  for (const i of order) {
-    const calls = [];
-    for (let k = 0; k < 2; k += 1)
-      calls.push(
-        await run(ours, cases[i]).then(
-          (r) => ({ r }),
-          (e) => ({ e }),
-        ),
-      );
-    mine.push({ r: calls[0].r, again: calls[1].r, e: calls[0].e || calls[1].e });
-  }
-  ours.dispose();
-  const oracle = await oraclePromise;
-  order.forEach((i, k) => {
-    const c = cases[i];
-    const name = `${model.name} ${c.name}${k === cases.length ? ' (again, after the other cases)' : ''}`;
-    const { r, again, e } = mine[k];
-    if (oracle[i].error) {
-      assert.ok(e, `${name}: the oracle refuses (${oracle[i].error.split('\n').pop()}) but we generated`);
-      assert.equal(e.code, 'ERR_INVALID_ARGUMENT', `${name}: ${e.message}`);
-      rows.push({ name: `${name} (both refuse)`, maxDiff: 0, exact: 1 });
-      return;
-    }
-    if (e) throw new Error(`${name}: ${e.message}`, { cause: e });
-    const [n, h, w] = oracle[i].shape;
-    assert.equal(r.images.length, n, name);
-    assert.deepEqual([r.height, r.width], [h, w], name);
-    const [first, second] = [r, again].map((result) => compareBytes(pixels(result), oracle[i].data));
-    rows.push({
-      name,
-      maxDiff: Math.max(first.maxDiff, second.maxDiff),
-      exact: Math.min(first.exact, second.exact),
-      repeatDiff: compareBytes(pixels(r), pixels(again)).maxDiff,
-    });
-  });
-}
+const parity = (rows, model, cases) => runParity(rows, model, cases, { prompt: PROMPT, groupOf: (c) => t5Shape(model, c) });
 
 const t2i = (name, options, extra = {}) => ({ name, task: 'text2image', options, ...extra });
 

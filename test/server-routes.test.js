@@ -521,9 +521,14 @@ test('models: the list has every model and LoRA alias; retrieve works with slash
   await withApp(
     [
       { name: 'OpenVINO/stable-diffusion-v1-5-int8-ov', model: fakeModel(), loras },
-      { name: 'other', model: fakeModel() },
+      { name: 'other', model: fakeModel({ className: 'ZImagePipeline', tasks: ['text2image', 'image2image'] }) },
     ],
     async (url) => {
+      // A loaded model reports its pipeline class, family and tasks.
+      const other = await (await fetch(`${url}/v3/models/other`)).json();
+      assert.deepEqual([other.class_name, other.family, other.tasks], ['ZImagePipeline', 'Z-Image', ['text2image', 'image2image']]);
+      const sd = await (await fetch(`${url}/v3/models/OpenVINO%2Fstable-diffusion-v1-5-int8-ov`)).json();
+      assert.deepEqual([sd.class_name, sd.family], ['FakePipeline', null]);
       for (const prefix of ['/v3', '/v1', '/v3/v1']) {
         const list = await (await fetch(`${url}${prefix}/models`)).json();
         assert.equal(list.object, 'list');

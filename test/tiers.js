@@ -33,6 +33,7 @@ const TIERS = {
     'server-openai-features',
     'server-pull',
     'server-sd3-flux',
+    'server-zimage',
     'server-limits',
     'server-jobs-engine',
     'server-faults',
@@ -40,7 +41,16 @@ const TIERS = {
     'linux-arm64',
     'demo-model',
   ],
-  parity: ['fixtures-in-oracle', 'text2image-parity', 'edit-parity', 'sd3-flux-parity', 'reshape', 'lora', 'server-openai'],
+  parity: [
+    'fixtures-in-oracle',
+    'text2image-parity',
+    'edit-parity',
+    'sd3-flux-parity',
+    'zimage-parity',
+    'reshape',
+    'lora',
+    'server-openai',
+  ],
 };
 
 const dir = __dirname;

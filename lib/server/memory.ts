@@ -52,12 +52,15 @@ export function modelMemoryProfile(dir: string, loadedClassName?: string): Model
   if (transformer) {
     const heads = Number(transformer.num_attention_heads ?? 24);
     const headDim = Number(transformer.attention_head_dim ?? 64);
+    // Z-Image's config names its width `dim` and its patch `all_patch_size`.
+    const width = typeof transformer.dim === 'number' ? transformer.dim : heads * headDim;
+    const patch = numbers(transformer.all_patch_size)[0] ?? Number(transformer.patch_size ?? 2);
     return {
       className,
       latentScale,
       vaeChannels,
-      patch: flux ? 2 : Number(transformer.patch_size ?? 2),
-      denoiserChannels: heads * headDim,
+      patch: flux ? 2 : patch,
+      denoiserChannels: width,
       guidanceBatch: flux ? 1 : 2,
     };
   }

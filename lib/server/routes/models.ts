@@ -1,12 +1,17 @@
 // GET /models and /models/{id}: the OpenAI model list, with every served model and LoRA alias.
 import express = require('express');
+import { modelFamily } from '../../families';
 import { ApiError, shown } from '../errors';
 import { ModelRegistry, ServedModel } from '../registry';
 
 const OWNER = 'ov-diffusion';
 
+/** The OpenAI model object, plus (once the model has loaded) its pipeline class, family and tasks. */
 function modelObject(id: string, served: ServedModel) {
-  return { id, object: 'model', created: served.created, owned_by: OWNER };
+  const base = { id, object: 'model', created: served.created, owned_by: OWNER };
+  const model = served.model;
+  if (!model) return base;
+  return { ...base, class_name: model.className, family: modelFamily(model.className) ?? null, tasks: [...model.tasks] };
 }
 
 export function modelRoutes(registry: ModelRegistry): express.Router {

@@ -52,6 +52,8 @@ std::shared_ptr<Tokenizer> Tokenizer::load(const std::filesystem::path& dir) {
     std::shared_ptr<ov::Model> model = read_ir(xml);
     auto tokenizer = std::make_shared<Tokenizer>();
     tokenizer->pad_token_id_ = find_pad_token_id(dir, model);
+    if (auto it = model->get_rt_info().find("chat_template"); it != model->get_rt_info().end())
+        tokenizer->chat_template_ = it->second.as<std::string>();
     tokenizer->model_ = IrModel::compile(model, "CPU", {}, xml);
     return tokenizer;
 }

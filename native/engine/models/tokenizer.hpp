@@ -17,10 +17,13 @@ public:
     // Ids with special tokens and without truncation or padding.
     std::vector<int64_t> encode(const std::string& text) const;
     int64_t pad_token_id() const { return pad_token_id_; }
+    // The Jinja chat template the converter stored in the IR's rt_info ("" when there is none).
+    const std::string& chat_template() const { return chat_template_; }
 
 private:
     std::shared_ptr<IrModel> model_;
     int64_t pad_token_id_ = 0;
+    std::string chat_template_;
 };
 
 }  // namespace ovd

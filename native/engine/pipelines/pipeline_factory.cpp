@@ -5,6 +5,7 @@
 #include "pipelines/flux_pipeline.hpp"
 #include "pipelines/sd3_pipeline.hpp"
 #include "pipelines/stable_diffusion_pipeline.hpp"
+#include "pipelines/zimage_pipeline.hpp"
 
 namespace ovd {
 
@@ -20,6 +21,8 @@ std::shared_ptr<DiffusionModel> load_diffusion_model(const std::string& model_di
         pipeline = std::make_shared<StableDiffusion3Pipeline>(folder, load_config);
     } else if (cls == "FluxPipeline" || cls == "FluxInpaintPipeline" || cls == "FluxFillPipeline") {
         pipeline = std::make_shared<FluxPipeline>(folder, load_config);
+    } else if (cls == "ZImagePipeline") {
+        pipeline = std::make_shared<ZImagePipeline>(folder, load_config);
     } else {
         throw EngineError(ErrorCode::UnsupportedModel,
                           folder.root().string() + "/model_index.json: unsupported pipeline class '" + cls + "'");

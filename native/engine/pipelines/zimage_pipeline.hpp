@@ -1,0 +1,50 @@
+#pragma once
+// Z-Image (ZImagePipeline, e.g. Z-Image-Turbo): a Qwen3 text encoder, a single-stream transformer over 2x2
+// latent patches with the caption's tokens, the FLUX.1 VAE, and flow-matching Euler. Text-to-image and
+// image-to-image, as the oracle (it has no Z-Image inpainting).
+#include "base/model_folder.hpp"
+#include "models/autoencoder_kl.hpp"
+#include "models/qwen3_text_encoder.hpp"
+#include "pipelines/diffusion_model.hpp"
+#include "schedulers/scheduler.hpp"
+
+namespace ovd {
+
+struct ResolvedParams;
+
+class ZImagePipeline : public DiffusionModel {
+public:
+    ZImagePipeline(const ModelFolder& folder, const LoadConfig& load_config);
+
+    GenerationResult generate(Task task, const GenerationParams& params, const ImageInputs& images,
+                              const GenerationControl& control) const override;
+    ov::Tensor decode(const ov::Tensor& latent) const override;
+    bool supports(Task task) const override;
+    CallShape validate(Task task, const GenerationParams& params, const ImageInputs& images) const override;
+
+private:
+    ResolvedParams resolve(Task task, const GenerationParams& params, const ImageInputs& images, size_t& max_sequence_length) const;
+
+    size_t in_channels_ = 16;
+    size_t patch_size_ = 2;
+    Json scheduler_config_;
+    std::string scheduler_source_;
+    std::shared_ptr<Qwen3TextEncoder> text_encoder_;
+    std::shared_ptr<IrModel> transformer_;
+    std::shared_ptr<AutoencoderKL> vae_;
+};
+
+// The transformer's caption and position inputs for `captions` (each [L_i, D], the real tokens) and an image of
+// `rows` x `cols` patches, as the exported ZImageTransformer2DModel reads them: captions padded to a multiple of 32
+// positions (the model puts its learned pad token there), the batch to the longest; the additive mask is 0 on real
+// tokens; caption positions count from 1 over the padded length (0 marks batch padding); image positions
+// (frame, row, col) start after the caption's padded length, in a token list padded to a multiple of 32.
+struct ZImageTextInputs {
+    ov::Tensor encoder_hidden_states;   // f32 [B, M, D]
+    ov::Tensor encoder_attention_mask;  // f32 [B, M]
+    ov::Tensor txt_ids;                 // i32 [B, M, 3]
+    ov::Tensor img_ids;                 // i32 [B, rows*cols rounded up to 32, 3]
+};
+ZImageTextInputs zimage_transformer_inputs(const std::vector<ov::Tensor>& captions, size_t rows, size_t cols);
+
+}  // namespace ovd

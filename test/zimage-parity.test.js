@@ -1,0 +1,115 @@
+'use strict';
+// Z-Image (ZImagePipeline) pixels against the pinned openvino_genai: text-to-image and image-to-image (the oracle has
+// no Z-Image inpainting), with and without classifier-free guidance, and the refusals. Every case must be exact.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('fs');
+const { DiffusionModel } = require('..');
+const { fixture } = require('./helpers/paths');
+const { printTable, unrepeatable } = require('./helpers/oracle');
+const { parity } = require('./helpers/parity');
+const { editInputs } = require('./helpers/images');
+
+const PROMPT = 'a photo of a cat';
+// 14 x 9 words: about 260 tokens in the chat format, so maxSequenceLength 64 cuts it (and the chat format's end).
+const LONG_PROMPT = Array(14).fill('a red cat sitting on the big green mat').join(' ');
+const DIR = fixture('z-image');
+
+const t2i = (name, options, extra = {}) => ({ name, task: 'text2image', options: { width: 64, height: 64, ...options }, ...extra });
+// Image-to-image runs at the input's size (80x72 here), as the oracle, which ignores width and height there.
+const i2i = (name, image, options) => ({ name, task: 'image2image', image, options });
+
+function cases(files) {
+  return [
+    // Z-Image-Turbo's way: no guidance.
+    t2i('steps=1 guidance 0', { numInferenceSteps: 1, guidanceScale: 0 }),
+    t2i('steps=4 guidance 0', { numInferenceSteps: 4, guidanceScale: 0 }),
+    t2i('steps=9 guidance 0', { numInferenceSteps: 9, guidanceScale: 0 }),
+    t2i('steps=4 guidance 0 seed 7', { numInferenceSteps: 4, guidanceScale: 0, seed: 7 }),
+    t2i('48x80 steps=4 guidance 0 seed 7', { numInferenceSteps: 4, guidanceScale: 0, width: 48, height: 80, seed: 7 }),
+    t2i('2 images steps=4 guidance 0', { numInferenceSteps: 4, guidanceScale: 0, numImagesPerPrompt: 2 }),
+    // The default guidance (5): classifier-free guidance with the empty negative prompt.
+    t2i('steps=4 default guidance', { numInferenceSteps: 4 }),
+    t2i('guidance 0.5 (guidance is on above 0)', { numInferenceSteps: 2, guidanceScale: 0.5 }),
+    t2i('guidance 3 + negative prompt', { numInferenceSteps: 4, guidanceScale: 3, negativePrompt: 'blurry, low quality' }),
+    t2i('2 images 80x48 guidance 2', { numInferenceSteps: 2, guidanceScale: 2, numImagesPerPrompt: 2, width: 80, height: 48 }),
+    t2i('long prompt', { numInferenceSteps: 4, guidanceScale: 0 }, { prompt: LONG_PROMPT }),
+    t2i('long prompt maxSequenceLength=64', { numInferenceSteps: 2, guidanceScale: 0, maxSequenceLength: 64 }, { prompt: LONG_PROMPT }),
+    t2i('maxSequenceLength=1024', { numInferenceSteps: 2, maxSequenceLength: 1024 }),
+    // Refused by both.
+    t2i('negative prompt without guidance', { numInferenceSteps: 1, guidanceScale: 0, negativePrompt: 'blurry' }),
+    t2i('width 66 (latent not even)', { numInferenceSteps: 1, guidanceScale: 0, width: 66 }),
+    t2i('strength 0.5', { numInferenceSteps: 1, strength: 0.5 }),
+    i2i('i2i default strength (0.6) guidance 0', files.image, { numInferenceSteps: 4, guidanceScale: 0 }),
+    i2i('i2i strength=0.9 steps=9 guidance 2', files.image, { numInferenceSteps: 9, strength: 0.9, guidanceScale: 2 }),
+    i2i('i2i 2 images strength=0.5', files.image, { numInferenceSteps: 4, strength: 0.5, guidanceScale: 0, numImagesPerPrompt: 2 }),
+    i2i('i2i strength=0 (refused)', files.image, { numInferenceSteps: 2, strength: 0 }),
+    i2i('i2i strength=1', files.image, { numInferenceSteps: 3, strength: 1, guidanceScale: 0 }),
+    {
+      name: 'inpaint (no Z-Image inpainting)',
+      task: 'inpainting',
+      image: files.image,
+      mask: files.boxMask,
+      options: { numInferenceSteps: 2 },
+    },
+  ];
+}
+
+test('Z-Image matches openvino_genai pixel for pixel', async () => {
+  const files = await editInputs();
+  const rows = [];
+  await parity(rows, { name: 'z-image', dir: DIR }, cases(files), { prompt: PROMPT });
+  printTable('Z-Image parity (ours vs openvino_genai)', rows);
+  assert.deepEqual(
+    rows.filter((r) => r.maxDiff !== 0),
+    [],
+    'cases not pixel-equal',
+  );
+  assert.deepEqual(unrepeatable(rows), [], 'repeated calls gave different pixels');
+});
+
+test('Z-Image: family, tasks, defaults and the refusals it adds', async () => {
+  const model = await DiffusionModel.load(DIR);
+  assert.equal(model.className, 'ZImagePipeline');
+  assert.equal(model.family, 'Z-Image');
+  assert.deepEqual([...model.tasks].sort(), ['image2image', 'text2image']);
+  // The oracle's defaults: 1024x1024 whatever the VAE, 50 steps (seen by admit, then refused so nothing runs).
+  let plan;
+  const stop = new Error('planned');
+  await assert.rejects(
+    model.text2image(PROMPT, {
+      admit: (p) => {
+        plan = p;
+        throw stop;
+      },
+    }),
+    (e) => e === stop,
+  );
+  assert.deepEqual({ width: plan.width, height: plan.height, steps: plan.numInferenceSteps }, { width: 1024, height: 1024, steps: 50 });
+  const refuses = async (promise, param, pattern) =>
+    assert.rejects(promise, (e) => e.code === 'ERR_INVALID_ARGUMENT' && e.param === param && pattern.test(e.message));
+  const small = { width: 64, height: 64, numInferenceSteps: 1 };
+  await refuses(model.text2image(PROMPT, { ...small, prompt2: 'x' }), 'prompt2', /one text encoder/);
+  await refuses(model.text2image(PROMPT, { ...small, guidanceScale: 2, negativePrompt2: 'x' }), 'negativePrompt2', /one text encoder/);
+  await refuses(model.text2image(PROMPT, { ...small, taylorseer: true }), 'taylorseer', /TaylorSeer/);
+  await refuses(model.text2image(PROMPT, { ...small, maxSequenceLength: 0 }), 'maxSequenceLength', /at least 1/);
+  await refuses(model.text2image(PROMPT, { ...small, scheduler: 'EULER_DISCRETE' }), 'scheduler', /FLOW_MATCH_EULER_DISCRETE/);
+  await refuses(model.text2image(PROMPT, { ...small, guidanceScale: 1, negativePrompt: 'x' }), 'negativePrompt', /above 1/);
+  const image = fs.readFileSync((await editInputs()).image);
+  await refuses(model.image2image(PROMPT, image, { numInferenceSteps: 1, width: 64 }), 'width', /input image's size \(80x72\)/);
+  const events = [];
+  const result = await model.text2image(PROMPT, {
+    ...small,
+    numInferenceSteps: 3,
+    guidanceScale: 0,
+    previews: 1,
+    onStep: (e) => events.push(e),
+  });
+  assert.equal(result.steps, 3);
+  assert.deepEqual(Object.keys(result.metrics.textEncoderMs), ['text_encoder']);
+  assert.equal(events.length, 3);
+  const preview = events.find((e) => e.preview);
+  assert.ok(preview, 'a preview');
+  assert.deepEqual([preview.preview[0].width, preview.preview[0].height], [64, 64]);
+  model.dispose();
+});
