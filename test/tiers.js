@@ -39,6 +39,7 @@ const TIERS = {
     'deploy-nginx',
     'linux-arm64',
     'demo-model',
+    'playground-browser',
   ],
   parity: ['fixtures-in-oracle', 'text2image-parity', 'edit-parity', 'sd3-flux-parity', 'reshape', 'lora', 'server-openai'],
 };

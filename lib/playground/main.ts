@@ -59,7 +59,8 @@ function showError(error: unknown): void {
   const param = failure.param?.replace(/\[.*$/, '');
   const target = param ? form.querySelector<HTMLElement>(`[name="${param === 'num_images_per_prompt' ? 'n' : param}"]`) : null;
   if (target) target.setAttribute('aria-invalid', 'true');
-  errorBox.focus?.();
+  // The key box takes the focus when the key is what is missing.
+  if (failure.status !== 401) errorBox.focus();
 }
 
 // --- the API key -----------------------------------------------------------------------------------------------
@@ -177,7 +178,7 @@ loraSelect.addEventListener('change', loraChanged);
 
 function editorChanged(): void {
   $<HTMLElement>('#input-size').textContent = editor.hasImage
-    ? `Input ${editor.size}${mode() === 'inpaint' ? '' : ' (the output keeps this size unless Size is set)'}`
+    ? `Input ${editor.size} (the output has this size unless Size is set)`
     : 'No input image yet.';
   $<HTMLElement>('#mask-coverage').textContent = `Mask: ${Math.round(editor.maskCoverage() * 100)}% of the image.`;
 }
@@ -255,6 +256,8 @@ async function submit(): Promise<void> {
   clearError();
   const fields = requestFields();
   const current = mode();
+  // Without a size, inpainting would make the model's default size: the input's size is what is meant.
+  if (current !== 'text' && editor.hasImage) fields.size ??= editor.size;
   let job: JobObject;
   if (current === 'text') {
     job = await api.json<JobObject>('POST', 'v3/images/generations', { ...fields, background: true });
