@@ -4,6 +4,8 @@
 // image, previews and progress arriving, queue position and cancel, a mask painted with mouse events and sent with
 // an inpainting edit, outpainting, a LoRA with its alphas, a validation error in the API's words, the API key box,
 // keyboard use and a phone-width screen. Skips, saying why, only when Chromium is missing or cannot start.
+// Functions passed to page.evaluate and waitForFunction run in the page.
+/* global window, document, MutationObserver */
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const sharp = require('sharp');
@@ -128,10 +130,7 @@ test('generate from a prompt: the image arrives in the gallery with its paramete
   const [saved] = await Promise.all([page.waitForEvent('download'), download.click()]);
   assert.equal(saved.suggestedFilename(), 'ov-diffusion-409-0.png');
   const png = require('fs').readFileSync(await saved.path());
-  assert.deepEqual(
-    [(await sharp(png).metadata()).width, (await sharp(png).metadata()).height],
-    [64, 64],
-  );
+  assert.deepEqual([(await sharp(png).metadata()).width, (await sharp(png).metadata()).height], [64, 64]);
   // The same request through the API gives the same pixels (the page shows what the server made).
   const direct = await (
     await fetch(`${server.url}/v3/images/generations`, {
@@ -149,7 +148,10 @@ test('generate from a prompt: the image arrives in the gallery with its paramete
     watched.previews.every((src) => src.startsWith('data:image/png;base64,')),
     'previews are images',
   );
-  assert.ok(watched.statuses.some((s) => /^Step \d of 6$/.test(s)), `step statuses: ${watched.statuses.join(' | ')}`);
+  assert.ok(
+    watched.statuses.some((s) => /^Step \d of 6$/.test(s)),
+    `step statuses: ${watched.statuses.join(' | ')}`,
+  );
   const progress = watched.progress.map(Number);
   assert.ok(progress.length >= 3 && progress.at(-1) === 100, `progress values: ${progress}`);
   assert.deepEqual(
@@ -230,7 +232,10 @@ test('inpainting: a mask painted with the mouse is sent white where painted, and
   assert.equal(value(32, 32), 255, 'painted: white (repaint)');
   assert.equal(value(32, 5), 0, 'not painted: black (keep)');
   assert.equal(value(54, 32), 0, 'erased: black again');
-  assert.ok([...mask.data].every((v) => v === 0 || v === 255), 'the mask is black and white');
+  assert.ok(
+    [...mask.data].every((v) => v === 0 || v === 255),
+    'the mask is black and white',
+  );
   const image = await sharp(parts.image.bytes).metadata();
   assert.deepEqual([image.width, image.height], [64, 64]);
 
@@ -266,7 +271,9 @@ test('image to image from an upload, with strength', async (t) => {
   const page = await openPage(t);
   await modelsLoaded(page);
   await page.check('input[name="mode"][value="image"]');
-  const upload = await sharp({ create: { width: 80, height: 48, channels: 3, background: '#3060c0' } }).png().toBuffer();
+  const upload = await sharp({ create: { width: 80, height: 48, channels: 3, background: '#3060c0' } })
+    .png()
+    .toBuffer();
   await page.setInputFiles('#upload', { name: 'blue.png', mimeType: 'image/png', buffer: upload });
   await page.waitForFunction(() => /Input 80x48/.test(document.querySelector('#input-size').textContent));
   await fill(page, { prompt: 'a blue sky', num_inference_steps: '4', strength: '0.5' });
@@ -310,7 +317,15 @@ test('a validation error is shown in the words of the API, and the field it name
   const res = await fetch(`${server.url}/v3/images/generations`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'sd15', prompt: 'too many steps', size: '64x64', num_inference_steps: 1000, partial_images: 3, n: 1, background: true }),
+    body: JSON.stringify({
+      model: 'sd15',
+      prompt: 'too many steps',
+      size: '64x64',
+      num_inference_steps: 1000,
+      partial_images: 3,
+      n: 1,
+      background: true,
+    }),
   });
   const { error } = await res.json();
   assert.equal(res.status, 400);
@@ -354,7 +369,10 @@ test('a phone-width screen: one column, nothing wider than the screen', async (t
   const page = await openPage(t, server.url, { width: 375, height: 800 });
   await modelsLoaded(page);
   await page.check('input[name="mode"][value="inpaint"]');
-  const widths = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+  const widths = await page.evaluate(() => ({
+    scroll: document.documentElement.scrollWidth,
+    client: document.documentElement.clientWidth,
+  }));
   assert.ok(widths.scroll <= widths.client, `no horizontal scrolling: ${JSON.stringify(widths)}`);
   const form = await page.locator('#generate').boundingBox();
   const jobs = await page.locator('#jobs-title').boundingBox();

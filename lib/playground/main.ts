@@ -54,7 +54,10 @@ function showError(error: unknown): void {
   if (failure.status === 401) askForKey(failure.message);
   errorBox.textContent = failure.message;
   if (failure.code || failure.param)
-    errorBox.append(document.createElement('br'), `(${[failure.code, failure.param && `field ${failure.param}`].filter(Boolean).join(', ')})`);
+    errorBox.append(
+      document.createElement('br'),
+      `(${[failure.code, failure.param && `field ${failure.param}`].filter(Boolean).join(', ')})`,
+    );
   errorBox.hidden = false;
   const param = failure.param?.replace(/\[.*$/, '');
   const target = param ? form.querySelector<HTMLElement>(`[name="${param === 'num_images_per_prompt' ? 'n' : param}"]`) : null;

@@ -27,7 +27,11 @@ async function launchChromium() {
   const { chromium } = require('playwright-core');
   try {
     // --no-sandbox: CI runs as root in a container, where Chromium's sandbox cannot start.
-    const browser = await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    const browser = await chromium.launch({
+      executablePath,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+    });
     return { browser };
   } catch (error) {
     return { skip: `Chromium at ${executablePath} did not start: ${error.message.split('\n')[0]}` };
