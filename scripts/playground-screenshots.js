@@ -1,0 +1,87 @@
+'use strict';
+// Screenshots of the web playground for the docs (docs/playground-*.png): the CLI on the embedded demo model (as
+// `npm start` serves it), driven in headless Chromium (test/helpers/browser.js) through text-to-image, a job with
+// its previews, inpainting, a validation error and a phone-width screen. Fixed prompts, seeds and window sizes, so a
+// re-run after the demo model changes shows the new model's pictures in the same states.
+//   node scripts/playground-screenshots.js [--out docs]
+/* global document */ // in page.waitForFunction
+const path = require('path');
+const { startCli } = require('../test/helpers/server-http');
+const { launchChromium } = require('../test/helpers/browser');
+
+const ROOT = path.resolve(__dirname, '..');
+const outIndex = process.argv.indexOf('--out');
+const OUT = path.resolve(outIndex > 0 ? process.argv[outIndex + 1] : path.join(ROOT, 'docs'));
+const DESKTOP = { width: 1100, height: 1000 };
+const PHONE = { width: 390, height: 844 };
+const FORM = { size: '128x128', num_inference_steps: '20' };
+
+async function fill(page, values) {
+  for (const [id, value] of Object.entries(values)) await page.fill(`#${id}`, value);
+}
+
+async function generate(page, values, results) {
+  await fill(page, values);
+  await page.click('#submit');
+  await page.waitForFunction((n) => document.querySelectorAll('#gallery li').length >= n, results, { timeout: 600000 });
+}
+
+async function shoot(page, name) {
+  const file = path.join(OUT, `playground-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  console.log(`wrote ${path.relative(process.cwd(), file)}`);
+}
+
+async function main() {
+  const { browser, skip } = await launchChromium();
+  if (skip) throw new Error(skip);
+  // The demo model, as `npm start` serves it (no model flags).
+  const server = await startCli(['--max_concurrency', '1'], { timeoutMs: 300000 });
+  try {
+    const page = await browser.newPage({ viewport: DESKTOP });
+    await page.goto(`${server.url}/`);
+    await page.waitForSelector('#model option', { state: 'attached' });
+
+    await generate(page, { ...FORM, prompt: 'a big red circle on a white background', rng_seed: '409' }, 1);
+    await shoot(page, 'generate');
+
+    // A longer job, caught while it runs (its previews arrive in its row).
+    await fill(page, { prompt: 'a lighthouse on a cliff at dusk', rng_seed: '7', num_inference_steps: '40' });
+    await page.selectOption('#partial_images', '3');
+    await page.click('#submit');
+    await page.waitForSelector('.job-preview:not([hidden])', { timeout: 600000 });
+    await shoot(page, 'progress');
+    await page.waitForFunction(() => document.querySelectorAll('#gallery li').length >= 2, null, { timeout: 600000 });
+
+    // Inpainting: the first result as the input, a stroke across its middle.
+    await page.click('#gallery li:last-child .result-reuse');
+    await page.check('input[name="mode"][value="inpaint"]');
+    const box = await page.locator('#mask-canvas').boundingBox();
+    await page.mouse.move(box.x + box.width * 0.2, box.y + box.height * 0.45);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.8, box.y + box.height * 0.55, { steps: 12 });
+    await page.mouse.up();
+    await generate(page, { size: '', prompt: 'a blue square', rng_seed: '11', num_inference_steps: FORM.num_inference_steps }, 3);
+    await shoot(page, 'inpaint');
+
+    await page.check('input[name="mode"][value="text"]');
+    await fill(page, { num_inference_steps: '1000' });
+    await page.click('#submit');
+    await page.waitForSelector('#error:not([hidden])');
+    await shoot(page, 'error');
+
+    const phone = await browser.newPage({ viewport: PHONE });
+    await phone.goto(`${server.url}/`);
+    await phone.waitForSelector('#model option', { state: 'attached' });
+    await generate(phone, { ...FORM, prompt: 'a big red circle on a white background', rng_seed: '409' }, 1);
+    await shoot(phone, 'phone');
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+}
+
+main().catch((error) => {
+  console.error(error.stack ?? error.message);
+  process.exit(1);
+});
