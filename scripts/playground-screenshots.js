@@ -21,10 +21,16 @@ async function fill(page, values) {
   for (const [id, value] of Object.entries(values)) await page.fill(`#${id}`, value);
 }
 
+/** Submits the form and waits for the gallery to hold `results` images; an error the page shows ends the wait. */
 async function generate(page, values, results) {
   await fill(page, values);
   await page.click('#submit');
-  await page.waitForFunction((n) => document.querySelectorAll('#gallery li').length >= n, results, { timeout: 600000 });
+  await page.waitForFunction(
+    (n) => document.querySelectorAll('#gallery li').length >= n || !document.querySelector('#error').hidden,
+    results,
+    { timeout: 0 },
+  );
+  if (await page.locator('#error').isVisible()) throw new Error(`the page shows an error: ${await page.textContent('#error')}`);
 }
 
 async function shoot(page, name) {
@@ -50,12 +56,12 @@ async function main() {
     await shoot(page, 'generate');
 
     // A longer job, caught while it runs (its previews arrive in its row).
-    await fill(page, { prompt: 'a lighthouse on a cliff at dusk', rng_seed: '7', num_inference_steps: '40' });
+    await fill(page, { prompt: 'a lighthouse on a cliff at dusk', rng_seed: '7', num_inference_steps: '30' });
     await page.selectOption('#partial_images', '3');
     await page.click('#submit');
-    await page.waitForSelector('.job-preview:not([hidden])', { timeout: 600000 });
+    await page.waitForSelector('.job-preview:not([hidden])', { timeout: 0 });
     await shoot(page, 'progress');
-    await page.waitForFunction(() => document.querySelectorAll('#gallery li').length >= 2, null, { timeout: 600000 });
+    await page.waitForFunction(() => document.querySelectorAll('#gallery li').length >= 2, null, { timeout: 0 });
 
     // Inpainting: the first result as the input, a stroke across its middle.
     await page.click('#gallery li:last-child .result-reuse');

@@ -161,7 +161,7 @@ test('generate from a prompt: the image arrives in the gallery with its paramete
   );
 });
 
-test('queue position, then cancel: a running job and the queued one behind it', async (t) => {
+test('queue positions, then cancel: a queued job, the running one, and the rest; at most 4 followed at once', async (t) => {
   if (skipReason) return t.skip(skipReason);
   const page = await openPage(t);
   await modelsLoaded(page);
@@ -169,22 +169,35 @@ test('queue position, then cancel: a running job and the queued one behind it', 
   await page.selectOption('#partial_images', '0');
   await page.click('#submit');
   await page.waitForSelector('#jobs li[data-status="in_progress"]');
-  await page.click('#submit'); // --max_concurrency 1: the second one waits
-  const queued = page.locator('#jobs li[data-status="queued"]');
-  await queued.waitFor();
-  assert.equal(await queued.locator('.job-status').textContent(), 'Queued: position 1');
+  // --max_concurrency 1: the next ones wait, in order.
+  for (let count = 1; count <= 3; count++) {
+    await page.click('#submit');
+    await page.waitForFunction((n) => document.querySelectorAll('#jobs li[data-status="queued"]').length === n, count);
+  }
+  const positions = await page.locator('#jobs li[data-status="queued"] .job-status').allTextContents();
+  assert.deepEqual(positions.sort(), ['Queued: position 1', 'Queued: position 2', 'Queued: position 3']);
+  await page.click('#submit');
+  await page.waitForSelector('#error:not([hidden])');
+  assert.match(await page.textContent('#error'), /at most 4 jobs at once/);
+  assert.equal(await page.locator('#jobs li').count(), 4, 'the fifth was not sent');
 
-  const running = page.locator('#jobs li[data-status="in_progress"]');
-  const runningId = await running.getAttribute('data-job-id');
-  await running.locator('.job-cancel').click();
-  await page.waitForSelector(`#jobs li[data-job-id="${runningId}"][data-status="cancelled"]`);
-  assert.equal(await page.textContent(`#jobs li[data-job-id="${runningId}"] .job-status`), 'Cancelled');
-  // The queued job got the slot; cancel it as well.
-  const next = page.locator('#jobs li[data-status="in_progress"]');
-  await next.waitFor();
-  await next.locator('.job-cancel').click();
-  await page.waitForFunction(() => [...document.querySelectorAll('#jobs li')].every((li) => li.dataset.status === 'cancelled'));
-  for (const job of (await (await fetch(`${server.url}/v3/images/jobs?limit=2`)).json()).data) {
+  const jobRow = (status) => page.locator(`#jobs li[data-status="${status}"]`).first();
+  const cancel = async (row) => {
+    const id = await row.getAttribute('data-job-id');
+    await row.locator('.job-cancel').click();
+    await page.waitForSelector(`#jobs li[data-job-id="${id}"][data-status="cancelled"]`);
+    assert.equal(await page.textContent(`#jobs li[data-job-id="${id}"] .job-status`), 'Cancelled');
+  };
+  // The last queued one leaves the queue; the others move up as the running one is cancelled.
+  await cancel(page.locator('#jobs li[data-status="queued"]', { hasText: 'position 3' }));
+  await cancel(jobRow('in_progress'));
+  await page.waitForFunction(() => {
+    const queued = [...document.querySelectorAll('#jobs li[data-status="queued"] .job-status')].map((p) => p.textContent);
+    return queued.length === 1 && queued[0] === 'Queued: position 1';
+  });
+  await cancel(jobRow('in_progress'));
+  await cancel(jobRow('in_progress'));
+  for (const job of (await (await fetch(`${server.url}/v3/images/jobs?limit=4`)).json()).data) {
     assert.equal(job.status, 'cancelled');
     assert.ok(job.step < 100, `stopped early, at step ${job.step}`);
   }
