@@ -66,6 +66,8 @@ async function main() {
     // Inpainting: the first result as the input, a stroke across its middle.
     await page.click('#gallery li:last-child .result-reuse');
     await page.check('input[name="mode"][value="inpaint"]');
+    // Loading the input clears the mask: paint once it is in.
+    await page.waitForFunction(() => /^Input \d+x\d+/.test(document.querySelector('#input-size').textContent));
     const box = await page.locator('#mask-canvas').boundingBox();
     await page.mouse.move(box.x + box.width * 0.2, box.y + box.height * 0.45);
     await page.mouse.down();

@@ -215,6 +215,8 @@ test('inpainting: a mask painted with the mouse is sent white where painted, and
   // Reuse the result as the input, then paint across its middle.
   await page.click('#gallery li:first-child .result-reuse');
   await page.check('input[name="mode"][value="inpaint"]');
+  // Loading the input clears the mask: paint once it is in.
+  await page.waitForFunction(() => /^Input \d+x\d+/.test(document.querySelector('#input-size').textContent));
   await page.fill('#size', '');
   assert.match(await page.textContent('#input-size'), /Input 64x64/);
   await page.locator('#brush-size').fill('8');
@@ -265,6 +267,8 @@ test('outpainting: extending the canvas masks the new border and the result has 
   await waitForResults(page, 1);
   await page.click('#gallery li:first-child .result-reuse');
   await page.check('input[name="mode"][value="inpaint"]');
+  // Loading the input clears the mask: paint once it is in.
+  await page.waitForFunction(() => /^Input \d+x\d+/.test(document.querySelector('#input-size').textContent));
   await page.fill('#size', '');
   await page.selectOption('#extend-by', '32');
   await page.click('[data-extend="right"]');
