@@ -68,6 +68,7 @@ async function main() {
     await page.check('input[name="mode"][value="inpaint"]');
     // Loading the input clears the mask: paint once it is in.
     await page.waitForFunction(() => /^Input \d+x\d+/.test(document.querySelector('#input-size').textContent));
+    await page.locator('#mask-canvas').scrollIntoViewIfNeeded(); // the mouse works in the viewport
     const box = await page.locator('#mask-canvas').boundingBox();
     await page.mouse.move(box.x + box.width * 0.2, box.y + box.height * 0.45);
     await page.mouse.down();

@@ -220,6 +220,7 @@ test('inpainting: a mask painted with the mouse is sent white where painted, and
   await page.fill('#size', '');
   assert.match(await page.textContent('#input-size'), /Input 64x64/);
   await page.locator('#brush-size').fill('8');
+  await page.locator('#mask-canvas').scrollIntoViewIfNeeded(); // the mouse works in the viewport
   const box = await page.locator('#mask-canvas').boundingBox();
   const at = (fx, fy) => [box.x + box.width * fx, box.y + box.height * fy];
   await page.mouse.move(...at(0.1, 0.5));
