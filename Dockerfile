@@ -21,7 +21,7 @@ RUN apt-get update \
 ENV PIP_BREAK_SYSTEM_PACKAGES=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json CMakeLists.txt binding.gyp ./
-COPY scripts/install.js scripts/runtime.js scripts/source-hash.js scripts/cmake-js-as-node-gyp.js scripts/
+COPY scripts/install.js scripts/runtime.js scripts/source-hash.js scripts/cmake-js-as-node-gyp.js scripts/build.js scripts/
 COPY native/ native/
 COPY prebuilds/ prebuilds/
 COPY lib/ lib/

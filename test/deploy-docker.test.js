@@ -58,7 +58,16 @@ test('multi-stage: the runtime from our install script in the build stage, a sli
     .filter((i) => i.op === 'COPY')
     .map((i) => i.rest)
     .join(' ');
-  for (const f of ['scripts/install.js', 'scripts/runtime.js', 'package.json', 'package-lock.json', 'prebuilds/', 'lib/', 'models/demo/'])
+  for (const f of [
+    'scripts/install.js',
+    'scripts/runtime.js',
+    'scripts/build.js',
+    'package.json',
+    'package-lock.json',
+    'prebuilds/',
+    'lib/',
+    'models/demo/',
+  ])
     assert.ok(copied.includes(f), `the build stage copies ${f}`);
   assert.ok(!final.body.some((i) => i.op === 'RUN'), 'the final stage installs nothing (no apt, pip or npm layers)');
   const finalCopies = final.body.filter((i) => i.op === 'COPY').map((i) => i.rest);

@@ -195,6 +195,8 @@ test('the serving flags (not in OVMS): defaults, values and errors; queue limits
   const d = parse([]);
   assert.equal(d.defaultRngSeed, undefined, 'a random seed per request');
   assert.equal(d.pngMetadata, true);
+  assert.equal(d.playground, true);
+  assert.equal(parse(['--no_playground']).playground, false);
   assert.equal(d.imageUrlTtlSeconds, 3600);
   assert.equal(d.publicUrl, undefined);
   assert.equal(d.variationPrompt, '');

@@ -717,3 +717,97 @@ test('requests for different models run in parallel; a disconnected client cance
     },
   );
 });
+
+test('images/models: per name, what it accepts (tasks, LoRA alphas, schedulers, limits), behind the API key', async () => {
+  const loras = parseSourceLoras('xray=org/xray@x.safetensors:0.8,chalk=org/chalk@c.safetensors,blend=@xray:0.5+@chalk');
+  const model = fakeModel({ lora: loraLoadOptions(loras, '/models/sdxl', false) });
+  const settings = buildModelSettings({ resolution: '512x512 768x768', max_num_inference_steps: '40', default_num_inference_steps: '30' });
+  let release;
+  const loading = new Promise((resolve) => {
+    release = () => resolve(fakeModel());
+  });
+  await withApp(
+    [
+      { name: 'sdxl', model, loras, settings },
+      { name: 'later', model: loading },
+    ],
+    async (url) => {
+      assert.equal((await fetch(`${url}/v3/images/models`)).status, 401);
+      const get = async () => (await (await fetch(`${url}/v1/images/models`, { headers: { authorization: 'Bearer k' } })).json()).data;
+      const byId = Object.fromEntries((await get()).map((m) => [m.id, m]));
+      assert.deepEqual(Object.keys(byId).sort(), ['blend', 'chalk', 'later', 'sdxl', 'xray']);
+      const base = byId.sdxl;
+      assert.equal(base.object, 'image.model_options');
+      assert.deepEqual([base.kind, base.base_model, base.state, base.class_name], ['model', 'sdxl', 'ready', model.className]);
+      assert.deepEqual(base.tasks, [...model.tasks]);
+      assert.deepEqual(base.lora_alphas, {});
+      assert.equal(base.lora_alphas_allowed, true);
+      assert.deepEqual(base.sizes, ['512x512', '768x768']);
+      assert.deepEqual(
+        [base.default_size, base.max_size, base.default_num_inference_steps, base.max_num_inference_steps],
+        ['512x512', '768x768', 30, 40],
+      );
+      assert.ok(base.schedulers.includes('EULER_DISCRETE'));
+      assert.deepEqual([byId.xray.kind, byId.xray.base_model, byId.xray.lora_alphas], ['adapter', 'sdxl', { xray: 0.8 }]);
+      assert.deepEqual([byId.blend.kind, byId.blend.lora_alphas], ['composite', { xray: 0.5, chalk: 1 }]);
+      // A model still loading: its model-dependent options are null until it is ready.
+      assert.deepEqual([byId.later.state, byId.later.tasks, byId.later.class_name], ['loading', null, null]);
+      assert.equal(byId.later.lora_alphas_allowed, false);
+      release();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.equal((await get()).find((m) => m.id === 'later').state, 'ready');
+    },
+    { apiKey: 'k' },
+  );
+});
+
+test('the playground page: / and its files without the key, a trailing slash when mounted, off with playground: false', async () => {
+  const fs = require('fs');
+  const path = require('path');
+  const express = require('express');
+  const { listen } = require('./helpers/server-http');
+  const dir = path.join(__dirname, '..', 'dist', 'playground');
+  assert.ok(fs.existsSync(path.join(dir, 'index.html')), 'npm run build puts the page in dist/playground');
+  await withApp(
+    one(),
+    async (url) => {
+      const page = await fetch(`${url}/`);
+      assert.equal(page.status, 200);
+      assert.match(page.headers.get('content-type'), /^text\/html/);
+      assert.match(page.headers.get('content-security-policy'), /default-src 'self'/);
+      const html = await page.text();
+      for (const file of [...html.matchAll(/(?:src|href)="(playground\/[^"]+)"/g)].map((m) => m[1])) {
+        const res = await fetch(`${url}/${file}`);
+        assert.equal(res.status, 200, file);
+        assert.ok((await res.text()).length > 100, `${file} has content`);
+      }
+      assert.equal((await fetch(`${url}/playground/nope.js`)).status, 404);
+      assert.equal((await fetch(`${url}/v3/models`)).status, 401, 'the API still needs the key');
+    },
+    { apiKey: 'k' },
+  );
+  await withApp(
+    one(),
+    async (url) => {
+      assert.equal((await fetch(`${url}/`)).status, 404);
+      assert.equal((await fetch(`${url}/playground/main.js`)).status, 404);
+    },
+    { playground: false },
+  );
+  // Mounted under /ai: /ai redirects to /ai/ (the page calls the API by relative URLs), which serves the page.
+  const { createApp } = require('../dist/server/app');
+  const app = createApp({ models: one() });
+  const outer = express();
+  outer.use('/ai', app);
+  const server = await listen(outer);
+  try {
+    const bare = await fetch(`${server.url}/ai?x=1`, { redirect: 'manual' });
+    assert.equal(bare.status, 308);
+    assert.equal(bare.headers.get('location'), '/ai/?x=1');
+    assert.equal((await fetch(`${server.url}/ai/`)).status, 200);
+    assert.equal((await fetch(`${server.url}/ai/playground/main.js`)).status, 200);
+  } finally {
+    await server.close();
+    app.dispose();
+  }
+});

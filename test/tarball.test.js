@@ -44,6 +44,8 @@ test('npm pack, install into an empty project without compiling, run the README 
       'LICENSE',
       'models/demo/model_index.json',
       'dist/index.js',
+      'dist/playground/index.html',
+      'dist/playground/main.js',
       'prebuilds/linux-x64/ov-diffusion.node',
       'prebuilds/linux-arm64/ov-diffusion.node',
     ])
@@ -111,6 +113,11 @@ test('npm pack, install into an empty project without compiling, run the README 
       const body = await res.json();
       assert.equal(res.status, 200, JSON.stringify(body));
       assert.equal(await pngSize(Buffer.from(body.data[0].b64_json, 'base64')), '128x128');
+      // The playground page and its script, from the installed package.
+      const page = await fetch(`${url}/`);
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /ov-diffusion playground/);
+      assert.equal((await fetch(`${url}/playground/main.js`)).status, 200);
     } finally {
       server.kill('SIGTERM');
       await new Promise((resolve) => (server.exitCode !== null ? resolve() : server.once('exit', resolve)));

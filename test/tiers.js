@@ -40,6 +40,7 @@ const TIERS = {
     'deploy-nginx',
     'linux-arm64',
     'demo-model',
+    'playground-browser',
   ],
   parity: [
     'fixtures-in-oracle',

@@ -59,6 +59,8 @@ export interface CliOptions {
   defaultRngSeed?: number;
   /** Write the generation parameters into PNG outputs (a "parameters" tEXt chunk). */
   pngMetadata: boolean;
+  /** Serve the web playground at / (off with --no_playground). */
+  playground: boolean;
   imageUrlTtlSeconds: number;
   /** Background jobs kept at once (0: background: true is refused). */
   maxJobs: number;
@@ -157,6 +159,7 @@ const FLAGS: Record<string, FlagSpec> = {
     help: 'Seed of requests without rng_seed: random (default, a fresh one per request) or a number (42 = OVMS).',
   },
   no_png_metadata: { kind: 'bool', group: 'serving', help: 'Do not write prompt, seed, steps, scheduler and model into PNG outputs.' },
+  no_playground: { kind: 'bool', group: 'serving', help: 'Do not serve the web playground page at / (the API is unchanged).' },
   image_url_ttl: {
     kind: 'string',
     arg: 'SECONDS',
@@ -431,6 +434,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
     logLevel,
     defaultRngSeed: rngSeed(str('default_rng_seed')),
     pngMetadata: !flag('no_png_metadata'),
+    playground: !flag('no_playground'),
     imageUrlTtlSeconds: values.has('image_url_ttl')
       ? wrap(() => parseSeconds('image_url_ttl', str('image_url_ttl')!))
       : DEFAULT_IMAGE_URL_TTL_SECONDS,

@@ -207,6 +207,13 @@ function loadModel(p: Prepared, logger: Logger): ServedModelInit {
   return { name: p.entry.name, model, settings: p.settings, loras: p.loras, path: p.entry.path };
 }
 
+/** The address to open in a browser: a wildcard bind (0.0.0.0, ::) is reachable as localhost. */
+function browserUrl(address: AddressInfo): string {
+  const wildcard = address.address === '0.0.0.0' || address.address === '::';
+  const host = wildcard ? 'localhost' : address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host}:${address.port}`;
+}
+
 /** Starts the server: listens first (so liveness answers during loading), then loads the models. */
 export async function start(options: CliOptions, logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<RunningServer | undefined> {
   const apiKey = readApiKey(options, env);
@@ -233,6 +240,7 @@ export async function start(options: CliOptions, logger: Logger, env: NodeJS.Pro
     processMetrics: true,
     imageUrlTtlSeconds: options.imageUrlTtlSeconds,
     jobs: { maxJobs: options.maxJobs, ttlSeconds: options.jobTtlSeconds },
+    playground: options.playground,
     serving: {
       defaultRngSeed: options.defaultRngSeed,
       pngMetadata: options.pngMetadata,
@@ -261,6 +269,7 @@ export async function start(options: CliOptions, logger: Logger, env: NodeJS.Pro
   ).then(() => {
     const routes = `/v3 and /v1: images/generations, images/edits, images/variations, images/jobs, models; /metrics${options.metricsApiKey && apiKey ? ' (with the key)' : ''}`;
     logger.info(`REST server listening on ${url} (${routes})${apiKey ? ', API key required' : ''}`);
+    if (options.playground) logger.info(`playground: open ${browserUrl(address)}/ in a browser (--no_playground turns it off)`);
     logger.info(
       `ready: serving ${registry
         .names()

@@ -16,6 +16,7 @@ import { healthRoutes } from './routes/health';
 import { jobRoutes } from './routes/jobs';
 import { ImageRouteContext, RequestLogFields, ServingOptions, imageRoutes } from './routes/images';
 import { modelRoutes } from './routes/models';
+import { playgroundRoutes } from './playground';
 import { DEFAULT_KEEP_ALIVE_MS } from './sse';
 import { routeLabel } from './route-label';
 
@@ -42,6 +43,8 @@ export interface AppOptions {
   memoryBudgetBytes?: number;
   /** Background jobs: how many are kept (0: background: true is refused) and how long finished ones stay, in seconds. */
   jobs?: { maxJobs?: number; ttlSeconds?: number };
+  /** The web playground at / (lib/server/playground.ts). Default true; the CLI's --no_playground turns it off. */
+  playground?: boolean;
 }
 
 export interface App extends express.Express {
@@ -60,7 +63,7 @@ export interface App extends express.Express {
 }
 
 export const API_PREFIXES = ['/v3/v1', '/v3', '/v1'];
-const QUIET_ROUTES = new Set(['/v2/health', '/healthz', '/readyz', '/metrics']);
+const QUIET_ROUTES = new Set(['/v2/health', '/healthz', '/readyz', '/metrics', '/playground/{file}']);
 
 function apiKeyCheck(apiKey: string): RequestHandler {
   const expected = crypto.createHash('sha256').update(`Bearer ${apiKey}`).digest();
@@ -161,6 +164,7 @@ export function createApp(options: AppOptions): App {
   if (options.apiKey && options.metricsApiKey) app.use('/metrics', apiKeyCheck(options.apiKey));
   app.use(metrics.router());
   app.use(images.router());
+  if (options.playground ?? true) app.use(playgroundRoutes());
   app.use(API_PREFIXES, inflight.middleware());
   if (options.apiKey) app.use(API_PREFIXES, apiKeyCheck(options.apiKey));
   for (const prefix of API_PREFIXES) {

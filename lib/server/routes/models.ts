@@ -1,8 +1,12 @@
-// GET /models and /models/{id}: the OpenAI model list, with every served model and LoRA alias.
+// GET /models and /models/{id}: the OpenAI model list, with every served model and LoRA alias. GET /images/models:
+// what each of those names accepts (tasks, LoRA alphas, schedulers, limits), for forms such as the playground's.
 import express = require('express');
 import { modelFamily } from '../../families';
 import { ApiError, shown } from '../errors';
+import { SCHEDULERS } from '../fields';
 import { ModelRegistry, ServedModel } from '../registry';
+import { sizeText } from '../settings';
+import { labelRoute } from '../route-label';
 
 const OWNER = 'ov-diffusion';
 
@@ -14,11 +18,42 @@ function modelObject(id: string, served: ServedModel) {
   return { ...base, class_name: model.className, family: modelFamily(model.className) ?? null, tasks: [...model.tasks] };
 }
 
+/** One routable name's options. The model-dependent ones (tasks, class, alphas) are null while the model loads. */
+function modelOptions(registry: ModelRegistry, id: string, served: ServedModel) {
+  const { target } = registry.find(id)!;
+  const { settings, model, loras } = served;
+  const alphas = model && target.kind !== 'base' ? model.adapterChoices(target.alias) : undefined;
+  return {
+    id,
+    object: 'image.model_options',
+    base_model: served.name,
+    kind: target.kind === 'base' ? 'model' : target.kind,
+    state: served.state,
+    class_name: model?.className ?? null,
+    tasks: model ? [...model.tasks] : null,
+    // The adapters this name runs, with their default alphas; lora_alphas may override them unless the adapters are static.
+    lora_alphas: alphas ? Object.fromEntries(alphas.map((choice) => [choice.name, choice.alpha])) : target.kind === 'base' ? {} : null,
+    lora_alphas_allowed: !loras.isEmpty && !loras.staticMode,
+    schedulers: SCHEDULERS,
+    sizes: settings.resolutions.map(sizeText),
+    default_size: settings.defaultResolution ? sizeText(settings.defaultResolution) : null,
+    max_size: sizeText(settings.maxResolution),
+    default_num_inference_steps: settings.defaultNumInferenceSteps,
+    max_num_inference_steps: settings.maxNumInferenceSteps,
+    max_n: settings.maxNumImagesPerPrompt,
+    fixed_n: settings.staticNumImagesPerPrompt ?? null,
+    fixed_guidance_scale: settings.staticGuidanceScale ?? null,
+  };
+}
+
 export function modelRoutes(registry: ModelRegistry): express.Router {
   const router = express.Router();
   router.get('/models', (_req, res) => {
     res.locals.route = '/models';
     res.json({ object: 'list', data: registry.names().map(({ id, served }) => modelObject(id, served)) });
+  });
+  router.get('/images/models', labelRoute('/images/models'), (_req, res) => {
+    res.json({ object: 'list', data: registry.names().map(({ id, served }) => modelOptions(registry, id, served)) });
   });
   // Model ids contain slashes (OpenVINO/stable-diffusion-v1-5-int8-ov): take the rest of the path, encoded or not.
   router.get(/^\/models\/(.+)$/, (req, res) => {
