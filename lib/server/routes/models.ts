@@ -5,8 +5,10 @@ import { ModelRegistry, ServedModel } from '../registry';
 
 const OWNER = 'ov-diffusion';
 
+/** The OpenAI fields, and once the model is loaded the schedulers its requests may name. */
 function modelObject(id: string, served: ServedModel) {
-  return { id, object: 'model', created: served.created, owned_by: OWNER };
+  const schedulers = served.model?.schedulers;
+  return { id, object: 'model', created: served.created, owned_by: OWNER, ...(schedulers ? { schedulers } : {}) };
 }
 
 export function modelRoutes(registry: ModelRegistry): express.Router {

@@ -5,6 +5,7 @@
 #include "pipelines/flux_pipeline.hpp"
 #include "pipelines/sd3_pipeline.hpp"
 #include "pipelines/stable_diffusion_pipeline.hpp"
+#include "schedulers/scheduler.hpp"
 
 namespace ovd {
 
@@ -25,6 +26,10 @@ std::shared_ptr<DiffusionModel> load_diffusion_model(const std::string& model_di
                           folder.root().string() + "/model_index.json: unsupported pipeline class '" + cls + "'");
     }
     pipeline->class_name_ = cls;
+    // The pipeline has checked its scheduler config; its class says which kind of scheduler the model runs.
+    const Json scheduler_config = folder.json("scheduler/scheduler_config.json");
+    pipeline->schedulers_ = scheduler_names_like(scheduler_type_from_class_name(scheduler_config.at("_class_name").as_string(),
+                                                                                folder.file("scheduler/scheduler_config.json").string()));
     pipeline->load_ms_ = ms_since(start);
     return pipeline;
 }
