@@ -27,9 +27,8 @@ std::shared_ptr<DiffusionModel> load_diffusion_model(const std::string& model_di
     }
     pipeline->class_name_ = cls;
     // The pipeline has checked its scheduler config; its class says which kind of scheduler the model runs.
-    const Json scheduler_config = folder.json("scheduler/scheduler_config.json");
-    pipeline->schedulers_ = scheduler_names_like(scheduler_type_from_class_name(scheduler_config.at("_class_name").as_string(),
-                                                                                folder.file("scheduler/scheduler_config.json").string()));
+    pipeline->schedulers_ =
+        scheduler_names_for_class(folder.json("scheduler/scheduler_config.json").get_or<std::string>("_class_name", ""));
     pipeline->load_ms_ = ms_since(start);
     return pipeline;
 }

@@ -45,6 +45,8 @@ std::vector<std::string> scheduler_type_names();
 bool is_flow_matching(SchedulerType type);
 // The names a model whose folder ships `folder_type` accepts: AUTO and every scheduler of the same kind.
 std::vector<std::string> scheduler_names_like(SchedulerType folder_type);
+// The same from the folder config's `_class_name`; a class this table does not know gives AUTO alone.
+std::vector<std::string> scheduler_names_for_class(const std::string& class_name);
 // Maps a scheduler_config.json `_class_name` (e.g. "EulerDiscreteScheduler"); throws std::invalid_argument.
 SchedulerType scheduler_type_from_class_name(const std::string& class_name, const std::string& source_name);
 

@@ -93,6 +93,12 @@ std::vector<std::string> scheduler_names_like(SchedulerType folder_type) {
     return names;
 }
 
+std::vector<std::string> scheduler_names_for_class(const std::string& class_name) {
+    for (const auto& entry : kTypeNames)
+        if (entry.class_name && class_name == entry.class_name) return scheduler_names_like(entry.type);
+    return {"AUTO"};
+}
+
 SchedulerType scheduler_type_from_class_name(const std::string& class_name, const std::string& source_name) {
     std::vector<std::string> valid;
     for (const auto& entry : kTypeNames) {

@@ -194,6 +194,8 @@ void test_scheduler_types_and_validation() {
     CHECK(unet_names.size() == 15 && std::count(unet_names.begin(), unet_names.end(), "UNIPC") == 1 &&
           std::count(unet_names.begin(), unet_names.end(), "FLOW_MATCH_EULER_DISCRETE") == 0);
     CHECK((flow_names == std::vector<std::string>{"AUTO", "FLOW_MATCH_EULER_DISCRETE"}));
+    CHECK(scheduler_names_for_class("PNDMScheduler") == unet_names);
+    CHECK((scheduler_names_for_class("SomeNewScheduler") == std::vector<std::string>{"AUTO"}));
     // A DPMSolverMultistepScheduler folder config names its variant by its own fields.
     CHECK(scheduler_from(R"({"_class_name":"DPMSolverMultistepScheduler"})")->type() == SchedulerType::DPMSolverPP2M);
     CHECK(scheduler_from(R"({"_class_name":"DPMSolverMultistepScheduler","algorithm_type":"sde-dpmsolver++","use_karras_sigmas":true})")
