@@ -107,8 +107,9 @@ export interface NativeDiffusionModel {
     request: NativePreparedRequest,
     onStep: ((step: number, total: number, preview?: NativeImages) => void) | undefined,
     previews: number,
+    previewMode: 'fast' | 'full',
   ): NativeJob;
-  info(): { className: string; loadMs: number; tasks: NativeTask[]; adapters: NativeAdapterReport[] };
+  info(): { className: string; loadMs: number; tasks: NativeTask[]; adapters: NativeAdapterReport[]; schedulers: string[] };
   dispose(): void;
 }
 
@@ -118,6 +119,8 @@ export interface NativeBinding {
   sourceHash(): string;
   /** The engine's generation parameters (lib/parameters.ts declares the same; a test compares them). */
   generationParameters(): Array<{ name: string; kind: string }>;
+  /** Every scheduler name the engine accepts (lib/parameters.ts declares the same; a test compares them). */
+  schedulerNames(): string[];
   allocatorTuning(): { applied: boolean; mmapThreshold: number; reason: string };
   loadTokenizersExtension(libraryPath: string): void;
   DiffusionModel: {

@@ -19,11 +19,12 @@ import { DEFAULT_MAX_INPUT_PIXELS, GeneratedImage, ImageInput, decodeImage, spli
 import { GenerationJob, JobOptions } from './job';
 import { ConcurrencyLimiter } from './limiter';
 import { ModelFamily, modelFamily } from './families';
-import { AdapterChoice, GenerationParameters, toEngineParameters } from './parameters';
+import { AdapterChoice, GenerationParameters, PREVIEW_MODES, PreviewMode, SchedulerName, toEngineParameters } from './parameters';
 
 export type Task = NativeTask;
+
 export type { AdapterSelection } from './adapters';
-export type { SchedulerName, TaylorSeerOptions } from './parameters';
+export type { PreviewMode, SchedulerName, TaylorSeerOptions } from './parameters';
 
 /** One device for every submodel, or one each for the text encoders, the UNet/transformer and the VAE. */
 export type DeviceSpec = string | { textEncoder?: string; denoiser?: string; vae?: string };
@@ -71,8 +72,13 @@ export interface GenerateOptions extends GenerationParameters {
   adapters?: AdapterSelection;
   signal?: AbortSignal;
   onStep?: (progress: StepProgress) => void;
-  /** How many decoded previews to deliver through onStep, at evenly spread steps (each costs one VAE decode). */
+  /** How many previews to deliver through onStep, at evenly spread steps. */
   previews?: number;
+  /**
+   * How previews are made: 'full' (default) decodes each with the VAE, as the final image; 'fast' renders them with a
+   * linear latent-to-RGB map the model fits from one VAE decode at its first fast preview, at almost no cost.
+   */
+  previewMode?: PreviewMode;
   /**
    * Called once the call is validated, before it waits for a slot, with what it will run: the size after the
    * model's defaults (e.g. an image-to-image input's own size), the image count and the steps. Throwing refuses
@@ -106,7 +112,7 @@ export interface GenerationMetrics {
   vaeDecodeMs: number;
   /** Wall time of each step, as many as the steps asked (after strength); a warm-up call's time is in its step. */
   stepMs: number[];
-  /** Denoiser calls that are no step of their own: PNDM evaluates its first timestep twice (1), others 0. */
+  /** Denoiser calls that are no step of their own: PNDM evaluates its first timestep twice (1), HEUN makes two calls per step but the last (steps - 1), others 0. */
   warmupCalls: number;
   /** Each denoiser inference: steps + warm-up calls (fewer on SD3/FLUX steps that TaylorSeer predicts). */
   denoiserMs: number[];
@@ -147,6 +153,8 @@ export class DiffusionModel {
   /** Per registered adapter: how many layers it modifies, and its keys that fit no layer of this model. */
   readonly adapters: readonly AdapterReport[];
   readonly tasks: readonly Task[];
+  /** The schedulers its calls accept: AUTO and those of its folder's kind (UNet or flow matching). */
+  readonly schedulers: readonly SchedulerName[];
   readonly loadMs: number;
 
   private constructor(native: NativeDiffusionModel, options: LoadOptions, limiter: ConcurrencyLimiter, adapters: AdapterRegistry) {
@@ -159,6 +167,7 @@ export class DiffusionModel {
     this.className = info.className;
     this.family = modelFamily(info.className);
     this.tasks = Object.freeze([...info.tasks]);
+    this.schedulers = Object.freeze(info.schedulers as SchedulerName[]);
     this.loadMs = info.loadMs;
   }
 
@@ -263,6 +272,11 @@ export class DiffusionModel {
     const previews = options.previews ?? 0;
     if (!Number.isInteger(previews) || previews < 0)
       throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'previews must be a non-negative integer', { param: 'previews' });
+    const previewMode = options.previewMode ?? 'full';
+    if (!PREVIEW_MODES.includes(previewMode))
+      throw new OvDiffusionError('ERR_INVALID_ARGUMENT', `previewMode must be one of ${PREVIEW_MODES.join(', ')}`, {
+        param: 'previewMode',
+      });
     // Refuse a bad request now rather than after it waited for a slot.
     let prepared: NativePreparedRequest;
     let shape: NativeCallShape;
@@ -292,7 +306,7 @@ export class DiffusionModel {
           let job: ReturnType<NativeDiffusionModel['generate']>;
           const callSite = new Error().stack;
           try {
-            job = native.generate(prepared, stepListener, previews);
+            job = native.generate(prepared, stepListener, previews, previewMode);
           } catch (error) {
             throw fromNative(error, callSite);
           }

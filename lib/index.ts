@@ -17,8 +17,16 @@ export {
   AdapterSelection,
   AdapterReport,
   StaticShapeOptions,
+  PreviewMode,
 } from './diffusion-model';
-export { AdapterChoice, TaylorSeerOptions, GenerationParameters, GENERATION_PARAMETERS, SCHEDULER_NAMES } from './parameters';
+export {
+  AdapterChoice,
+  TaylorSeerOptions,
+  GenerationParameters,
+  GENERATION_PARAMETERS,
+  SCHEDULER_NAMES,
+  PREVIEW_MODES,
+} from './parameters';
 export { Text2ImagePipeline, Image2ImagePipeline, InpaintingPipeline } from './pipelines';
 export { ModelFamily, modelFamily } from './families';
 export { GenerationJob, JobEvents, JobOptions, JobStatus } from './job';

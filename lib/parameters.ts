@@ -16,8 +16,22 @@ export const SCHEDULER_NAMES = [
   'LCM',
   'FLOW_MATCH_EULER_DISCRETE',
   'LMS_DISCRETE',
+  // Solvers openvino_genai lacks (UNet models), matched against diffusers: DPM-Solver++ 2M with the timesteps' own,
+  // Karras or exponential sigmas, and its SDE form; UniPC; Heun (two UNet calls per step).
+  'DPMPP_2M',
+  'DPMPP_2M_KARRAS',
+  'DPMPP_2M_EXPONENTIAL',
+  'DPMPP_2M_SDE',
+  'DPMPP_2M_SDE_KARRAS',
+  'DPMPP_2M_SDE_EXPONENTIAL',
+  'UNIPC',
+  'HEUN',
 ] as const;
 export type SchedulerName = (typeof SCHEDULER_NAMES)[number];
+
+/** How step previews are made: 'fast', a fitted linear latent-to-RGB map (almost free); 'full', a VAE decode each. */
+export const PREVIEW_MODES = ['fast', 'full'] as const;
+export type PreviewMode = (typeof PREVIEW_MODES)[number];
 
 /** TaylorSeer transformer-call cache (SD3/FLUX); unset fields take the oracle's defaults 3, 6, -2. */
 export interface TaylorSeerOptions {
@@ -115,7 +129,7 @@ export const GENERATION_PARAMETERS = [
     name: 'scheduler',
     field: 'scheduler',
     type: 'scheduler',
-    doc: `One of ${SCHEDULER_NAMES.join(', ')}. Default AUTO: the model folder's.`,
+    doc: `One of ${SCHEDULER_NAMES.join(', ')}. Default AUTO: the model folder's. UNet models take all but FLOW_MATCH_EULER_DISCRETE, SD3, FLUX and Z-Image only that one (a model lists its own in /v3/models).`,
   },
   {
     name: 'taylorseer',

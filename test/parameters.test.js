@@ -5,7 +5,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('path');
 const { spawnSync } = require('child_process');
-const { DiffusionModel, GENERATION_PARAMETERS } = require('..');
+const { DiffusionModel, GENERATION_PARAMETERS, SCHEDULER_NAMES } = require('..');
 const { binding } = require('../dist/binding');
 const { ROOT, fixture } = require('./helpers/paths');
 const { withApp } = require('./helpers/server-http');
@@ -15,6 +15,20 @@ test('the engine converts exactly the parameters of lib/parameters.ts, with the 
     binding().generationParameters(),
     GENERATION_PARAMETERS.map((p) => ({ name: p.field, kind: p.type })),
   );
+});
+
+test('the engine accepts exactly the scheduler names of lib/parameters.ts; each model lists the ones of its kind', async () => {
+  assert.deepEqual(binding().schedulerNames(), [...SCHEDULER_NAMES]);
+  const sd3 = await DiffusionModel.load(fixture('sd3'));
+  try {
+    assert.deepEqual(sd3.schedulers, ['AUTO', 'FLOW_MATCH_EULER_DISCRETE']);
+    await assert.rejects(sd3.text2image('a cat', { numInferenceSteps: 1, scheduler: 'DPMPP_2M' }), {
+      code: 'ERR_INVALID_ARGUMENT',
+      param: 'scheduler',
+    });
+  } finally {
+    sd3.dispose();
+  }
 });
 
 test('docs/server.md has the table as lib/parameters.ts generates it', () => {

@@ -6,7 +6,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const sharp = require('sharp');
-const { DiffusionModel, Text2ImagePipeline, Image2ImagePipeline, InpaintingPipeline } = require('..');
+const { DiffusionModel, Text2ImagePipeline, Image2ImagePipeline, InpaintingPipeline, SCHEDULER_NAMES } = require('..');
 const { fixture } = require('./helpers/paths');
 const { gradient, mask } = require('./helpers/images');
 
@@ -59,6 +59,117 @@ test('progress arrives for every step, in order, with decoded previews when aske
   assert.equal(result.metrics.denoiserMs.length, 7, 'the warm-up call is a UNet inference all the same');
   assert.ok(result.metrics.textEncodeMs > 0 && result.metrics.vaeDecodeMs > 0 && result.metrics.totalMs > 0);
   assert.ok(model.loadMs > 0);
+});
+
+// Block means (8x8 here) of one colour channel and their correlation: what a preview shows is the composition.
+const blockMeans = (img, size) => {
+  const out = [];
+  for (let by = 0; by < img.height / size; by++)
+    for (let bx = 0; bx < img.width / size; bx++)
+      for (let c = 0; c < 3; c++) {
+        let total = 0;
+        for (let y = 0; y < size; y++)
+          for (let x = 0; x < size; x++) total += img.data[((by * size + y) * img.width + bx * size + x) * 3 + c];
+        out.push(total / size / size);
+      }
+  return out;
+};
+const correlation = (a, b) => {
+  const mean = (v) => v.reduce((s, x) => s + x, 0) / v.length;
+  const ma = mean(a),
+    mb = mean(b);
+  let ab = 0,
+    aa = 0,
+    bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += (a[i] - ma) * (b[i] - mb);
+    aa += (a[i] - ma) ** 2;
+    bb += (b[i] - mb) ** 2;
+  }
+  return ab / Math.sqrt(aa * bb);
+};
+
+test('fast previews: the same steps, sizes and order as full ones, made by the fitted map, and the final image unchanged', async () => {
+  const run = async (previewMode, seed) => {
+    const events = [];
+    const result = await model.text2image('a cat', { numInferenceSteps: 8, seed, previews: 3, previewMode, onStep: (e) => events.push(e) });
+    return { result, previews: events.filter((e) => e.preview) };
+  };
+  const full = await run('full', 1);
+  const fast = await run('fast', 1);
+  const otherSeed = await run('full', 2);
+  assert.deepEqual(
+    fast.previews.map((e) => e.step),
+    full.previews.map((e) => e.step),
+  );
+  assert.equal(fast.previews.length, 3);
+  assert.ok(fast.result.images[0].data.equals(full.result.images[0].data), 'previews do not change the image');
+  fast.previews.forEach((e, i) => {
+    const [mine, decoded, unrelated] = [e.preview[0], full.previews[i].preview[0], otherSeed.previews[i].preview[0]];
+    assert.deepEqual([mine.width, mine.height, mine.data.length], [decoded.width, decoded.height, decoded.data.length]);
+    assert.ok(!mine.data.equals(decoded.data), 'a fast preview is not a VAE decode');
+    // It follows its own latent: closer to the decode of the same latent than to another seed's at the same step.
+    // (The fixture's VAE has random weights, so no linear map resembles it closely; the trained model is the real check.)
+    const same = correlation(blockMeans(mine, 8), blockMeans(decoded, 8));
+    const other = correlation(blockMeans(mine, 8), blockMeans(unrelated, 8));
+    assert.ok(
+      same > other + 0.1,
+      `preview ${i}: correlation ${same.toFixed(3)} with its own decode, ${other.toFixed(3)} with another seed's`,
+    );
+  });
+  // Deterministic: the map is fitted once per model from a fixed synthetic latent.
+  const again = await run('fast', 1);
+  again.previews.forEach((e, i) => assert.ok(e.preview[0].data.equals(fast.previews[i].preview[0].data)));
+  await assert.rejects(model.text2image('a cat', { numInferenceSteps: 1, previewMode: 'cheap' }), {
+    code: 'ERR_INVALID_ARGUMENT',
+    param: 'previewMode',
+  });
+});
+
+test('solvers openvino_genai lacks run on a UNet model; Heun makes two UNet calls per step but the last', async () => {
+  assert.deepEqual([...model.schedulers].sort(), SCHEDULER_NAMES.filter((name) => name !== 'FLOW_MATCH_EULER_DISCRETE').sort());
+  for (const scheduler of [
+    'DPMPP_2M',
+    'DPMPP_2M_KARRAS',
+    'DPMPP_2M_EXPONENTIAL',
+    'DPMPP_2M_SDE',
+    'DPMPP_2M_SDE_KARRAS',
+    'DPMPP_2M_SDE_EXPONENTIAL',
+    'UNIPC',
+    'HEUN',
+  ]) {
+    const steps = [];
+    const result = await model.text2image('a cat', {
+      numInferenceSteps: 5,
+      scheduler,
+      onStep: (e) => steps.push(`${e.step}/${e.totalSteps}`),
+    });
+    assert.equal(result.scheduler, scheduler);
+    assert.equal(result.steps, 5);
+    assert.deepEqual(steps, ['0/5', '1/5', '2/5', '3/5', '4/5'], scheduler);
+    assert.equal(result.metrics.stepMs.length, 5);
+    const calls = scheduler === 'HEUN' ? 9 : 5;
+    assert.equal(result.metrics.denoiserMs.length, calls, scheduler);
+    assert.equal(result.metrics.warmupCalls, calls - 5, scheduler);
+    const pixels = result.images[0].data;
+    assert.ok(
+      pixels.some((v) => v !== pixels[0]),
+      `${scheduler}: not a flat image`,
+    );
+  }
+  // The SDE variant draws from the call's seeded generator: same seed, same image; another seed, another image.
+  const sde = (seed) => model.text2image('a cat', { numInferenceSteps: 4, scheduler: 'DPMPP_2M_SDE', seed });
+  const [a, b, c] = await Promise.all([sde(7), sde(7), sde(8)]);
+  assert.ok(a.images[0].data.equals(b.images[0].data));
+  assert.ok(!a.images[0].data.equals(c.images[0].data));
+  // Image-to-image: strength keeps the last steps, Heun still two calls each but the last.
+  const edited = await model.image2image('a cat', await png(gradient(64, 64), 64, 64), {
+    numInferenceSteps: 10,
+    strength: 0.5,
+    scheduler: 'HEUN',
+  });
+  assert.equal(edited.steps, 5);
+  assert.equal(edited.metrics.denoiserMs.length, 9);
 });
 
 test('an AbortSignal stops the run at the next step', async () => {

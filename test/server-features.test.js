@@ -109,6 +109,7 @@ test('stream: the exact SSE wire format, partial images with 0-based indices, th
     assert.deepEqual(done.usage.input_tokens_details, { text_tokens: 2, image_tokens: 0 });
     assert.equal(done.usage.output_tokens, 2, '32x16 is two 16x16 patches');
     assert.equal(model.calls[0].options.previews, 2);
+    assert.equal(model.calls[0].options.previewMode, 'fast', 'partial images are fast previews by default');
 
     const none = parseSse((await post(`${url}/v3/images/generations`, { prompt: 'x', stream: true, num_inference_steps: 3 })).text).events;
     assert.deepEqual(
@@ -118,6 +119,14 @@ test('stream: the exact SSE wire format, partial images with 0-based indices, th
     assert.equal(model.calls[1].options.previews, undefined, 'partial_images 0: no preview decodes');
     await post(`${url}/v3/images/generations`, { prompt: 'x', partial_images: 3, num_inference_steps: 3 });
     assert.equal(model.calls[2].options.previews, undefined, 'partial_images without stream: no preview decodes');
+    await post(`${url}/v3/images/generations`, {
+      prompt: 'x',
+      stream: true,
+      partial_images: 1,
+      preview_mode: 'full',
+      num_inference_steps: 3,
+    });
+    assert.deepEqual([model.calls[3].options.previews, model.calls[3].options.previewMode], [1, 'full'], 'full previews on request');
   });
 });
 

@@ -203,6 +203,7 @@ test('generations: every bad field is a 400 naming it (OVMS negative cases and m
     [{ stream: 'true' }, 'stream'],
     [{ partial_images: 5 }, 'partial_images'],
     [{ partial_images: -1 }, 'partial_images'],
+    [{ stream: true, partial_images: 1, preview_mode: 'cheap' }, 'preview_mode'],
     [{ scheduler: 'euler' }, 'scheduler'],
     [{ scheduler: 7 }, 'scheduler'],
     [{ background: 'transparent' }, 'background'],
@@ -537,6 +538,9 @@ test('models: the list has every model and LoRA alias; retrieve works with slash
           assert.equal(m.object, 'model');
           assert.ok(Number.isInteger(m.created) && m.created > 1.7e9);
           assert.equal(typeof m.owned_by, 'string');
+          // A loaded model lists the schedulers its requests may name (here a UNet model: all but flow matching).
+          assert.ok(m.schedulers.includes('DPMPP_2M_KARRAS') && m.schedulers.includes('HEUN') && m.schedulers[0] === 'AUTO', m.id);
+          assert.ok(!m.schedulers.includes('FLOW_MATCH_EULER_DISCRETE'), m.id);
         }
       }
       for (const id of ['OpenVINO/stable-diffusion-v1-5-int8-ov', 'OpenVINO%2Fstable-diffusion-v1-5-int8-ov']) {

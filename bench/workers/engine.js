@@ -70,6 +70,9 @@ async function main() {
     };
     if (run.negativePrompt) options.negativePrompt = run.negativePrompt;
     if (run.strength !== undefined) options.strength = run.strength;
+    if (run.scheduler) options.scheduler = run.scheduler;
+    // Previews are made only for a caller that listens to the steps.
+    if (run.previews) Object.assign(options, { previews: run.previews, previewMode: run.previewMode, onStep: () => undefined });
     const call = () => {
       if (run.task === 'image2image') return model.image2image(run.prompt, image, options);
       if (run.task === 'inpainting') return model.inpaint(run.prompt, image, mask, options);

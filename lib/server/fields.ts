@@ -1,7 +1,15 @@
 // The request fields of /images/generations (JSON) and /images/edits (multipart text parts): types, coercion,
 // defaults and limits, mapped onto the library's GenerateOptions. JSON null and empty multipart values mean "default".
 import type { GenerateOptions } from '../diffusion-model';
-import { GENERATION_PARAMETERS, ParameterSpec, ParameterType, SCHEDULER_NAMES, SchedulerName } from '../parameters';
+import {
+  GENERATION_PARAMETERS,
+  PREVIEW_MODES,
+  ParameterSpec,
+  ParameterType,
+  PreviewMode,
+  SCHEDULER_NAMES,
+  SchedulerName,
+} from '../parameters';
 import type { OutputFormat } from '../images';
 import { badField, shown } from './errors';
 import { ModelSettings, Size, sizeText } from './settings';
@@ -43,6 +51,7 @@ export const FIELD_TYPES = {
   quality: 'string',
   stream: 'bool',
   partial_images: 'int',
+  preview_mode: 'string',
 } as const satisfies Record<string, FieldType>;
 type FieldName = keyof typeof FIELD_TYPES;
 type FieldValue<T extends FieldType> = T extends 'string'
@@ -165,8 +174,10 @@ export interface ImageRequest {
   responseFormat: ResponseFormat;
   /** Answer as server-sent events. */
   stream: boolean;
-  /** Decoded previews to stream before the final image (0..3). */
+  /** Previews to stream before the final image (0..3). */
   partialImages: number;
+  /** How they are made: 'fast' (default; the model's fitted latent-to-RGB map) or 'full' (a VAE decode each). */
+  previewMode: PreviewMode;
   /** The quality asked for; low/medium/high set the steps once the model's family is known (qualitySteps). */
   quality: Quality;
   /** background: true: run as a background job (answered 202 with the job). */
@@ -217,6 +228,13 @@ export function buildImageRequest(f: Fields, settings: ModelSettings, defaults: 
       'unsupported_value',
     );
   range('partial_images', f.partial_images, 0, 3);
+  const previewMode = (f.preview_mode ?? 'fast') as PreviewMode;
+  if (!PREVIEW_MODES.includes(previewMode))
+    throw badField(
+      'preview_mode',
+      `preview_mode must be one of ${PREVIEW_MODES.join(', ')} (got ${shown(f.preview_mode)})`,
+      'unsupported_value',
+    );
   let scheduler: SchedulerName | undefined;
   if (f.scheduler !== undefined) {
     scheduler = SCHEDULERS.find((name) => name === f.scheduler!.toUpperCase());
@@ -334,6 +352,7 @@ export function buildImageRequest(f: Fields, settings: ModelSettings, defaults: 
     responseFormat,
     stream,
     partialImages: f.partial_images ?? 0,
+    previewMode,
     quality,
     job,
   };

@@ -10,6 +10,7 @@ import { OvDiffusionError } from '../errors';
 import { ApiError, badField, toApiError } from './errors';
 import { ClientDisconnected, ServerShuttingDown } from './inflight';
 import { Fields, ImageRequest, buildImageRequest, qualitySteps } from './fields';
+import type { PreviewMode } from '../parameters';
 import type { ImageStore } from './image-store';
 import type { ServerMetrics } from './metrics';
 import { ImageParameters, Usage, encodeImage, imageTokens, usage } from './output';
@@ -104,8 +105,9 @@ export interface GenerationOutcome {
 export interface RunOptions {
   signal: AbortSignal;
   onStep?: (progress: StepProgress) => void;
-  /** Decoded previews to deliver through onStep. */
+  /** Previews to deliver through onStep, and how they are made. */
   previews?: number;
+  previewMode?: PreviewMode;
   /** Called once the model is ready and the task fits it, just before the generation is queued. */
   onStart?: () => void;
   /** The request's log line, for the memory estimate. */
@@ -154,7 +156,7 @@ export async function runGeneration(ctx: GenerationContext, plan: GenerationPlan
     ...adapterOptions(resolved, model, request),
     signal: run.signal,
     onStep: run.onStep,
-    ...(run.previews ? { previews: run.previews } : {}),
+    ...(run.previews ? { previews: run.previews, previewMode: run.previewMode } : {}),
     ...(run.onRunning ? { onRunning: run.onRunning } : {}),
     ...(run.onPosition ? { onQueuePosition: run.onPosition } : {}),
     admit: (call) => {

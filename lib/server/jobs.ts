@@ -242,6 +242,7 @@ export class JobStore {
     const run = runGeneration(this.ctx, plan, {
       signal: job.controller.signal,
       previews: plan.request.partialImages,
+      previewMode: plan.request.previewMode,
       onLoadWait: () => accept(),
       // A full queue refuses the call within the same turn of the event loop; after it, the call is queued.
       onQueued: (call: CallPlan) => {

@@ -7,7 +7,17 @@ import { ModelSettings, buildModelSettings, onNpu } from './settings';
 /** What the server uses of a loaded DiffusionModel (tests pass fakes). */
 export type ModelLike = Pick<
   DiffusionModel,
-  'className' | 'tasks' | 'supports' | 'running' | 'waiting' | 'text2image' | 'image2image' | 'inpaint' | 'adapterChoices' | 'dispose'
+  | 'className'
+  | 'tasks'
+  | 'schedulers'
+  | 'supports'
+  | 'running'
+  | 'waiting'
+  | 'text2image'
+  | 'image2image'
+  | 'inpaint'
+  | 'adapterChoices'
+  | 'dispose'
 >;
 
 export interface ServedModelInit {

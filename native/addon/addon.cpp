@@ -40,6 +40,9 @@ Napi::Value generation_parameters(const Napi::CallbackInfo& info) {
     return out;
 }
 
+// Every scheduler name the engine accepts, AUTO first (lib/parameters.ts mirrors it; a test compares them).
+Napi::Value scheduler_names(const Napi::CallbackInfo& info) { return from_strings(info.Env(), scheduler_type_names()); }
+
 Napi::Value source_hash(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), OVD_SOURCE_HASH); }
 
 void load_tokenizers_extension(const Napi::CallbackInfo& info) {
@@ -63,6 +66,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
     exports.Set("allocatorTuning", Napi::Function::New(env, allocator_tuning));
     exports.Set("sourceHash", Napi::Function::New(env, source_hash));
     exports.Set("generationParameters", Napi::Function::New(env, generation_parameters));
+    exports.Set("schedulerNames", Napi::Function::New(env, scheduler_names));
     exports.Set("loadTokenizersExtension", Napi::Function::New(env, load_tokenizers_extension));
     return exports;
 }

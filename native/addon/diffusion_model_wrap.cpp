@@ -76,6 +76,8 @@ Napi::Value DiffusionModelWrap::generate(const Napi::CallbackInfo& info) {
     if (!info[0].IsExternal()) throw_invalid(env, "generate() takes the request that prepare() returned");
     const PreparedRequest request = *info[0].As<Napi::External<PreparedRequest>>().Data();
     const size_t previews = info[2].IsNumber() ? static_cast<size_t>(std::max(0.0, info[2].As<Napi::Number>().DoubleValue())) : 0;
+    const PreviewMode preview_mode =
+        info[3].IsString() && info[3].As<Napi::String>().Utf8Value() == "fast" ? PreviewMode::Fast : PreviewMode::Full;
 
     auto cancelled = std::make_shared<std::atomic<bool>>(false);
     std::shared_ptr<StepFunction> on_step;
@@ -84,7 +86,7 @@ Napi::Value DiffusionModelWrap::generate(const Napi::CallbackInfo& info) {
     }
     Napi::Promise promise = PromiseTask<GenerationResult>::queue(
         env,
-        [model, request, on_step, cancelled, previews] {
+        [model, request, on_step, cancelled, previews, preview_mode] {
             // Releases the step function on every exit path so the JS thread can finalize it.
             struct Release {
                 std::shared_ptr<StepFunction> fn;
@@ -97,7 +99,7 @@ Napi::Value DiffusionModelWrap::generate(const Napi::CallbackInfo& info) {
             if (on_step) {
                 control.on_step = [&](size_t step, size_t total, const ov::Tensor& denoised) {
                     auto* event = new StepEvent{step, total, {}};
-                    if (is_preview_step(step, total, previews)) event->preview = model->decode(denoised);
+                    if (is_preview_step(step, total, previews)) event->preview = model->preview(denoised, preview_mode);
                     if (on_step->NonBlockingCall(event) != napi_ok) delete event;
                     return false;
                 };
@@ -130,6 +132,7 @@ Napi::Value DiffusionModelWrap::info(const Napi::CallbackInfo& info) {
     for (Task t : {Task::Text2Image, Task::Image2Image, Task::Inpainting})
         if (model->supports(t)) tasks.Set(tasks.Length(), Napi::String::New(env, task_to_js(t)));
     o.Set("tasks", tasks);
+    o.Set("schedulers", from_strings(env, model->schedulers()));
     Napi::Array adapters = Napi::Array::New(env);
     for (const AdapterReport& r : model->adapter_report()) {
         Napi::Object a = Napi::Object::New(env);

@@ -22,7 +22,7 @@ private:
     // generate() would refuse, so a bad request is refused before it waits for a slot), opaque to JS, and the size,
     // image count and steps it resolves to (for admission checks).
     Napi::Value prepare(const Napi::CallbackInfo& info);
-    // (prepared request, onStep?, previews) -> {promise, cancel}
+    // (prepared request, onStep?, previews, previewMode 'fast' | 'full') -> {promise, cancel}
     Napi::Value generate(const Napi::CallbackInfo& info);
     Napi::Value info(const Napi::CallbackInfo& info);
     void dispose(const Napi::CallbackInfo& info);

@@ -44,14 +44,17 @@ function parseArgs(argv) {
   return args;
 }
 
-async function main() {
-  const args = parseArgs(process.argv.slice(2));
+/** The eval prompts `evaluate` uses with `limit`: the first `limit` one-object prompts and half as many two-object ones. */
+function choosePrompts(limit) {
   const prompts = JSON.parse(fs.readFileSync(path.join(__dirname, 'eval-prompts.json'), 'utf8'));
-  // keep the mix: the first `limit` one-object prompts and half as many two-object prompts
-  const singles = prompts.filter((p) => p.objects.length === 1).slice(0, args.limit);
-  const doubles = prompts.filter((p) => p.objects.length === 2).slice(0, Math.ceil(args.limit / 2));
-  const chosen = [...singles, ...doubles];
-  const model = await DiffusionModel.load(path.resolve(args.model));
+  const singles = prompts.filter((p) => p.objects.length === 1).slice(0, limit);
+  const doubles = prompts.filter((p) => p.objects.length === 2).slice(0, Math.ceil(limit / 2));
+  return [...singles, ...doubles];
+}
+
+/** Renders the chosen prompts on a loaded model (seeds 1000 + k) and scores them; also returns the images when `keepImages`. */
+async function evaluate(model, args, keepImages = false) {
+  const chosen = choosePrompts(args.limit);
   const rows = [];
   const tiles = [];
   const t0 = Date.now();
@@ -78,7 +81,7 @@ async function main() {
       single: s.single,
       allColoursPresent: s.allColoursPresent,
     });
-    if (args.sheet) tiles.push({ data: img.data, width: img.width, height: img.height, channels: img.channels });
+    if (keepImages) tiles.push({ data: img.data, width: img.width, height: img.height, channels: img.channels });
   }
   const ms = Date.now() - t0;
   const frac = (xs, f) => (xs.length ? xs.filter(f).length / xs.length : null);
@@ -106,6 +109,13 @@ async function main() {
       background: frac(two, (r) => r.foundBackground === r.background),
     },
   };
+  return { summary, rows, tiles };
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const model = await DiffusionModel.load(path.resolve(args.model));
+  const { summary, rows, tiles } = await evaluate(model, args, Boolean(args.sheet));
   console.log(JSON.stringify(summary, null, 1));
   if (args.out) fs.writeFileSync(args.out, JSON.stringify({ summary, rows }, null, 1) + '\n');
   if (args.sheet && tiles.length) {
@@ -128,7 +138,10 @@ async function main() {
   }
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+module.exports = { evaluate, choosePrompts };
+
+if (require.main === module)
+  main().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });

@@ -2,7 +2,7 @@
 // Stand-ins for the library in server route tests: a model object with the DiffusionModel surface the server uses,
 // recording its calls; and tiny PNGs made with sharp.
 const sharp = require('sharp');
-const { GeneratedImage, OvDiffusionError } = require('../..');
+const { GeneratedImage, OvDiffusionError, SCHEDULER_NAMES } = require('../..');
 const { ConcurrencyLimiter } = require('../../dist/limiter');
 const { AdapterRegistry } = require('../../dist/adapters');
 
@@ -112,9 +112,12 @@ function fakeModel({
       });
   };
   const adapterRegistry = new AdapterRegistry(lora.adapters, lora.adapterPresets);
+  const flowMatching = /^(StableDiffusion3|Flux)/.test(className);
   const model = {
     className,
     tasks,
+    // As the engine: AUTO and the schedulers of the model's kind.
+    schedulers: SCHEDULER_NAMES.filter((name) => name === 'AUTO' || (name === 'FLOW_MATCH_EULER_DISCRETE') === flowMatching),
     calls,
     get maxRunning() {
       return maxRunning;

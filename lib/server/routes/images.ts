@@ -169,6 +169,7 @@ async function generate(
         if (partials && preview?.length) partials.add(preview);
       },
       previews: stream ? request.partialImages : 0,
+      previewMode: request.previewMode,
       log,
     });
     const metrics = result.metrics as Partial<GenerationResult['metrics']> | undefined;

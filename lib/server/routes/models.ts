@@ -10,12 +10,18 @@ import { labelRoute } from '../route-label';
 
 const OWNER = 'ov-diffusion';
 
-/** The OpenAI model object, plus (once the model has loaded) its pipeline class, family and tasks. */
+/** The OpenAI model object, plus (once the model has loaded) its pipeline class, family, tasks and the schedulers its requests may name. */
 function modelObject(id: string, served: ServedModel) {
   const base = { id, object: 'model', created: served.created, owned_by: OWNER };
   const model = served.model;
   if (!model) return base;
-  return { ...base, class_name: model.className, family: modelFamily(model.className) ?? null, tasks: [...model.tasks] };
+  return {
+    ...base,
+    class_name: model.className,
+    family: modelFamily(model.className) ?? null,
+    tasks: [...model.tasks],
+    schedulers: [...model.schedulers],
+  };
 }
 
 /** One routable name's options. The model-dependent ones (tasks, class, alphas) are null while the model loads. */
@@ -34,7 +40,7 @@ function modelOptions(registry: ModelRegistry, id: string, served: ServedModel) 
     // The adapters this name runs, with their default alphas; lora_alphas may override them unless the adapters are static.
     lora_alphas: alphas ? Object.fromEntries(alphas.map((choice) => [choice.name, choice.alpha])) : target.kind === 'base' ? {} : null,
     lora_alphas_allowed: !loras.isEmpty && !loras.staticMode,
-    schedulers: SCHEDULERS,
+    schedulers: model ? [...model.schedulers] : SCHEDULERS,
     sizes: settings.resolutions.map(sizeText),
     default_size: settings.defaultResolution ? sizeText(settings.defaultResolution) : null,
     max_size: sizeText(settings.maxResolution),

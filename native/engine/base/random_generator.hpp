@@ -11,10 +11,12 @@ namespace ovd {
 class RandomGenerator {
 public:
     explicit RandomGenerator(uint32_t seed = 42);
+    virtual ~RandomGenerator() = default;
 
-    float next();                                // one N(0,1) sample
-    void fill_normal(float* dst, size_t count);  // C order, element by element
-    void seed(uint64_t s);                       // reseeds mt19937 (mod 2^32); the cached normal is kept, as in the oracle
+    float next();  // one N(0,1) sample
+    // C order, element by element. Virtual so a test can replay recorded noise into a scheduler.
+    virtual void fill_normal(float* dst, size_t count);
+    void seed(uint64_t s);  // reseeds mt19937 (mod 2^32); the cached normal is kept, as in the oracle
 
 private:
     static constexpr int kStateSize = 624;

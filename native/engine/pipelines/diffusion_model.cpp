@@ -2,6 +2,19 @@
 
 namespace ovd {
 
+ov::Tensor DiffusionModel::preview(const ov::Tensor& latent, PreviewMode mode) const {
+    if (mode == PreviewMode::Full) return decode(latent);
+    std::shared_ptr<const LatentPreview> map;
+    {
+        std::lock_guard<std::mutex> lock(preview_mutex_);
+        if (!preview_map_ || preview_map_->channels() != latent.get_shape().at(1))
+            preview_map_ = std::make_shared<const LatentPreview>(
+                LatentPreview::fit([this](const ov::Tensor& z) { return decode(z); }, latent.get_shape()));
+        map = preview_map_;
+    }
+    return map->render(latent);
+}
+
 const char* task_name(Task task) {
     switch (task) {
         case Task::Text2Image: return "text-to-image";

@@ -2,11 +2,13 @@
 // The engine's entry point: a loaded model folder that generates images. One instance serves
 // several generate() calls at once; each call borrows its own infer requests.
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "base/openvino_core.hpp"
+#include "models/latent_preview.hpp"
 #include "pipelines/generation_params.hpp"
 
 namespace ovd {
@@ -53,6 +55,9 @@ struct AdapterReport {
 };
 
 enum class Task { Text2Image, Image2Image, Inpainting };
+
+// How a step preview is made: the model's own VAE decode, or the fitted latent-to-RGB map (LatentPreview).
+enum class PreviewMode { Full, Fast };
 const char* task_name(Task task);
 
 // Optional image inputs: RGB u8 [1,H,W,3]; mask u8 [1,H,W,1] or [1,H,W,3] (white = repaint).
@@ -75,6 +80,10 @@ public:
                                       const GenerationControl& control) const = 0;
     // Decodes a latent (e.g. one passed to a step callback) to RGB u8 images.
     virtual ov::Tensor decode(const ov::Tensor& latent) const = 0;
+    // A preview of a step callback's latent, RGB u8 [N,H,W,3] at the image size. Full decodes it; Fast renders it with
+    // the map fitted by the model's first fast preview from one decode at that latent's shape (a VAE compiled for
+    // static shapes takes no other), so only that first one costs a decode.
+    ov::Tensor preview(const ov::Tensor& latent, PreviewMode mode) const;
     virtual bool supports(Task task) const = 0;
     // Throws what generate() would throw for these parameters, without running anything: a caller
     // can refuse a bad request before it waits for a slot. Returns the shape the call would run at.
@@ -83,11 +92,18 @@ public:
     const std::string& class_name() const { return class_name_; }
     double load_ms() const { return load_ms_; }
     const std::vector<AdapterReport>& adapter_report() const { return adapter_report_; }
+    // The scheduler names its calls accept: AUTO and those of the kind its folder ships (see scheduler_names_like).
+    const std::vector<std::string>& schedulers() const { return schedulers_; }
 
 protected:
     std::string class_name_;
     double load_ms_ = 0;
     std::vector<AdapterReport> adapter_report_;
+    std::vector<std::string> schedulers_;
+
+private:
+    mutable std::mutex preview_mutex_;
+    mutable std::shared_ptr<const LatentPreview> preview_map_;
     friend std::shared_ptr<DiffusionModel> load_diffusion_model(const std::string&, const LoadConfig&);
 };
 

@@ -77,7 +77,7 @@ struct GenerationMetrics {
     double vae_encode_ms = 0;
     double vae_decode_ms = 0;
     std::vector<double> step_ms;      // wall time of each denoising step (denoiser + scheduler; with its warm-up call)
-    size_t warmup_calls = 0;          // denoiser calls that are no step of their own (PNDM evaluates its first timestep twice)
+    size_t warmup_calls = 0;          // denoiser calls that are no step of their own (PNDM's warm-up, Heun's predictors)
     std::vector<double> denoiser_ms;  // each denoiser inference alone (none on TaylorSeer-predicted steps)
     double adapter_apply_ms = 0;      // setting LoRA states on the requests (0 when they already held this call's set)
     double total_ms = 0;

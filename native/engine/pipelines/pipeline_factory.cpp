@@ -6,6 +6,7 @@
 #include "pipelines/sd3_pipeline.hpp"
 #include "pipelines/stable_diffusion_pipeline.hpp"
 #include "pipelines/zimage_pipeline.hpp"
+#include "schedulers/scheduler.hpp"
 
 namespace ovd {
 
@@ -28,6 +29,9 @@ std::shared_ptr<DiffusionModel> load_diffusion_model(const std::string& model_di
                           folder.root().string() + "/model_index.json: unsupported pipeline class '" + cls + "'");
     }
     pipeline->class_name_ = cls;
+    // The pipeline has checked its scheduler config; its class says which kind of scheduler the model runs.
+    pipeline->schedulers_ =
+        scheduler_names_for_class(folder.json("scheduler/scheduler_config.json").get_or<std::string>("_class_name", ""));
     pipeline->load_ms_ = ms_since(start);
     return pipeline;
 }

@@ -121,10 +121,12 @@ CallShape StableDiffusionPipeline::validate(Task task, const GenerationParams& p
 
 StableDiffusionPipeline::Resolved StableDiffusionPipeline::resolve(Task task, const GenerationParams& p, const ImageInputs& images) const {
     if (!supports(task)) throw invalid_argument(class_name_ + " is a dedicated inpainting model; it cannot run " + task_name(task));
-    if (p.scheduler == SchedulerType::FlowMatchEulerDiscrete)
-        throw invalid_param("scheduler",
-                            "scheduler FLOW_MATCH_EULER_DISCRETE is for SD3 and FLUX; UNet models take DDIM, EULER_DISCRETE, "
-                            "EULER_ANCESTRAL_DISCRETE, PNDM, LCM or LMS_DISCRETE");
+    if (is_flow_matching(p.scheduler)) {
+        std::string names;
+        for (const std::string& name : scheduler_names_like(SchedulerType::DDIM)) names += (names.empty() ? "" : ", ") + name;
+        throw invalid_param(
+            "scheduler", std::string("scheduler ") + scheduler_type_name(p.scheduler) + " is for SD3 and FLUX; UNet models take " + names);
+    }
     const bool lcm = time_cond_proj_dim_ >= 0;
     const size_t scale = vae_->scale_factor();
     FamilyDefaults defaults;
@@ -305,8 +307,8 @@ GenerationResult StableDiffusionPipeline::generate(Task task, const GenerationPa
     std::vector<float> guided(count);
     DenoisingLoop loop;
     loop.num_steps = timesteps.size();
-    // A timestep that comes twice (PNDM's warm-up) is one step: the first call only prepares the second.
-    loop.completes_step = [&](size_t i) { return i + 1 == timesteps.size() || timesteps[i + 1] != timesteps[i]; };
+    // PNDM's warm-up call and Heun's predictor calls only prepare the step that the next call finishes.
+    loop.completes_step = [&](size_t i) { return scheduler->completes_step(i); };
     loop.step = [&](size_t i) {
         for (size_t row = 0; row < cfg_rows; ++row)
             std::memcpy(latent_cfg.data<float>() + row * count, latent.data<float>(), count * sizeof(float));

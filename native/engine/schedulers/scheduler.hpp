@@ -14,13 +14,39 @@
 
 namespace ovd {
 
-enum class SchedulerType { Auto, DDIM, EulerDiscrete, EulerAncestralDiscrete, PNDM, LCM, FlowMatchEulerDiscrete };
+// The first seven are openvino_genai's; the rest are solvers it lacks, matched against diffusers instead
+// (test/fixtures/scheduler-trajectories.json): DPM-Solver++ 2M (ODE or SDE, with the timesteps' own sigmas,
+// Karras or exponential ones), UniPC (bh2, order 2) and Heun (two denoiser calls per step).
+enum class SchedulerType {
+    Auto,
+    DDIM,
+    EulerDiscrete,
+    EulerAncestralDiscrete,
+    PNDM,
+    LCM,
+    FlowMatchEulerDiscrete,
+    DPMSolverPP2M,
+    DPMSolverPP2MKarras,
+    DPMSolverPP2MExponential,
+    DPMSolverPP2MSDE,
+    DPMSolverPP2MSDEKarras,
+    DPMSolverPP2MSDEExponential,
+    UniPC,
+    Heun,
+};
 
-// Accepts "DDIM", "EULER_DISCRETE", "EULER_ANCESTRAL_DISCRETE", "PNDM", "LCM",
-// "FLOW_MATCH_EULER_DISCRETE", "LMS_DISCRETE" (an alias of DDIM, as in the oracle) and "AUTO",
+// Accepts the names of scheduler_type_names() (plus "LMS_DISCRETE", an alias of DDIM as in the oracle),
 // case-insensitively. Throws std::invalid_argument listing the valid names.
 SchedulerType parse_scheduler_type(const std::string& name);
 const char* scheduler_type_name(SchedulerType type);  // e.g. "EULER_DISCRETE"
+// Every name a call may give, "AUTO" first: the one list lib/parameters.ts mirrors (a test compares them).
+std::vector<std::string> scheduler_type_names();
+// Flow-matching schedulers run SD3/FLUX; the others UNet models. A model takes the kind its folder ships.
+bool is_flow_matching(SchedulerType type);
+// The names a model whose folder ships `folder_type` accepts: AUTO and every scheduler of the same kind.
+std::vector<std::string> scheduler_names_like(SchedulerType folder_type);
+// The same from the folder config's `_class_name`; a class this table does not know gives AUTO alone.
+std::vector<std::string> scheduler_names_for_class(const std::string& class_name);
 // Maps a scheduler_config.json `_class_name` (e.g. "EulerDiscreteScheduler"); throws std::invalid_argument.
 SchedulerType scheduler_type_from_class_name(const std::string& class_name, const std::string& source_name);
 
@@ -43,6 +69,9 @@ public:
     // Integer timesteps the UNet is run at, one per step() call (after strength slicing; PNDM repeats one,
     // TRAILING may end in -1 exactly like the oracle). FlowMatch throws.
     virtual std::vector<int64_t> timesteps() const;
+    // Whether denoiser call `call_index` (into timesteps()) ends a step of its own. Default: unless the next call
+    // repeats its timestep (PNDM's warm-up). Heun's predictor calls and multistep solvers override it.
+    virtual bool completes_step(size_t call_index) const;
     // FlowMatch only. Like the oracle it also sets the begin index, so call it once per generate
     // (and again before each scale_noise in blend steps, exactly where the oracle does).
     virtual std::vector<float> float_timesteps();
@@ -198,6 +227,71 @@ std::unique_ptr<Scheduler> make_euler_ancestral_discrete(const ConfigReader& rea
 std::unique_ptr<Scheduler> make_pndm(const ConfigReader& reader);
 std::unique_ptr<Scheduler> make_lcm(const ConfigReader& reader);
 std::unique_ptr<Scheduler> make_flow_match_euler_discrete(const ConfigReader& reader);
+std::unique_ptr<Scheduler> make_dpm_solver_multistep(const ConfigReader& reader, SchedulerType variant);
+std::unique_ptr<Scheduler> make_unipc_multistep(const ConfigReader& reader);
+std::unique_ptr<Scheduler> make_heun_discrete(const ConfigReader& reader);
+// Which DPM-Solver++ 2M variant a DPMSolverMultistepScheduler config describes (its algorithm_type and sigmas).
+SchedulerType dpm_solver_variant_of(const ConfigReader& reader);
+
+// ---- The solvers openvino_genai lacks follow diffusers' arithmetic (its schedulers are their reference) ----
+
+// torch.linspace in float32 (betas WITH the end point), as diffusers builds its beta tables.
+std::vector<float> torch_linspace_f32(float start, float end, size_t num);
+// numpy.linspace(start, stop, num) with the end point, in double.
+std::vector<double> numpy_linspace(double start, double stop, size_t num);
+// numpy's round(): half to even.
+double round_half_even(double x);
+// diffusers' betas (linear or scaled_linear, end point included, or trained_betas) to alphas_cumprod; with
+// rescale_betas_zero_snr (when `allow_zero_snr`) the last one becomes 2^-24 as there.
+std::vector<float> diffusers_alphas_cumprod(const ConfigReader& reader, BetaSchedule default_schedule, bool allow_zero_snr);
+// sqrt((1 - a) / a) per training timestep, float, ascending in t.
+std::vector<float> sigma_table(const std::vector<float>& alphas_cumprod);
+// The continuous timestep of `sigma` by interpolation in log-sigma (diffusers' _sigma_to_t).
+double sigma_to_t(double sigma, const std::vector<float>& log_sigma_table);
+// Sigmas from sigma_max down to sigma_min: Karras et al. (rho = 7) or evenly spaced in log-sigma.
+std::vector<double> karras_sigmas(double sigma_min, double sigma_max, size_t num);
+std::vector<double> exponential_sigmas(double sigma_min, double sigma_max, size_t num);
+// np.interp(t, [0..T-1], table).
+double interp_table(double t, const std::vector<float>& table);
+// The multistep solvers' grid: N+1 points, the last (t = 0) dropped. `last_timestep` is T unless clipped.
+std::vector<int64_t> multistep_timesteps(TimestepSpacing spacing, size_t num_train_timesteps, size_t last_timestep,
+                                         size_t num_inference_steps, size_t steps_offset);
+
+// Variance-preserving view of a sigma: alpha = 1 / sqrt(sigma^2 + 1), sigma_vp = sigma * alpha,
+// lambda = log(alpha) - log(sigma_vp) (+inf at sigma 0).
+struct VpPoint {
+    double alpha, sigma, lambda;
+    explicit VpPoint(double s);
+};
+
+// What DPM-Solver++ and UniPC share: the sigma schedule in VP space, the step counter, x0 from the model output,
+// and noise added as alpha x + sigma n at the sigma of the current step.
+class MultistepSchedule {
+public:
+    MultistepSchedule(const ConfigReader& reader, const char* scheduler_name);
+    // `sigmas` picks the grid: Linspace = the timesteps' own sigmas; with Karras/Exponential they come first
+    // and the timesteps follow from them.
+    enum class Sigmas { FromTimesteps, Karras, Exponential };
+    void set_timesteps(size_t num_inference_steps, float strength, Sigmas kind);
+
+    std::vector<int64_t> timesteps;           // after strength slicing
+    std::vector<int64_t> schedule_timesteps;  // the full grid
+    std::vector<float> sigmas;                // one per full-grid step, then the final sigma
+    size_t index = 0, begin = 0;
+    PredictionType prediction;
+    bool final_sigma_zero = true;
+
+    size_t steps_in_schedule() const { return schedule_timesteps.size(); }
+    // x0 predicted from the model output at the current index, element by element into `x0`.
+    void predict_x0(const float* model_output, const float* sample, size_t count, float* x0) const;
+    void add_noise(float* init_latent, const float* noise, size_t count, int64_t timestep) const;
+
+private:
+    std::vector<float> m_alphas_cumprod;
+    TimestepSpacing m_spacing;
+    size_t m_steps_offset;
+    size_t m_last_timestep;
+};
 
 template <typename T>
 T ConfigReader::get(const char* key, T fallback) const {

@@ -20,13 +20,34 @@ struct TypeName {
 const TypeName kTypeNames[] = {
     {SchedulerType::Auto, "AUTO", nullptr},
     {SchedulerType::DDIM, "DDIM", "DDIMScheduler"},
-    {SchedulerType::DDIM, "LMS_DISCRETE", "LMSDiscreteScheduler"},  // deprecated alias, runs DDIM
     {SchedulerType::EulerDiscrete, "EULER_DISCRETE", "EulerDiscreteScheduler"},
     {SchedulerType::EulerAncestralDiscrete, "EULER_ANCESTRAL_DISCRETE", "EulerAncestralDiscreteScheduler"},
     {SchedulerType::PNDM, "PNDM", "PNDMScheduler"},
     {SchedulerType::LCM, "LCM", "LCMScheduler"},
     {SchedulerType::FlowMatchEulerDiscrete, "FLOW_MATCH_EULER_DISCRETE", "FlowMatchEulerDiscreteScheduler"},
+    {SchedulerType::DDIM, "LMS_DISCRETE", "LMSDiscreteScheduler"},  // deprecated alias, runs DDIM
+    // A DPMSolverMultistepScheduler folder config picks its variant by its own fields (dpm_solver_variant_of).
+    {SchedulerType::DPMSolverPP2M, "DPMPP_2M", "DPMSolverMultistepScheduler"},
+    {SchedulerType::DPMSolverPP2MKarras, "DPMPP_2M_KARRAS", nullptr},
+    {SchedulerType::DPMSolverPP2MExponential, "DPMPP_2M_EXPONENTIAL", nullptr},
+    {SchedulerType::DPMSolverPP2MSDE, "DPMPP_2M_SDE", nullptr},
+    {SchedulerType::DPMSolverPP2MSDEKarras, "DPMPP_2M_SDE_KARRAS", nullptr},
+    {SchedulerType::DPMSolverPP2MSDEExponential, "DPMPP_2M_SDE_EXPONENTIAL", nullptr},
+    {SchedulerType::UniPC, "UNIPC", "UniPCMultistepScheduler"},
+    {SchedulerType::Heun, "HEUN", "HeunDiscreteScheduler"},
 };
+
+bool is_dpm_solver(SchedulerType type) {
+    switch (type) {
+        case SchedulerType::DPMSolverPP2M:
+        case SchedulerType::DPMSolverPP2MKarras:
+        case SchedulerType::DPMSolverPP2MExponential:
+        case SchedulerType::DPMSolverPP2MSDE:
+        case SchedulerType::DPMSolverPP2MSDEKarras:
+        case SchedulerType::DPMSolverPP2MSDEExponential: return true;
+        default: return false;
+    }
+}
 
 std::string upper(std::string s) {
     for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -57,6 +78,27 @@ const char* scheduler_type_name(SchedulerType type) {
     return "UNKNOWN";
 }
 
+std::vector<std::string> scheduler_type_names() {
+    std::vector<std::string> names;
+    for (const auto& entry : kTypeNames) names.push_back(entry.name);
+    return names;
+}
+
+bool is_flow_matching(SchedulerType type) { return type == SchedulerType::FlowMatchEulerDiscrete; }
+
+std::vector<std::string> scheduler_names_like(SchedulerType folder_type) {
+    std::vector<std::string> names;
+    for (const auto& entry : kTypeNames)
+        if (entry.type == SchedulerType::Auto || is_flow_matching(entry.type) == is_flow_matching(folder_type)) names.push_back(entry.name);
+    return names;
+}
+
+std::vector<std::string> scheduler_names_for_class(const std::string& class_name) {
+    for (const auto& entry : kTypeNames)
+        if (entry.class_name && class_name == entry.class_name) return scheduler_names_like(entry.type);
+    return {"AUTO"};
+}
+
 SchedulerType scheduler_type_from_class_name(const std::string& class_name, const std::string& source_name) {
     std::vector<std::string> valid;
     for (const auto& entry : kTypeNames) {
@@ -75,6 +117,11 @@ void Scheduler::set_timesteps(size_t, size_t, float) {
 
 std::vector<int64_t> Scheduler::timesteps() const {
     throw std::logic_error(std::string(scheduler_type_name(type())) + " has no integer timesteps");
+}
+
+bool Scheduler::completes_step(size_t call_index) const {
+    const std::vector<int64_t> ts = timesteps();
+    return call_index + 1 >= ts.size() || ts[call_index + 1] != ts[call_index];
 }
 
 std::vector<float> Scheduler::float_timesteps() {
@@ -96,8 +143,10 @@ std::unique_ptr<Scheduler> create_scheduler(const Json& config, SchedulerType ty
         if (!class_name || !class_name->is_string() || class_name->as_string().empty())
             throw std::invalid_argument("Failed to find a '_class_name' string in " + source_name);
         type = scheduler_type_from_class_name(class_name->as_string(), source_name);
+        if (is_dpm_solver(type)) type = detail::dpm_solver_variant_of(detail::ConfigReader(config, source_name));
     }
     const detail::ConfigReader reader(config, source_name);
+    if (is_dpm_solver(type)) return detail::make_dpm_solver_multistep(reader, type);
     switch (type) {
         case SchedulerType::DDIM: return detail::make_ddim(reader);
         case SchedulerType::EulerDiscrete: return detail::make_euler_discrete(reader);
@@ -105,7 +154,9 @@ std::unique_ptr<Scheduler> create_scheduler(const Json& config, SchedulerType ty
         case SchedulerType::PNDM: return detail::make_pndm(reader);
         case SchedulerType::LCM: return detail::make_lcm(reader);
         case SchedulerType::FlowMatchEulerDiscrete: return detail::make_flow_match_euler_discrete(reader);
-        case SchedulerType::Auto: break;
+        case SchedulerType::UniPC: return detail::make_unipc_multistep(reader);
+        case SchedulerType::Heun: return detail::make_heun_discrete(reader);
+        default: break;
     }
     throw std::invalid_argument("Unsupported scheduler type for " + source_name);
 }
@@ -357,6 +408,197 @@ size_t EulerState::current_index() {
 void EulerState::add_noise(float* init_latent, const float* noise, size_t count, int64_t timestep) const {
     const float sigma = sigmas.at(index_of_timestep(schedule_timesteps, timestep));
     for (size_t i = 0; i < count; ++i) init_latent[i] = init_latent[i] + sigma * noise[i];
+}
+
+// ---------------------------------------------------------------- diffusers' arithmetic
+
+std::vector<float> torch_linspace_f32(float start, float end, size_t num) {
+    // torch fills the first half forward from start and the second half backward from end.
+    std::vector<float> out(num);
+    if (num == 1) out[0] = start;
+    if (num <= 1) return out;
+    const float step = (end - start) / static_cast<float>(num - 1);
+    const size_t half = num / 2;
+    for (size_t i = 0; i < num; ++i)
+        out[i] = i < half ? start + step * static_cast<float>(i) : end - step * static_cast<float>(num - 1 - i);
+    return out;
+}
+
+std::vector<double> numpy_linspace(double start, double stop, size_t num) {
+    std::vector<double> out(num);
+    if (num == 1) out[0] = start;
+    if (num <= 1) return out;
+    const double step = (stop - start) / static_cast<double>(num - 1);
+    for (size_t i = 0; i < num; ++i) out[i] = static_cast<double>(i) * step + start;
+    out.back() = stop;
+    return out;
+}
+
+double round_half_even(double x) {
+    const double r = std::round(x);
+    if (std::fabs(x - std::trunc(x)) == 0.5) return 2.0 * std::round(x / 2.0);
+    return r;
+}
+
+std::vector<float> diffusers_alphas_cumprod(const ConfigReader& reader, BetaSchedule default_schedule, bool allow_zero_snr) {
+    const BetaConfig config = read_beta_config(reader, 0.0001f, 0.02f, default_schedule);
+    std::vector<float> betas = config.trained_betas;
+    if (betas.empty()) {
+        switch (config.schedule) {
+            case BetaSchedule::Linear: betas = torch_linspace_f32(config.beta_start, config.beta_end, config.num_train_timesteps); break;
+            case BetaSchedule::ScaledLinear:
+                betas = torch_linspace_f32(static_cast<float>(std::sqrt(static_cast<double>(config.beta_start))),
+                                           static_cast<float>(std::sqrt(static_cast<double>(config.beta_end))), config.num_train_timesteps);
+                for (float& b : betas) b *= b;
+                break;
+            case BetaSchedule::SquaredCosCapV2:
+                reader.invalid("beta_schedule", "'squaredcos_cap_v2' is not supported (use 'linear' or 'scaled_linear')");
+        }
+    }
+    const bool rescale = reader.get<bool>("rescale_betas_zero_snr", false);
+    if (rescale && !allow_zero_snr) reader.invalid("rescale_betas_zero_snr", "true is not supported by this scheduler");
+    if (rescale) rescale_zero_terminal_snr(betas);
+    std::vector<float> alphas = alphas_cumprod_from_betas(betas);
+    if (rescale) alphas.back() = 0x1p-24f;
+    return alphas;
+}
+
+std::vector<float> sigma_table(const std::vector<float>& alphas_cumprod) {
+    std::vector<float> table;
+    table.reserve(alphas_cumprod.size());
+    for (float a : alphas_cumprod) table.push_back(std::sqrt((1.0f - a) / a));
+    return table;
+}
+
+double sigma_to_t(double sigma, const std::vector<float>& log_sigma_table) {
+    const double log_sigma = std::log(std::max(sigma, 1e-10));
+    // The last entry not above log_sigma (0 when none is), kept below the table's end.
+    size_t low = 0;
+    for (size_t i = 0; i < log_sigma_table.size(); ++i)
+        if (log_sigma - static_cast<double>(log_sigma_table[i]) >= 0) low = i;
+    low = std::min(low, log_sigma_table.size() - 2);
+    const double lo = log_sigma_table[low], hi = log_sigma_table[low + 1];
+    const double w = std::clamp((lo - log_sigma) / (lo - hi), 0.0, 1.0);
+    return (1 - w) * static_cast<double>(low) + w * static_cast<double>(low + 1);
+}
+
+std::vector<double> karras_sigmas(double sigma_min, double sigma_max, size_t num) {
+    const double rho = 7.0, min_inv = std::pow(sigma_min, 1 / rho), max_inv = std::pow(sigma_max, 1 / rho);
+    std::vector<double> sigmas;
+    for (double r : numpy_linspace(0, 1, num)) sigmas.push_back(std::pow(max_inv + r * (min_inv - max_inv), rho));
+    return sigmas;
+}
+
+std::vector<double> exponential_sigmas(double sigma_min, double sigma_max, size_t num) {
+    std::vector<double> sigmas;
+    for (double l : numpy_linspace(std::log(sigma_max), std::log(sigma_min), num)) sigmas.push_back(std::exp(l));
+    return sigmas;
+}
+
+double interp_table(double t, const std::vector<float>& table) {
+    if (t <= 0) return table.front();
+    if (t >= static_cast<double>(table.size() - 1)) return table.back();
+    const size_t lo = static_cast<size_t>(t);
+    const double frac = t - static_cast<double>(lo);
+    if (frac == 0) return table[lo];
+    return (static_cast<double>(table[lo + 1]) - table[lo]) * frac + table[lo];
+}
+
+std::vector<int64_t> multistep_timesteps(TimestepSpacing spacing, size_t num_train_timesteps, size_t last_timestep,
+                                         size_t num_inference_steps, size_t steps_offset) {
+    if (num_inference_steps == 0) throw std::invalid_argument("num_inference_steps must be positive");
+    std::vector<int64_t> timesteps;
+    switch (spacing) {
+        case TimestepSpacing::Linspace: {
+            const auto grid = numpy_linspace(0, static_cast<double>(last_timestep) - 1, num_inference_steps + 1);
+            for (size_t i = grid.size() - 1; i > 0; --i) timesteps.push_back(static_cast<int64_t>(round_half_even(grid[i])));
+            break;
+        }
+        case TimestepSpacing::Leading: {
+            const size_t ratio = last_timestep / (num_inference_steps + 1);
+            for (size_t i = num_inference_steps; i > 0; --i) timesteps.push_back(static_cast<int64_t>(i * ratio + steps_offset));
+            break;
+        }
+        case TimestepSpacing::Trailing: {
+            const double ratio = static_cast<double>(num_train_timesteps) / static_cast<double>(num_inference_steps);
+            const double start = static_cast<double>(last_timestep);
+            const size_t count = static_cast<size_t>(std::ceil(start / ratio));
+            for (size_t i = 0; i < count; ++i)
+                timesteps.push_back(static_cast<int64_t>(round_half_even(start - static_cast<double>(i) * ratio)) - 1);
+            break;
+        }
+    }
+    return timesteps;
+}
+
+VpPoint::VpPoint(double s) : alpha(1 / std::sqrt(s * s + 1)), sigma(s * alpha), lambda(std::log(alpha) - std::log(sigma)) {}
+
+MultistepSchedule::MultistepSchedule(const ConfigReader& reader, const char* scheduler_name)
+    : prediction(reader.prediction_type(PredictionType::Epsilon)),
+      m_alphas_cumprod(diffusers_alphas_cumprod(reader, BetaSchedule::Linear, true)),
+      m_spacing(reader.timestep_spacing(TimestepSpacing::Linspace)),
+      m_steps_offset(reader.get<size_t>("steps_offset", 0)) {
+    final_sigma_zero = reader.enum_string("final_sigmas_type", "zero", {"zero", "sigma_min"}) == "zero";
+    if (reader.get<bool>("thresholding", false)) reader.invalid("thresholding", std::string("true is not supported by ") + scheduler_name);
+    for (const char* key : {"use_beta_sigmas", "use_lu_lambdas", "use_flow_sigmas", "use_dynamic_shifting"})
+        if (reader.get<bool>(key, false)) reader.invalid(key, std::string("true is not supported by ") + scheduler_name);
+    // lambda_min_clipped drops the grid's noisiest timesteps whose log-SNR is below it (default: none).
+    const double lambda_min = reader.get<double>("lambda_min_clipped", -INFINITY);
+    size_t clipped = 0;
+    for (auto it = m_alphas_cumprod.rbegin(); it != m_alphas_cumprod.rend(); ++it) {
+        const double lambda = std::log(std::sqrt(static_cast<double>(*it))) - std::log(std::sqrt(1.0 - *it));
+        if (lambda < lambda_min) ++clipped;
+    }
+    m_last_timestep = m_alphas_cumprod.size() - clipped;
+    if (m_last_timestep == 0) reader.invalid("lambda_min_clipped", "clips every timestep");
+}
+
+void MultistepSchedule::set_timesteps(size_t num_inference_steps, float strength, Sigmas kind) {
+    const size_t train = m_alphas_cumprod.size();
+    schedule_timesteps = multistep_timesteps(m_spacing, train, m_last_timestep, num_inference_steps, m_steps_offset);
+    const std::vector<float> table = sigma_table(m_alphas_cumprod);
+    std::vector<float> log_table;
+    for (float s : table) log_table.push_back(std::log(s));
+    sigmas.clear();
+    if (kind == Sigmas::FromTimesteps) {
+        for (int64_t t : schedule_timesteps) sigmas.push_back(static_cast<float>(interp_table(static_cast<double>(t), table)));
+    } else {
+        const auto grid = kind == Sigmas::Karras ? karras_sigmas(table.front(), table.back(), num_inference_steps)
+                                                 : exponential_sigmas(table.front(), table.back(), num_inference_steps);
+        schedule_timesteps.clear();
+        for (double s : grid) {
+            const double t = sigma_to_t(s, log_table);
+            // Karras timesteps are rounded, exponential ones truncated, as in the reference.
+            schedule_timesteps.push_back(static_cast<int64_t>(kind == Sigmas::Karras ? round_half_even(t) : t));
+            sigmas.push_back(static_cast<float>(s));
+        }
+    }
+    sigmas.push_back(final_sigma_zero ? 0.0f : table.front());
+    begin = strength_start_index(num_inference_steps, strength);
+    timesteps = slice_from(schedule_timesteps, begin, strength);
+    index = begin;
+}
+
+void MultistepSchedule::predict_x0(const float* model_output, const float* sample, size_t count, float* x0) const {
+    const VpPoint p(sigmas.at(index));
+    const float alpha = static_cast<float>(p.alpha), sigma = static_cast<float>(p.sigma);
+    for (size_t i = 0; i < count; ++i) {
+        switch (prediction) {
+            case PredictionType::Epsilon: x0[i] = (sample[i] - sigma * model_output[i]) / alpha; break;
+            case PredictionType::Sample: x0[i] = model_output[i]; break;
+            case PredictionType::VPrediction: x0[i] = alpha * sample[i] - sigma * model_output[i]; break;
+        }
+    }
+}
+
+void MultistepSchedule::add_noise(float* init_latent, const float* noise, size_t count, int64_t timestep) const {
+    // The current step's sigma when it is this timestep (image-to-image start, inpainting blend), else the first match.
+    const size_t at = index < schedule_timesteps.size() && schedule_timesteps[index] == timestep
+                          ? index
+                          : index_of_timestep(schedule_timesteps, timestep);
+    const VpPoint p(sigmas[at]);
+    const float alpha = static_cast<float>(p.alpha), sigma = static_cast<float>(p.sigma);
+    for (size_t i = 0; i < count; ++i) init_latent[i] = alpha * init_latent[i] + sigma * noise[i];
 }
 
 }  // namespace detail

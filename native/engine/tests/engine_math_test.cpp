@@ -3,6 +3,7 @@
 // (called directly through its shared library) on the inputs built by x_init / eps_at below.
 //
 // Built and run by test/engine-math.test.js (g++, no OpenVINO needed: these sources are plain C++17).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -184,6 +185,42 @@ void test_scheduler_types_and_validation() {
     CHECK(parse_scheduler_type("auto") == SchedulerType::Auto);
     EXPECT_THROW(std::invalid_argument, parse_scheduler_type("karras"), "karras", "EULER_ANCESTRAL_DISCRETE", "PNDM");
     CHECK(std::string(scheduler_type_name(SchedulerType::LCM)) == "LCM");
+    CHECK(parse_scheduler_type("dpmpp_2m_sde_karras") == SchedulerType::DPMSolverPP2MSDEKarras);
+    CHECK(std::string(scheduler_type_name(SchedulerType::Heun)) == "HEUN");
+    CHECK(scheduler_type_names().front() == "AUTO" && scheduler_type_names().size() == 16);
+    // A model takes the schedulers of its folder's kind: UNet folders every discrete one, SD3/FLUX flow matching.
+    const auto unet_names = scheduler_names_like(SchedulerType::PNDM),
+               flow_names = scheduler_names_like(SchedulerType::FlowMatchEulerDiscrete);
+    CHECK(unet_names.size() == 15 && std::count(unet_names.begin(), unet_names.end(), "UNIPC") == 1 &&
+          std::count(unet_names.begin(), unet_names.end(), "FLOW_MATCH_EULER_DISCRETE") == 0);
+    CHECK((flow_names == std::vector<std::string>{"AUTO", "FLOW_MATCH_EULER_DISCRETE"}));
+    CHECK(scheduler_names_for_class("PNDMScheduler") == unet_names);
+    CHECK((scheduler_names_for_class("SomeNewScheduler") == std::vector<std::string>{"AUTO"}));
+    // A DPMSolverMultistepScheduler folder config names its variant by its own fields.
+    CHECK(scheduler_from(R"({"_class_name":"DPMSolverMultistepScheduler"})")->type() == SchedulerType::DPMSolverPP2M);
+    CHECK(scheduler_from(R"({"_class_name":"DPMSolverMultistepScheduler","algorithm_type":"sde-dpmsolver++","use_karras_sigmas":true})")
+              ->type() == SchedulerType::DPMSolverPP2MSDEKarras);
+    CHECK(scheduler_from(R"({"_class_name":"UniPCMultistepScheduler"})")->type() == SchedulerType::UniPC);
+    CHECK(scheduler_from(R"({"_class_name":"HeunDiscreteScheduler"})")->type() == SchedulerType::Heun);
+    EXPECT_THROW(std::invalid_argument, scheduler_from(R"({"_class_name":"DPMSolverMultistepScheduler","solver_order":3})"),
+                 "solver_order");
+    EXPECT_THROW(std::invalid_argument, scheduler_from(R"({"_class_name":"DPMSolverMultistepScheduler","algorithm_type":"dpmsolver"})"),
+                 "algorithm_type", "dpmsolver");
+    EXPECT_THROW(std::invalid_argument, scheduler_from(R"({"_class_name":"UniPCMultistepScheduler","solver_type":"bh1"})"), "solver_type");
+    EXPECT_THROW(std::invalid_argument, scheduler_from(R"({"_class_name":"HeunDiscreteScheduler","use_karras_sigmas":true})"),
+                 "use_karras_sigmas");
+    // An explicit name sets the solver; the folder's config (here PNDM's) gives the betas and spacing.
+    auto dpm = scheduler_from(R"({"_class_name":"PNDMScheduler","beta_schedule":"scaled_linear","beta_start":0.00085,"beta_end":0.012,)"
+                              R"("skip_prk_steps":true,"steps_offset":1,"timestep_spacing":"leading"})",
+                              SchedulerType::DPMSolverPP2MKarras);
+    dpm->set_timesteps(20, 1.0f);
+    CHECK(dpm->type() == SchedulerType::DPMSolverPP2MKarras && dpm->timesteps().size() == 20 && dpm->timesteps().front() == 999 &&
+          dpm->init_noise_sigma() == 1.0f);
+    auto heun = scheduler_from(R"({"_class_name":"EulerDiscreteScheduler"})", SchedulerType::Heun);
+    heun->set_timesteps(5, 1.0f);
+    size_t heun_steps = 0;
+    for (size_t i = 0; i < heun->timesteps().size(); ++i) heun_steps += heun->completes_step(i) ? 1 : 0;
+    CHECK(heun->timesteps().size() == 9 && heun_steps == 5);  // 2N - 1 denoiser calls, N steps
 
     CHECK(scheduler_from(R"({"_class_name":"LMSDiscreteScheduler","clip_sample":false})")->type() == SchedulerType::DDIM);
     // An explicit type overrides _class_name and reads the same JSON.
