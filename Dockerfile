@@ -33,6 +33,8 @@ RUN npm ci --no-audit --no-fund \
  && npm cache clean --force
 COPY bin/ bin/
 COPY models/demo/ models/demo/
+COPY models/demo-inpaint/ models/demo-inpaint/
+COPY models/loras/ models/loras/
 
 FROM build AS model
 ARG MODEL_SOURCE=""
@@ -59,7 +61,7 @@ COPY --from=build /app/dist/ dist/
 COPY --from=build /app/bin/ bin/
 COPY --from=build /app/prebuilds/ prebuilds/
 COPY --from=build /app/runtime/ runtime/
-COPY --from=build /app/models/demo/ models/demo/
+COPY --from=build /app/models/ models/
 COPY --from=model /models/ /models/
 USER 10001:10001
 EXPOSE 8000

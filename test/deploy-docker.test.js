@@ -67,11 +67,13 @@ test('multi-stage: the runtime from our install script in the build stage, a sli
     'prebuilds/',
     'lib/',
     'models/demo/',
+    'models/demo-inpaint/',
+    'models/loras/',
   ])
     assert.ok(copied.includes(f), `the build stage copies ${f}`);
   assert.ok(!final.body.some((i) => i.op === 'RUN'), 'the final stage installs nothing (no apt, pip or npm layers)');
   const finalCopies = final.body.filter((i) => i.op === 'COPY').map((i) => i.rest);
-  for (const dir of ['runtime/', 'node_modules/', 'dist/', 'models/demo/', 'prebuilds/', 'bin/'])
+  for (const dir of ['runtime/', 'node_modules/', 'dist/', 'models/', 'prebuilds/', 'bin/'])
     assert.ok(
       finalCopies.some((c) => c.startsWith('--from=build') && c.includes(`/app/${dir}`)),
       `final stage gets ${dir}`,
@@ -158,7 +160,8 @@ test('.dockerignore keeps local builds and secrets out and lets in what the Dock
     assert.ok(fs.existsSync(path.join(ROOT, src)), `${src} exists`);
     assert.ok(!ignored(src.replace(/\/$/, '')), `${src} is copied but .dockerignore drops it`);
   }
-  assert.ok(!ignored('models/demo/model_index.json'));
+  for (const f of ['models/demo/model_index.json', 'models/demo-inpaint/model_index.json', 'models/loras/outlined.safetensors'])
+    assert.ok(!ignored(f), `${f} reaches the image`);
 });
 
 const daemon = spawnSync('docker', ['info'], { encoding: 'utf8' }).status === 0;

@@ -272,19 +272,25 @@ test('one --resolution compiles static shapes: requests get that size and count 
   }
 });
 
-test('npm start: with no model flags the embedded demo model is served, with a log line saying what it is', async () => {
+test('npm start: with no model flags the embedded demo models are served, with a log line saying what they draw', async () => {
   const demo = await startCli([]);
   try {
-    assert.match(demo.output(), /random weights/);
+    assert.match(demo.output(), /serving the embedded demo models 'demo' and 'demo-inpaint'/);
+    assert.match(demo.output(), /trained on coloured shapes: it draws one or two small\/big circle, square, triangle, star, heart, ring/);
+    assert.match(demo.output(), /LoRA 'outlined'/);
     assert.match(demo.output(), /--source_model OpenVINO\/stable-diffusion-v1-5-int8-ov/);
     const open = new OpenAI({ baseURL: `${demo.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    const models = (await open.models.list()).data.map((m) => m.id);
+    for (const id of ['demo', 'demo-inpaint', 'outlined']) assert.ok(models.includes(id), `${id} is listed: ${models}`);
+    // a request picks the LoRA by its alias as the model (the OVMS convention)
     const result = await open.images.generate({
-      model: 'demo',
-      prompt: 'Three astronauts on the moon',
+      model: 'outlined',
+      prompt: 'outlined, a big red circle in the centre',
       rng_seed: 409,
       num_inference_steps: 2,
     });
-    assert.deepEqual(Object.values(pngInfo(result.data[0].b64_json)).slice(0, 2), [64, 64]);
+    // the demo model's native size: 16x16 latents, VAE scale 8
+    assert.deepEqual(Object.values(pngInfo(result.data[0].b64_json)).slice(0, 2), [128, 128]);
   } finally {
     await demo.stop();
   }

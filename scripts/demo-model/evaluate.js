@@ -4,7 +4,7 @@
 // through this library and scores each image with the shape judge (test/helpers/shape-judge.js).
 //
 //   node scripts/demo-model/evaluate.js [modelDir=models/demo] [--limit N] [--steps 20] [--guidance 7.5]
-//        [--size 128] [--scheduler PNDM] [--out report.json] [--sheet sheet.png] [--cols 10]
+//        [--size 128] [--scheduler PNDM] [--guidance-rescale 0] [--out report.json] [--sheet sheet.png] [--cols 10]
 //
 // Metrics (the targets): single-object colour / shape / position accuracy of the dominant blob,
 // and for two-object prompts the share of images in which both asked colours are present.
@@ -22,6 +22,7 @@ function parseArgs(argv) {
     guidance: 7.5,
     size: 128,
     scheduler: undefined,
+    guidanceRescale: 0,
     out: null,
     sheet: null,
     cols: 10,
@@ -35,6 +36,7 @@ function parseArgs(argv) {
     else if (a === '--guidance') args.guidance = Number(next());
     else if (a === '--size') args.size = Number(next());
     else if (a === '--scheduler') args.scheduler = next();
+    else if (a === '--guidance-rescale') args.guidanceRescale = Number(next());
     else if (a === '--out') args.out = next();
     else if (a === '--sheet') args.sheet = next();
     else if (a === '--cols') args.cols = Number(next());
@@ -65,6 +67,7 @@ async function evaluate(model, args, keepImages = false) {
       height: args.size,
       numInferenceSteps: args.steps,
       guidanceScale: args.guidance,
+      guidanceRescale: args.guidanceRescale,
       seed: 1000 + k,
       ...(args.scheduler ? { scheduler: args.scheduler } : {}),
     });
@@ -91,6 +94,7 @@ async function evaluate(model, args, keepImages = false) {
     model: args.model,
     steps: args.steps,
     guidance: args.guidance,
+    guidanceRescale: args.guidanceRescale,
     size: args.size,
     scheduler: args.scheduler ?? 'model default',
     prompts: rows.length,

@@ -12,8 +12,8 @@
 #   encode  ENCODE_COUNT training drawings -> VAE posteriors (16x16x4 latents at 128x128)
 #   unet    CLIP text encoder + UNet trained jointly, 10 % caption dropout, offset noise 0.15
 #           (UNET_STEPS steps of batch UNET_BATCH, cosine lr)
-#   decoder VAE decoder fine-tuned on full 128x128 drawings, encoder frozen (DECODER_STEPS steps of batch 8;
-#           0 = skipped, the default since the VAE's phase 2)
+#   decoder VAE decoder fine-tuned on full 128x128 drawings, encoder frozen, object pixels weigh 8x (DECODER_STEPS steps of batch 8;
+#           0 = skipped)
 #   inpaint 9-channel inpainting UNet initialised from the base UNet, fine-tuned on INPAINT_COUNT drawings with
 #           object-box, random-box and full masks (INPAINT_STEPS steps of batch 32; the text encoder stays the base's)
 #   lora    rank-8 kohya LoRA on the base UNet's linear and 1x1 layers, trained on LORA_COUNT drawings in the
@@ -37,14 +37,14 @@ REQ="$HERE/requirements.txt"
 PY="${PYTHON:-python3}"
 VAE_STEPS="${VAE_STEPS:-2200}"
 ENCODE_COUNT="${ENCODE_COUNT:-12000}"
-UNET_STEPS="${UNET_STEPS:-4000}"
+UNET_STEPS="${UNET_STEPS:-6400}"
 UNET_BATCH="${UNET_BATCH:-32}"
-DECODER_STEPS="${DECODER_STEPS:-0}"
-INPAINT_STEPS="${INPAINT_STEPS:-1500}"
+DECODER_STEPS="${DECODER_STEPS:-1500}"
+INPAINT_STEPS="${INPAINT_STEPS:-3000}"
 INPAINT_COUNT="${INPAINT_COUNT:-8000}"
 LORA_STEPS="${LORA_STEPS:-600}"
 LORA_COUNT="${LORA_COUNT:-3000}"
-WEIGHT_FORMAT="${WEIGHT_FORMAT:-fp32}"
+WEIGHT_FORMAT="${WEIGHT_FORMAT:-fp16}"
 STAGE_MINUTES="${STAGE_MINUTES:-30}"
 
 die() { echo "make-demo-model: ERROR: $*" >&2; exit 1; }
@@ -111,6 +111,6 @@ if want export; then
 fi
 if want eval; then
   [ -d "$ROOT/node_modules" ] || (cd "$ROOT" && npm install)
-  node "$HERE/evaluate.js" "$OUT" --out "$CACHE/eval-report.json" --sheet "$CACHE/eval-sheet.png"
+  node "$HERE/evaluate.js" "$OUT" --guidance 2 --out "$CACHE/eval-report.json" --sheet "$CACHE/eval-sheet.png"
 fi
 du -sh "$OUT" 2>/dev/null >&2 || true
