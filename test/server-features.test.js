@@ -622,3 +622,28 @@ test('every HTTP parameter of lib/parameters.ts reaches the library by its libra
     }
   });
 });
+
+test('--default_guidance_scale: the guidance a request without guidance_scale runs with; a given one wins; checked at load', async () => {
+  const model = fakeModel();
+  await withApp(one(model, { default_guidance_scale: '2' }), async (url) => {
+    assert.equal((await post(`${url}/v3/images/generations`, { prompt: 'x' })).status, 200);
+    assert.equal((await post(`${url}/v3/images/generations`, { prompt: 'x', guidance_scale: 6 })).status, 200);
+    assert.deepEqual(
+      model.calls.map((c) => c.options.guidanceScale),
+      [2, 6],
+    );
+    const options = await (await fetch(`${url}/v3/images/models`)).json();
+    assert.equal(options.data.find((m) => m.id === 'sd').default_guidance_scale, 2);
+  });
+  const plain = fakeModel();
+  await withApp(one(plain), async (url) => {
+    assert.equal((await post(`${url}/v3/images/generations`, { prompt: 'x' })).status, 200);
+    assert.equal(plain.calls[0].options.guidanceScale, undefined, "without the flag the model's own default applies");
+  });
+  assert.throws(() => buildModelSettings({ default_guidance_scale: '-1' }), /default_guidance_scale must be >= 0/);
+  assert.throws(() => buildModelSettings({ default_guidance_scale: 'x' }), /default_guidance_scale must be a number/);
+  assert.throws(
+    () => buildModelSettings({ resolution: '512x512', default_guidance_scale: '2' }),
+    /cannot be combined with one --resolution/,
+  );
+});

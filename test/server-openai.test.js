@@ -278,6 +278,7 @@ test('npm start: with no model flags the embedded demo models are served, with a
     assert.match(demo.output(), /serving the embedded demo models 'demo' and 'demo-inpaint'/);
     assert.match(demo.output(), /trained on coloured shapes: it draws one or two small\/big circle, square, triangle, star, heart, ring/);
     assert.match(demo.output(), /LoRA 'outlined'/);
+    assert.match(demo.output(), /at guidance_scale 2 by default/);
     assert.match(demo.output(), /--source_model OpenVINO\/stable-diffusion-v1-5-int8-ov/);
     const open = new OpenAI({ baseURL: `${demo.url}/v1`, apiKey: 'unused', maxRetries: 0 });
     const models = (await open.models.list()).data.map((m) => m.id);

@@ -279,6 +279,12 @@ const FLAGS: Record<string, FlagSpec> = {
   max_num_images_per_prompt: { kind: 'string', arg: 'N', group: 'image', help: 'Largest n per request (default 10).' },
   default_num_inference_steps: { kind: 'string', arg: 'N', group: 'image', help: 'Steps when a request gives none (default 50).' },
   max_num_inference_steps: { kind: 'string', arg: 'N', group: 'image', help: 'Largest num_inference_steps per request (default 100).' },
+  default_guidance_scale: {
+    kind: 'string',
+    arg: 'G',
+    group: 'image',
+    help: "guidance_scale when a request gives none (default: the model's, e.g. 7.5 for SD 1.x; the demo model: 2).",
+  },
   num_streams: { kind: 'string', arg: 'N', group: 'image', help: 'OpenVINO NUM_STREAMS.' },
   source_loras: {
     kind: 'string',

@@ -104,6 +104,7 @@ const GRAPH_FLAG_FIELDS: Partial<Record<string, ModelOptionName>> = {
   max_num_images_per_prompt: 'max_num_images_per_prompt',
   default_num_inference_steps: 'default_num_inference_steps',
   max_num_inference_steps: 'max_num_inference_steps',
+  default_guidance_scale: 'default_guidance_scale',
 };
 
 export interface GraphOptions {
@@ -172,6 +173,7 @@ export function writeGraph(
     'max_num_images_per_prompt',
     'default_num_inference_steps',
     'max_num_inference_steps',
+    'default_guidance_scale',
   ] as const) {
     const value = flags[field];
     if (value === undefined) continue;

@@ -83,16 +83,25 @@ function checkModelFolder(entry: ModelEntry): void {
     );
 }
 
-/** What the demo model can draw, in one line, from the vocabulary it was trained on (shipped beside it). */
-export function demoVocabularyLine(dir: string): string | undefined {
+interface DemoVocabulary {
+  shapes: string[];
+  colours: Record<string, unknown>;
+  sizes: Record<string, unknown>;
+  positions: Record<string, unknown>;
+  /** How the model is meant to be run (its model card): the guidance it was measured at. */
+  generation?: { guidance_scale?: number };
+}
+
+/** The vocabulary the demo model was trained on, shipped beside it (undefined for the random placeholder). */
+function demoVocabulary(dir: string): DemoVocabulary | undefined {
   const file = path.join(dir, 'vocabulary.json');
-  if (!fs.existsSync(file)) return undefined;
-  const v = JSON.parse(fs.readFileSync(file, 'utf8')) as {
-    shapes: string[];
-    colours: Record<string, unknown>;
-    sizes: Record<string, unknown>;
-    positions: Record<string, unknown>;
-  };
+  return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as DemoVocabulary) : undefined;
+}
+
+/** What the demo model can draw, in one line. */
+export function demoVocabularyLine(dir: string): string | undefined {
+  const v = demoVocabulary(dir);
+  if (!v) return undefined;
   return (
     `it draws one or two ${Object.keys(v.sizes).join('/')} ${v.shapes.join(', ')} in ${Object.keys(v.colours).join(', ')} ` +
     `(${Object.keys(v.positions).length} positions, plain or coloured backgrounds) at 128x128, ` +
@@ -106,14 +115,21 @@ function demoEntries(options: CliOptions, logger: Logger): ModelEntry[] {
   const loras: LoraSpec[] = Object.entries(DEMO_LORA_FILES)
     .filter(([, file]) => fs.existsSync(file))
     .map(([alias, file]) => ({ kind: 'adapter', alias, source: { type: 'local', path: file, file: path.basename(file) } }));
-  const entries: ModelEntry[] = [{ name: DEMO_MODEL_NAME, path: DEMO_MODEL_DIR, flags: options.model, graphLoras: loras }];
+  // the guidance the model is meant for, unless the command line decides the guidance itself
+  const guidance = demoVocabulary(DEMO_MODEL_DIR)?.generation?.guidance_scale;
+  const ownGuidance = ['default_guidance_scale', 'guidance_scale', 'resolution'].some(
+    (f) => options.model[f as keyof typeof options.model] !== undefined,
+  );
+  const flags = guidance !== undefined && !ownGuidance ? { ...options.model, default_guidance_scale: String(guidance) } : options.model;
+  const entries: ModelEntry[] = [{ name: DEMO_MODEL_NAME, path: DEMO_MODEL_DIR, flags, graphLoras: loras }];
   if (fs.existsSync(path.join(DEMO_INPAINT_MODEL_DIR, 'model_index.json')))
-    entries.push({ name: DEMO_INPAINT_MODEL_NAME, path: DEMO_INPAINT_MODEL_DIR, flags: options.model, graphLoras: [] });
+    entries.push({ name: DEMO_INPAINT_MODEL_NAME, path: DEMO_INPAINT_MODEL_DIR, flags, graphLoras: [] });
   logger.warn(
     `no model given: serving the embedded demo model${entries.length > 1 ? 's' : ''} ${entries.map((e) => `'${e.name}'`).join(' and ')} ` +
       `(${path.dirname(DEMO_MODEL_DIR)}): ` +
       (what
         ? `a small model trained on coloured shapes: ${what}` +
+          (flags.default_guidance_scale !== undefined ? `, at guidance_scale ${flags.default_guidance_scale} by default` : '') +
           (loras.length ? `; LoRA ${loras.map((l) => `'${l.alias}'`).join(', ')} (put the word in the prompt too)` : '') +
           '. '
         : 'a tiny model with random weights: its images are noise. ') +

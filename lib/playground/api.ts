@@ -29,6 +29,7 @@ export interface ModelOptions {
   default_size: string | null;
   max_size: string;
   default_num_inference_steps: number;
+  default_guidance_scale: number | null;
   max_num_inference_steps: number;
   max_n: number;
   fixed_n: number | null;

@@ -139,6 +139,8 @@ function modelChanged(): void {
   const steps = field<HTMLInputElement>('num_inference_steps');
   steps.max = String(model.max_num_inference_steps);
   steps.placeholder = `${model.default_num_inference_steps} (server default)`;
+  field<HTMLInputElement>('guidance_scale').placeholder =
+    model.default_guidance_scale !== null ? `${model.default_guidance_scale} (server default)` : 'model default';
   field<HTMLInputElement>('n').max = String(model.max_n);
   for (const [value, task] of [
     ['image', 'image2image'],

@@ -340,6 +340,7 @@ export function buildImageRequest(f: Fields, settings: ModelSettings, defaults: 
     numImagesPerPrompt: n,
     // With quality low/medium/high and no num_inference_steps, the steps are set when the model's family is known.
     numInferenceSteps: f.num_inference_steps ?? (quality === 'auto' ? settings.defaultNumInferenceSteps : undefined),
+    guidanceScale: f.guidance_scale ?? settings.defaultGuidanceScale,
     scheduler,
   });
   for (const key of Object.keys(options) as Array<keyof GenerateOptions>) if (options[key] === undefined) delete options[key];

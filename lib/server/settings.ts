@@ -15,6 +15,7 @@ export const MODEL_OPTION_NAMES = [
   'max_num_images_per_prompt',
   'default_num_inference_steps',
   'max_num_inference_steps',
+  'default_guidance_scale',
   'num_streams',
   'source_loras',
   'max_concurrency',
@@ -39,6 +40,8 @@ export interface ModelSettings {
   defaultResolution?: Size;
   maxNumImagesPerPrompt: number;
   defaultNumInferenceSteps: number;
+  /** guidance_scale when a request gives none; undefined = the model's own default. */
+  defaultGuidanceScale?: number;
   maxNumInferenceSteps: number;
   /** With exactly one --resolution, the only n and guidance_scale a request may ask for. */
   staticNumImagesPerPrompt?: number;
@@ -199,6 +202,12 @@ export function buildModelSettings(flags: ModelFlags): ModelSettings {
       : Math.min(DEFAULTS.defaultNumInferenceSteps, maxNumInferenceSteps);
   if (defaultNumInferenceSteps > maxNumInferenceSteps)
     throw new Error(`default_num_inference_steps ${defaultNumInferenceSteps} exceeds max_num_inference_steps ${maxNumInferenceSteps}`);
+  const defaultGuidanceScale =
+    flags.default_guidance_scale !== undefined ? parseFloatValue('default_guidance_scale', flags.default_guidance_scale) : undefined;
+  if (defaultGuidanceScale !== undefined && defaultGuidanceScale < 0)
+    throw new Error(`default_guidance_scale must be >= 0 (got ${defaultGuidanceScale})`);
+  if (defaultGuidanceScale !== undefined && resolutions.length === 1)
+    throw new Error('default_guidance_scale cannot be combined with one --resolution: guidance_scale fixes the guidance of a static shape');
 
   return {
     device,
@@ -214,6 +223,7 @@ export function buildModelSettings(flags: ModelFlags): ModelSettings {
         : (staticNumImagesPerPrompt ?? DEFAULTS.maxNumImagesPerPrompt),
     defaultNumInferenceSteps,
     maxNumInferenceSteps,
+    defaultGuidanceScale,
     staticNumImagesPerPrompt: resolutions.length === 1 ? (staticNumImagesPerPrompt ?? 1) : undefined,
     staticGuidanceScale: resolutions.length === 1 ? (staticGuidanceScale ?? STATIC_DEFAULT_GUIDANCE) : undefined,
     reshape:

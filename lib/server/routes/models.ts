@@ -45,6 +45,7 @@ function modelOptions(registry: ModelRegistry, id: string, served: ServedModel) 
     default_size: settings.defaultResolution ? sizeText(settings.defaultResolution) : null,
     max_size: sizeText(settings.maxResolution),
     default_num_inference_steps: settings.defaultNumInferenceSteps,
+    default_guidance_scale: settings.defaultGuidanceScale ?? null,
     max_num_inference_steps: settings.maxNumInferenceSteps,
     max_n: settings.maxNumImagesPerPrompt,
     fixed_n: settings.staticNumImagesPerPrompt ?? null,
