@@ -37,8 +37,8 @@ const REPLICA_FLAGS = [
   '--plugin_config',
   '{"INFERENCE_NUM_THREADS":"1"}',
 ];
-const QUICK = { prompt: 'a lighthouse', size: '64x64', num_inference_steps: 2 };
-const LONG = { prompt: 'a lighthouse', size: '64x64', num_inference_steps: 20 };
+const QUICK = { model: 'demo', prompt: 'a lighthouse', size: '64x64', num_inference_steps: 2 };
+const LONG = { model: 'demo', prompt: 'a lighthouse', size: '64x64', num_inference_steps: 20 };
 
 async function freePort() {
   const server = net.createServer();
