@@ -7,6 +7,21 @@
 // type: how a value is read. min/max: the range every layer accepts (a model or server may narrow it).
 // http: false for parameters that only the library takes.
 
+/**
+ * Solvers openvino_genai lacks (UNet models), matched against diffusers: DPM-Solver++ 2M with the timesteps' own,
+ * Karras or exponential sigmas, and its SDE form; UniPC; Heun (two UNet calls per step).
+ */
+export const EXTRA_SOLVER_NAMES = [
+  'DPMPP_2M',
+  'DPMPP_2M_KARRAS',
+  'DPMPP_2M_EXPONENTIAL',
+  'DPMPP_2M_SDE',
+  'DPMPP_2M_SDE_KARRAS',
+  'DPMPP_2M_SDE_EXPONENTIAL',
+  'UNIPC',
+  'HEUN',
+] as const;
+
 export const SCHEDULER_NAMES = [
   'AUTO',
   'DDIM',
@@ -16,16 +31,7 @@ export const SCHEDULER_NAMES = [
   'LCM',
   'FLOW_MATCH_EULER_DISCRETE',
   'LMS_DISCRETE',
-  // Solvers openvino_genai lacks (UNet models), matched against diffusers: DPM-Solver++ 2M with the timesteps' own,
-  // Karras or exponential sigmas, and its SDE form; UniPC; Heun (two UNet calls per step).
-  'DPMPP_2M',
-  'DPMPP_2M_KARRAS',
-  'DPMPP_2M_EXPONENTIAL',
-  'DPMPP_2M_SDE',
-  'DPMPP_2M_SDE_KARRAS',
-  'DPMPP_2M_SDE_EXPONENTIAL',
-  'UNIPC',
-  'HEUN',
+  ...EXTRA_SOLVER_NAMES,
 ] as const;
 export type SchedulerName = (typeof SCHEDULER_NAMES)[number];
 

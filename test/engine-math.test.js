@@ -8,6 +8,7 @@ const os = require('os');
 const path = require('path');
 const { spawnSync } = require('child_process');
 const { ROOT } = require('./helpers/paths');
+const { EXTRA_SOLVER_NAMES } = require('../dist/parameters');
 
 const cxx = process.env.CXX || 'g++';
 const engine = path.join(ROOT, 'native', 'engine');
@@ -43,15 +44,5 @@ test('DPM-Solver++ 2M, UniPC and Heun follow diffusers to 1e-5 (native/engine/te
   // Every recorded case ran and every new scheduler name is covered.
   assert.match(out, new RegExp(`^${cases.length} passed, 0 failed$`, 'm'));
   const names = new Set(cases.map((c) => c.scheduler));
-  for (const name of [
-    'DPMPP_2M',
-    'DPMPP_2M_KARRAS',
-    'DPMPP_2M_EXPONENTIAL',
-    'DPMPP_2M_SDE',
-    'DPMPP_2M_SDE_KARRAS',
-    'DPMPP_2M_SDE_EXPONENTIAL',
-    'UNIPC',
-    'HEUN',
-  ])
-    assert.ok(names.has(name), `no trajectory for ${name}`);
+  for (const name of EXTRA_SOLVER_NAMES) assert.ok(names.has(name), `no trajectory for ${name}`);
 });
