@@ -162,7 +162,7 @@ def finalize_vae(cache: Path, vae, step: int) -> None:
     log("vae", final=info)
 
 
-def train_decoder(cache: Path, minutes: float, steps: int | None, batch: int, lr: float,
+def train_decoder(cache: Path, minutes: float, steps: int, batch: int, lr: float,
                   object_weight: float = 8.0) -> None:
     """Fine-tunes the VAE decoder only, on full 128x128 drawings, with the encoder frozen: the latent space
     (and so the trained UNet) stays valid while the objects' shapes and colours get sharper (object pixels
@@ -170,56 +170,29 @@ def train_decoder(cache: Path, minutes: float, steps: int | None, batch: int, lr
     from diffusers import AutoencoderKL
 
     d = cache / "vae"
-    ck = d / "decoder-checkpoint.pt"
     vae = AutoencoderKL.from_pretrained(d / "final")
     if not (d / "encoder-final").exists():
         vae.save_pretrained(d / "encoder-final")  # the VAE the latents were made with
     vae = AutoencoderKL.from_pretrained(d / "encoder-final")
-    train_params = list(vae.post_quant_conv.parameters()) + list(vae.decoder.parameters())
+    state = {f"post_quant_conv.{k}": v for k, v in vae.post_quant_conv.named_parameters()}
+    state.update({f"decoder.{k}": v for k, v in vae.decoder.named_parameters()})
     for p in vae.parameters():
         p.requires_grad_(False)
-    for p in train_params:
+    for p in state.values():
         p.requires_grad_(True)
-    opt = torch.optim.AdamW(train_params, lr=lr, weight_decay=0.0)
-    step, seen = 0, 0
-    if ck.exists():
-        s = torch.load(ck, map_location="cpu", weights_only=False)
-        vae.load_state_dict(s["vae"])
-        opt.load_state_dict(s["opt"])
-        step, seen = s["step"], s["seen"]
-        log("decoder", resumed=step)
     vae.encoder.eval()
     vae.decoder.train()
-    t_end, t_ck, t0, acc, n_acc = time.time() + minutes * 60, time.time(), time.time(), 0.0, 0
-    while (steps is None or step < steps) and time.time() < t_end:
-        drawn = [shapes.sample("vae", 10**7 + seen + k) for k in range(batch)]
+
+    def loss_of_step(step: int) -> torch.Tensor:
+        drawn = [shapes.sample("vae", 10**7 + step * batch + k) for k in range(batch)]
         x = images_to_tensor([d[0] for d in drawn])
         w = torch.from_numpy(np.stack([object_weights(d[0], d[2]["background"], object_weight) for d in drawn]))[:, None]
-        seen += batch
         with torch.no_grad():
             z = vae.encode(x).latent_dist.sample()
-        rec = vae.decode(z).sample
-        loss = weighted_reconstruction(rec, x, w)
-        if steps:
-            for group in opt.param_groups:
-                group["lr"] = lr_at(step, lr, 50, steps)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(train_params, 1.0)
-        opt.step()
-        step += 1
-        acc += loss.item()
-        n_acc += 1
-        if step % 25 == 0:
-            log("decoder", step=step, rec=round(acc / n_acc, 5), img_per_s=round(n_acc * batch / (time.time() - t0), 2))
-            t0, acc, n_acc = time.time(), 0.0, 0
-        if time.time() - t_ck > 180:
-            save_atomic({"vae": vae.state_dict(), "opt": opt.state_dict(), "step": step, "seen": seen}, ck)
-            t_ck = time.time()
-    save_atomic({"vae": vae.state_dict(), "opt": opt.state_dict(), "step": step, "seen": seen}, ck)
-    if steps is not None and step < steps:
-        log("decoder", paused=step, target=steps)
-        raise SystemExit(3)
+        return weighted_reconstruction(vae.decode(z).sample, x, w)
+
+    step = run_fine_tune("decoder", cache, minutes, steps, list(state.values()), state, lr, loss_of_step, warmup=50,
+                         checkpoint=d / "decoder-checkpoint.pt")
     scaling = AutoencoderKL.load_config(d / "encoder-final")["scaling_factor"]
     vae.eval()
     with torch.no_grad():
@@ -419,10 +392,11 @@ class DenoisingLoss:
 
 
 def run_fine_tune(stage: str, cache: Path, minutes: float, steps: int, params: list, state: dict, lr: float,
-                  loss_of_step, ckpt_minutes: float = 3.0) -> int:
-    """The resumable loop of a fine-tune: warmup + cosine lr, gradient clipping, a checkpoint every few minutes
-    (state = the tensors to keep), exit 3 when the time budget ends first. Returns the step reached."""
-    ck = cache / stage / "checkpoint.pt"
+                  loss_of_step, ckpt_minutes: float = 3.0, warmup: int = 100, checkpoint: Path | None = None) -> int:
+    """The resumable loop of a training stage: warmup + cosine lr, gradient clipping, a checkpoint every few minutes
+    (state = the tensors to keep; at cache/stage/checkpoint.pt unless given), exit 3 when the time budget ends
+    first. Returns the step reached."""
+    ck = checkpoint or cache / stage / "checkpoint.pt"
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     step = 0
     if ck.exists():
@@ -441,7 +415,7 @@ def run_fine_tune(stage: str, cache: Path, minutes: float, steps: int, params: l
     while step < steps and time.time() < t_end:
         loss = loss_of_step(step)
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, lr, 100, steps)
+            group["lr"] = lr_at(step, lr, warmup, steps)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -719,7 +693,7 @@ def main() -> int:
     if args.stage == "vae":
         train_vae(cache, args.minutes, args.steps, args.batch or 16, 64, args.lr or 1e-3)
     elif args.stage == "decoder":
-        train_decoder(cache, args.minutes, args.steps, args.batch or 8, args.lr or 3e-4)
+        train_decoder(cache, args.minutes, args.steps or 1500, args.batch or 8, args.lr or 3e-4)
     elif args.stage == "encode":
         encode(cache, args.count or 24000)
     elif args.stage == "unet":
