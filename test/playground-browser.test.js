@@ -78,6 +78,20 @@ async function waitForResults(page, count) {
 }
 
 /** The fields of a multipart body: {name: {text, bytes}}. */
+/**
+ * Generates one small picture from the prompt and takes it as the input of the inpaint/outpaint mode, with Size
+ * cleared (the edit keeps the input's size). Loading the input clears the mask, so this waits until it is in.
+ */
+async function editFirstResult(page, prompt) {
+  await fill(page, { prompt, num_inference_steps: SMALL.steps, size: SMALL.size });
+  await page.click('#submit');
+  await waitForResults(page, 1);
+  await page.click('#gallery li:first-child .result-reuse');
+  await page.check('input[name="mode"][value="inpaint"]');
+  await page.waitForFunction(() => /^Input \d+x\d+/.test(document.querySelector('#input-size').textContent));
+  await page.fill('#size', '');
+}
+
 function parseMultipart(contentType, body) {
   const boundary = /boundary=(?:"([^"]+)"|([^;]+))/.exec(contentType);
   const delimiter = Buffer.from(`--${boundary[1] ?? boundary[2]}`);
@@ -208,16 +222,8 @@ test('inpainting: a mask painted with the mouse is sent white where painted, and
   if (skipReason) return t.skip(skipReason);
   const page = await openPage(t);
   await modelsLoaded(page);
-  await fill(page, { ...{ size: '', num_inference_steps: SMALL.steps }, prompt: 'a cat' });
-  await fill(page, { size: SMALL.size });
-  await page.click('#submit');
-  await waitForResults(page, 1);
-  // Reuse the result as the input, then paint across its middle.
-  await page.click('#gallery li:first-child .result-reuse');
-  await page.check('input[name="mode"][value="inpaint"]');
-  // Loading the input clears the mask: paint once it is in.
-  await page.waitForFunction(() => /^Input \d+x\d+/.test(document.querySelector('#input-size').textContent));
-  await page.fill('#size', '');
+  await editFirstResult(page, 'a cat');
+  // Paint across its middle.
   assert.match(await page.textContent('#input-size'), /Input 64x64/);
   await page.locator('#brush-size').fill('8');
   await page.locator('#mask-canvas').scrollIntoViewIfNeeded(); // the mouse works in the viewport
@@ -263,14 +269,7 @@ test('outpainting: extending the canvas masks the new border and the result has 
   if (skipReason) return t.skip(skipReason);
   const page = await openPage(t);
   await modelsLoaded(page);
-  await fill(page, { prompt: 'a beach', num_inference_steps: SMALL.steps, size: SMALL.size });
-  await page.click('#submit');
-  await waitForResults(page, 1);
-  await page.click('#gallery li:first-child .result-reuse');
-  await page.check('input[name="mode"][value="inpaint"]');
-  // Loading the input clears the mask: paint once it is in.
-  await page.waitForFunction(() => /^Input \d+x\d+/.test(document.querySelector('#input-size').textContent));
-  await page.fill('#size', '');
+  await editFirstResult(page, 'a beach');
   await page.selectOption('#extend-by', '32');
   await page.click('[data-extend="right"]');
   assert.match(await page.textContent('#input-size'), /Input 96x64/);
