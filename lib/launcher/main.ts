@@ -99,9 +99,7 @@ function demoVocabulary(dir: string): DemoVocabulary | undefined {
 }
 
 /** What the demo model can draw, in one line. */
-export function demoVocabularyLine(dir: string): string | undefined {
-  const v = demoVocabulary(dir);
-  if (!v) return undefined;
+function demoVocabularyLine(v: DemoVocabulary): string {
   return (
     `it draws one or two ${Object.keys(v.sizes).join('/')} ${v.shapes.join(', ')} in ${Object.keys(v.colours).join(', ')} ` +
     `(${Object.keys(v.positions).length} positions, plain or coloured backgrounds) at 128x128, ` +
@@ -111,12 +109,12 @@ export function demoVocabularyLine(dir: string): string | undefined {
 
 /** Without model flags: the embedded demo model, its inpainting variant and its style LoRA (those that are present). */
 function demoEntries(options: CliOptions, logger: Logger): ModelEntry[] {
-  const what = demoVocabularyLine(DEMO_MODEL_DIR);
+  const vocabulary = demoVocabulary(DEMO_MODEL_DIR);
   const loras: LoraSpec[] = Object.entries(DEMO_LORA_FILES)
     .filter(([, file]) => fs.existsSync(file))
     .map(([alias, file]) => ({ kind: 'adapter', alias, source: { type: 'local', path: file, file: path.basename(file) } }));
   // the guidance the model is meant for, unless the command line decides the guidance itself
-  const guidance = demoVocabulary(DEMO_MODEL_DIR)?.generation?.guidance_scale;
+  const guidance = vocabulary?.generation?.guidance_scale;
   const ownGuidance = ['default_guidance_scale', 'guidance_scale', 'resolution'].some(
     (f) => options.model[f as keyof typeof options.model] !== undefined,
   );
@@ -127,8 +125,8 @@ function demoEntries(options: CliOptions, logger: Logger): ModelEntry[] {
   logger.warn(
     `no model given: serving the embedded demo model${entries.length > 1 ? 's' : ''} ${entries.map((e) => `'${e.name}'`).join(' and ')} ` +
       `(${path.dirname(DEMO_MODEL_DIR)}): ` +
-      (what
-        ? `a small model trained on coloured shapes: ${what}` +
+      (vocabulary
+        ? `a small model trained on coloured shapes: ${demoVocabularyLine(vocabulary)}` +
           (flags.default_guidance_scale !== undefined ? `, at guidance_scale ${flags.default_guidance_scale} by default` : '') +
           (loras.length ? `; LoRA ${loras.map((l) => `'${l.alias}'`).join(', ')} (put the word in the prompt too)` : '') +
           '. '
