@@ -40,12 +40,19 @@ const REPLICA_FLAGS = [
 const QUICK = { model: 'demo', prompt: 'a lighthouse', size: '64x64', num_inference_steps: 2 };
 const LONG = { model: 'demo', prompt: 'a lighthouse', size: '64x64', num_inference_steps: 20 };
 
+const portsGiven = new Set();
+/** A port nothing listens on, never one given before (a process may not have bound its port yet). */
 async function freePort() {
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  for (;;) {
+    const server = net.createServer();
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address();
+    await new Promise((resolve) => server.close(resolve));
+    if (!portsGiven.has(port)) {
+      portsGiven.add(port);
+      return port;
+    }
+  }
 }
 
 /** The chart's ingress annotations, read from values.yaml, so nginx here is configured as there. */
@@ -246,28 +253,41 @@ test('nginx in front of three replicas, configured like the chart Ingress', { sk
   };
   await waitFor('the held replica to listen', async () => (await readyz(held.port)) !== 0, 30000);
 
-  await t.test('requests spread over the ready replicas; a loading replica gets none, then joins', async () => {
-    assert.equal(await readyz(held.port), 503, 'the held replica is live but not ready');
-    assert.equal((await fetch(`http://127.0.0.1:${held.port}/healthz`)).status, 200);
-    assert.deepEqual(
-      await syncEndpoints(),
-      replicas.map((r) => r.port),
-    );
-    const answers = [];
-    for (let i = 0; i < 6; i++) answers.push(await generate(nginx.url, QUICK));
-    for (const a of answers) assert.equal(a.status, 200, JSON.stringify(a.json));
-    const counts = new Map();
-    for (const a of answers) counts.set(a.upstream, (counts.get(a.upstream) ?? 0) + 1);
-    for (const r of replicas) assert.ok((counts.get(`127.0.0.1:${r.port}`) ?? 0) >= 2, `spread: ${JSON.stringify([...counts])}`);
-    assert.equal(await served(held.port), 0, 'the loading replica was sent nothing');
-    // Its model loads: it turns ready, the endpoints take it, and it gets its share.
-    await held.release();
-    await waitFor('the held replica to be ready', async () => (await readyz(held.port)) === 200);
-    assert.equal((await syncEndpoints()).length, 3);
-    for (let i = 0; i < 6; i++) assert.equal((await generate(nginx.url, QUICK)).status, 200);
-    assert.ok((await served(held.port)) >= 1, 'the replica gets traffic once ready');
-    replicas.push(held);
-  });
+  /** Runs a subtest's checks; a failure carries what the held replica and nginx printed (CI shows only the message). */
+  const explained = (fn) => async () => {
+    try {
+      await fn();
+    } catch (error) {
+      error.message += `\n--- held replica (port ${held.port}):\n${held.output().slice(-2000)}\n--- nginx:\n${nginx.stderr ?? ''}`;
+      throw error;
+    }
+  };
+
+  await t.test(
+    'requests spread over the ready replicas; a loading replica gets none, then joins',
+    explained(async () => {
+      assert.equal(await readyz(held.port), 503, 'the held replica is live but not ready');
+      assert.equal((await fetch(`http://127.0.0.1:${held.port}/healthz`)).status, 200);
+      assert.deepEqual(
+        await syncEndpoints(),
+        replicas.map((r) => r.port),
+      );
+      const answers = [];
+      for (let i = 0; i < 6; i++) answers.push(await generate(nginx.url, QUICK));
+      for (const a of answers) assert.equal(a.status, 200, JSON.stringify(a.json));
+      const counts = new Map();
+      for (const a of answers) counts.set(a.upstream, (counts.get(a.upstream) ?? 0) + 1);
+      for (const r of replicas) assert.ok((counts.get(`127.0.0.1:${r.port}`) ?? 0) >= 2, `spread: ${JSON.stringify([...counts])}`);
+      assert.equal(await served(held.port), 0, 'the loading replica was sent nothing');
+      // Its model loads: it turns ready, the endpoints take it, and it gets its share.
+      await held.release();
+      await waitFor('the held replica to be ready', async () => (await readyz(held.port)) === 200);
+      assert.equal((await syncEndpoints()).length, 3);
+      for (let i = 0; i < 6; i++) assert.equal((await generate(nginx.url, QUICK)).status, 200);
+      assert.ok((await served(held.port)) >= 1, 'the replica gets traffic once ready');
+      replicas.push(held);
+    }),
+  );
 
   /** A streamed generation through nginx: when the first preview and the end reached the client (ms). */
   const streamTimes = async (base) => {
