@@ -31,17 +31,24 @@ def build_pipeline(tok, text_encoder, vae, unet):
 
 
 def load_trained(cache: Path, raw: bool = False, checkpoint: Path | None = None):
-    """Tokenizer, trained text encoder + UNet (EMA weights, or the online ones with raw) and VAE from the cache."""
+    """Tokenizer, trained text encoder + UNet and VAE from the cache: the base model (C.base_weights: the layout
+    fine-tune's weights when it has run, else the EMA), or a unet checkpoint (its EMA, or the online weights
+    with raw)."""
     from diffusers import AutoencoderKL
 
     tok = C.make_tokenizer(cache)
     vae = AutoencoderKL.from_pretrained(cache / "vae" / "final")
-    ckpt = torch.load(checkpoint or cache / "unet" / "checkpoint.pt", map_location="cpu", weights_only=False)
     te, unet = C.make_text_encoder(tok), C.make_unet()
-    src = ckpt if raw else ckpt["ema"]
-    te.load_state_dict(src["text_encoder"])
-    unet.load_state_dict(src["unet"])
-    return tok, te, vae, unet, {"step": ckpt["step"], "samples": ckpt["samples"], "weights": "raw" if raw else "ema"}
+    if checkpoint or raw:
+        ckpt = torch.load(checkpoint or cache / "unet" / "checkpoint.pt", map_location="cpu", weights_only=False)
+        src = ckpt if raw else ckpt["ema"]
+        te_state, unet_state = src["text_encoder"], src["unet"]
+        info = {"step": ckpt["step"], "samples": ckpt["samples"], "weights": "raw" if raw else "ema"}
+    else:
+        te_state, unet_state, info = C.base_weights(cache)
+    te.load_state_dict(te_state)
+    unet.load_state_dict(unet_state)
+    return tok, te, vae, unet, info
 
 
 def optimum_cli() -> str:

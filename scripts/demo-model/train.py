@@ -352,16 +352,18 @@ def train_unet(cache: Path, minutes: float, steps: int | None, batch: int, lr: f
 # ------------------------------------------------------------------------------------------------
 
 def load_base(cache: Path):
-    """Tokenizer, text encoder and UNet of the finished base model (EMA weights), frozen, and the VAE."""
+    """Tokenizer, text encoder and UNet of the finished base model (C.base_weights: after the layout fine-tune when
+    it has run), frozen, and the VAE."""
     from diffusers import AutoencoderKL
 
     if not (cache / "unet" / "done.json").exists():
         raise SystemExit("the base UNet is not finished (run the unet stage first)")
     tok = C.make_tokenizer(cache)
-    ema = torch.load(cache / "unet" / "checkpoint.pt", map_location="cpu", weights_only=False)["ema"]
+    te_state, unet_state, info = C.base_weights(cache)
+    log("base", **info)
     te, unet = C.make_text_encoder(tok), C.make_unet()
-    te.load_state_dict(ema["text_encoder"])
-    unet.load_state_dict(ema["unet"])
+    te.load_state_dict(te_state)
+    unet.load_state_dict(unet_state)
     for m in (te, unet):
         m.requires_grad_(False)
         m.eval()
@@ -371,24 +373,44 @@ def load_base(cache: Path):
 
 class DenoisingLoss:
     """The base model's training objective (epsilon target, min-SNR-5 weights, offset noise), so that the
-    fine-tunes learn under the same conditions as the model they start from."""
+    fine-tunes learn under the same conditions as the model they start from.
 
-    def __init__(self, offset_noise: float):
+    With layout_from = T, it also teaches the model to take the layout from the caption (the layout stage): the
+    SD 1.5 schedule keeps sqrt(alphas_cumprod) = 0.07 to 0.3 of the image in the noisy latent at t >= 600, and a
+    model trained only on true pairs learns to find the object there (a shortcut: at inference the first latents
+    are pure noise, so it puts the object wherever the noise suggests, whatever the caption says). From t = T on,
+    a growing share of the samples (0 at T, up to 90 % at t = 999) is noised from another image of the batch while
+    the target stays the caption's image: eps* = (z_t - sqrt(a) z0) / sqrt(1 - a), the noise that leads to z0."""
+
+    def __init__(self, offset_noise: float, layout_from: int | None = None):
         self.sched = C.make_train_scheduler()
         a = self.sched.alphas_cumprod
         self.snr = a / (1 - a)
         self.offset_noise = offset_noise
+        self.layout_from = layout_from
 
     def noised(self, z0: torch.Tensor, g: torch.Generator):
-        t = torch.randint(0, self.sched.config.num_train_timesteps, (z0.shape[0],), generator=g)
+        """(z_t, t, target) for a batch of clean latents."""
+        n, steps = z0.shape[0], self.sched.config.num_train_timesteps
+        t = torch.randint(0, steps, (n,), generator=g)
         noise = torch.randn(z0.shape, generator=g)
         if self.offset_noise:
-            noise = noise + self.offset_noise * torch.randn(z0.shape[0], z0.shape[1], 1, 1, generator=g)
-        return self.sched.add_noise(z0, noise, t), t, noise
+            noise = noise + self.offset_noise * torch.randn(n, z0.shape[1], 1, 1, generator=g)
+        if self.layout_from is None:
+            return self.sched.add_noise(z0, noise, t), t, noise
+        # half of the batch at the high noise levels where the layout is decided
+        high = torch.rand(n, generator=g) < 0.5
+        t = torch.where(high, torch.randint(self.layout_from, steps, (n,), generator=g), t)
+        share = 0.9 * ((t - self.layout_from).clamp(min=0) / (steps - 1 - self.layout_from))
+        swap = torch.rand(n, generator=g) < share
+        source = torch.where(swap[:, None, None, None], z0.roll(1, dims=0), z0)
+        a = self.sched.alphas_cumprod[t][:, None, None, None]
+        zt = a.sqrt() * source + (1 - a).sqrt() * noise
+        return zt, t, (zt - a.sqrt() * z0) / (1 - a).sqrt()
 
-    def __call__(self, pred: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def __call__(self, pred: torch.Tensor, target: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         w = torch.clamp(self.snr[t], max=5.0) / self.snr[t]
-        return (w * ((pred - noise) ** 2).mean(dim=(1, 2, 3))).mean()
+        return (w * ((pred - target) ** 2).mean(dim=(1, 2, 3))).mean()
 
 
 def run_fine_tune(stage: str, cache: Path, minutes: float, steps: int, params: list, state: dict, lr: float,
@@ -440,6 +462,45 @@ def run_fine_tune(stage: str, cache: Path, minutes: float, steps: int, params: l
 def encode_images(vae, imgs: list[np.ndarray]) -> torch.Tensor:
     """Scaled VAE posterior means of uint8 images (the latents the fine-tunes learn on)."""
     return vae.encode(images_to_tensor(imgs)).latent_dist.mean * vae.config.scaling_factor
+
+
+# ------------------------------------------------------------------------------------------------
+# Layout fine-tune: text encoder + UNet learn to put objects where the caption says (DenoisingLoss.layout_from)
+# ------------------------------------------------------------------------------------------------
+
+def train_layout(cache: Path, minutes: float, steps: int, batch: int, lr: float, dropout: float, offset_noise: float,
+                 layout_from: int) -> None:
+    from diffusers import AutoencoderKL
+
+    if not (cache / "unet" / "done.json").exists():
+        raise SystemExit("the base UNet is not finished (run the unet stage first)")
+    scaling = AutoencoderKL.load_config(cache / "vae" / "final")["scaling_factor"]
+    mean, std, caps = load_latents(cache)
+    tok = C.make_tokenizer(cache)
+    ids_all, empty_ids = C.tokenize(tok, caps), C.tokenize(tok, [""])[0]
+    te_state, unet_state, _ = C.base_weights(cache, after_layout=False)
+    te, unet = C.make_text_encoder(tok), C.make_unet()
+    te.load_state_dict(te_state)
+    unet.load_state_dict(unet_state)
+    te.train()
+    unet.train()
+    objective = DenoisingLoss(offset_noise, layout_from)
+    state = {**{f"text_encoder.{k}": v for k, v in te.named_parameters()},
+             **{f"unet.{k}": v for k, v in unet.named_parameters()}}
+
+    def loss_of_step(step: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(4000 + step)
+        idx = torch.randint(0, len(caps), (batch,), generator=g)
+        z0 = (mean[idx] + std[idx] * torch.randn(mean[idx].shape, generator=g)) * scaling
+        ids = ids_all[idx].clone()
+        ids[torch.rand(batch, generator=g) < dropout] = empty_ids
+        zt, t, target = objective.noised(z0, g)
+        return objective(unet(zt, t, encoder_hidden_states=te(ids).last_hidden_state).sample, target, t)
+
+    step = run_fine_tune("layout", cache, minutes, steps, list(state.values()), state, lr, loss_of_step)
+    torch.save({"text_encoder": te.state_dict(), "unet": unet.state_dict()}, cache / "layout" / "weights.pt")
+    (cache / "layout" / "done.json").write_text(json.dumps({"step": step, "from": layout_from, "lr": lr}))
+    log("layout", final=step)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -516,13 +577,13 @@ def train_inpaint(cache: Path, minutes: float, steps: int, batch: int, lr: float
     def loss_of_step(step: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(3000 + step)
         idx = torch.randint(0, len(data["captions"]), (batch,), generator=g)
-        zt, t, noise = objective.noised(data["z"][idx], g)
+        zt, t, target = objective.noised(data["z"][idx], g)
         ids = ids_all[idx].clone()
         ids[torch.rand(batch, generator=g) < dropout] = empty_ids
         with torch.no_grad():
             cond = te(ids).last_hidden_state
         x = torch.cat([zt, data["mask"][idx], data["masked"][idx]], dim=1)
-        return objective(unet(x, t, encoder_hidden_states=cond).sample, noise, t)
+        return objective(unet(x, t, encoder_hidden_states=cond).sample, target, t)
 
     step = run_fine_tune("inpaint", cache, minutes, steps, list(unet.parameters()), state, lr, loss_of_step)
     unet.eval()
@@ -626,8 +687,8 @@ def train_lora(cache: Path, minutes: float, steps: int, batch: int, lr: float, r
     def loss_of_step(step: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(5000 + step)
         idx = torch.randint(0, len(data["captions"]), (batch,), generator=g)
-        zt, t, noise = objective.noised(data["z"][idx], g)
-        return objective(unet(zt, t, encoder_hidden_states=cond_all[idx]).sample, noise, t)
+        zt, t, target = objective.noised(data["z"][idx], g)
+        return objective(unet(zt, t, encoder_hidden_states=cond_all[idx]).sample, target, t)
 
     step = run_fine_tune("lora", cache, minutes, steps, params, state, lr, loss_of_step)
     tensors = kohya_state(layers)
@@ -676,7 +737,7 @@ def bench(cache: Path, seconds: float) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("stage", choices=["vae", "encode", "unet", "decoder", "inpaint", "lora", "bench"])
+    ap.add_argument("stage", choices=["vae", "encode", "unet", "layout", "decoder", "inpaint", "lora", "bench"])
     ap.add_argument("--cache", default=".cache/demo-train")
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--steps", type=int, default=None)
@@ -687,6 +748,7 @@ def main() -> int:
     ap.add_argument("--ckpt-minutes", type=float, default=4.0)
     ap.add_argument("--offset-noise", type=float, default=0.15)
     ap.add_argument("--rank", type=int, default=8)
+    ap.add_argument("--layout-from", type=int, default=600, help="layout: the first timestep of the swapped samples")
     args = ap.parse_args()
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
@@ -699,6 +761,9 @@ def main() -> int:
     elif args.stage == "unet":
         train_unet(cache, args.minutes, args.steps, args.batch or 32, args.lr or 6e-4, args.dropout, args.ckpt_minutes,
                    args.offset_noise)
+    elif args.stage == "layout":
+        train_layout(cache, args.minutes, args.steps or 2000, args.batch or 32, args.lr or 1e-4, args.dropout,
+                     args.offset_noise, args.layout_from)
     elif args.stage == "inpaint":
         train_inpaint(cache, args.minutes, args.steps or 1500, args.batch or 32, args.lr or 2e-4, args.dropout,
                       args.count or 8000, args.offset_noise)
