@@ -130,6 +130,7 @@ export interface NativeBinding {
       properties: Record<string, PropertyValue>,
       lora: { adapters: NativeAdapterSpec[]; mode: 'dynamic' | 'fuse' },
       reshape?: NativeStaticShape,
+      deepcache?: { branch: number },
     ): Promise<NativeDiffusionModel>;
   };
   IrModel: { load(xmlPath: string, device?: string, properties?: Record<string, PropertyValue>): Promise<NativeIrModel> };

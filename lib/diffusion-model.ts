@@ -57,6 +57,14 @@ export interface LoadOptions {
    * counts, or a guidanceScale on the other side of 1.
    */
   reshape?: StaticShapeOptions;
+  /**
+   * DeepCache, for UNet models (SD 1.x/2.x, SDXL, LCM): the UNet is cut at load into its whole graph (with the deep
+   * feature as an extra output) and a shallow graph that reuses that feature, so that calls may set
+   * `deepcacheInterval` (every n-th UNet call runs the whole UNet, the others only the shallow part). `true` cuts at
+   * branch 0 (the shallowest part: the fastest cached calls); `{ branch }` cuts deeper (slower, closer to the
+   * uncached image). Calls without deepcacheInterval (or with 1) give the uncached pixels. Off by default.
+   */
+  deepcache?: boolean | { branch?: number };
 }
 
 export type StaticShapeOptions = NativeStaticShape;
@@ -142,6 +150,15 @@ function toDevices(device: DeviceSpec | undefined) {
   return device;
 }
 
+function toDeepCache(deepcache: LoadOptions['deepcache']): { branch: number } | undefined {
+  if (deepcache === undefined || deepcache === false) return undefined;
+  if (deepcache === true) return { branch: 0 };
+  const branch = deepcache?.branch ?? 0;
+  if (deepcache === null || typeof deepcache !== 'object' || !Number.isInteger(branch) || branch < 0)
+    throw new OvDiffusionError('ERR_INVALID_ARGUMENT', 'deepcache must be true, false or { branch } with an integer branch >= 0');
+  return { branch };
+}
+
 export class DiffusionModel {
   private native: NativeDiffusionModel | null;
   private readonly limiter: ConcurrencyLimiter;
@@ -191,6 +208,7 @@ export class DiffusionModel {
         options.properties ?? {},
         { adapters: [...adapters.specs], mode },
         reshape,
+        toDeepCache(options.deepcache),
       ),
     );
     return new DiffusionModel(native, options, limiter, adapters);

@@ -114,6 +114,13 @@ export const GENERATION_PARAMETERS = [
     max: 1,
     doc: 'UNet models with guidance_scale > 1 (SD 1.x/2.x, SDXL): rescales the guided prediction to the spread of the text-conditioned one (arXiv 2305.08891), against washed-out or over-exposed images at strong guidance; 0.7 is common. Default 0 (off, as openvino_genai).',
   },
+  {
+    name: 'deepcacheInterval',
+    field: 'deepcache_interval',
+    type: 'int',
+    min: 1,
+    doc: 'UNet models (SD 1.x/2.x, SDXL, LCM) loaded with DeepCache (library load option deepcache, server --deepcache_interval): every n-th UNet call runs the whole UNet, the calls between only its shallow part on the cached deep feature (arXiv 2312.00858; 3 is common). Default 1 (no caching: the uncached pixels); the server sends its --deepcache_interval.',
+  },
   { name: 'numImagesPerPrompt', field: 'num_images_per_prompt', type: 'int', min: 1, doc: 'Images per call (server: also n). Default 1.' },
   { name: 'seed', field: 'rng_seed', type: 'int', min: 0, max: Number.MAX_SAFE_INTEGER, doc: 'Random seed. Library default 42.' },
   {

@@ -38,6 +38,7 @@ const TIERS = {
     'server-jobs-engine',
     'server-faults',
     'deploy-nginx',
+    'deepcache',
     'linux-arm64',
     'demo-model',
     'playground-browser',

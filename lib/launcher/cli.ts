@@ -285,6 +285,12 @@ const FLAGS: Record<string, FlagSpec> = {
     group: 'image',
     help: "guidance_scale when a request gives none (default: the model's, e.g. 7.5 for SD 1.x; the demo model: 2).",
   },
+  deepcache_interval: {
+    kind: 'string',
+    arg: 'N',
+    group: 'image',
+    help: 'UNet models: load with DeepCache; requests without deepcache_interval run the whole UNet every N-th step, the shallow part between (3 is common; 1 = no caching, requests may still ask). Not in OVMS.',
+  },
   num_streams: { kind: 'string', arg: 'N', group: 'image', help: 'OpenVINO NUM_STREAMS.' },
   source_loras: {
     kind: 'string',

@@ -341,6 +341,7 @@ export function buildImageRequest(f: Fields, settings: ModelSettings, defaults: 
     // With quality low/medium/high and no num_inference_steps, the steps are set when the model's family is known.
     numInferenceSteps: f.num_inference_steps ?? (quality === 'auto' ? settings.defaultNumInferenceSteps : undefined),
     guidanceScale: f.guidance_scale ?? settings.defaultGuidanceScale,
+    deepcacheInterval: f.deepcache_interval ?? settings.deepcacheInterval,
     scheduler,
   });
   for (const key of Object.keys(options) as Array<keyof GenerateOptions>) if (options[key] === undefined) delete options[key];

@@ -16,6 +16,7 @@ export const MODEL_OPTION_NAMES = [
   'default_num_inference_steps',
   'max_num_inference_steps',
   'default_guidance_scale',
+  'deepcache_interval',
   'num_streams',
   'source_loras',
   'max_concurrency',
@@ -43,6 +44,8 @@ export interface ModelSettings {
   /** guidance_scale when a request gives none; undefined = the model's own default. */
   defaultGuidanceScale?: number;
   maxNumInferenceSteps: number;
+  /** Set: the UNet is loaded with DeepCache, and this is deepcache_interval when a request gives none. */
+  deepcacheInterval?: number;
   /** With exactly one --resolution, the only n and guidance_scale a request may ask for. */
   staticNumImagesPerPrompt?: number;
   staticGuidanceScale?: number;
@@ -209,6 +212,9 @@ export function buildModelSettings(flags: ModelFlags): ModelSettings {
   if (defaultGuidanceScale !== undefined && resolutions.length === 1)
     throw new Error('default_guidance_scale cannot be combined with one --resolution: guidance_scale fixes the guidance of a static shape');
 
+  const deepcacheInterval =
+    flags.deepcache_interval !== undefined ? parsePositiveInt('deepcache_interval', flags.deepcache_interval) : undefined;
+
   return {
     device,
     properties,
@@ -224,6 +230,7 @@ export function buildModelSettings(flags: ModelFlags): ModelSettings {
     defaultNumInferenceSteps,
     maxNumInferenceSteps,
     defaultGuidanceScale,
+    deepcacheInterval,
     staticNumImagesPerPrompt: resolutions.length === 1 ? (staticNumImagesPerPrompt ?? 1) : undefined,
     staticGuidanceScale: resolutions.length === 1 ? (staticGuidanceScale ?? STATIC_DEFAULT_GUIDANCE) : undefined,
     reshape:
@@ -249,6 +256,7 @@ export function loadOptions(settings: ModelSettings): LoadOptions {
   };
   if (settings.queueTimeoutMs > 0) options.queueTimeoutMs = settings.queueTimeoutMs;
   if (settings.reshape) options.reshape = settings.reshape;
+  if (settings.deepcacheInterval !== undefined) options.deepcache = true;
   return options;
 }
 

@@ -40,7 +40,7 @@ DiffusionModelWrap::DiffusionModelWrap(const Napi::CallbackInfo& info) : Napi::O
 Napi::Value DiffusionModelWrap::load(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const std::string dir = to_string(info[0], "modelDir");
-    const LoadConfig load_config = to_load_config(info[1], info[2], info[3], info[4]);
+    const LoadConfig load_config = to_load_config(info[1], info[2], info[3], info[4], info[5]);
     return PromiseTask<std::shared_ptr<DiffusionModel>>::queue(
         env, [=] { return load_diffusion_model(dir, load_config); },
         [](Napi::Env env, std::shared_ptr<DiffusionModel>& model) -> Napi::Value {

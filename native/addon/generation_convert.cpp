@@ -183,7 +183,7 @@ Napi::Object images_to_js(Napi::Env env, const ov::Tensor& images) {
 }
 
 LoadConfig to_load_config(const Napi::Value& devices, const Napi::Value& properties, const Napi::Value& lora_value,
-                          const Napi::Value& reshape) {
+                          const Napi::Value& reshape, const Napi::Value& deepcache) {
     Napi::Env env = devices.Env();
     LoadConfig load_config;
     if (devices.IsObject()) {
@@ -226,6 +226,14 @@ LoadConfig to_load_config(const Napi::Value& devices, const Napi::Value& propert
         load_config.static_shape = shape;
     } else if (!reshape.IsUndefined() && !reshape.IsNull()) {
         throw_invalid(env, "reshape must be an object {width, height, numImagesPerPrompt?, guidanceScale?}");
+    }
+    // DeepCache: {branch} (lib/diffusion-model.ts turns `true` into {branch: 0}).
+    if (deepcache.IsObject()) {
+        const auto branch = optional_integer(deepcache.As<Napi::Object>(), "branch");
+        if (branch && *branch < 0) throw_invalid(env, "deepcache branch must be >= 0");
+        load_config.deepcache_branch = static_cast<size_t>(branch.value_or(0));
+    } else if (!deepcache.IsUndefined() && !deepcache.IsNull()) {
+        throw_invalid(env, "deepcache must be an object {branch?}");
     }
     return load_config;
 }

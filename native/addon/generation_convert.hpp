@@ -16,7 +16,8 @@ std::optional<double> optional_number(const Napi::Object& o, const char* key);
 std::optional<int64_t> optional_integer(const Napi::Object& o, const char* key);
 
 // load()'s ({textEncoder, denoiser, vae}, properties, {adapters: [{name, path, alpha?}], mode}, reshape?).
-LoadConfig to_load_config(const Napi::Value& devices, const Napi::Value& properties, const Napi::Value& lora, const Napi::Value& reshape);
+LoadConfig to_load_config(const Napi::Value& devices, const Napi::Value& properties, const Napi::Value& lora, const Napi::Value& reshape,
+                          const Napi::Value& deepcache);
 
 // A call as the engine takes it: (task, {prompt, <parameter fields>..., adapters?}, {image?, mask?}).
 struct Request {

@@ -16,9 +16,16 @@ const path = require('path');
 const { spawnSync } = require('child_process');
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const SUITES = ['lora', 'repeatability', 'text2image-parity', 'edit-parity', 'sd3-flux-parity', 'reshape', 'server-openai'].map(
-  (name) => `test/${name}.test.js`,
-);
+const SUITES = [
+  'lora',
+  'deepcache',
+  'repeatability',
+  'text2image-parity',
+  'edit-parity',
+  'sd3-flux-parity',
+  'reshape',
+  'server-openai',
+].map((name) => `test/${name}.test.js`);
 const PYTHON = process.env.ORACLE_PYTHON || path.join(ROOT, '.cache', 'oracle-venv', 'bin', 'python');
 
 function say(message) {

@@ -46,6 +46,8 @@ function modelOptions(registry: ModelRegistry, id: string, served: ServedModel) 
     max_size: sizeText(settings.maxResolution),
     default_num_inference_steps: settings.defaultNumInferenceSteps,
     default_guidance_scale: settings.defaultGuidanceScale ?? null,
+    // null: loaded without DeepCache (requests may not set deepcache_interval above 1)
+    default_deepcache_interval: settings.deepcacheInterval ?? null,
     max_num_inference_steps: settings.maxNumInferenceSteps,
     max_n: settings.maxNumImagesPerPrompt,
     fixed_n: settings.staticNumImagesPerPrompt ?? null,

@@ -148,6 +148,8 @@ double LoraController::apply(InferRequestPool::Lease& request, const std::vector
     std::map<std::string, ov::VariableState> states;
     for (auto& state : request->query_state()) states.emplace(state.get_name(), state);
     for (const Layer& layer : layers_) {
+        // A graph cut from the prepared model (DeepCache's shallow UNet) holds the states of its own layers only.
+        if (!states.count(layer.state_a)) continue;
         size_t rank = 0;
         for (const auto& c : choices)
             if (layer.pairs[c.index]) rank += layer.pairs[c.index]->rank;

@@ -45,6 +45,9 @@ struct LoadConfig {
     std::vector<AdapterSpec> adapters;
     LoraMode lora_mode = LoraMode::Dynamic;
     std::optional<StaticShape> static_shape;
+    // UNet models: cut the UNet for DeepCache at this branch (models/deepcache_unet.hpp), so that calls may set
+    // deepcache_interval; unset: not cut.
+    std::optional<size_t> deepcache_branch;
 };
 
 // What loading the adapters found: per adapter, the layers it modifies and the keys it could not place.

@@ -23,6 +23,11 @@ const std::vector<ParamField>& generation_param_fields() {
              if (!(v.number >= 0 && v.number <= 1)) throw invalid_param("guidance_rescale", "guidance_rescale must be between 0 and 1");
              p.guidance_rescale = static_cast<float>(v.number);
          }},
+        {"deepcache_interval", K::Integer,
+         [](P& p, const V& v) {
+             if (v.integer < 1) throw invalid_param("deepcache_interval", "deepcache_interval must be >= 1 (1: no caching)");
+             p.deepcache_interval = v.integer;
+         }},
         {"num_images_per_prompt", K::Integer, [](P& p, const V& v) { p.num_images_per_prompt = v.integer; }},
         {"rng_seed", K::Integer,
          [](P& p, const V& v) {

@@ -44,6 +44,9 @@ struct GenerationParams {
     // SD3/FLUX: unset = the family default (on for text-to-image, as the oracle); disable_taylorseer turns it off.
     std::optional<TaylorSeerConfig> taylorseer;
     bool disable_taylorseer = false;
+    // UNet models loaded with DeepCache: run the whole UNet every deepcache_interval-th call, the shallow part
+    // between; unset or 1: every call runs the whole UNet (the uncached pixels).
+    std::optional<int64_t> deepcache_interval;
     SchedulerType scheduler = SchedulerType::Auto;  // Auto: the folder's scheduler_config.json
     std::vector<AdapterChoice> adapters;            // LoRA adapters for this call (none: the base model)
 };

@@ -15,8 +15,12 @@ std::shared_ptr<DiffusionModel> load_diffusion_model(const std::string& model_di
     const ModelFolder folder = ModelFolder::open(model_dir);
     const std::string& cls = folder.class_name();
     std::shared_ptr<DiffusionModel> pipeline;
-    if (cls == "StableDiffusionPipeline" || cls == "LatentConsistencyModelPipeline" || cls == "StableDiffusionInpaintPipeline" ||
-        cls == "StableDiffusionXLPipeline" || cls == "StableDiffusionXLInpaintPipeline") {
+    const bool unet_family = cls == "StableDiffusionPipeline" || cls == "LatentConsistencyModelPipeline" ||
+                             cls == "StableDiffusionInpaintPipeline" || cls == "StableDiffusionXLPipeline" ||
+                             cls == "StableDiffusionXLInpaintPipeline";
+    if (load_config.deepcache_branch && !unet_family)
+        throw invalid_param("deepcache", "DeepCache applies to UNet models (SD 1.x/2.x, SDXL, LCM), not to " + cls);
+    if (unet_family) {
         pipeline = std::make_shared<StableDiffusionPipeline>(folder, load_config);
     } else if (cls == "StableDiffusion3Pipeline" || cls == "StableDiffusion3InpaintPipeline") {
         pipeline = std::make_shared<StableDiffusion3Pipeline>(folder, load_config);

@@ -64,8 +64,10 @@ ResolvedParams resolve_common(Task task, const GenerationParams& p, const ImageI
     if (task == Task::Text2Image && r.strength != 1.0f)
         throw invalid_param("strength", "strength applies to image-to-image and inpainting only");
     if (!(r.strength >= 0.0f && r.strength <= 1.0f)) throw invalid_param("strength", "strength must be between 0 and 1");
-    if (p.guidance_rescale && !defaults.takes_guidance_rescale)
+    if (p.guidance_rescale && !defaults.unet_family)
         throw invalid_param("guidance_rescale", "guidance_rescale applies to UNet models (SD 1.x/2.x, SDXL) only");
+    if (p.deepcache_interval && !defaults.unet_family)
+        throw invalid_param("deepcache_interval", "deepcache_interval applies to UNet models (SD 1.x/2.x, SDXL, LCM) only");
     r.guidance_rescale = p.guidance_rescale.value_or(0.0f);
     if (fixed) {
         const std::string size = std::to_string(fixed->width) + "x" + std::to_string(fixed->height);

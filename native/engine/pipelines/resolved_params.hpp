@@ -35,7 +35,7 @@ struct FamilyDefaults {
     // A reshaped model: its size, image count and guidance are the defaults, and other sizes or counts
     // are refused.
     const StaticShape* static_shape = nullptr;
-    bool takes_guidance_rescale = false;  // the UNet families
+    bool unet_family = false;  // SD 1.x/2.x, SDXL, LCM: guidance_rescale and deepcache_interval apply
 };
 
 // Checks static shapes at load: a positive size divisible by `size_multiple`, at least one image and

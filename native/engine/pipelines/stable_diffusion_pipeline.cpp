@@ -8,6 +8,7 @@
 #include "base/errors.hpp"
 #include "base/random_generator.hpp"
 #include "base/tensor_ops.hpp"
+#include "models/deepcache_unet.hpp"
 #include "models/image_processor.hpp"
 #include "pipelines/denoising_loop.hpp"
 #include "pipelines/resolved_params.hpp"
@@ -37,6 +38,7 @@ ov::Tensor guidance_embedding(float guidance_scale, size_t dim) {
 struct StableDiffusionPipeline::Resolved : ResolvedParams {
     std::vector<AppliedAdapter> adapters;
     bool do_cfg = false;
+    size_t deepcache_interval = 1;  // 1: every call runs the whole UNet
 };
 
 struct StableDiffusionPipeline::UNetConditioning {
@@ -82,7 +84,8 @@ StableDiffusionPipeline::StableDiffusionPipeline(const ModelFolder& folder, cons
             ClipTextEncoder::load(folder, "text_encoder_2", load_config.text_encoder, load_config.properties, lora, "lora_te2", cfg_rows);
     const std::string unet_xml = folder.file("unet/openvino_model.xml").string();
     IrModel::Rewrite rewrite;
-    if (static_shape_ || lora)
+    std::shared_ptr<ov::Model> shallow_unet;
+    if (static_shape_ || lora || load_config.deepcache_branch)
         rewrite = [&](const std::shared_ptr<ov::Model>& unet_model) {
             if (static_shape_) {
                 const int64_t rows = static_cast<int64_t>(cfg_rows) * static_shape_->num_images_per_prompt;
@@ -105,8 +108,12 @@ StableDiffusionPipeline::StableDiffusionPipeline(const ModelFolder& folder, cons
                     unet_xml);
             }
             if (lora) unet_lora_ = lora->prepare(unet_model, "lora_unet");
+            // Last: the shallow graph keeps the static shapes and the LoRA states.
+            if (load_config.deepcache_branch) shallow_unet = cut_deepcache_graphs(unet_model, *load_config.deepcache_branch);
         };
     unet_ = IrModel::load(unet_xml, load_config.denoiser, load_config.properties, rewrite);
+    if (shallow_unet)
+        unet_shallow_ = IrModel::compile(shallow_unet, load_config.denoiser, load_config.properties, "UNet (DeepCache shallow part)");
     adapter_report_ = adapters_->report();
     vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), load_config.vae, load_config.properties,
                                vae_static_images(static_shape_));
@@ -137,7 +144,7 @@ StableDiffusionPipeline::Resolved StableDiffusionPipeline::resolve(Task task, co
     defaults.width = defaults.height = unet_sample_size_ * scale;
     defaults.image2image_size_from_image = true;
     defaults.static_shape = static_shape_ ? &*static_shape_ : nullptr;
-    defaults.takes_guidance_rescale = true;
+    defaults.unet_family = true;
     Resolved r;
     static_cast<ResolvedParams&>(r) = resolve_common(task, p, images, defaults, scale, "the VAE scale factor");
     r.do_cfg = r.guidance > 1.0f && !lcm;
@@ -159,6 +166,10 @@ StableDiffusionPipeline::Resolved StableDiffusionPipeline::resolve(Task task, co
         throw invalid_param(p.negative_prompt ? "negative_prompt" : "negative_prompt_2",
                             lcm ? "LCM models do not use a negative prompt" : "a negative prompt needs guidance_scale > 1");
     r.adapters = adapters_->choose(p.adapters);
+    r.deepcache_interval = static_cast<size_t>(p.deepcache_interval.value_or(1));
+    if (r.deepcache_interval > 1 && !unet_shallow_)
+        throw invalid_param("deepcache_interval",
+                            "this model was loaded without DeepCache (load option deepcache; server: --deepcache_interval)");
     return r;
 }
 
@@ -301,6 +312,13 @@ GenerationResult StableDiffusionPipeline::generate(Task task, const GenerationPa
                                 ? ov::Tensor(ov::element::f32, ov::Shape{unet_rows, channels, latent_shape[2], latent_shape[3]})
                                 : unet_sample;
     ov::Tensor timestep = unet.input_buffer("timestep", ov::Shape{1});
+    // DeepCache: the shallow UNet's request, with the same conditioning and adapters.
+    std::optional<InferRequestPool::Lease> shallow;
+    if (r.deepcache_interval > 1) {
+        shallow.emplace(unet_shallow_->borrow());
+        if (unet_lora_) result.metrics.adapter_apply_ms += unet_lora_->apply(*shallow, r.adapters);
+        for (const auto& input : conditioning.inputs) shallow->write_input(input.name, input.tensor);
+    }
     const bool blend_with_image = task == Task::Inpainting && !dedicated_inpainting_;
 
     ov::Tensor denoised = latent;
@@ -328,8 +346,17 @@ GenerationResult StableDiffusionPipeline::generate(Task task, const GenerationPa
         else
             throw EngineError(ErrorCode::UnsupportedModel, "UNet timestep input must be i64 or f32");
 
-        infer_denoiser(*unet, result, "UNet");
-        const float* prediction = unet->get_output_tensor(0).data<const float>();
+        const float* prediction = nullptr;
+        if (shallow && i % r.deepcache_interval != 0) {
+            shallow->write_input("sample", unet_sample);
+            shallow->write_input("timestep", timestep);
+            infer_denoiser(**shallow, result, "UNet (DeepCache shallow part)");
+            prediction = (*shallow)->get_output_tensor(0).data<const float>();
+        } else {
+            infer_denoiser(*unet, result, "UNet");
+            prediction = unet->get_output_tensor(0).data<const float>();
+            if (shallow) shallow->write_input(kDeepCacheFeature, unet->get_tensor(kDeepCacheFeature));
+        }
         apply_guidance(prediction, count, r.do_cfg, r.guidance, guided.data());
         if (r.guidance_rescale > 0) rescale_guidance(prediction + count, count, r.batch, r.guidance_rescale, guided.data());
         StepResult step = scheduler->step(guided.data(), latent.data<float>(), count, i, rng);

@@ -46,6 +46,7 @@ private:
     std::shared_ptr<IrModel> unet_;
     std::unique_ptr<AdapterSet> adapters_;
     std::shared_ptr<LoraController> unet_lora_;
+    std::shared_ptr<IrModel> unet_shallow_;  // DeepCache's shallow UNet, when loaded with deepcache_branch
     std::shared_ptr<AutoencoderKL> vae_;
 };
 

@@ -1,0 +1,159 @@
+'use strict';
+// DeepCache for UNet models (load option deepcache, call option deepcacheInterval): the UNet cut at load into the
+// whole graph with the deep feature as an extra output, and a shallow graph that takes it as an input.
+// Checked on every UNet layout of the fixtures: a model loaded with DeepCache gives the uncached model's pixels
+// byte for byte when a call does not cache (the extra output leaves the UNet's own output as it was: every
+// cache-refresh step is a plain UNet step); cached calls are deterministic, run the shallow graph (their pixels
+// differ, and fewer whole-UNet calls run) and take LoRA adapters in both graphs; bad options are refused.
+// The quality on the trained demo model is measured in bench/deepcache.js (judge accuracy, PSNR, speed).
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { DiffusionModel } = require('..');
+const { fixture } = require('./helpers/paths');
+
+const CALL = { width: 64, height: 64, numInferenceSteps: 9, seed: 11 };
+const PROMPT = 'a red square on a blue background';
+const same = (a, b) => Buffer.compare(a.images[0].data, b.images[0].data) === 0;
+
+async function withModels(dir, options, fn) {
+  const plain = await DiffusionModel.load(dir, options);
+  const cached = await DiffusionModel.load(dir, { ...options, deepcache: true });
+  try {
+    await fn(plain, cached);
+  } finally {
+    plain.dispose();
+    cached.dispose();
+  }
+}
+
+for (const name of ['sd15', 'sd2-vpred', 'sdxl', 'lcm']) {
+  test(`DeepCache on ${name}: uncached calls keep the pixels; cached calls are deterministic and differ`, async () => {
+    await withModels(fixture(name), {}, async (plain, cached) => {
+      const reference = await plain.text2image(PROMPT, CALL);
+      assert.ok(same(reference, await cached.text2image(PROMPT, CALL)), 'no deepcacheInterval: the uncached pixels');
+      assert.ok(same(reference, await cached.text2image(PROMPT, { ...CALL, deepcacheInterval: 1 })), 'interval 1: the uncached pixels');
+      const first = await cached.text2image(PROMPT, { ...CALL, deepcacheInterval: 3 });
+      const again = await cached.text2image(PROMPT, { ...CALL, deepcacheInterval: 3 });
+      assert.ok(same(first, again), 'the same cached call gives the same pixels');
+      assert.ok(!same(first, reference), 'interval 3 ran the shallow UNet on some steps');
+      // Every UNet call is timed; the shallow ones too, so the count stays the step count.
+      assert.equal(first.metrics.denoiserMs.length, reference.metrics.denoiserMs.length);
+      // And an uncached call after cached ones is back to the uncached pixels (nothing of the cache leaks).
+      assert.ok(same(reference, await cached.text2image(PROMPT, CALL)));
+    });
+  });
+}
+
+test('DeepCache on a dedicated inpainting model (9-channel UNet)', async () => {
+  await withModels(fixture('sd-inpaint'), {}, async (plain, cached) => {
+    const size = 64;
+    const image = { data: Buffer.alloc(size * size * 3, 200), width: size, height: size, channels: 3 };
+    const mask = { data: Buffer.alloc(size * size, 0), width: size, height: size, channels: 1 };
+    for (let y = 16; y < 48; y++) mask.data.fill(255, y * size + 16, y * size + 48);
+    const call = { numInferenceSteps: 6, seed: 5 };
+    const reference = await plain.inpaint(PROMPT, image, mask, call);
+    assert.ok(same(reference, await cached.inpaint(PROMPT, image, mask, call)));
+    const first = await cached.inpaint(PROMPT, image, mask, { ...call, deepcacheInterval: 2 });
+    assert.ok(same(first, await cached.inpaint(PROMPT, image, mask, { ...call, deepcacheInterval: 2 })));
+    assert.ok(!same(first, reference));
+  });
+});
+
+test('DeepCache with LoRA: adapters apply in both graphs, and switching them per call leaves nothing behind', async () => {
+  const adapters = { a: fixture('loras/sd15-kohya-a.safetensors') };
+  await withModels(fixture('sd15'), { adapters }, async (plain, cached) => {
+    const withA = { ...CALL, adapters: ['a'] };
+    assert.ok(same(await plain.text2image(PROMPT, withA), await cached.text2image(PROMPT, withA)), 'uncached with an adapter');
+    const cachedA = await cached.text2image(PROMPT, { ...withA, deepcacheInterval: 3 });
+    const cachedNone = await cached.text2image(PROMPT, { ...CALL, deepcacheInterval: 3 });
+    assert.ok(!same(cachedA, cachedNone), 'the adapter changes the cached image');
+    assert.ok(same(cachedA, await cached.text2image(PROMPT, { ...withA, deepcacheInterval: 3 })), 'with it again: the same pixels');
+    assert.ok(same(cachedNone, await cached.text2image(PROMPT, { ...CALL, deepcacheInterval: 3 })), 'without it again: the same pixels');
+  });
+});
+
+test('DeepCache with static shapes', async () => {
+  const reshape = { width: 64, height: 64, guidanceScale: 7.5 };
+  await withModels(fixture('sd15'), { reshape }, async (plain, cached) => {
+    const call = { numInferenceSteps: 6, seed: 2 };
+    const reference = await plain.text2image(PROMPT, call);
+    assert.ok(same(reference, await cached.text2image(PROMPT, call)));
+    assert.ok(!same(reference, await cached.text2image(PROMPT, { ...call, deepcacheInterval: 2 })));
+  });
+});
+
+test('DeepCache: deeper branches, and what is refused', async () => {
+  // The demo model's UNet has three up blocks: branches 0 and 1 cut it; 2 would leave no deep part.
+  const demo = require('..').DEMO_MODEL_DIR;
+  const deeper = await DiffusionModel.load(demo, { deepcache: { branch: 1 } });
+  try {
+    const call = { width: 64, height: 64, numInferenceSteps: 6, seed: 1, deepcacheInterval: 2 };
+    const a = await deeper.text2image('a big red circle', call);
+    assert.ok(same(a, await deeper.text2image('a big red circle', call)));
+  } finally {
+    deeper.dispose();
+  }
+  await assert.rejects(DiffusionModel.load(demo, { deepcache: { branch: 2 } }), {
+    code: 'ERR_INVALID_ARGUMENT',
+    message: /branch 2 leaves no deep part.*0\.\.1/,
+  });
+  await assert.rejects(DiffusionModel.load(demo, { deepcache: { branch: -1 } }), { code: 'ERR_INVALID_ARGUMENT' });
+  await assert.rejects(DiffusionModel.load(demo, { deepcache: 'yes' }), { code: 'ERR_INVALID_ARGUMENT' });
+  await assert.rejects(DiffusionModel.load(fixture('sd3'), { deepcache: true }), { code: 'ERR_INVALID_ARGUMENT', message: /UNet models/ });
+  const plain = await DiffusionModel.load(fixture('sd15'));
+  try {
+    await assert.rejects(plain.text2image(PROMPT, { ...CALL, deepcacheInterval: 3 }), {
+      code: 'ERR_INVALID_ARGUMENT',
+      message: /loaded without DeepCache/,
+    });
+    await assert.rejects(plain.text2image(PROMPT, { ...CALL, deepcacheInterval: 0 }), { code: 'ERR_INVALID_ARGUMENT' });
+    await assert.rejects(plain.text2image(PROMPT, { ...CALL, deepcacheInterval: 1.5 }), { code: 'ERR_INVALID_ARGUMENT' });
+  } finally {
+    plain.dispose();
+  }
+  const sd3 = await DiffusionModel.load(fixture('sd3'));
+  try {
+    await assert.rejects(sd3.text2image(PROMPT, { ...CALL, deepcacheInterval: 2 }), {
+      code: 'ERR_INVALID_ARGUMENT',
+      message: /UNet models/,
+    });
+  } finally {
+    sd3.dispose();
+  }
+});
+
+test('server: --deepcache_interval loads the model with DeepCache and is the default of deepcache_interval', async (t) => {
+  const { startCli } = require('./helpers/server-http');
+  const cached = await startCli(['--model_name', 'sd15', '--model_path', fixture('sd15'), '--deepcache_interval', '3']);
+  const plain = await startCli(['--model_name', 'sd15', '--model_path', fixture('sd15')]);
+  t.after(() => Promise.all([cached.stop(), plain.stop()]));
+  const generate = async (server, extra) => {
+    const res = await fetch(`${server.url}/v3/images/generations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'sd15', prompt: PROMPT, size: '64x64', num_inference_steps: 9, rng_seed: 4, ...extra }),
+    });
+    return { status: res.status, json: await res.json() };
+  };
+  const image = (r) => r.json.data[0].b64_json;
+  const reference = await generate(plain, {});
+  assert.equal(reference.status, 200);
+  const byDefault = await generate(cached, {});
+  const explicit = await generate(cached, { deepcache_interval: 3 });
+  const uncached = await generate(cached, { deepcache_interval: 1 });
+  assert.equal(image(byDefault), image(explicit), 'the flag is the default interval');
+  assert.notEqual(image(byDefault), image(reference));
+  assert.equal(image(uncached), image(reference), 'deepcache_interval 1: the uncached pixels');
+  const models = await (await fetch(`${cached.url}/v3/images/models`)).json();
+  assert.equal(models.data.find((m) => m.id === 'sd15').default_deepcache_interval, 3);
+  // Refused with OpenAI-shaped errors: on a model loaded without DeepCache, and out of range.
+  for (const [server, extra, pattern] of [
+    [plain, { deepcache_interval: 3 }, /loaded without DeepCache/],
+    [cached, { deepcache_interval: 0 }, /deepcache_interval/],
+    [cached, { deepcache_interval: 'often' }, /deepcache_interval/],
+  ]) {
+    const r = await generate(server, extra);
+    assert.equal(r.status, 400, JSON.stringify(r.json));
+    assert.match(r.json.error.message, pattern);
+  }
+});
