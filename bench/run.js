@@ -23,7 +23,10 @@ const { Session } = require('./lib/session');
 // they run: the server cases last, since the server they share stays loaded until the model is done. --help, --list
 // and the default --cases follow this order; the report orders its sections by `section`.
 const CASES = Object.fromEntries(
-  ['engine', 'reshape', 'edit', 'previews', 'concurrency', 'server', 'eventloop'].map((name) => [name, require(`./cases/${name}`)]),
+  ['engine', 'reshape', 'edit', 'previews', 'deepcache', 'concurrency', 'server', 'eventloop'].map((name) => [
+    name,
+    require(`./cases/${name}`),
+  ]),
 );
 const DEFAULT_PROMPT = 'a photo of an astronaut riding a horse on mars';
 

@@ -44,6 +44,7 @@ async function main() {
     maxConcurrency: spec.maxConcurrency || 1,
   };
   if (spec.reshape) loadOptions.reshape = spec.reshape;
+  if (spec.deepcache) loadOptions.deepcache = spec.deepcache;
   const t0 = performance.now();
   const model = await DiffusionModel.load(spec.model, loadOptions);
   const loadWallMs = performance.now() - t0;
@@ -71,6 +72,7 @@ async function main() {
     if (run.negativePrompt) options.negativePrompt = run.negativePrompt;
     if (run.strength !== undefined) options.strength = run.strength;
     if (run.scheduler) options.scheduler = run.scheduler;
+    if (run.deepcacheInterval) options.deepcacheInterval = run.deepcacheInterval;
     // Previews are made only for a caller that listens to the steps.
     if (run.previews) Object.assign(options, { previews: run.previews, previewMode: run.previewMode, onStep: () => undefined });
     const call = () => {
@@ -96,6 +98,8 @@ async function main() {
       const wallMs = performance.now() - start;
       const cpu = process.cpuUsage(cpuStart);
       const first = results[0].r;
+      // For image comparisons (PSNR): the first image, raw RGB, at <imageFile>-ours-<index>.raw.
+      if (run.imageFile) fs.writeFileSync(`${run.imageFile}-ours-${i}.raw`, first.images[0].data);
       emit({
         event: 'run',
         label: run.label,

@@ -128,6 +128,8 @@ def main() -> int:
             unet_us = list(m.raw_metrics.unet_inference_durations)
             te = m.get_text_encoder_infer_duration()
             arr = np.asarray(out.data)
+            if r.get("imageFile"):  # the first image, raw RGB, as the engine worker writes it (-ours- there)
+                arr[0].tofile(f"{r['imageFile']}-oracle-{i}.raw")
             emit({"event": "run", "label": r["label"], "index": i, "warmup": k < int(r.get("warmup") or 0),
                   "concurrency": 1, "wallMs": wall, "cpuMs": cpu_ms, "latencies": [wall], "steps": len(steps_us),
                   "metrics": {"textEncodeMs": float(sum(te.values())), "textEncoderMs": {k: float(v) for k, v in te.items()},

@@ -70,6 +70,7 @@ async function evaluate(model, args, keepImages = false) {
       guidanceRescale: args.guidanceRescale,
       seed: 1000 + k,
       ...(args.scheduler ? { scheduler: args.scheduler } : {}),
+      ...(args.deepcacheInterval ? { deepcacheInterval: args.deepcacheInterval } : {}),
     });
     const img = r.images[0];
     const verdict = judge({ data: img.data, width: img.width, height: img.height, channels: img.channels });
