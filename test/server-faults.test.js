@@ -1,6 +1,6 @@
 'use strict';
 // Faults while serving (issue 18), on the real engine and CLI: the model folder deleted under a running server, a
-// corrupt compile cache, SIGTERM during a streamed request, the disk filling (or the image folder vanishing) while
+// corrupt or unwritable compile cache, SIGTERM during a streamed request, the disk filling (or the image folder vanishing) while
 // url images are stored. Each ends in a clear error or a resumed state, never a crash. One known crash is recorded
 // as a todo: a weight file truncated in place while serving (the weights are memory-mapped: SIGBUS). And a pull
 // killed with SIGKILL mid-file: nothing half-written is put in place or served, and the next run resumes.
@@ -35,6 +35,29 @@ async function generate(url, body = {}) {
   });
   return { status: res.status, text: await res.text() };
 }
+
+test('an unwritable compile cache: a warning at start, then the server generates (uncached)', async (t) => {
+  // Root writes anywhere: as root the server runs as nobody (setpriv), otherwise the folder is made read-only.
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot && spawnSync('setpriv', ['--version']).status !== 0) return t.skip('running as root without setpriv');
+  const cache = path.join(tmp('readonly-cache'), 'cache');
+  fs.mkdirSync(cache);
+  if (asRoot) fs.chmodSync(path.dirname(cache), 0o755);
+  else fs.chmodSync(cache, 0o555);
+  const prefix = asRoot ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
+  const server = await startCli(['--model_name', MODEL, '--model_path', fixture('sd15'), '--cache_dir', cache], {
+    prefix,
+    env: { HOME: os.tmpdir() },
+  });
+  try {
+    assert.match(server.output(), /\[warning\] 'sd15': the compile cache .* cannot be written \((EACCES|EPERM|EROFS)\)/);
+    const res = await generate(server.url, { model: MODEL });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(fs.readdirSync(cache), [], 'nothing was written');
+  } finally {
+    await server.stop();
+  }
+});
 
 test('the model folder deleted while serving: the loaded model goes on answering', async () => {
   const copy = path.join(tmp('folder'), 'sd15');

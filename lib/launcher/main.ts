@@ -208,8 +208,28 @@ export async function modelEntries(options: CliOptions, logger: Logger): Promise
   return prepared;
 }
 
+/**
+ * Why the compile cache folder cannot be written, or undefined. OpenVINO then compiles at every start without a word:
+ * the server still works, but a user who set --cache_dir should hear that it has no effect.
+ */
+export function unwritableCacheDir(dir: string): string | undefined {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.accessSync(dir, fs.constants.W_OK);
+    return undefined;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code ?? String(error);
+  }
+}
+
 function loadModel(p: Prepared, logger: Logger): ServedModelInit {
   const load: LoadOptions = { ...loadOptions(p.settings), ...loraLoadOptions(p.loras, p.entry.path, onNpu(p.settings.device)) };
+  const cacheDir = p.settings.properties.CACHE_DIR;
+  const why = typeof cacheDir === 'string' && cacheDir !== '' ? unwritableCacheDir(cacheDir) : undefined;
+  if (why)
+    logger.warn(
+      `'${p.entry.name}': the compile cache ${String(cacheDir)} cannot be written (${why}): every start compiles the model again`,
+    );
   logger.info(`loading '${p.entry.name}' from ${p.entry.path}`);
   const model = DiffusionModel.load(p.entry.path, load).then((m) => {
     logger.info(

@@ -3,7 +3,7 @@
 # models/demo-inpaint and its style LoRA to models/loras/outlined.safetensors (see models/demo/README.md).
 #
 #   bash scripts/demo-model/make-demo-model.sh                # everything; resumes where it stopped
-#   bash scripts/demo-model/make-demo-model.sh --stage unet   # one stage: vae|encode|unet|decoder|inpaint|lora|export|eval
+#   bash scripts/demo-model/make-demo-model.sh --stage unet   # one stage: vae|encode|unet|layout|decoder|inpaint|lora|export|eval
 #
 # Stages (each resumable; checkpoints and latents live in .cache/demo-train, never in git):
 #   venv    .cache/demo-venv from scripts/demo-model/requirements.txt (pinned; openvino pins == package.json)
@@ -12,6 +12,9 @@
 #   encode  ENCODE_COUNT training drawings -> VAE posteriors (16x16x4 latents at 128x128)
 #   unet    CLIP text encoder + UNet trained jointly, 10 % caption dropout, offset noise 0.15
 #           (UNET_STEPS steps of batch UNET_BATCH, cosine lr)
+#   layout  text encoder + UNet fine-tuned to take the objects' places from the caption: above t=600 a growing share
+#           of samples is noised from another image while the target stays the caption's (LAYOUT_STEPS steps of
+#           batch 32; train.py DenoisingLoss; 0 = skipped). The inpainting and LoRA stages start from its weights.
 #   decoder VAE decoder fine-tuned on full 128x128 drawings, encoder frozen, object pixels weigh 8x (DECODER_STEPS steps of batch 8;
 #           0 = skipped)
 #   inpaint 9-channel inpainting UNet initialised from the base UNet, fine-tuned on INPAINT_COUNT drawings with
@@ -39,6 +42,7 @@ VAE_STEPS="${VAE_STEPS:-2200}"
 ENCODE_COUNT="${ENCODE_COUNT:-12000}"
 UNET_STEPS="${UNET_STEPS:-6400}"
 UNET_BATCH="${UNET_BATCH:-32}"
+LAYOUT_STEPS="${LAYOUT_STEPS:-2000}"
 DECODER_STEPS="${DECODER_STEPS:-1500}"
 INPAINT_STEPS="${INPAINT_STEPS:-3000}"
 INPAINT_COUNT="${INPAINT_COUNT:-8000}"
@@ -90,6 +94,10 @@ fi
 if want unet; then
   if [ -f "$CACHE/unet/done.json" ]; then echo "make-demo-model: unet done" >&2
   else resumable unet --steps "$UNET_STEPS" --batch "$UNET_BATCH"; fi
+fi
+if want layout && [ "$LAYOUT_STEPS" -gt 0 ]; then
+  if [ -f "$CACHE/layout/done.json" ]; then echo "make-demo-model: layout done" >&2
+  else resumable layout --steps "$LAYOUT_STEPS"; fi
 fi
 if want decoder && [ "$DECODER_STEPS" -gt 0 ]; then
   if [ -f "$CACHE/vae/decoder-done.json" ]; then echo "make-demo-model: decoder done" >&2

@@ -63,8 +63,10 @@ function runCli(args, { env = {}, timeoutMs = 120000, cwd = ROOT } = {}) {
  * Starts the CLI serving on a free loopback port and waits until it is ready (every model loaded).
  * Returns {url, child, output(), stop()}.
  */
-function startCli(args, { env = {}, timeoutMs = 120000 } = {}) {
-  const child = spawn(process.execPath, [CLI, '--rest_port', '0', '--rest_bind_address', '127.0.0.1', ...args], {
+function startCli(args, { env = {}, timeoutMs = 120000, prefix = [] } = {}) {
+  // prefix: a command that runs the server, e.g. setpriv to drop root's privileges
+  const [command, ...argv] = [...prefix, process.execPath, CLI, '--rest_port', '0', '--rest_bind_address', '127.0.0.1', ...args];
+  const child = spawn(command, argv, {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
