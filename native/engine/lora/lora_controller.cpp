@@ -66,24 +66,30 @@ std::vector<Match> match_layers(const std::shared_ptr<ov::Model>& model, const s
 // y + ((x A^T) * alpha) B^T, computed in y's element type. For 1x1 convolutions, as in the oracle,
 // x [N, C, H, W] is transposed to [H, W, N, C] for the products and the result transposed back.
 // Node for node the oracle's graph: any other arrangement of the same products rounds differently
-// on the CPU plugin (see docs/lora.md).
+// on the CPU plugin (see docs/lora.md). Every node it adds is named after the layer (<layer>/lora/...), so that the
+// branch counts as part of the layer's module (DeepCache's cut reads modules from names).
 ov::Output<ov::Node> lora_branch(const std::shared_ptr<ov::Node>& layer, const ov::Output<ov::Node>& a, const ov::Output<ov::Node>& alpha,
                                  const ov::Output<ov::Node>& b) {
     const ov::element::Type type = layer->get_output_element_type(0);
+    size_t count = 0;
+    auto named = [&](const std::shared_ptr<ov::Node>& node) -> ov::Output<ov::Node> {
+        node->set_friendly_name(layer->get_friendly_name() + "/lora/" + node->get_type_name() + "_" + std::to_string(count++));
+        return node->output(0);
+    };
     auto as_type = [&](const ov::Output<ov::Node>& v) -> ov::Output<ov::Node> {
-        return v.get_element_type() == type ? v : std::make_shared<Convert>(v, type)->output(0);
+        return v.get_element_type() == type ? v : named(std::make_shared<Convert>(v, type));
     };
     // [a, b, c, d] -> [c, d, a, b], its own inverse.
-    auto swap_pairs = [](const ov::Output<ov::Node>& v) -> ov::Output<ov::Node> {
-        return std::make_shared<Transpose>(v, Constant::create(ov::element::i32, ov::Shape{4}, std::vector<int32_t>{2, 3, 0, 1}));
+    auto swap_pairs = [&](const ov::Output<ov::Node>& v) -> ov::Output<ov::Node> {
+        return named(std::make_shared<Transpose>(v, Constant::create(ov::element::i32, ov::Shape{4}, std::vector<int32_t>{2, 3, 0, 1})));
     };
     const ov::PartialShape& y = layer->get_output_partial_shape(0);
     const bool spatial = y.rank().is_static() && y.rank().get_length() == 4 && y[1].is_static() && y[1].get_length() > 1;
     ov::Output<ov::Node> branch = layer->input_value(0);
     if (spatial) branch = swap_pairs(branch);
-    branch = std::make_shared<MatMul>(branch, as_type(a), false, true);
-    branch = std::make_shared<Multiply>(branch, as_type(alpha));
-    branch = std::make_shared<MatMul>(branch, as_type(b), false, true);
+    branch = named(std::make_shared<MatMul>(branch, as_type(a), false, true));
+    branch = named(std::make_shared<Multiply>(branch, as_type(alpha)));
+    branch = named(std::make_shared<MatMul>(branch, as_type(b), false, true));
     return spatial ? swap_pairs(branch) : branch;
 }
 
@@ -134,6 +140,7 @@ std::shared_ptr<LoraController> LoraController::attach(const std::shared_ptr<ov:
         const auto& node = match.node;
         auto consumers = node->output(0).get_target_inputs();
         auto sum = std::make_shared<Add>(node, lora_branch(node, a, alpha, b));
+        sum->set_friendly_name(node->get_friendly_name() + "/lora/Add");
         for (auto& consumer : consumers) consumer.replace_source_output(sum);
         controller->layers_.push_back(std::move(layer));
     }

@@ -1,7 +1,9 @@
 #include "models/deepcache_unet.hpp"
 
+#include <optional>
 #include <regex>
 #include <set>
+#include <vector>
 
 #include <openvino/op/assign.hpp>
 #include <openvino/op/constant.hpp>
@@ -13,25 +15,55 @@
 namespace ovd {
 namespace {
 
-// Which UNet block a node belongs to, read from its friendly name.
-struct Block {
+// Where a node sits in the UNet, read from its friendly name: mid block, a down block, or an up block's layer (a
+// resnet with its attention, the block's upsampler belonging to its last layer).
+struct Place {
     enum Kind { Other, Down, Mid, Up } kind = Other;
-    size_t index = 0;
+    size_t block = 0;
+    std::optional<size_t> layer;  // up blocks: resnets.<j> / attentions.<j>; upsamplers: the block's last layer
+    bool upsampler = false;
 };
 
-Block block_of(const std::string& friendly_name) {
-    static const std::regex pattern(R"(^__module\.(?:model\.)?(down_blocks|up_blocks|mid_block)(?:\.(\d+))?[./])");
+Place place_of(const std::string& friendly_name) {
+    static const std::regex block(R"(^__module\.(?:model\.)?(down_blocks|up_blocks|mid_block)(?:\.(\d+))?[./])");
+    static const std::regex layer(R"(^__module\.(?:model\.)?up_blocks\.\d+\.(resnets|attentions|upsamplers)\.(\d+)[./])");
     std::smatch m;
-    if (!std::regex_search(friendly_name, m, pattern)) return {};
-    const std::string kind = m[1].str();
-    if (kind == "mid_block") return {Block::Mid, 0};
+    if (!std::regex_search(friendly_name, m, block)) return {};
+    if (m[1].str() == "mid_block") return {Place::Mid, 0, std::nullopt, false};
     if (!m[2].matched) return {};
-    return {kind == "down_blocks" ? Block::Down : Block::Up, std::stoul(m[2].str())};
+    Place p{m[1].str() == "down_blocks" ? Place::Down : Place::Up, std::stoul(m[2].str()), std::nullopt, false};
+    if (p.kind == Place::Up && std::regex_search(friendly_name, m, layer)) {
+        p.upsampler = m[1].str() == "upsamplers";
+        if (!p.upsampler) p.layer = std::stoul(m[2].str());
+    }
+    return p;
 }
 
-bool is_up_block(const Block& b, size_t index) { return b.kind == Block::Up && b.index == index; }
+// The up path's layers in the order they run: (block, layer) pairs.
+using Layer = std::pair<size_t, size_t>;
 
-// Nodes that hold no computation of a block: constants and the LoRA state variables (their Assign sinks keep every
+std::vector<Layer> up_layers(const std::shared_ptr<const ov::Model>& unet) {
+    std::set<Layer> layers;
+    for (const auto& node : unet->get_ordered_ops()) {
+        const Place p = place_of(node->get_friendly_name());
+        if (p.kind == Place::Up && p.layer) layers.emplace(p.block, *p.layer);
+    }
+    return {layers.begin(), layers.end()};
+}
+
+// The up layer a node computes in, if any (an upsampler counts as the last layer of its block).
+std::optional<Layer> layer_of(const std::string& friendly_name, const std::vector<Layer>& layers) {
+    const Place p = place_of(friendly_name);
+    if (p.kind != Place::Up) return std::nullopt;
+    if (p.layer) return Layer{p.block, *p.layer};
+    if (!p.upsampler) return std::nullopt;
+    std::optional<Layer> last;
+    for (const Layer& l : layers)
+        if (l.first == p.block) last = l;
+    return last;
+}
+
+// Nodes that hold no computation of a layer: constants and the LoRA state variables (their Assign sinks keep every
 // ReadValue in the graph, the shallow one included).
 bool holds_no_computation(const std::shared_ptr<ov::Node>& node) {
     return ov::is_type<ov::op::v0::Constant>(node) || ov::is_type<ov::op::util::ReadValueBase>(node) ||
@@ -44,36 +76,32 @@ bool holds_no_computation(const std::shared_ptr<ov::Node>& node) {
 
 }  // namespace
 
-size_t unet_up_block_count(const std::shared_ptr<const ov::Model>& unet) {
-    size_t count = 0;
-    for (const auto& node : unet->get_ordered_ops()) {
-        const Block b = block_of(node->get_friendly_name());
-        if (b.kind == Block::Up) count = std::max(count, b.index + 1);
-    }
-    return count;
-}
+size_t unet_up_layer_count(const std::shared_ptr<const ov::Model>& unet) { return up_layers(unet).size(); }
 
 std::shared_ptr<ov::Model> cut_deepcache_graphs(const std::shared_ptr<ov::Model>& unet, size_t branch) {
-    const size_t up_blocks = unet_up_block_count(unet);
-    if (up_blocks < 2) cannot_cut("no up blocks named __module.up_blocks.<i> (not a UNet2DConditionModel exported by optimum-intel?)");
-    if (branch > up_blocks - 2)
+    const std::vector<Layer> layers = up_layers(unet);
+    if (layers.size() < 2)
+        cannot_cut("no up-block layers named __module.up_blocks.<i>.resnets.<j> (not a UNet2DConditionModel exported by optimum-intel?)");
+    if (branch > layers.size() - 2)
         throw invalid_param("deepcache", "DeepCache branch " + std::to_string(branch) + " leaves no deep part: this UNet has " +
-                                             std::to_string(up_blocks) + " up blocks, so the branch is 0.." +
-                                             std::to_string(up_blocks - 2));
-    // The feature: what leaves up block `source` (the last one of the deep part) for anything outside it.
-    const size_t source = up_blocks - 2 - branch;
+                                             std::to_string(layers.size()) + " up-block layers, so the branch is 0.." +
+                                             std::to_string(layers.size() - 2));
+    // The feature: what leaves the deep part's last layer (`source`) for anything outside it.
+    const Layer source = layers[layers.size() - 2 - branch];
+    const auto in_source = [&](const ov::Node* node) { return layer_of(node->get_friendly_name(), layers) == source; };
     std::set<std::pair<std::string, size_t>> leaving;
+    // (The LoRA state variables of its layers stay out: they are inputs, and their Assign sinks no computation.)
     for (const auto& node : unet->get_ordered_ops()) {
-        if (!is_up_block(block_of(node->get_friendly_name()), source)) continue;
+        if (!in_source(node.get()) || holds_no_computation(node)) continue;
         for (const auto& output : node->outputs()) {
             if (!output.get_element_type().is_real()) continue;
             for (const auto& target : output.get_target_inputs())
-                if (!is_up_block(block_of(target.get_node()->get_friendly_name()), source))
+                if (!in_source(target.get_node()) && !holds_no_computation(target.get_node()->shared_from_this()))
                     leaving.emplace(node->get_friendly_name(), output.get_index());
         }
     }
-    if (leaving.size() != 1)
-        cannot_cut(std::to_string(leaving.size()) + " tensors leave up block " + std::to_string(source) + " (expected one)");
+    const std::string where = "up block " + std::to_string(source.first) + " layer " + std::to_string(source.second);
+    if (leaving.size() != 1) cannot_cut(std::to_string(leaving.size()) + " tensors leave " + where + " (expected one)");
     const auto& [producer_name, output_index] = *leaving.begin();
 
     // The shallow graph first, from a copy taken before the full graph gets its extra output.
@@ -84,23 +112,20 @@ std::shared_ptr<ov::Model> cut_deepcache_graphs(const std::shared_ptr<ov::Model>
         if (node->get_friendly_name() == producer_name) shallow_feature = node->output(output_index);
     auto parameter = std::make_shared<ov::op::v0::Parameter>(shallow_feature.get_element_type(), shallow_feature.get_partial_shape());
     parameter->set_friendly_name(kDeepCacheFeature);
-    parameter->output(0).set_names({kDeepCacheFeature});
     shallow_feature.replace(parameter->output(0));
+    parameter->output(0).set_names({kDeepCacheFeature});
     shallow->add_parameters({parameter});
     shallow->validate_nodes_and_infer_types();
     // Nothing of the deep part may be left: the shallow graph must not compute it again.
     for (const auto& node : shallow->get_ordered_ops()) {
         if (holds_no_computation(node)) continue;
-        const Block b = block_of(node->get_friendly_name());
-        const bool deep = b.kind == Block::Mid || (b.kind == Block::Down && b.index > branch) || (b.kind == Block::Up && b.index <= source);
-        if (deep) cannot_cut("the shallow part still needs " + node->get_friendly_name());
+        const std::optional<Layer> layer = layer_of(node->get_friendly_name(), layers);
+        if (place_of(node->get_friendly_name()).kind == Place::Mid || (layer && *layer <= source))
+            cannot_cut("the shallow part still needs " + node->get_friendly_name());
     }
 
     for (const auto& node : unet->get_ordered_ops())
-        if (node->get_friendly_name() == producer_name) {
-            ov::Output<ov::Node> feature = unet->add_output(node->output(output_index));
-            feature.set_names({kDeepCacheFeature});
-        }
+        if (node->get_friendly_name() == producer_name) unet->add_output(node->output(output_index)).set_names({kDeepCacheFeature});
     return shallow;
 }
 
