@@ -3,17 +3,19 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
-const { DiffusionModel } = require('..');
-const { fixture } = require('./helpers/paths');
+const path = require('path');
+const { DiffusionModel, DEMO_MODEL_DIR, DEMO_INPAINT_MODEL_DIR } = require('..');
+const { fixture, FIXTURES } = require('./helpers/paths');
 const { runOracle, compareRepeated, printTable, unrepeatable } = require('./helpers/oracle');
 const { toOracleRequest } = require('./helpers/cases');
-const { editInputs } = require('./helpers/images');
+const { editInputs, writePng, mask } = require('./helpers/images');
 
 const PROMPT = 'a cat on a sofa';
 
-async function runCases(rows, modelName, cases) {
-  const dir = fixture(modelName);
-  const oracle = await runOracle(cases.map((c) => toOracleRequest(c.task, dir, PROMPT, c.options, { image: c.image, mask: c.mask })));
+async function runCases(rows, modelName, cases, dir = fixture(modelName)) {
+  const oracle = await runOracle(
+    cases.map((c) => toOracleRequest(c.task, dir, c.prompt ?? PROMPT, c.options, { image: c.image, mask: c.mask })),
+  );
   const model = await DiffusionModel.load(dir);
   // Every case twice in a row, then the first case again after all the others.
   for (const [k, i] of [...cases.keys(), 0].entries()) {
@@ -33,10 +35,12 @@ async function runCases(rows, modelName, cases) {
 }
 
 function run(model, c) {
+  const prompt = c.prompt ?? PROMPT;
+  if (c.task === 'text2image') return model.text2image(prompt, c.options);
   const image = fs.readFileSync(c.image);
   return c.task === 'image2image'
-    ? model.image2image(PROMPT, image, c.options)
-    : model.inpaint(PROMPT, image, fs.readFileSync(c.mask), c.options);
+    ? model.image2image(prompt, image, c.options)
+    : model.inpaint(prompt, image, fs.readFileSync(c.mask), c.options);
 }
 
 test('image-to-image, inpainting and outpainting match openvino_genai pixel for pixel', async () => {
@@ -116,6 +120,54 @@ test('image-to-image, inpainting and outpainting match openvino_genai pixel for 
   await runCases(rows, 'sdxl-inpaint', inpaint());
 
   printTable('image-to-image / inpainting / outpainting parity (ours vs openvino_genai)', rows);
+  assert.deepEqual(
+    rows.filter((r) => r.maxDiff > 1),
+    [],
+    'cases over 1 (u8) apart',
+  );
+  assert.deepEqual(unrepeatable(rows), [], 'repeated calls gave different pixels');
+});
+
+test('the trained demo models (models/demo, models/demo-inpaint) match openvino_genai pixel for pixel', async () => {
+  // A drawn scene of the demo model's own data, and a box around the middle to repaint.
+  const image = path.join(FIXTURES, 'shapes', 'test-000.png');
+  const box = await writePng(
+    'demo-box-mask',
+    mask(128, 128, 3, (x, y) => (x > 32 && x < 96 && y > 32 && y < 96 ? 255 : 0)),
+    128,
+    128,
+    3,
+  );
+  const prompt = 'a big red circle on a white background';
+  const rows = [];
+  await runCases(
+    rows,
+    'demo',
+    [
+      {
+        name: 't2i 20 steps guidance 2',
+        task: 'text2image',
+        prompt,
+        options: { numInferenceSteps: 20, guidanceScale: 2, width: 128, height: 128 },
+      },
+      {
+        name: 't2i guidance 7.5 EULER_DISCRETE',
+        task: 'text2image',
+        prompt,
+        options: { numInferenceSteps: 8, scheduler: 'EULER_DISCRETE', seed: 7 },
+      },
+      { name: 'i2i strength=0.5', task: 'image2image', prompt, image, options: { numInferenceSteps: 10, guidanceScale: 2, strength: 0.5 } },
+      { name: 'inpaint', task: 'inpainting', prompt, image, mask: box, options: { numInferenceSteps: 10, guidanceScale: 2 } },
+    ],
+    DEMO_MODEL_DIR,
+  );
+  await runCases(
+    rows,
+    'demo-inpaint',
+    [{ name: 'inpaint', task: 'inpainting', prompt, image, mask: box, options: { numInferenceSteps: 10, guidanceScale: 2 } }],
+    DEMO_INPAINT_MODEL_DIR,
+  );
+  printTable('demo models: ours vs openvino_genai', rows);
   assert.deepEqual(
     rows.filter((r) => r.maxDiff > 1),
     [],
