@@ -149,6 +149,37 @@ test('server: --deepcache_interval loads the model with DeepCache and is the def
   assert.equal(image(byDefault), image(explicit), 'the flag is the default interval');
   assert.notEqual(image(byDefault), image(reference));
   assert.equal(image(uncached), image(reference), 'deepcache_interval 1: the uncached pixels');
+  // --deepcache_branch: a deeper cut; checked by the flag parser and by the engine (the fixture has 4 up layers: 0..2).
+  const { buildModelSettings, loadOptions } = require('../dist/server/settings');
+  assert.deepEqual(loadOptions(buildModelSettings({ deepcache_interval: '2', deepcache_branch: '1' })).deepcache, { branch: 1 });
+  assert.throws(() => buildModelSettings({ deepcache_branch: '1' }), /deepcache_branch needs --deepcache_interval/);
+  assert.throws(() => buildModelSettings({ deepcache_interval: '2', deepcache_branch: '-1' }), /deepcache_branch/);
+  const deep = await startCli([
+    '--model_name',
+    'sd15',
+    '--model_path',
+    fixture('sd15'),
+    '--deepcache_interval',
+    '2',
+    '--deepcache_branch',
+    '1',
+  ]);
+  await deep.stop();
+  const { runCli } = require('./helpers/server-http');
+  const tooDeep = await runCli([
+    '--rest_port',
+    '0',
+    '--model_name',
+    'sd15',
+    '--model_path',
+    fixture('sd15'),
+    '--deepcache_interval',
+    '2',
+    '--deepcache_branch',
+    '9',
+  ]);
+  assert.equal(tooDeep.status, 1, tooDeep.stdout + tooDeep.stderr);
+  assert.match(tooDeep.stdout + tooDeep.stderr, /branch 9 leaves no deep part/);
   const models = await (await fetch(`${cached.url}/v3/images/models`)).json();
   assert.equal(models.data.find((m) => m.id === 'sd15').default_deepcache_interval, 3);
   // Refused with OpenAI-shaped errors: on a model loaded without DeepCache, and out of range.

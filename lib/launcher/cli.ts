@@ -291,6 +291,12 @@ const FLAGS: Record<string, FlagSpec> = {
     group: 'image',
     help: 'UNet models: load with DeepCache; requests without deepcache_interval run the whole UNet every N-th step, the shallow part between (3 is common; 1 = no caching, requests may still ask). Not in OVMS.',
   },
+  deepcache_branch: {
+    kind: 'string',
+    arg: 'B',
+    group: 'image',
+    help: 'With --deepcache_interval: where the UNet is cut (0, the default: only the last up layer runs on cached steps, fastest; higher: more layers, slower, closer to the uncached image).',
+  },
   num_streams: { kind: 'string', arg: 'N', group: 'image', help: 'OpenVINO NUM_STREAMS.' },
   source_loras: {
     kind: 'string',

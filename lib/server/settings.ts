@@ -17,6 +17,7 @@ export const MODEL_OPTION_NAMES = [
   'max_num_inference_steps',
   'default_guidance_scale',
   'deepcache_interval',
+  'deepcache_branch',
   'num_streams',
   'source_loras',
   'max_concurrency',
@@ -46,6 +47,8 @@ export interface ModelSettings {
   maxNumInferenceSteps: number;
   /** Set: the UNet is loaded with DeepCache, and this is deepcache_interval when a request gives none. */
   deepcacheInterval?: number;
+  /** With deepcacheInterval: where DeepCache cuts the UNet (LoadOptions.deepcache.branch); default 0. */
+  deepcacheBranch?: number;
   /** With exactly one --resolution, the only n and guidance_scale a request may ask for. */
   staticNumImagesPerPrompt?: number;
   staticGuidanceScale?: number;
@@ -214,6 +217,10 @@ export function buildModelSettings(flags: ModelFlags): ModelSettings {
 
   const deepcacheInterval =
     flags.deepcache_interval !== undefined ? parsePositiveInt('deepcache_interval', flags.deepcache_interval) : undefined;
+  const deepcacheBranch =
+    flags.deepcache_branch !== undefined ? parseNonNegativeInt('deepcache_branch', flags.deepcache_branch) : undefined;
+  if (deepcacheBranch !== undefined && deepcacheInterval === undefined)
+    throw new Error('deepcache_branch needs --deepcache_interval (which loads the model with DeepCache)');
 
   return {
     device,
@@ -231,6 +238,7 @@ export function buildModelSettings(flags: ModelFlags): ModelSettings {
     maxNumInferenceSteps,
     defaultGuidanceScale,
     deepcacheInterval,
+    deepcacheBranch,
     staticNumImagesPerPrompt: resolutions.length === 1 ? (staticNumImagesPerPrompt ?? 1) : undefined,
     staticGuidanceScale: resolutions.length === 1 ? (staticGuidanceScale ?? STATIC_DEFAULT_GUIDANCE) : undefined,
     reshape:
@@ -256,7 +264,7 @@ export function loadOptions(settings: ModelSettings): LoadOptions {
   };
   if (settings.queueTimeoutMs > 0) options.queueTimeoutMs = settings.queueTimeoutMs;
   if (settings.reshape) options.reshape = settings.reshape;
-  if (settings.deepcacheInterval !== undefined) options.deepcache = true;
+  if (settings.deepcacheInterval !== undefined) options.deepcache = { branch: settings.deepcacheBranch ?? 0 };
   return options;
 }
 
