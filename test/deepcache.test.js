@@ -7,11 +7,14 @@
 // pixels differ) and take LoRA adapters in both graphs; bad options are refused. In BF16 inference precision (the CPU
 // plugin's default on CPUs with BF16) the exposed feature can change the CPU plugin's fusions around it, so there the
 // uncached pixels of a DeepCache-loaded model are only close to the plain model's (the last test; README "DeepCache").
-// The quality on the trained demo model is measured in bench/deepcache.js (judge accuracy, PSNR, speed).
+// Quality and speed are measured in bench/deepcache-quality.js (demo model: judge accuracy, PSNR) and bench/run.js
+// --cases deepcache (against openvino_genai).
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { DiffusionModel } = require('..');
+const { DiffusionModel, DEMO_MODEL_DIR } = require('..');
 const { fixture } = require('./helpers/paths');
+const { startCli, runCli } = require('./helpers/server-http');
+const { buildModelSettings, loadOptions } = require('../dist/server/settings');
 
 const CALL = { width: 64, height: 64, numInferenceSteps: 9, seed: 11 };
 const PROMPT = 'a red square on a blue background';
@@ -88,7 +91,7 @@ test('DeepCache with static shapes', async () => {
 
 test('DeepCache: deeper branches, and what is refused', async () => {
   // The demo model's UNet has three up blocks of two layers: branches 0..4 cut it; 5 would leave no deep part.
-  const demo = require('..').DEMO_MODEL_DIR;
+  const demo = DEMO_MODEL_DIR;
   const deeper = await DiffusionModel.load(demo, { deepcache: { branch: 3 } });
   try {
     const call = { width: 64, height: 64, numInferenceSteps: 6, seed: 1, deepcacheInterval: 2 };
@@ -127,10 +130,11 @@ test('DeepCache: deeper branches, and what is refused', async () => {
 });
 
 test('server: --deepcache_interval loads the model with DeepCache and is the default of deepcache_interval', async (t) => {
-  const { startCli } = require('./helpers/server-http');
+  // The CLI arguments serving the sd15 fixture as 'sd15', with more flags.
+  const sd15 = (...flags) => ['--model_name', 'sd15', '--model_path', fixture('sd15'), ...flags];
   const f32 = ['--plugin_config', JSON.stringify(F32.properties)];
-  const cached = await startCli(['--model_name', 'sd15', '--model_path', fixture('sd15'), '--deepcache_interval', '3', ...f32]);
-  const plain = await startCli(['--model_name', 'sd15', '--model_path', fixture('sd15'), ...f32]);
+  const cached = await startCli(sd15('--deepcache_interval', '3', ...f32));
+  const plain = await startCli(sd15(...f32));
   t.after(() => Promise.all([cached.stop(), plain.stop()]));
   const generate = async (server, extra) => {
     const res = await fetch(`${server.url}/v3/images/generations`, {
@@ -150,34 +154,12 @@ test('server: --deepcache_interval loads the model with DeepCache and is the def
   assert.notEqual(image(byDefault), image(reference));
   assert.equal(image(uncached), image(reference), 'deepcache_interval 1: the uncached pixels');
   // --deepcache_branch: a deeper cut; checked by the flag parser and by the engine (the fixture has 4 up layers: 0..2).
-  const { buildModelSettings, loadOptions } = require('../dist/server/settings');
   assert.deepEqual(loadOptions(buildModelSettings({ deepcache_interval: '2', deepcache_branch: '1' })).deepcache, { branch: 1 });
   assert.throws(() => buildModelSettings({ deepcache_branch: '1' }), /deepcache_branch needs --deepcache_interval/);
   assert.throws(() => buildModelSettings({ deepcache_interval: '2', deepcache_branch: '-1' }), /deepcache_branch/);
-  const deep = await startCli([
-    '--model_name',
-    'sd15',
-    '--model_path',
-    fixture('sd15'),
-    '--deepcache_interval',
-    '2',
-    '--deepcache_branch',
-    '1',
-  ]);
+  const deep = await startCli(sd15('--deepcache_interval', '2', '--deepcache_branch', '1'));
   await deep.stop();
-  const { runCli } = require('./helpers/server-http');
-  const tooDeep = await runCli([
-    '--rest_port',
-    '0',
-    '--model_name',
-    'sd15',
-    '--model_path',
-    fixture('sd15'),
-    '--deepcache_interval',
-    '2',
-    '--deepcache_branch',
-    '9',
-  ]);
+  const tooDeep = await runCli(['--rest_port', '0', ...sd15('--deepcache_interval', '2', '--deepcache_branch', '9')]);
   assert.equal(tooDeep.status, 1, tooDeep.stdout + tooDeep.stderr);
   assert.match(tooDeep.stdout + tooDeep.stderr, /branch 9 leaves no deep part/);
   const models = await (await fetch(`${cached.url}/v3/images/models`)).json();
