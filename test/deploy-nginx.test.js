@@ -5,9 +5,9 @@
 // endpoints: it asks each replica's readiness route (the chart's readinessProbe path) and writes the ready ones into
 // nginx's upstream, as ingress-nginx does from the Endpoints. Checked: requests spread over the ready replicas; a
 // live replica whose model is still loading (held by a FIFO in place of its model_index.json) gets no traffic, then
-// joins once ready; SSE events pass through before the stream ends; a full queue's 429 reaches the client; SIGTERM
-// on a replica with work in flight loses no request. Every process is killed on the way out, and each step has a
-// timeout.
+// joins once ready; SSE events pass through before the stream ends; a full queue's 429 reaches the client; a replica
+// deleted with work in flight, in the chart's order (out of the endpoints, preStop sleep, SIGTERM), loses no request.
+// Every process is killed on the way out, and each step has a timeout.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
@@ -237,10 +237,12 @@ test('nginx in front of three replicas, configured like the chart Ingress', { sk
   held = startHeldReplica(dir, await freePort());
   nginx = new Nginx(dir, await freePort());
   const all = () => [...replicas.map((r) => r.port), held.port];
-  // The endpoints controller: the ready replicas, by the chart's readiness route.
+  // The endpoints controller: the ready replicas, by the chart's readiness route; a terminating pod is dropped whatever
+  // its readiness says.
+  const terminating = new Set();
   const syncEndpoints = async () => {
     const ready = [];
-    for (const port of all()) if ((await readyz(port)) === 200) ready.push(port);
+    for (const port of all()) if (!terminating.has(port) && (await readyz(port)) === 200) ready.push(port);
     await nginx.setEndpoints(ready);
     return ready;
   };
@@ -253,12 +255,18 @@ test('nginx in front of three replicas, configured like the chart Ingress', { sk
   };
   await waitFor('the held replica to listen', async () => (await readyz(held.port)) !== 0, 30000);
 
-  /** Runs a subtest's checks; a failure carries what the held replica and nginx printed (CI shows only the message). */
+  /** Runs a subtest's checks; a failure carries what the replicas and nginx printed (CI shows only the message). */
   const explained = (fn) => async () => {
     try {
       await fn();
     } catch (error) {
-      error.message += `\n--- held replica (port ${held.port}):\n${held.output().slice(-2000)}\n--- nginx:\n${nginx.stderr ?? ''}`;
+      const tail = (text) => text.slice(-1500);
+      const errorLog = fs.existsSync(path.join(dir, 'logs', 'error.log'))
+        ? fs.readFileSync(path.join(dir, 'logs', 'error.log'), 'utf8')
+        : '';
+      for (const r of replicas.includes(held) ? replicas : [...replicas, held])
+        error.message += `\n--- replica on port ${r.port}:\n${tail(r.output())}`;
+      error.message += `\n--- nginx stderr:\n${nginx.stderr ?? ''}\n--- nginx error.log:\n${tail(errorLog)}`;
       throw error;
     }
   };
@@ -309,55 +317,68 @@ test('nginx in front of three replicas, configured like the chart Ingress', { sk
     return { first, ended };
   };
 
-  await t.test('SSE events pass through nginx before the stream ends', async () => {
-    // Unbuffered: the first preview reaches the client well before the end.
-    const { first, ended } = await streamTimes(nginx.url);
-    assert.ok(ended - first > 0.2 * ended && ended - first > 100, `first preview at ${first.toFixed(0)} ms, end at ${ended.toFixed(0)} ms`);
-    // No control here: nginx 1.22 with proxy_buffering on (and X-Accel-Buffering ignored) passed these events early
-    // too when tried (first preview at 401 ms of 1156 ms), so this checks the whole path, not one directive.
-  });
+  await t.test(
+    'SSE events pass through nginx before the stream ends',
+    explained(async () => {
+      // Unbuffered: the first preview reaches the client well before the end.
+      const { first, ended } = await streamTimes(nginx.url);
+      assert.ok(
+        ended - first > 0.2 * ended && ended - first > 100,
+        `first preview at ${first.toFixed(0)} ms, end at ${ended.toFixed(0)} ms`,
+      );
+      // No control here: nginx 1.22 with proxy_buffering on (and X-Accel-Buffering ignored) passed these events early
+      // too when tried (first preview at 401 ms of 1156 ms), so this checks the whole path, not one directive.
+    }),
+  );
 
-  await t.test("a full queue's 429 reaches the client with Retry-After", async () => {
-    // Three replicas, each one running and three waiting: of 16 concurrent requests, 4 or more find a full queue.
-    const answers = await Promise.all(Array.from({ length: 16 }, () => generate(nginx.url, LONG)));
-    const full = answers.filter((a) => a.status === 429);
-    assert.equal(answers.filter((a) => a.status === 200).length + full.length, 16, JSON.stringify(answers.map((a) => a.status)));
-    assert.ok(full.length >= 1, `statuses: ${answers.map((a) => a.status)}`);
-    for (const a of full) {
-      assert.equal(a.json.error.code, 'queue_full');
-      assert.match(a.retryAfter ?? '', /^\d+$/);
-    }
-  });
+  await t.test(
+    "a full queue's 429 reaches the client with Retry-After",
+    explained(async () => {
+      // Three replicas, each one running and three waiting: of 16 concurrent requests, 4 or more find a full queue.
+      const answers = await Promise.all(Array.from({ length: 16 }, () => generate(nginx.url, LONG)));
+      const full = answers.filter((a) => a.status === 429);
+      assert.equal(answers.filter((a) => a.status === 200).length + full.length, 16, JSON.stringify(answers.map((a) => a.status)));
+      assert.ok(full.length >= 1, `statuses: ${answers.map((a) => a.status)}`);
+      for (const a of full) {
+        assert.equal(a.json.error.code, 'queue_full');
+        assert.match(a.retryAfter ?? '', /^\d+$/);
+      }
+    }),
+  );
 
-  await t.test('SIGTERM on a replica with work in flight loses no request', async () => {
-    const victim = replicas[1];
-    // A long generation on each replica, then SIGTERM one, then more requests (within the survivors' queues).
-    const first = Array.from({ length: 3 }, () => generate(nginx.url, LONG));
-    await waitFor(
-      'the victim to be busy',
-      async () => /ov_diffusion_running_jobs\{model="[^"]+"\} 1/.test(await metrics(victim.port)),
-      20000,
-    );
-    const exited = new Promise((resolve) => victim.child.once('exit', (code, signal) => resolve({ code, signal })));
-    victim.child.kill('SIGTERM');
-    // The endpoints drop it (its readiness fails); requests sent meanwhile are retried by nginx on connection errors.
-    const during = Array.from({ length: 3 }, () => generate(nginx.url, QUICK));
-    const ready = await syncEndpoints();
-    assert.ok(!ready.includes(victim.port));
-    // Then one at a time (each survivor holds at most 1 running + 3 queued: more would be a 429, not a loss).
-    const answers = await Promise.all([...first, ...during]);
-    for (let i = 0; i < 3; i++) answers.push(await generate(nginx.url, QUICK));
-    assert.deepEqual(
-      answers.map((a) => a.status),
-      answers.map(() => 200),
-      JSON.stringify(answers.map((a) => [a.status, a.upstream, a.json.error?.code])),
-    );
-    assert.ok(
-      answers.some((a) => a.upstream?.endsWith(`:${victim.port}`)),
-      'the victim finished work it had when SIGTERM came',
-    );
-    const { code } = await exited;
-    assert.equal(code, 0, victim.output());
-    assert.doesNotMatch(victim.output(), /cancelled \d+ request/);
-  });
+  await t.test(
+    "a replica deleted with work in flight, in the chart's order (endpoints, preStop, SIGTERM), loses no request",
+    explained(async () => {
+      const victim = replicas[1];
+      // A long generation on each replica (long enough to outlast the preStop sleep below).
+      const first = Array.from({ length: 3 }, () => generate(nginx.url, { ...LONG, num_inference_steps: 60 }));
+      await waitFor(
+        'the victim to be busy',
+        async () => /ov_diffusion_running_jobs\{model="[^"]+"\} 1/.test(await metrics(victim.port)),
+        20000,
+      );
+      // The pod is deleted: the endpoints drop it at once (terminating), while the kubelet runs the chart's preStop
+      // sleep (server.preStopSleepSeconds) and only then sends SIGTERM. Requests sent meanwhile go to the others.
+      terminating.add(victim.port);
+      assert.ok(!(await syncEndpoints()).includes(victim.port));
+      const during = Array.from({ length: 3 }, () => generate(nginx.url, QUICK));
+      await sleep(500);
+      assert.match(await metrics(victim.port), /ov_diffusion_running_jobs\{model="[^"]+"\} 1/, 'still busy at SIGTERM');
+      const exited = new Promise((resolve) => victim.child.once('exit', (code, signal) => resolve({ code, signal })));
+      victim.child.kill('SIGTERM');
+      // Then one at a time (each survivor holds at most 1 running + 3 queued: more would be a 429, not a loss).
+      const answers = await Promise.all([...first, ...during]);
+      for (let i = 0; i < 3; i++) answers.push(await generate(nginx.url, QUICK));
+      assert.deepEqual(
+        answers.map((a) => a.status),
+        answers.map(() => 200),
+        JSON.stringify(answers.map((a) => [a.status, a.upstream, a.json.error?.code])),
+      );
+      const byVictim = answers.filter((a) => a.upstream?.endsWith(`:${victim.port}`));
+      assert.equal(byVictim.length, 1, 'the victim finished the work it had when SIGTERM came, and was sent no more');
+      const { code } = await exited;
+      assert.equal(code, 0, victim.output());
+      assert.doesNotMatch(victim.output(), /cancelled \d+ request/);
+    }),
+  );
 });
