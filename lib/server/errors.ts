@@ -86,6 +86,9 @@ export function fromLibraryError(error: OvDiffusionError): ApiError {
       return new ApiError(499, 'the request was cancelled', null, 'cancelled');
     case 'ERR_DISPOSED':
       return new ApiError(503, 'the model is being unloaded', null, 'model_unavailable');
+    case 'ERR_MODEL_CHANGED':
+      // Not the client's doing, and the same on every try until the model is loaded again (restart).
+      return new ApiError(503, `the model cannot run: ${error.message}`, null, 'model_changed');
     case 'ERR_QUEUE_FULL':
       return new ApiError(429, `the model is busy: ${error.message}; try again later`, null, 'queue_full');
     case 'ERR_QUEUE_TIMEOUT':

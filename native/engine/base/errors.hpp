@@ -9,6 +9,7 @@ enum class ErrorCode {
     InvalidArgument,   // a parameter the caller passed is out of range or malformed
     ModelNotFound,     // a model folder or one of its files is missing
     UnsupportedModel,  // the folder exists but holds a model class/config we do not run
+    ModelChanged,      // a loaded model's weight file was changed in place on disk (base/weight_files.hpp)
     Runtime,           // OpenVINO failed (compile, infer, device)
     Aborted,           // the caller cancelled
     Disposed,          // the object was released before the call
@@ -20,6 +21,7 @@ inline const char* error_code_name(ErrorCode code) {
         case ErrorCode::InvalidArgument: return "ERR_INVALID_ARGUMENT";
         case ErrorCode::ModelNotFound: return "ERR_MODEL_NOT_FOUND";
         case ErrorCode::UnsupportedModel: return "ERR_UNSUPPORTED_MODEL";
+        case ErrorCode::ModelChanged: return "ERR_MODEL_CHANGED";
         case ErrorCode::Runtime: return "ERR_RUNTIME";
         case ErrorCode::Aborted: return "ERR_ABORTED";
         case ErrorCode::Disposed: return "ERR_DISPOSED";

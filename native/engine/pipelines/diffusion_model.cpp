@@ -2,6 +2,12 @@
 
 namespace ovd {
 
+GenerationResult DiffusionModel::generate(Task task, const GenerationParams& params, const ImageInputs& images,
+                                          const GenerationControl& control) const {
+    weight_files_.check_unchanged();
+    return run(task, params, images, control);
+}
+
 ov::Tensor DiffusionModel::preview(const ov::Tensor& latent, PreviewMode mode) const {
     if (mode == PreviewMode::Full) return decode(latent);
     std::shared_ptr<const LatentPreview> map;

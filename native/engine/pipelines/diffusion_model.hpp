@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/openvino_core.hpp"
+#include "base/weight_files.hpp"
 #include "models/latent_preview.hpp"
 #include "pipelines/generation_params.hpp"
 
@@ -79,8 +80,8 @@ class DiffusionModel {
 public:
     virtual ~DiffusionModel() = default;
 
-    virtual GenerationResult generate(Task task, const GenerationParams& params, const ImageInputs& images,
-                                      const GenerationControl& control) const = 0;
+    // Runs the call; first refuses (ERR_MODEL_CHANGED) if a weight file was changed in place since the load.
+    GenerationResult generate(Task task, const GenerationParams& params, const ImageInputs& images, const GenerationControl& control) const;
     // Decodes a latent (e.g. one passed to a step callback) to RGB u8 images.
     virtual ov::Tensor decode(const ov::Tensor& latent) const = 0;
     // A preview of a step callback's latent, RGB u8 [N,H,W,3] at the image size. Full decodes it; Fast renders it with
@@ -99,12 +100,17 @@ public:
     const std::vector<std::string>& schedulers() const { return schedulers_; }
 
 protected:
+    // The family's generation, behind generate()'s checks.
+    virtual GenerationResult run(Task task, const GenerationParams& params, const ImageInputs& images,
+                                 const GenerationControl& control) const = 0;
+
     std::string class_name_;
     double load_ms_ = 0;
     std::vector<AdapterReport> adapter_report_;
     std::vector<std::string> schedulers_;
 
 private:
+    WeightFiles weight_files_;
     mutable std::mutex preview_mutex_;
     mutable std::shared_ptr<const LatentPreview> preview_map_;
     friend std::shared_ptr<DiffusionModel> load_diffusion_model(const std::string&, const LoadConfig&);

@@ -160,8 +160,8 @@ ResolvedParams FluxPipeline::resolve(Task task, const GenerationParams& p, const
     return r;
 }
 
-GenerationResult FluxPipeline::generate(Task task, const GenerationParams& params, const ImageInputs& images,
-                                        const GenerationControl& control) const {
+GenerationResult FluxPipeline::run(Task task, const GenerationParams& params, const ImageInputs& images,
+                                   const GenerationControl& control) const {
     const auto start = Clock::now();
     size_t max_sequence_length = 0;
     const ResolvedParams r = resolve(task, params, images, max_sequence_length);

@@ -18,8 +18,6 @@ class FluxPipeline : public DiffusionModel {
 public:
     FluxPipeline(const ModelFolder& folder, const LoadConfig& load_config);
 
-    GenerationResult generate(Task task, const GenerationParams& params, const ImageInputs& images,
-                              const GenerationControl& control) const override;
     // Takes an unpacked latent [N,C,h,w], which is also what the step callback receives.
     ov::Tensor decode(const ov::Tensor& latent) const override;
     bool supports(Task task) const override;
@@ -27,6 +25,10 @@ public:
 
     bool is_fill() const { return fill_; }
     bool has_guidance_embeds() const { return guidance_embeds_; }
+
+protected:
+    GenerationResult run(Task task, const GenerationParams& params, const ImageInputs& images,
+                         const GenerationControl& control) const override;
 
 private:
     ResolvedParams resolve(Task task, const GenerationParams& params, const ImageInputs& images, size_t& max_sequence_length) const;

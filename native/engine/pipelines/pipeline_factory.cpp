@@ -13,6 +13,8 @@ namespace ovd {
 std::shared_ptr<DiffusionModel> load_diffusion_model(const std::string& model_dir, const LoadConfig& load_config) {
     const auto start = Clock::now();
     const ModelFolder folder = ModelFolder::open(model_dir);
+    // Before anything is read: a file changed during the load is then caught by the first call too.
+    WeightFiles weight_files = WeightFiles::snapshot(folder.root());
     const std::string& cls = folder.class_name();
     std::shared_ptr<DiffusionModel> pipeline;
     const bool unet_family = cls == "StableDiffusionPipeline" || cls == "LatentConsistencyModelPipeline" ||
@@ -33,6 +35,7 @@ std::shared_ptr<DiffusionModel> load_diffusion_model(const std::string& model_di
                           folder.root().string() + "/model_index.json: unsupported pipeline class '" + cls + "'");
     }
     pipeline->class_name_ = cls;
+    pipeline->weight_files_ = std::move(weight_files);
     // The pipeline has checked its scheduler config; its class says which kind of scheduler the model runs.
     pipeline->schedulers_ =
         scheduler_names_for_class(folder.json("scheduler/scheduler_config.json").get_or<std::string>("_class_name", ""));

@@ -181,8 +181,8 @@ StableDiffusion3Pipeline::Conditioning StableDiffusion3Pipeline::encode_prompts(
     return {repeat_rows(hidden, r.batch), repeat_rows(pooled, r.batch)};
 }
 
-GenerationResult StableDiffusion3Pipeline::generate(Task task, const GenerationParams& params, const ImageInputs& images,
-                                                    const GenerationControl& control) const {
+GenerationResult StableDiffusion3Pipeline::run(Task task, const GenerationParams& params, const ImageInputs& images,
+                                               const GenerationControl& control) const {
     const auto start = Clock::now();
     bool do_cfg = false;
     size_t max_sequence_length = 0;

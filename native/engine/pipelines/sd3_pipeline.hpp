@@ -17,13 +17,15 @@ class StableDiffusion3Pipeline : public DiffusionModel {
 public:
     StableDiffusion3Pipeline(const ModelFolder& folder, const LoadConfig& load_config);
 
-    GenerationResult generate(Task task, const GenerationParams& params, const ImageInputs& images,
-                              const GenerationControl& control) const override;
     ov::Tensor decode(const ov::Tensor& latent) const override { return vae_->decode(latent); }
     bool supports(Task task) const override;
     CallShape validate(Task task, const GenerationParams& params, const ImageInputs& images) const override;
 
     bool has_t5() const { return t5_ != nullptr; }
+
+protected:
+    GenerationResult run(Task task, const GenerationParams& params, const ImageInputs& images,
+                         const GenerationControl& control) const override;
 
 private:
     struct Conditioning;  // encoder_hidden_states and pooled_projections, rows [negative x N ; positive x N]

@@ -271,8 +271,8 @@ StableDiffusionPipeline::InitialState StableDiffusionPipeline::prepare_latents(c
     return state;
 }
 
-GenerationResult StableDiffusionPipeline::generate(Task task, const GenerationParams& params, const ImageInputs& images,
-                                                   const GenerationControl& control) const {
+GenerationResult StableDiffusionPipeline::run(Task task, const GenerationParams& params, const ImageInputs& images,
+                                              const GenerationControl& control) const {
     const auto start = Clock::now();
     const Resolved r = resolve(task, params, images);
 

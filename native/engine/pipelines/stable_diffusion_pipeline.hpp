@@ -14,11 +14,13 @@ class StableDiffusionPipeline : public DiffusionModel {
 public:
     StableDiffusionPipeline(const ModelFolder& folder, const LoadConfig& load_config);
 
-    GenerationResult generate(Task task, const GenerationParams& params, const ImageInputs& images,
-                              const GenerationControl& control) const override;
     ov::Tensor decode(const ov::Tensor& latent) const override { return vae_->decode(latent); }
     bool supports(Task task) const override;
     CallShape validate(Task task, const GenerationParams& params, const ImageInputs& images) const override;
+
+protected:
+    GenerationResult run(Task task, const GenerationParams& params, const ImageInputs& images,
+                         const GenerationControl& control) const override;
 
 private:
     struct Resolved;          // params with the model's defaults filled in

@@ -137,8 +137,8 @@ ResolvedParams ZImagePipeline::resolve(Task task, const GenerationParams& p, con
     return r;
 }
 
-GenerationResult ZImagePipeline::generate(Task task, const GenerationParams& params, const ImageInputs& images,
-                                          const GenerationControl& control) const {
+GenerationResult ZImagePipeline::run(Task task, const GenerationParams& params, const ImageInputs& images,
+                                     const GenerationControl& control) const {
     const auto start = Clock::now();
     size_t max_sequence_length = 0;
     const ResolvedParams r = resolve(task, params, images, max_sequence_length);

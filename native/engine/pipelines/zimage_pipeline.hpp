@@ -16,11 +16,13 @@ class ZImagePipeline : public DiffusionModel {
 public:
     ZImagePipeline(const ModelFolder& folder, const LoadConfig& load_config);
 
-    GenerationResult generate(Task task, const GenerationParams& params, const ImageInputs& images,
-                              const GenerationControl& control) const override;
     ov::Tensor decode(const ov::Tensor& latent) const override;
     bool supports(Task task) const override;
     CallShape validate(Task task, const GenerationParams& params, const ImageInputs& images) const override;
+
+protected:
+    GenerationResult run(Task task, const GenerationParams& params, const ImageInputs& images,
+                         const GenerationControl& control) const override;
 
 private:
     ResolvedParams resolve(Task task, const GenerationParams& params, const ImageInputs& images, size_t& max_sequence_length) const;
