@@ -76,8 +76,6 @@ bool holds_no_computation(const std::shared_ptr<ov::Node>& node) {
 
 }  // namespace
 
-size_t unet_up_layer_count(const std::shared_ptr<const ov::Model>& unet) { return up_layers(unet).size(); }
-
 std::shared_ptr<ov::Model> cut_deepcache_graphs(const std::shared_ptr<ov::Model>& unet, size_t branch) {
     const std::vector<Layer> layers = up_layers(unet);
     if (layers.size() < 2)
@@ -89,27 +87,28 @@ std::shared_ptr<ov::Model> cut_deepcache_graphs(const std::shared_ptr<ov::Model>
     // The feature: what leaves the deep part's last layer (`source`) for anything outside it.
     const Layer source = layers[layers.size() - 2 - branch];
     const auto in_source = [&](const ov::Node* node) { return layer_of(node->get_friendly_name(), layers) == source; };
-    std::set<std::pair<std::string, size_t>> leaving;
+    std::set<ov::Output<ov::Node>> leaving;
     // (The LoRA state variables of its layers stay out: they are inputs, and their Assign sinks no computation.)
     for (const auto& node : unet->get_ordered_ops()) {
         if (!in_source(node.get()) || holds_no_computation(node)) continue;
         for (const auto& output : node->outputs()) {
             if (!output.get_element_type().is_real()) continue;
             for (const auto& target : output.get_target_inputs())
-                if (!in_source(target.get_node()) && !holds_no_computation(target.get_node()->shared_from_this()))
-                    leaving.emplace(node->get_friendly_name(), output.get_index());
+                if (!in_source(target.get_node()) && !holds_no_computation(target.get_node()->shared_from_this())) leaving.insert(output);
         }
     }
     const std::string where = "up block " + std::to_string(source.first) + " layer " + std::to_string(source.second);
     if (leaving.size() != 1) cannot_cut(std::to_string(leaving.size()) + " tensors leave " + where + " (expected one)");
-    const auto& [producer_name, output_index] = *leaving.begin();
+    const ov::Output<ov::Node> feature = *leaving.begin();
+    const std::string producer_name = feature.get_node()->get_friendly_name();
 
     // The shallow graph first, from a copy taken before the full graph gets its extra output.
     const std::shared_ptr<ov::Model> shallow = unet->clone();
     shallow->set_friendly_name("unet_deepcache_shallow");
+    // The clone's own copy of the producer, found by its name.
     ov::Output<ov::Node> shallow_feature;
     for (const auto& node : shallow->get_ordered_ops())
-        if (node->get_friendly_name() == producer_name) shallow_feature = node->output(output_index);
+        if (node->get_friendly_name() == producer_name) shallow_feature = node->output(feature.get_index());
     auto parameter = std::make_shared<ov::op::v0::Parameter>(shallow_feature.get_element_type(), shallow_feature.get_partial_shape());
     parameter->set_friendly_name(kDeepCacheFeature);
     shallow_feature.replace(parameter->output(0));
@@ -124,8 +123,7 @@ std::shared_ptr<ov::Model> cut_deepcache_graphs(const std::shared_ptr<ov::Model>
             cannot_cut("the shallow part still needs " + node->get_friendly_name());
     }
 
-    for (const auto& node : unet->get_ordered_ops())
-        if (node->get_friendly_name() == producer_name) unet->add_output(node->output(output_index)).set_names({kDeepCacheFeature});
+    unet->add_output(feature).set_names({kDeepCacheFeature});
     return shallow;
 }
 

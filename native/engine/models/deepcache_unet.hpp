@@ -28,7 +28,4 @@ inline constexpr const char* kDeepCacheFeature = "deepcache_feature";
 // EngineError(UnsupportedModel) when the UNet's layers cannot be found or `branch` leaves no deep part.
 std::shared_ptr<ov::Model> cut_deepcache_graphs(const std::shared_ptr<ov::Model>& unet, size_t branch);
 
-// The layers of an exported UNet's up path (from its node names); 0 when not found. The branch is 0..count-2.
-size_t unet_up_layer_count(const std::shared_ptr<const ov::Model>& unet);
-
 }  // namespace ovd
