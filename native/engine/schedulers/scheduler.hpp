@@ -221,6 +221,33 @@ struct EulerState {
     void add_noise(float* init_latent, const float* noise, size_t count, int64_t timestep) const;
 };
 
+// What EulerDiscrete and EulerAncestralDiscrete share: the sigma schedule and step counter, the config fields they read
+// alike, the model input divided by sqrt(sigma^2 + 1), and noise added at a timestep's sigma.
+class EulerFamilyScheduler : public Scheduler {
+public:
+    std::vector<int64_t> timesteps() const override { return m_state.timesteps; }
+    float init_noise_sigma() const override;
+    // Like the oracle, the scheduler's own step counter picks sigma; step_index is not used.
+    void scale_model_input(float* latent, size_t count, size_t) override {
+        divide_by_sigma_norm(latent, count, m_state.sigmas[m_state.current_index()]);
+    }
+    void add_noise(float* init_latent, const float* noise, size_t count, int64_t timestep) const override {
+        m_state.add_noise(init_latent, noise, count, timestep);
+    }
+
+protected:
+    // EulerDiscrete takes init_noise_sigma's root in float, EulerAncestral in double (as the oracle).
+    EulerFamilyScheduler(const ConfigReader& reader, BetaSchedule default_schedule, bool init_sigma_in_double);
+
+    EulerState m_state;
+    PredictionType m_prediction;
+    TimestepSpacing m_spacing;
+    size_t m_steps_offset;
+
+private:
+    bool m_init_sigma_in_double;
+};
+
 std::unique_ptr<Scheduler> make_ddim(const ConfigReader& reader);
 std::unique_ptr<Scheduler> make_euler_discrete(const ConfigReader& reader);
 std::unique_ptr<Scheduler> make_euler_ancestral_discrete(const ConfigReader& reader);

@@ -398,6 +398,20 @@ void EulerState::set_timesteps(TimestepSpacing spacing, size_t num_inference_ste
 
 float EulerState::max_sigma() const { return *std::max_element(sigmas.begin(), sigmas.end()); }
 
+EulerFamilyScheduler::EulerFamilyScheduler(const ConfigReader& reader, BetaSchedule default_schedule, bool init_sigma_in_double)
+    : m_state(euler_family_alphas(reader, default_schedule)),
+      m_prediction(reader.prediction_type(PredictionType::Epsilon)),
+      m_spacing(reader.timestep_spacing(TimestepSpacing::Leading)),
+      m_steps_offset(reader.get<size_t>("steps_offset", 0)),
+      m_init_sigma_in_double(init_sigma_in_double) {}
+
+float EulerFamilyScheduler::init_noise_sigma() const {
+    const float max_sigma = m_state.max_sigma();
+    if (m_spacing != TimestepSpacing::Leading) return max_sigma;
+    if (m_init_sigma_in_double) return static_cast<float>(std::sqrt(std::pow(static_cast<double>(max_sigma), 2) + 1));
+    return std::sqrt(max_sigma * max_sigma + 1);
+}
+
 size_t EulerState::current_index() {
     if (step_index == -1) step_index = begin_index;
     if (step_index < 0 || static_cast<size_t>(step_index) + 1 >= sigmas.size())

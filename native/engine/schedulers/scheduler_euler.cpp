@@ -7,13 +7,10 @@ namespace ovd {
 namespace detail {
 namespace {
 
-class EulerDiscreteScheduler final : public Scheduler {
+class EulerDiscreteScheduler final : public EulerFamilyScheduler {
 public:
     explicit EulerDiscreteScheduler(const ConfigReader& reader)
-        : m_state(euler_family_alphas(reader, BetaSchedule::ScaledLinear)),
-          m_prediction(reader.prediction_type(PredictionType::Epsilon)),
-          m_spacing(reader.timestep_spacing(TimestepSpacing::Leading)),
-          m_steps_offset(reader.get<size_t>("steps_offset", 0)),
+        : EulerFamilyScheduler(reader, BetaSchedule::ScaledLinear, false),
           m_log_linear(reader.enum_string("interpolation_type", "linear", {"linear", "log_linear"}) == "log_linear"),
           m_final_sigma_min(reader.enum_string("final_sigmas_type", "zero", {"zero", "sigma_min"}) == "sigma_min") {
         for (const char* key : {"use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas"})
@@ -27,19 +24,6 @@ public:
 
     void set_timesteps(size_t num_inference_steps, float strength) override {
         m_state.set_timesteps(m_spacing, num_inference_steps, m_steps_offset, strength, m_log_linear, m_final_sigma_min);
-    }
-
-    std::vector<int64_t> timesteps() const override { return m_state.timesteps; }
-
-    float init_noise_sigma() const override {
-        const float max_sigma = m_state.max_sigma();
-        if (m_spacing != TimestepSpacing::Leading) return max_sigma;
-        return std::sqrt(max_sigma * max_sigma + 1);  // float here, unlike EulerAncestral
-    }
-
-    // Like the oracle, the scheduler's own step counter picks sigma; step_index is not used.
-    void scale_model_input(float* latent, size_t count, size_t) override {
-        divide_by_sigma_norm(latent, count, m_state.sigmas[m_state.current_index()]);
     }
 
     StepResult step(const float* noise_pred, const float* latent, size_t count, size_t, RandomGenerator&) override {
@@ -66,15 +50,7 @@ public:
         return result;
     }
 
-    void add_noise(float* init_latent, const float* noise, size_t count, int64_t timestep) const override {
-        m_state.add_noise(init_latent, noise, count, timestep);
-    }
-
 private:
-    EulerState m_state;
-    PredictionType m_prediction;
-    TimestepSpacing m_spacing;
-    size_t m_steps_offset;
     bool m_log_linear, m_final_sigma_min;
 };
 

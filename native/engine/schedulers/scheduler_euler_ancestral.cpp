@@ -8,13 +8,9 @@ namespace ovd {
 namespace detail {
 namespace {
 
-class EulerAncestralDiscreteScheduler final : public Scheduler {
+class EulerAncestralDiscreteScheduler final : public EulerFamilyScheduler {
 public:
-    explicit EulerAncestralDiscreteScheduler(const ConfigReader& reader)
-        : m_state(euler_family_alphas(reader, BetaSchedule::Linear)),
-          m_prediction(reader.prediction_type(PredictionType::Epsilon)),
-          m_spacing(reader.timestep_spacing(TimestepSpacing::Leading)),
-          m_steps_offset(reader.get<size_t>("steps_offset", 0)) {
+    explicit EulerAncestralDiscreteScheduler(const ConfigReader& reader) : EulerFamilyScheduler(reader, BetaSchedule::Linear, true) {
         if (m_prediction == PredictionType::Sample)
             reader.invalid("prediction_type", "'sample' is not supported by EulerAncestralDiscrete (use 'epsilon' or 'v_prediction')");
     }
@@ -23,18 +19,6 @@ public:
 
     void set_timesteps(size_t num_inference_steps, float strength) override {
         m_state.set_timesteps(m_spacing, num_inference_steps, m_steps_offset, strength, false, false);
-    }
-
-    std::vector<int64_t> timesteps() const override { return m_state.timesteps; }
-
-    float init_noise_sigma() const override {
-        const float max_sigma = m_state.max_sigma();
-        if (m_spacing != TimestepSpacing::Leading) return max_sigma;
-        return static_cast<float>(std::sqrt(std::pow(static_cast<double>(max_sigma), 2) + 1));  // double here
-    }
-
-    void scale_model_input(float* latent, size_t count, size_t) override {
-        divide_by_sigma_norm(latent, count, m_state.sigmas[m_state.current_index()]);
     }
 
     StepResult step(const float* noise_pred, const float* latent, size_t count, size_t, RandomGenerator& rng) override {
@@ -62,16 +46,6 @@ public:
         ++m_state.step_index;
         return result;
     }
-
-    void add_noise(float* init_latent, const float* noise, size_t count, int64_t timestep) const override {
-        m_state.add_noise(init_latent, noise, count, timestep);
-    }
-
-private:
-    EulerState m_state;
-    PredictionType m_prediction;
-    TimestepSpacing m_spacing;
-    size_t m_steps_offset;
 };
 
 }  // namespace
