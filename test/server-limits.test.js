@@ -1,6 +1,7 @@
 'use strict';
 // Limits on the real engine, through the real CLI (the fixtures): --max_resolution holds for the size the engine
-// resolves (an edit or variation without size follows its image; text-to-image without size takes the model's),
+// resolves (an edit or variation without size follows its image on SD 1.x and Z-Image, takes the model's default
+// size on SD3 and FLUX; text-to-image without size takes the model's),
 // image headers are checked before decoding, a LoRA path that is a directory is a clear load failure without
 // "listening", and the timeouts of the CLI answer a stalled or oversized body promptly.
 const test = require('node:test');
@@ -73,6 +74,54 @@ test('--max_resolution applies to the size the engine resolves, for every task',
     assert.match(res.json.error.message, /the model's default/);
   } finally {
     await tight.stop();
+  }
+});
+
+test('--max_resolution for SD3, FLUX and Z-Image image-to-image: the size each family actually runs at', async () => {
+  // Without size, SD3 and FLUX image-to-image run at the model's default size, Z-Image at the input image's.
+  const cases = [
+    { model: 'sd3', fits: true },
+    {
+      model: 'flux-schnell',
+      fits: false,
+      why: /256x256 \(no size was given: this model's image-to-image then runs at the model's default size\)/,
+    },
+    { model: 'z-image', fits: false, why: /4104x8 \(no size was given: image-to-image then follows the uploaded image\)/, param: 'image' },
+  ];
+  const wide = await makeImage(4104, 8);
+  for (const c of cases) {
+    const server = await startCli([
+      '--model_name',
+      c.model,
+      '--model_path',
+      fixture(c.model),
+      '--max_resolution',
+      '128x128',
+      '--default_num_inference_steps',
+      '2',
+    ]);
+    try {
+      const res = await edit(server.url, '/v1/images/edits', wide, { prompt: 'p', strength: 0.9 });
+      if (c.fits) {
+        assert.equal(res.status, 200, `${c.model}: ${res.body}`);
+        const [w, h] = res.json.size.split('x').map(Number);
+        assert.ok(w <= 128 && h <= 128, `${c.model}: ${res.json.size}`);
+      } else {
+        assert.equal(res.status, 400, `${c.model}: ${res.body}`);
+        assert.equal(res.json.error.code, 'size_too_large');
+        assert.equal(res.json.error.param, c.param ?? 'size');
+        assert.match(res.json.error.message, c.why);
+      }
+      // Z-Image runs at the input's size only; the others take a size that fits.
+      const fitting =
+        c.model === 'z-image'
+          ? await edit(server.url, '/v1/images/edits', await makeImage(96, 40), { prompt: 'p', strength: 0.9 })
+          : await edit(server.url, '/v1/images/edits', wide, { prompt: 'p', strength: 0.9, size: '64x64' });
+      assert.equal(fitting.status, 200, `${c.model}: ${fitting.body}`);
+      assert.equal(fitting.json.size, c.model === 'z-image' ? '96x40' : '64x64');
+    } finally {
+      await server.stop();
+    }
   }
 });
 

@@ -162,7 +162,7 @@ export async function runGeneration(ctx: GenerationContext, plan: GenerationPlan
     admit: (call) => {
       checkPlan(call, served.settings, {
         size: request.options.width !== undefined || request.options.height !== undefined,
-        image: task === 'image2image',
+        image: task === 'image2image' ? inputSize : undefined,
       });
       releaseMemory = admitMemory(ctx, served, model.className, call, run.log ?? {});
       run.onQueued?.(call);
@@ -363,15 +363,20 @@ function admitMemory(
   );
 }
 
-function checkPlan(plan: CallPlan, settings: ModelSettings, given: { size: boolean; image: boolean }): void {
+/** `given.image`: the uploaded image's size, for image-to-image (whose size without `size` is the image's for some
+ *  families, the model's default for others: the plan says which). */
+function checkPlan(plan: CallPlan, settings: ModelSettings, given: { size: boolean; image?: ImageSize }): void {
   const max = settings.maxResolution;
   const size = `${plan.width}x${plan.height}`;
+  const followsImage = given.image !== undefined && given.image.width === plan.width && given.image.height === plan.height;
   const why = given.size
     ? ''
-    : given.image
+    : followsImage
       ? ' (no size was given: image-to-image then follows the uploaded image)'
-      : " (no size was given: the model's default)";
-  const param = given.size ? 'size' : given.image ? 'image' : 'size';
+      : given.image
+        ? " (no size was given: this model's image-to-image then runs at the model's default size)"
+        : " (no size was given: the model's default)";
+  const param = given.size ? 'size' : followsImage ? 'image' : 'size';
   if (plan.width > max.width || plan.height > max.height)
     throw badField(
       param,
