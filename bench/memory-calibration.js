@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 // Peak memory of one generation (issue 18, memory admission):
-//   node bench/memory-calibration.js [--models sd15,sdxl,...] [--steps N] [--out file.json]
+//   node bench/memory-calibration.js [--models sd15,sdxl,...|/path/to/model] [--steps N] [--configs task:WxH:n,...] [--out file.json]
 //
 // For each model folder (default: the fixtures sd15, sdxl, sd3, flux-schnell) and each size, batch and task, a child
 // process loads the model, runs one warm-up call at the smallest size, resets the peak RSS (/proc/self/clear_refs 5),
@@ -135,8 +135,15 @@ function main() {
       );
     return;
   }
-  // Sizes stay small: the fixtures' VAEs scale by 2 to 4, so 256x256 is already a 128x128 latent.
-  const configs = [
+  // Sizes stay small: the fixtures' VAEs scale by 2 to 4, so 256x256 is already a 128x128 latent. --configs
+  // task:WxH:n,... measures others (e.g. a full-size model at 512x512).
+  const configs = get('configs', undefined)
+    ?.split(',')
+    .map((spec) => {
+      const m = /^(text2image|image2image):(\d+)x(\d+):(\d+)$/.exec(spec);
+      if (!m) throw new Error(`--configs: '${spec}' is not task:WxH:n (task text2image or image2image)`);
+      return [m[1], Number(m[2]), Number(m[3]), Number(m[4])];
+    }) ?? [
     ['text2image', 64, 64, 1],
     ['text2image', 128, 128, 1],
     ['text2image', 192, 192, 1],

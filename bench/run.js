@@ -58,6 +58,8 @@ Options:
   --concurrency-repeat N  Measured batches per level above 1 (default: min(repeat, 2))
   --strength S        Image-to-image strength (default 0.5)
   --no-oracle         Skip openvino_genai (ours only; ratios against the oracle are left out)
+  --isa avx2          Both sides on the CPU plugin's AVX2 path, on a CPU with AVX-512: every child sees an AVX2-only
+                      CPU (test/isa/avx2_cpu.c, checked from the plugin's kernels); the report says so beside the ISA
   --no-generate       Do not build the random model when it is missing (fail instead)
   --busy              Mark the results as taken on a busy machine (also detected automatically)
   --note TEXT         A note stored with the results
@@ -93,6 +95,7 @@ function parseOptions(argv) {
       'concurrency-repeat': { type: 'string' },
       strength: { type: 'string' },
       'no-oracle': { type: 'boolean' },
+      isa: { type: 'string' },
       'no-paired': { type: 'boolean' },
       'no-generate': { type: 'boolean' },
       busy: { type: 'boolean' },
@@ -119,6 +122,7 @@ function parseOptions(argv) {
     .map((s) => s.trim())
     .filter(Boolean);
   for (const c of cases) if (!CASES[c]) throw new Error(`unknown case '${c}'; cases: ${Object.keys(CASES).join(', ')}`);
+  if (values.isa !== undefined && values.isa !== 'avx2') throw new Error(`--isa: '${values.isa}' is not avx2`);
   let size;
   if (values.size) {
     const m = /^(\d+)x(\d+)$/.exec(values.size);
@@ -165,6 +169,7 @@ function parseOptions(argv) {
     concurrencyRepeat: int('concurrency-repeat', values['concurrency-repeat'], 1) ?? Math.min(repeat, 2),
     strength: values.strength !== undefined ? Number(values.strength) : 0.5,
     oracle: !values['no-oracle'],
+    isa: values.isa,
     paired: !values['no-paired'],
     generate: !values['no-generate'],
     busy: Boolean(values.busy),
@@ -208,6 +213,14 @@ async function main() {
   );
   const machine = machineInfo();
   log(`machine: ${machine.cpu.model}, ${machine.cpu.logicalCores} logical CPUs, ${machine.ramGiB} GiB RAM`);
+  if (opts.isa === 'avx2') {
+    // Every child from here on (ours and the oracle) inherits the emulated CPU.
+    const emulated = require('../test/isa/shim').emulateAvx2();
+    if (emulated.skip || emulated.error) throw new Error(`--isa avx2: ${emulated.skip ?? emulated.error}`);
+    Object.assign(process.env, emulated.env);
+    machine.cpu.emulatedIsa = `AVX2 only (CPUID shim test/isa/avx2_cpu.c; ${emulated.kernels})`;
+    log(`emulating an AVX2-only CPU: ${emulated.kernels}`);
+  }
   const before = await sampleBusy(2000);
   log(
     `load before starting: other processes use ${(before.busyFraction * 100).toFixed(0)}% of the CPUs (loadavg ${before.loadavg.join(' ')})`,

@@ -64,7 +64,8 @@ async function charts(results, opts) {
   const files = [];
   const sub = (m) =>
     `${m.id}: ${m.width}x${m.height}, ${m.steps} steps, guidance ${m.guidance}; ${results.meta.machine.cpu.model}, ` +
-    `${results.meta.machine.cpu.logicalCores} CPUs${results.meta.load.busy ? ' — BUSY MACHINE, noisy' : ''}`;
+    `${results.meta.machine.cpu.logicalCores} CPUs${results.meta.machine.cpu.emulatedIsa ? ', emulated AVX2-only' : ''}` +
+    `${results.meta.load.busy ? ' — BUSY MACHINE, noisy' : ''}`;
   const out = (m, what) => path.join(opts.out, `${opts.name}-${slug(m.id)}-${what}.png`);
   const draw = async (m, what, chart) => {
     await writePng(barChart({ subtitle: sub(m), ...chart }), out(m, what));
@@ -327,7 +328,7 @@ function markdown(results, opts, chartFiles, cases) {
     `| CPU | ${mc.cpu.model} (${[mc.cpu.vendor, mc.cpu.family && `family ${mc.cpu.family}`, mc.cpu.modelNumber && `model ${mc.cpu.modelNumber}`].filter(Boolean).join(', ')})${mc.cpu.hypervisor ? ', virtual machine' : ''} |`,
   );
   L.push(
-    `| Cores | ${mc.cpu.logicalCores} logical CPUs${mc.cpu.threadsPerCore ? `, ${mc.cpu.threadsPerCore} thread(s) per core` : ''}; ISA: ${mc.cpu.isa.join(', ')} |`,
+    `| Cores | ${mc.cpu.logicalCores} logical CPUs${mc.cpu.threadsPerCore ? `, ${mc.cpu.threadsPerCore} thread(s) per core` : ''}; ISA: ${mc.cpu.isa.join(', ')}${mc.cpu.emulatedIsa ? `; run as ${mc.cpu.emulatedIsa}` : ''} |`,
   );
   L.push(`| RAM | ${mc.ramGiB} GiB |`);
   L.push(`| OS | ${mc.kernel} |`);
