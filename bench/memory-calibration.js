@@ -124,7 +124,9 @@ function main() {
   const refit = get('refit', undefined);
   if (refit) {
     const data = JSON.parse(fs.readFileSync(refit, 'utf8'));
-    for (const row of data.rows) row.dir ??= path.join(ROOT, 'test', 'fixtures', row.model);
+    // A fixture's name, or a model folder's path (relative to the checkout).
+    for (const row of data.rows)
+      row.dir ??= row.model.includes('/') ? path.resolve(ROOT, row.model) : path.join(ROOT, 'test', 'fixtures', row.model);
     Object.assign(data, report(data.rows, memory), { refitted: new Date().toISOString() });
     for (const row of data.rows) delete row.dir;
     fs.writeFileSync(out, `${JSON.stringify(data, null, 2)}\n`);
@@ -155,7 +157,7 @@ function main() {
   ];
   const rows = [];
   for (const name of models) {
-    const dir = path.isAbsolute(name) ? name : path.join(ROOT, 'test', 'fixtures', name);
+    const dir = name.includes('/') ? path.resolve(name) : path.join(ROOT, 'test', 'fixtures', name);
     const profile = modelMemoryProfile(dir);
     for (const [task, width, height, batch] of configs) {
       const r = spawnSync(process.execPath, [__filename, '--child', dir, task, String(width), String(height), String(batch), steps], {
@@ -163,14 +165,21 @@ function main() {
         env: { ...process.env, OV_DIFFUSION_MALLOC_MMAP_THRESHOLD: process.env.OV_DIFFUSION_MALLOC_MMAP_THRESHOLD ?? '' },
       });
       if (r.status !== 0) {
-        rows.push({ model: name, task, width, height, batch, error: r.stderr.trim().split('\n').pop() });
+        rows.push({
+          model: name.includes('/') ? path.relative(ROOT, path.resolve(name)) : name,
+          task,
+          width,
+          height,
+          batch,
+          error: r.stderr.trim().split('\n').pop(),
+        });
         console.log(`${name} ${task} ${width}x${height} n=${batch}: ${r.stderr.trim().split('\n').pop()}`);
         continue;
       }
       const m = JSON.parse(r.stdout.trim().split('\n').pop());
       const estimateMiB = estimateCallBytes(profile, { task, width, height, numImagesPerPrompt: batch, numInferenceSteps: 2 }) / 2 ** 20;
       const row = {
-        model: name,
+        model: name.includes('/') ? path.relative(ROOT, path.resolve(name)) : name,
         dir,
         className: m.className,
         task,
