@@ -16,7 +16,8 @@
 #
 # Usage: bash deploy/tools/local-base-images.sh [--force]      (root; needs debootstrap, podman, npm)
 #   NODE_VERSION  Node.js version (default 20.20.2); its major names the tags: node:<major>-bookworm[-slim]
-#   NPM_VERSION   npm version (default 10.8.2, the npm that Node.js 20.20 ships)
+#   NPM_VERSION   npm version (default 10.8.2, taken to be the npm that Node.js 20.20 bundles: not checked against
+#                 nodejs.org, which is not reachable here)
 #   DEBIAN_MIRROR default http://deb.debian.org/debian
 #   TRUST_HOST_CAS 1 (default when /usr/local/share/ca-certificates has *.crt): copy this machine's extra CA
 #                 certificates into the build image (and NODE_EXTRA_CA_CERTS to the system bundle), so npm and pip
