@@ -35,6 +35,9 @@ COPY bin/ bin/
 COPY models/demo/ models/demo/
 COPY models/demo-inpaint/ models/demo-inpaint/
 COPY models/loras/ models/loras/
+# Readable by the server's user (10001) whatever modes the checkout has: git keeps no read bits, so a file written
+# with mode 0600 (a model or LoRA saved by a tool with a private umask) would otherwise fail to load in the image.
+RUN chmod -R a+rX bin prebuilds models
 
 FROM build AS model
 ARG MODEL_SOURCE=""

@@ -195,7 +195,10 @@ test(
         );
         if (!ready) await new Promise((r) => setTimeout(r, 1000));
       }
-      assert.ok(ready, 'the container became ready');
+      if (!ready) {
+        const logs = cli(['logs', id]);
+        assert.fail(`the container did not become ready in 120 s; its output:\n${logs.stdout}${logs.stderr}`);
+      }
       assert.equal(cli(['exec', id, 'id', '-u']).stdout.trim(), '10001');
       const res = await fetch(`http://127.0.0.1:${port}/v1/images/generations`, {
         method: 'POST',
