@@ -12,21 +12,19 @@ const fs = require('fs');
 const path = require('path');
 const { DiffusionModel } = require('..');
 const { evaluate } = require('../scripts/demo-model/evaluate');
+const { parseScriptOptions } = require('../scripts/lib/script-options');
 
 function options(argv) {
-  const o = { model: 'models/demo', limit: 60, size: 128, steps: 20, guidance: 2, intervals: [1, 2, 3, 5], branch: 0, out: null };
-  for (let i = 0; i < argv.length; i += 1) {
-    const a = argv[i];
-    const next = () => argv[++i];
-    if (a === '--limit') o.limit = Number(next());
-    else if (a === '--size') o.size = Number(next());
-    else if (a === '--steps') o.steps = Number(next());
-    else if (a === '--guidance') o.guidance = Number(next());
-    else if (a === '--intervals') o.intervals = next().split(',').map(Number);
-    else if (a === '--branch') o.branch = Number(next());
-    else if (a === '--out') o.out = next();
-    else o.model = a;
-  }
+  const o = parseScriptOptions(argv, {
+    model: 'models/demo',
+    limit: 60,
+    size: 128,
+    steps: 20,
+    guidance: 2,
+    intervals: [1, 2, 3, 5],
+    branch: 0,
+    out: null,
+  });
   if (o.intervals[0] !== 1) o.intervals.unshift(1);
   return o;
 }

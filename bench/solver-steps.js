@@ -17,6 +17,7 @@ const fs = require('fs');
 const path = require('path');
 const { DiffusionModel } = require('..');
 const { evaluate } = require('../scripts/demo-model/evaluate');
+const { parseScriptOptions } = require('../scripts/lib/script-options');
 
 const BASELINE = { scheduler: 'EULER_DISCRETE', steps: 30 };
 const SOLVERS = [
@@ -31,7 +32,7 @@ const SOLVERS = [
 ];
 
 function options(argv) {
-  const o = {
+  return parseScriptOptions(argv, {
     model: 'models/demo',
     limit: 40,
     size: 128,
@@ -40,20 +41,7 @@ function options(argv) {
     solvers: SOLVERS,
     criteria: ['colour', 'shape', 'position'],
     out: null,
-  };
-  for (let i = 0; i < argv.length; i += 1) {
-    const a = argv[i];
-    const next = () => argv[++i];
-    if (a === '--limit') o.limit = Number(next());
-    else if (a === '--size') o.size = Number(next());
-    else if (a === '--guidance') o.guidance = Number(next());
-    else if (a === '--ladder') o.ladder = next().split(',').map(Number);
-    else if (a === '--solvers') o.solvers = next().split(',');
-    else if (a === '--criteria') o.criteria = next().split(',');
-    else if (a === '--out') o.out = next();
-    else o.model = a;
-  }
-  return o;
+  });
 }
 
 /** Share of one-object prompts with every criterion right. */

@@ -13,9 +13,10 @@ const path = require('path');
 const sharp = require('sharp');
 const { DiffusionModel } = require('../..');
 const { judge, score } = require('../../test/helpers/shape-judge');
+const { parseScriptOptions } = require('../lib/script-options');
 
 function parseArgs(argv) {
-  const args = {
+  return parseScriptOptions(argv, {
     model: 'models/demo',
     limit: Infinity,
     steps: 20,
@@ -26,24 +27,7 @@ function parseArgs(argv) {
     out: null,
     sheet: null,
     cols: 10,
-  };
-  const rest = [];
-  for (let i = 0; i < argv.length; i += 1) {
-    const a = argv[i];
-    const next = () => argv[++i];
-    if (a === '--limit') args.limit = Number(next());
-    else if (a === '--steps') args.steps = Number(next());
-    else if (a === '--guidance') args.guidance = Number(next());
-    else if (a === '--size') args.size = Number(next());
-    else if (a === '--scheduler') args.scheduler = next();
-    else if (a === '--guidance-rescale') args.guidanceRescale = Number(next());
-    else if (a === '--out') args.out = next();
-    else if (a === '--sheet') args.sheet = next();
-    else if (a === '--cols') args.cols = Number(next());
-    else rest.push(a);
-  }
-  if (rest[0]) args.model = rest[0];
-  return args;
+  });
 }
 
 /** The eval prompts `evaluate` uses with `limit`: the first `limit` one-object prompts and half as many two-object ones. */
