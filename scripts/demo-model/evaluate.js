@@ -44,6 +44,7 @@ async function evaluate(model, args, keepImages = false) {
   const rows = [];
   const tiles = [];
   const t0 = Date.now();
+  let denoiserMs = 0; // the engine's own per-step timings: the judge's time does not count
   for (let k = 0; k < chosen.length; k += 1) {
     const p = chosen[k];
     const r = await model.text2image(p.prompt, {
@@ -56,6 +57,7 @@ async function evaluate(model, args, keepImages = false) {
       ...(args.scheduler ? { scheduler: args.scheduler } : {}),
       ...(args.deepcacheInterval ? { deepcacheInterval: args.deepcacheInterval } : {}),
     });
+    denoiserMs += r.metrics.denoiserMs.reduce((sum, ms) => sum + ms, 0);
     const img = r.images[0];
     const verdict = judge({ data: img.data, width: img.width, height: img.height, channels: img.channels });
     const s = score(verdict, p);
@@ -84,6 +86,7 @@ async function evaluate(model, args, keepImages = false) {
     scheduler: args.scheduler ?? 'model default',
     prompts: rows.length,
     seconds: Math.round(ms / 100) / 10,
+    denoiserMs: Math.round(denoiserMs),
     single: {
       n: one.length,
       colour: frac(one, (r) => r.single.colour),
