@@ -2,7 +2,8 @@
 // Faults while serving (issue 18), on the real engine and CLI: the model folder deleted under a running server, a
 // corrupt or unwritable compile cache, SIGTERM during a streamed request, the disk filling (or the image folder vanishing) while
 // url images are stored, a weight file rewritten or truncated in place under a loaded model (its weights are
-// memory-mapped: once SIGBUS, now a refusal). Each ends in a clear error or a resumed state, never a crash. And a
+// memory-mapped: once SIGBUS, now a refusal), the process out of file descriptors (said in the log and /metrics). Each
+// ends in a clear error or a resumed state, never a crash. And a
 // pull killed with SIGKILL mid-file: nothing half-written is put in place or served, and the next run resumes.
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -245,6 +246,46 @@ test('over HTTP a model whose weights changed in place answers 503 model_changed
     assert.match(error.message, /openvino_model\.bin changed size/);
     assert.equal((await fetch(`${server.url}/healthz`)).status, 200, 'still up');
   } finally {
+    await server.stop();
+  }
+});
+
+test('out of file descriptors: connections are dropped unanswered, and the server says so in its log and /metrics', async (t) => {
+  if (spawnSync('prlimit', ['--version']).status !== 0) return t.skip('no prlimit (util-linux)');
+  const LIMIT = 64;
+  const server = await startCli(['--model_name', 'sd', '--model_path', fixture('sd15')], {
+    prefix: ['prlimit', `--nofile=${LIMIT}:${LIMIT}`],
+  });
+  const idle = [];
+  try {
+    const metric = async (name) =>
+      Number(new RegExp(`^ov_diffusion_${name} (\\d+)$`, 'm').exec(await (await fetch(`${server.url}/metrics`)).text())?.[1]);
+    // Idle connections take the descriptors the limit leaves (libuv then closes each new one at once, unreported).
+    const { port } = new URL(server.url);
+    for (let i = 0; i < LIMIT; i++) {
+      const socket = require('net').connect(Number(port), '127.0.0.1');
+      socket.on('error', () => {});
+      idle.push(socket);
+    }
+    const warned = /\]\[warning\] (all|\d+) of 64 file descriptors are open: at the limit, new connections are closed without an answer/;
+    for (let i = 0; i < 80 && !warned.test(server.output()); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(server.output(), warned);
+    for (const socket of idle) socket.destroy();
+    idle.length = 0;
+    // Descriptors free again: it answers, and /metrics has the limit and the count.
+    let health = 0;
+    for (let i = 0; i < 50 && health !== 200; i++) {
+      health = await fetch(`${server.url}/healthz`).then(
+        (r) => r.status,
+        () => 0,
+      );
+      if (health !== 200) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(health, 200);
+    assert.equal(await metric('file_descriptor_limit'), LIMIT);
+    assert.ok((await metric('open_file_descriptors')) > 0);
+  } finally {
+    for (const socket of idle) socket.destroy();
     await server.stop();
   }
 });

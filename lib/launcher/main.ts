@@ -8,6 +8,7 @@ import { PACKAGE_ROOT } from '../binding';
 import { DEMO_INPAINT_MODEL_DIR, DEMO_LORA_FILES, DEMO_MODEL_DIR, openvinoVersion } from '../index';
 import { App, createApp } from '../server/app';
 import { RequestTimeouts, createHttpServer } from '../server/body';
+import { watchDescriptors } from '../server/descriptors';
 import { CliError, CliOptions, DEFAULT_MEMORY_BUDGET_SHARE, helpText, parseArgs } from './cli';
 import { machineMemoryBytes } from '../server/memory';
 import { ConfigError, ModelEntry, modelEntry, readConfigFile, writeGraph } from './config';
@@ -286,8 +287,12 @@ export async function start(options: CliOptions, logger: Logger, env: NodeJS.Pro
   const server = createHttpServer(app, timeouts);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.restPort, options.restBindAddress, () => resolve());
+    server.listen(options.restPort, options.restBindAddress, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
+  watchDescriptors(server, logger, app.metrics);
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;

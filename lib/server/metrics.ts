@@ -25,6 +25,7 @@ export class ServerMetrics {
   private readonly images: client.Counter<'model' | 'task'>;
   private readonly memoryEstimates: client.Histogram<'model'>;
   private readonly jobsFinished: client.Counter<'status'>;
+  private readonly acceptErrors: client.Counter<'code'>;
 
   constructor(models: ModelRegistry, options: { processMetrics?: boolean; memory?: MemoryAdmission } = {}) {
     const registers = [this.registry];
@@ -88,12 +89,40 @@ export class ServerMetrics {
       gauge('memory_reserved_bytes', 'Estimated peak of the admitted requests that can run at once', () => memory.reservedBytes);
     }
     this.jobsFinished = counter('jobs_finished_total', 'Background jobs finished, by final status', ['status']);
-    if (options.processMetrics) client.collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
+    this.acceptErrors = counter(
+      'accept_errors_total',
+      'Connections the server could not accept, as Node reports them (at the descriptor limit libuv closes them unreported)',
+      ['code'],
+    );
   }
 
   request(method: string, route: string, status: number, seconds: number): void {
     this.requests.inc({ method, route, status: String(status) });
     this.requestSeconds.observe({ route }, seconds);
+  }
+
+  /** Reports the process's file descriptors at each scrape. */
+  watchDescriptors(open: () => number | undefined, limit: number | undefined): void {
+    const registers = [this.registry];
+    new client.Gauge({
+      name: `${PREFIX}open_file_descriptors`,
+      help: 'Open file descriptors of the server process',
+      registers,
+      collect() {
+        const n = open();
+        if (n !== undefined) this.set(n);
+      },
+    });
+    if (limit !== undefined)
+      new client.Gauge({
+        name: `${PREFIX}file_descriptor_limit`,
+        help: 'The process limit on open file descriptors: at it, new connections are closed without an answer',
+        registers,
+      }).set(limit);
+  }
+
+  acceptError(code: string): void {
+    this.acceptErrors.inc({ code });
   }
 
   error(route: string, code: string): void {
