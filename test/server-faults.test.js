@@ -282,8 +282,8 @@ test('out of file descriptors: connections are dropped unanswered, and the serve
       if (health !== 200) await new Promise((r) => setTimeout(r, 100));
     }
     assert.equal(health, 200);
-    assert.equal(await metric('file_descriptor_limit'), LIMIT);
-    assert.ok((await metric('open_file_descriptors')) > 0);
+    assert.equal(await metric('process_max_fds'), LIMIT);
+    assert.ok((await metric('process_open_fds')) > 0);
   } finally {
     for (const socket of idle) socket.destroy();
     await server.stop();

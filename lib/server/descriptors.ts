@@ -2,8 +2,7 @@
 // connection and closes it at once, so its client sees the connection closed without an answer, and nothing reaches
 // JavaScript: no error, no log line. So the descriptors are watched instead: every few seconds the open ones are
 // counted (/proc/self/fd) against the limit and a warning is logged (at most once a minute) from 90 % of the limit on;
-// /metrics reports both (ov_diffusion_open_file_descriptors, counted at each scrape, and
-// ov_diffusion_file_descriptor_limit).
+// /metrics reports both through prom-client's process metrics (ov_diffusion_process_open_fds, _max_fds).
 // Other accept errors, which Node does report as 'error' events on the server, are logged and counted.
 import * as fs from 'fs';
 import type * as http from 'http';
@@ -38,7 +37,6 @@ export function watchDescriptors(
   const limit = descriptorLimit();
   const advice = "raise the limit (ulimit -n, or the container's nofile limit) or lower the number of open connections";
   let warnedAt = -Infinity;
-  metrics.watchDescriptors(openDescriptors, limit);
   const check = () => {
     const open = openDescriptors();
     const full = open === undefined ? limit !== undefined : limit !== undefined && open >= 0.9 * limit;

@@ -94,31 +94,13 @@ export class ServerMetrics {
       'Connections the server could not accept, as Node reports them (at the descriptor limit libuv closes them unreported)',
       ['code'],
     );
+    // With them, ov_diffusion_process_open_fds and _max_fds: at the limit, new connections are closed unanswered.
+    if (options.processMetrics) client.collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
   }
 
   request(method: string, route: string, status: number, seconds: number): void {
     this.requests.inc({ method, route, status: String(status) });
     this.requestSeconds.observe({ route }, seconds);
-  }
-
-  /** Reports the process's file descriptors at each scrape. */
-  watchDescriptors(open: () => number | undefined, limit: number | undefined): void {
-    const registers = [this.registry];
-    new client.Gauge({
-      name: `${PREFIX}open_file_descriptors`,
-      help: 'Open file descriptors of the server process',
-      registers,
-      collect() {
-        const n = open();
-        if (n !== undefined) this.set(n);
-      },
-    });
-    if (limit !== undefined)
-      new client.Gauge({
-        name: `${PREFIX}file_descriptor_limit`,
-        help: 'The process limit on open file descriptors: at it, new connections are closed without an answer',
-        registers,
-      }).set(limit);
   }
 
   acceptError(code: string): void {
