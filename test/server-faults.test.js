@@ -2,7 +2,8 @@
 // Faults while serving (issue 18), on the real engine and CLI: the model folder deleted under a running server, a
 // corrupt or unwritable compile cache, SIGTERM during a streamed request, the disk filling (or the image folder vanishing) while
 // url images are stored, a weight file rewritten or truncated in place under a loaded model (its weights are
-// memory-mapped: once SIGBUS, now a refusal), the process out of file descriptors (said in the log and /metrics). Each
+// memory-mapped: once SIGBUS, now a refusal; during a call, by another process: the call stops, the writer waits),
+// the process out of file descriptors (said in the log and /metrics). Each
 // ends in a clear error or a resumed state, never a crash. And a
 // pull killed with SIGKILL mid-file: nothing half-written is put in place or served, and the next run resumes.
 const test = require('node:test');
@@ -229,6 +230,52 @@ test('a weight file changed in place under a loaded model: refused with ERR_MODE
   assert.match(seen.rewritten, /^ERR_MODEL_CHANGED: .*unet\/openvino_model\.bin was rewritten after the model was loaded/);
   assert.match(seen.truncated, /^ERR_MODEL_CHANGED: .*unet\/openvino_model\.bin changed size \(\d+ -> 0 bytes\)/);
   assert.equal(seen.reloaded, true);
+});
+
+test('a weight file truncated by another process during a generation: the call stops with ERR_MODEL_CHANGED, the truncation waits for it, no SIGBUS', () => {
+  const copy = path.join(tmp('truncate-running'), 'sd15');
+  fs.cpSync(fixture('sd15'), copy, { recursive: true });
+  const unet = path.join(copy, 'unet', 'openvino_model.bin');
+  // The model reads the UNet's weights at every step; without the file's read lease the truncation below would cut the
+  // file under the running call (SIGBUS at its next step). The lease makes the truncation wait until the call stopped.
+  const script = `
+    const { spawn } = require('child_process');
+    const { DiffusionModel } = require(${JSON.stringify(ROOT)});
+    const report = (what, value) => console.log(JSON.stringify([what, value]));
+    const outcome = (p) => p.then(() => 'completed', (e) => e.code + ': ' + e.message);
+    (async () => {
+      const model = await DiffusionModel.load(${JSON.stringify(copy)});
+      let started;
+      const running = new Promise((resolve) => (started = resolve));
+      let lastStep = -1;
+      const call = outcome(model.text2image('p', { numInferenceSteps: 500, width: 64, height: 64, seed: 3,
+        onStep: ({ step }) => { lastStep = step; if (step === 3) started(); } }));
+      await Promise.race([running, call]);
+      // truncate(2) waits for the lease (coreutils' truncate opens O_NONBLOCK and would fail with EAGAIN instead).
+      const cut = new Promise((resolve) =>
+        spawn(process.execPath, ['-e', 'require("fs").truncateSync(process.argv[1], 0)', ${JSON.stringify(unet)}], { stdio: 'inherit' }).on('exit', resolve));
+      report('running call', await call);
+      report('steps before the stop', lastStep);
+      report('truncate exit', await cut);
+      report('next call', await outcome(model.text2image('p', { numInferenceSteps: 1, width: 64, height: 64, seed: 3 })));
+    })();`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 120000 });
+  assert.equal(r.signal, null, `the process died with ${r.signal}: ${r.stderr}`);
+  const seen = Object.fromEntries(
+    r.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line)),
+  );
+  assert.match(
+    seen['running call'],
+    /^ERR_MODEL_CHANGED: .*unet\/openvino_model\.bin is being opened for writing by another process/,
+    r.stdout + r.stderr,
+  );
+  assert.ok(seen['steps before the stop'] >= 3 && seen['steps before the stop'] < 499, r.stdout);
+  assert.equal(seen['truncate exit'], 0, 'the truncation went ahead once the call had stopped');
+  assert.equal(fs.statSync(unet).size, 0);
+  assert.match(seen['next call'], /^ERR_MODEL_CHANGED: .*unet\/openvino_model\.bin changed size \(\d+ -> 0 bytes\)/);
 });
 
 test('over HTTP a model whose weights changed in place answers 503 model_changed, and the server stays up', async () => {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/errors.hpp"
+#include "base/weight_files.hpp"
 
 namespace ovd {
 
@@ -24,6 +25,7 @@ bool run_denoising_loop(const DenoisingLoop& loop, const GenerationControl& cont
             result.stopped = true;
             return false;
         }
+        if (control.weights) control.weights->check_unchanged();
         const auto step_start = Clock::now();
         loop.step(i);
         pending_ms += ms_since(step_start);

@@ -4,8 +4,11 @@ namespace ovd {
 
 GenerationResult DiffusionModel::generate(Task task, const GenerationParams& params, const ImageInputs& images,
                                           const GenerationControl& control) const {
+    const WeightFiles::InUse in_use(weight_files_);
     weight_files_.check_unchanged();
-    return run(task, params, images, control);
+    GenerationControl guarded = control;
+    guarded.weights = &weight_files_;
+    return run(task, params, images, guarded);
 }
 
 ov::Tensor DiffusionModel::preview(const ov::Tensor& latent, PreviewMode mode) const {

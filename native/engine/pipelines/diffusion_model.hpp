@@ -80,7 +80,8 @@ class DiffusionModel {
 public:
     virtual ~DiffusionModel() = default;
 
-    // Runs the call; first refuses (ERR_MODEL_CHANGED) if a weight file was changed in place since the load.
+    // Runs the call; refuses (ERR_MODEL_CHANGED) if a weight file was changed in place since the load, and stops at
+    // the next step if another process starts to rewrite one (base/weight_files.hpp).
     GenerationResult generate(Task task, const GenerationParams& params, const ImageInputs& images, const GenerationControl& control) const;
     // Decodes a latent (e.g. one passed to a step callback) to RGB u8 images.
     virtual ov::Tensor decode(const ov::Tensor& latent) const = 0;

@@ -14,6 +14,8 @@
 
 namespace ovd {
 
+class WeightFiles;
+
 // A registered adapter chosen for one call; without alpha, its registered alpha applies. The same shape at every
 // layer: the server's aliases and composites, the library's selections and presets all become a list of these.
 struct AdapterChoice {
@@ -112,6 +114,9 @@ inline bool is_preview_step(size_t step, size_t total, size_t previews) {
 struct GenerationControl {
     StepCallback on_step;
     const std::atomic<bool>* cancelled = nullptr;  // checked before every step
+    // Checked before every step: a weight file being rewritten stops the call with ERR_MODEL_CHANGED. Set by
+    // DiffusionModel::generate.
+    const WeightFiles* weights = nullptr;
 };
 
 }  // namespace ovd
