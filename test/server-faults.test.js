@@ -146,6 +146,33 @@ test('SIGTERM during a streamed request: within the grace time it completes; pas
   }
 });
 
+test('url images: a temporary folder the server cannot write (read-only root without /tmp) is a 507 saying what to mount; b64_json still works', async () => {
+  const notAFolder = path.join(tmp('tmpdir'), 'file');
+  fs.writeFileSync(notAFolder, '');
+  const saved = process.env.TMPDIR;
+  await withApp([{ name: 'sd', model: fakeModel(), settings: buildModelSettings({}) }], async (url) => {
+    process.env.TMPDIR = notAFolder; // mkdtemp under a file: ENOTDIR, as EROFS on a read-only root
+    try {
+      const refused = await generate(url, { response_format: 'url' });
+      assert.equal(refused.status, 507, refused.text);
+      const error = JSON.parse(refused.text).error;
+      assert.equal(error.code, 'storage_unavailable');
+      assert.equal(error.param, 'response_format');
+      assert.match(
+        error.message,
+        /temporary folder .*file is not writable \(mount a writable \/tmp, e\.g\. --tmpfs \/tmp, or set TMPDIR\)/,
+      );
+      assert.equal((await generate(url)).status, 200, 'b64_json still works');
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
+    // Once the folder can be made, url images work: the failed attempt was not remembered.
+    const works = await generate(url, { response_format: 'url' });
+    assert.equal(works.status, 200, works.text);
+  });
+});
+
 test('url images: a full disk is a 507 storage_full with no partial file; a deleted image folder is made again', async () => {
   const lines = [];
   const model = fakeModel();

@@ -11,6 +11,23 @@ import { ApiError } from './errors';
 export const IMAGE_ROUTE = '/generated-images';
 const NAME = /^[0-9a-f-]{36}\.(png|jpeg|webp)$/;
 
+/** Why an image could not be stored, and what to do: 507 in every case, since the request itself was fine. */
+function storageError(code: string | undefined, error: Error): ApiError {
+  const full = code === 'ENOSPC' || code === 'EDQUOT';
+  const unwritable = ['EROFS', 'EACCES', 'EPERM', 'ENOTDIR'].includes(code ?? '');
+  const why = full
+    ? ': the disk is full'
+    : unwritable
+      ? `: the temporary folder ${os.tmpdir()} is not writable (mount a writable /tmp, e.g. --tmpfs /tmp, or set TMPDIR)`
+      : '';
+  return new ApiError(
+    507,
+    `cannot store the image for response_format=url (${code ?? error.message}${why}); ask for response_format b64_json`,
+    'response_format',
+    full ? 'storage_full' : 'storage_unavailable',
+  );
+}
+
 export class ImageStore {
   private dir?: string;
   private making?: Promise<string>;
@@ -38,30 +55,25 @@ export class ImageStore {
 
   /**
    * Stores the bytes; returns the file name under IMAGE_ROUTE. A failed write leaves no partial file; a folder that
-   * was deleted under the server (a tmp cleaner) is made again; a full disk is a 507 naming the way out (b64_json).
+   * was deleted under the server (a tmp cleaner) is made again; a full disk or a temporary folder the server cannot
+   * write (a read-only root filesystem without a writable /tmp) is a 507 naming the way out.
    */
   async put(bytes: Buffer, format: OutputFormat): Promise<string> {
     const name = `${crypto.randomUUID()}.${format}`;
     for (let attempt = 0; ; attempt++) {
       const making = this.folder();
-      const file = path.join(await making, name);
+      let file: string | undefined;
       try {
+        file = path.join(await making, name);
         await fs.promises.writeFile(file, bytes);
         break;
       } catch (error) {
-        await fs.promises.rm(file, { force: true }).catch(() => undefined);
         const code = (error as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' && attempt === 0) {
-          if (this.making === making) this.making = undefined;
-          continue;
-        }
-        const full = code === 'ENOSPC' || code === 'EDQUOT';
-        throw new ApiError(
-          full ? 507 : 500,
-          `cannot store the image for response_format=url (${code ?? (error as Error).message}${full ? ': the disk is full' : ''}); ask for response_format b64_json`,
-          'response_format',
-          full ? 'storage_full' : 'storage_failed',
-        );
+        if (file) await fs.promises.rm(file, { force: true }).catch(() => undefined);
+        // The folder was never made, or was deleted under the server (a tmp cleaner): make it again (now, once).
+        if (this.making === making && (!file || code === 'ENOENT')) this.making = undefined;
+        if (code === 'ENOENT' && file && attempt === 0) continue;
+        throw storageError(code, error as Error);
       }
     }
     this.expiry.set(name, Date.now() + this.ttlMs);
