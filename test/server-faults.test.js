@@ -214,6 +214,17 @@ test('url images: a full disk is a 507 storage_full with no partial file; a dele
   assert.equal(lines.filter((l) => /\]\[error\] 507/.test(l)).length, 1, lines.join('\n'));
 });
 
+/**
+ * Runs `script` in a child Node process (a crash there must not take the test runner with it) and collects what it
+ * reported: one JSON [what, value] pair per stdout line. Fails if the child died of a signal (SIGBUS).
+ */
+function runReporting(script) {
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 120000 });
+  assert.equal(r.signal, null, `the process died with ${r.signal}: ${r.stderr}`);
+  const lines = r.stdout.trim().split('\n').filter(Boolean);
+  return { r, seen: Object.fromEntries(lines.map((line) => JSON.parse(line))) };
+}
+
 test('a weight file changed in place under a loaded model: refused with ERR_MODEL_CHANGED, never SIGBUS; a file replaced by rename is harmless', () => {
   const copy = path.join(tmp('truncate'), 'sd15');
   fs.cpSync(fixture('sd15'), copy, { recursive: true });
@@ -245,14 +256,7 @@ test('a weight file changed in place under a loaded model: refused with ERR_MODE
       const again = await DiffusionModel.load(${JSON.stringify(copy)});
       report('reloaded', (await outcome(again.text2image('p', { numInferenceSteps: 1, width: 64, height: 64, seed: 3 }))) === before);
     })();`;
-  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 120000 });
-  assert.equal(r.signal, null, `the process died with ${r.signal}: ${r.stderr}`);
-  const seen = Object.fromEntries(
-    r.stdout
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line)),
-  );
+  const { r, seen } = runReporting(script);
   assert.equal(seen['after rename'], true, r.stdout + r.stderr);
   assert.match(seen.rewritten, /^ERR_MODEL_CHANGED: .*unet\/openvino_model\.bin was rewritten after the model was loaded/);
   assert.match(seen.truncated, /^ERR_MODEL_CHANGED: .*unet\/openvino_model\.bin changed size \(\d+ -> 0 bytes\)/);
@@ -288,14 +292,7 @@ test('a weight file truncated by another process during a generation: the call s
       report('truncate exit', await cut);
       report('next call', await outcome(model.text2image('p', { numInferenceSteps: 1, width: 64, height: 64, seed: 3 })));
     })();`;
-  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 120000 });
-  assert.equal(r.signal, null, `the process died with ${r.signal}: ${r.stderr}`);
-  const seen = Object.fromEntries(
-    r.stdout
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line)),
-  );
+  const { r, seen } = runReporting(script);
   assert.match(
     seen['running call'],
     /^ERR_MODEL_CHANGED: .*unet\/openvino_model\.bin is being opened for writing by another process/,
