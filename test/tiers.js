@@ -49,6 +49,7 @@ const TIERS = {
     'edit-parity',
     'sd3-flux-parity',
     'zimage-parity',
+    'flux2-klein-parity',
     'reshape',
     'lora',
     'server-openai',
