@@ -34,6 +34,7 @@ const TIERS = {
     'server-pull',
     'server-sd3-flux',
     'server-zimage',
+    'server-flux2-klein',
     'server-limits',
     'server-jobs-engine',
     'server-faults',
