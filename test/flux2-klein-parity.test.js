@@ -5,6 +5,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
+const sharp = require('sharp');
 const { DiffusionModel } = require('..');
 const { fixture } = require('./helpers/paths');
 const { printTable, unrepeatable } = require('./helpers/oracle');
@@ -153,6 +154,10 @@ test('FLUX.2 klein: family, tasks, defaults and the refusals it adds', async () 
   await refuses(model.text2image(PROMPT, { ...small, taylorseer: true }), 'taylorseer', /TaylorSeer/);
   await refuses(model.text2image(PROMPT, { ...small, scheduler: 'EULER_DISCRETE' }), 'scheduler', /FLOW_MATCH_EULER_DISCRETE/);
   await refuses(model.text2image(PROMPT, { ...small, maxSequenceLength: 600 }), 'maxSequenceLength', /between 0 and 512/);
+  const tiny = await sharp(Buffer.alloc(3 * 3 * 3, 128), { raw: { width: 3, height: 3, channels: 3 } })
+    .png()
+    .toBuffer();
+  await refuses(model.image2image(PROMPT, tiny, { numInferenceSteps: 1 }), 'image', /smaller than 4 pixels/);
   await assert.rejects(
     model.inpaint(PROMPT, fs.readFileSync(files.image), fs.readFileSync(files.boxMask), { numInferenceSteps: 1 }),
     (e) => e.code === 'ERR_INVALID_ARGUMENT' && /image2image|text2image|inpaint/.test(e.message),
@@ -166,5 +171,11 @@ test('FLUX.2 klein: family, tasks, defaults and the refusals it adds', async () 
   const preview = events.find((e) => e.preview);
   assert.ok(preview, 'a preview');
   assert.deepEqual([preview.preview[0].width, preview.preview[0].height], [64, 64]);
+  // Fast previews: the latent-to-RGB map fitted from one decode of the callback's latent.
+  const fast = [];
+  await model.text2image(PROMPT, { ...small, numInferenceSteps: 3, previews: 1, previewMode: 'fast', onStep: (e) => fast.push(e) });
+  const fastPreview = fast.find((e) => e.preview);
+  assert.ok(fastPreview, 'a fast preview');
+  assert.deepEqual([fastPreview.preview[0].width, fastPreview.preview[0].height], [64, 64]);
   model.dispose();
 });
