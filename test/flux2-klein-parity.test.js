@@ -178,4 +178,11 @@ test('FLUX.2 klein: family, tasks, defaults and the refusals it adds', async () 
   assert.ok(fastPreview, 'a fast preview');
   assert.deepEqual([fastPreview.preview[0].width, fastPreview.preview[0].height], [64, 64]);
   model.dispose();
+
+  // A folder without the VAE's batch-norm statistics (the exporter writes them to vae_decoder/config.json).
+  const noStatistics = withJsonPatch(DIR, 'vae_decoder/config.json', { bn_running_mean_data: [] });
+  await assert.rejects(
+    DiffusionModel.load(noStatistics),
+    (e) => e.code === 'ERR_UNSUPPORTED_MODEL' && /bn_running_mean_data/.test(e.message),
+  );
 });

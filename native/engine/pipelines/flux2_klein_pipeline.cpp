@@ -48,23 +48,25 @@ Flux2KleinPipeline::Flux2KleinPipeline(const ModelFolder& folder, const LoadConf
     if (create_scheduler(scheduler_config_, SchedulerType::Auto, scheduler_source_)->type() != SchedulerType::FlowMatchEulerDiscrete)
         throw EngineError(ErrorCode::UnsupportedModel, scheduler_source_ + ": FLUX.2 klein needs FlowMatchEulerDiscreteScheduler");
 
-    const std::string vae_config = folder.root().string() + "/vae_decoder/config.json";
+    vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), load_config.vae, load_config.properties);
+    latent_channels_ = vae_->latent_channels();
+    // The FLUX.2 exporter leaves the VAE's batch norm out of the IR and writes its statistics into the config.
     const Json vae = folder.json("vae_decoder/config.json");
     const auto means = vae.get_or<std::vector<double>>("bn_running_mean_data", {});
     const auto variances = vae.get_or<std::vector<double>>("bn_running_var_data", {});
     const float eps = vae.get_or<float>("batch_norm_eps", vae.get_or<float>("bn_eps", 1e-4f));
-    latent_channels_ = vae.get_or<size_t>("latent_channels", 32);
     if (means.size() != 4 * latent_channels_ || variances.size() != means.size())
-        throw EngineError(ErrorCode::UnsupportedModel, vae_config + ": needs bn_running_mean_data and bn_running_var_data with " +
-                                                           std::to_string(4 * latent_channels_) +
-                                                           " values each (4 x latent_channels; the FLUX.2 exporter writes them)");
+        throw EngineError(ErrorCode::UnsupportedModel, folder.root().string() +
+                                                           "/vae_decoder/config.json: needs bn_running_mean_data and bn_running_var_data "
+                                                           "with " +
+                                                           std::to_string(4 * latent_channels_) + " values each (4 x latent_channels)");
     for (size_t k = 0; k < means.size(); ++k) {
         latent_mean_.push_back(static_cast<float>(means[k]));
         latent_std_.push_back(std::sqrt(static_cast<float>(variances[k]) + eps));
     }
 
     const Json config = folder.json("transformer/config.json");
-    const size_t in_channels = config.get_or<size_t>("in_channels", 128);
+    const size_t in_channels = config.get_or<size_t>("in_channels", 4 * latent_channels_);
     if (in_channels != 4 * latent_channels_)
         throw EngineError(ErrorCode::UnsupportedModel, folder.root().string() + "/transformer/config.json: in_channels " +
                                                            std::to_string(in_channels) + " is not 4 x the VAE's " +
@@ -78,8 +80,6 @@ Flux2KleinPipeline::Flux2KleinPipeline(const ModelFolder& folder, const LoadConf
                                                            std::to_string(joint_width) + " does not match the text encoder's " +
                                                            std::to_string(text_width) + " (three hidden layers side by side)");
     transformer_ = IrModel::load(folder.file("transformer/openvino_model.xml").string(), load_config.denoiser, load_config.properties);
-    vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), load_config.vae, load_config.properties);
-    if (vae_->latent_channels() != latent_channels_) throw EngineError(ErrorCode::Internal, vae_config + ": latent_channels read twice");
 }
 
 bool Flux2KleinPipeline::supports(Task task) const {

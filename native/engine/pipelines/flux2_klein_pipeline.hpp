@@ -38,8 +38,8 @@ private:
     void normalize_packed(ov::Tensor& packed) const;
     void denormalize_packed(ov::Tensor& packed) const;
 
-    bool distilled_ = true;  // model_index.json is_distilled: no classifier-free guidance
-    size_t latent_channels_ = 32;
+    bool distilled_ = true;                        // model_index.json is_distilled: no classifier-free guidance
+    size_t latent_channels_ = 0;                   // the VAE's
     std::vector<float> latent_mean_, latent_std_;  // per packed channel, from the VAE's batch-norm statistics
     Json scheduler_config_;
     std::string scheduler_source_;
