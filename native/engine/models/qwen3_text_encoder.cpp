@@ -7,7 +7,7 @@
 namespace ovd {
 
 std::shared_ptr<Qwen3TextEncoder> Qwen3TextEncoder::load(const ModelFolder& folder, const std::string& device,
-                                                         const PropertyMap& properties, const std::string& family) {
+                                                         const PropertyMap& properties, const std::string& family, size_t static_length) {
     auto encoder = std::make_shared<Qwen3TextEncoder>();
     encoder->tokenizer_ = Tokenizer::load(folder.file("tokenizer/openvino_tokenizer.xml").parent_path());
     // The template as stored (Jinja source, so its newlines are the two characters "\n"). Qwen3's template, and any
@@ -18,7 +18,20 @@ std::shared_ptr<Qwen3TextEncoder> Qwen3TextEncoder::load(const ModelFolder& fold
             throw EngineError(ErrorCode::UnsupportedModel, folder.root().string() +
                                                                "/tokenizer: the chat template is not a Qwen3 one (no '" + marker + "'); " +
                                                                family + " needs its Qwen3 tokenizer");
-    encoder->model_ = IrModel::load(folder.file("text_encoder/openvino_model.xml").string(), device, properties);
+    const std::string xml = folder.file("text_encoder/openvino_model.xml").string();
+    IrModel::Rewrite rewrite;
+    if (static_length)
+        rewrite = [&](const std::shared_ptr<ov::Model>& model) {
+            const ov::PartialShape ids{1, static_cast<int64_t>(static_length)};
+            reshape_inputs(
+                model,
+                [&](const std::string& name, const ov::PartialShape&) -> std::optional<ov::PartialShape> {
+                    if (name == "input_ids" || name == "attention_mask") return ids;
+                    return std::nullopt;
+                },
+                xml);
+        };
+    encoder->model_ = IrModel::load(xml, device, properties, rewrite);
     return encoder;
 }
 

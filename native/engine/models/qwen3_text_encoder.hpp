@@ -17,9 +17,9 @@ class Qwen3TextEncoder {
 public:
     // Reads text_encoder/ and tokenizer/. Refuses a tokenizer whose chat template is not Qwen3's (we render
     // that format ourselves; the oracle renders the template with enable_thinking = false). `family` names the
-    // model in that refusal.
+    // model in that refusal. A `static_length` compiles the model for ids [1, static_length] (static shapes).
     static std::shared_ptr<Qwen3TextEncoder> load(const ModelFolder& folder, const std::string& device, const PropertyMap& properties,
-                                                  const std::string& family);
+                                                  const std::string& family, size_t static_length = 0);
 
     // The Qwen3 chat rendering of one user message, as the template gives it with add_generation_prompt and
     // enable_thinking = false.

@@ -15,7 +15,8 @@ namespace ovd {
 namespace {
 
 constexpr int64_t kMaxSequenceLength = 512;  // the default, and the oracle's limit
-constexpr size_t kDefaultSampleSize = 128;   // default size = this x the VAE scale factor, as the oracle
+constexpr float kDefaultGuidance = 4.0f;
+constexpr size_t kDefaultSampleSize = 128;  // default size = this x the VAE scale factor, as the oracle
 // The exported encoder's outputs the oracle concatenates (fixed names, whatever the layer count).
 const std::vector<std::string> kTextEncoderOutputs = {"hidden_states.9", "hidden_states.18", "hidden_states.27"};
 constexpr float kReferenceTime = 10.0f;  // the time coordinate of the reference image's tokens
@@ -38,8 +39,6 @@ Flux2KleinPipeline::Flux2KleinPipeline(const ModelFolder& folder, const LoadConf
     folder.expect_component("text_encoder", "Qwen3ForCausalLM");
     folder.expect_component("transformer", "Flux2Transformer2DModel");
     folder.expect_component("vae", "AutoencoderKLFlux2");
-    if (load_config.static_shape)
-        throw invalid_argument("static shapes (reshape) are not supported for FLUX.2 klein yet; load it without them");
     if (!load_config.adapters.empty()) throw invalid_argument("LoRA adapters are not supported for FLUX.2 klein yet; load it without them");
     distilled_ = folder.json("model_index.json").get_or<bool>("is_distilled", false);
 
@@ -48,7 +47,14 @@ Flux2KleinPipeline::Flux2KleinPipeline(const ModelFolder& folder, const LoadConf
     if (create_scheduler(scheduler_config_, SchedulerType::Auto, scheduler_source_)->type() != SchedulerType::FlowMatchEulerDiscrete)
         throw EngineError(ErrorCode::UnsupportedModel, scheduler_source_ + ": FLUX.2 klein needs FlowMatchEulerDiscreteScheduler");
 
-    vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), load_config.vae, load_config.properties);
+    // Static shapes (the oracle's reshape): the encoder at [1, 512] ids, the transformer at the batch (doubled by
+    // guidance on a model that is not distilled), the image tokens and 512 text tokens, the VAE at N images.
+    static_shape_ = load_config.static_shape;
+    const size_t scale = AutoencoderKL::scale_factor_of(folder);
+    const std::string size_rule = "twice the VAE scale factor " + std::to_string(scale) + ": FLUX.2 packs 2x2 latent pixels";
+    if (static_shape_) check_static_shape(*static_shape_, 2 * scale, size_rule);
+    vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), load_config.vae, load_config.properties,
+                               vae_static_images(static_shape_));
     latent_channels_ = vae_->latent_channels();
     // The FLUX.2 exporter leaves the VAE's batch norm out of the IR and writes its statistics into the config.
     const Json vae = folder.json("vae_decoder/config.json");
@@ -72,14 +78,55 @@ Flux2KleinPipeline::Flux2KleinPipeline(const ModelFolder& folder, const LoadConf
                                                            std::to_string(in_channels) + " is not 4 x the VAE's " +
                                                            std::to_string(latent_channels_) + " latent channels");
 
-    text_encoder_ = Qwen3TextEncoder::load(folder, load_config.text_encoder, load_config.properties, "FLUX.2 klein");
+    text_encoder_ = Qwen3TextEncoder::load(folder, load_config.text_encoder, load_config.properties, "FLUX.2 klein",
+                                           static_shape_ ? kMaxSequenceLength : 0);
     const size_t text_width = encode_prompt("", 0).get_shape()[1];  // checks the outputs exist; runs nothing
     const size_t joint_width = config.get_or<size_t>("joint_attention_dim", text_width);
     if (text_width != joint_width)
         throw EngineError(ErrorCode::UnsupportedModel, folder.root().string() + "/transformer/config.json: joint_attention_dim " +
                                                            std::to_string(joint_width) + " does not match the text encoder's " +
                                                            std::to_string(text_width) + " (three hidden layers side by side)");
-    transformer_ = IrModel::load(folder.file("transformer/openvino_model.xml").string(), load_config.denoiser, load_config.properties);
+    transformer_xml_ = folder.file("transformer/openvino_model.xml").string();
+    denoiser_device_ = load_config.denoiser;
+    denoiser_properties_ = load_config.properties;
+    transformer_ = load_transformer(1);
+}
+
+std::shared_ptr<IrModel> Flux2KleinPipeline::load_transformer(int64_t token_grids) const {
+    IrModel::Rewrite rewrite;
+    if (static_shape_)
+        rewrite = [&](const std::shared_ptr<ov::Model>& transformer) {
+            const int64_t rows = static_shape_->num_images_per_prompt * (static_guided() ? 2 : 1);
+            const int64_t scale = static_cast<int64_t>(2 * vae_->scale_factor());
+            const int64_t tokens = token_grids * (static_shape_->height / scale) * (static_shape_->width / scale);
+            const int64_t text = kMaxSequenceLength;
+            reshape_inputs(
+                transformer,
+                [&](const std::string& name, ov::PartialShape shape) -> std::optional<ov::PartialShape> {
+                    if (shape.rank().is_dynamic()) return std::nullopt;
+                    if (name == "hidden_states" && shape.size() == 3) return ov::PartialShape{rows, tokens, shape[2]};
+                    if (name == "encoder_hidden_states" && shape.size() == 3) return ov::PartialShape{rows, text, shape[2]};
+                    if (name == "img_ids" && shape.size() == 3) return ov::PartialShape{rows, tokens, shape[2]};
+                    if (name == "txt_ids" && shape.size() == 3) return ov::PartialShape{rows, text, shape[2]};
+                    if (name == "timestep" && shape.size() == 1) return ov::PartialShape{rows};
+                    return std::nullopt;
+                },
+                transformer_xml_);
+        };
+    return IrModel::load(transformer_xml_, denoiser_device_, denoiser_properties_, rewrite);
+}
+
+IrModel& Flux2KleinPipeline::transformer_for(Task task) const {
+    if (task != Task::Image2Image || !static_shape_) return *transformer_;
+    // Static shapes: image-to-image feeds twice the tokens (noise and reference), so it needs a transformer compiled
+    // for them, as the oracle's Image2ImagePipeline reshape makes. Compiled on first use; a failed compile leaves the
+    // flag unset (call_once rethrows), so a later call tries again.
+    std::call_once(reference_transformer_once_, [this] { reference_transformer_ = load_transformer(2); });
+    return *reference_transformer_;
+}
+
+bool Flux2KleinPipeline::static_guided() const {
+    return static_shape_ && !distilled_ && static_shape_->guidance_scale.value_or(kDefaultGuidance) > 1.0f;
 }
 
 bool Flux2KleinPipeline::supports(Task task) const {
@@ -121,13 +168,15 @@ ResolvedParams Flux2KleinPipeline::resolve(Task task, const GenerationParams& p,
                                    : class_name_ + " has no vae_encoder; it cannot run " + std::string(task_name(task)));
     const size_t scale = vae_->scale_factor();
     FamilyDefaults defaults;
-    defaults.guidance_scale = 4.0f;
+    defaults.guidance_scale = kDefaultGuidance;
     defaults.steps = 50;
     defaults.strength = 1.0f;  // image-to-image too: the reference conditions every step, strength has no effect
     defaults.width = defaults.height = kDefaultSampleSize * scale;
     defaults.image2image_size_from_image = true;
+    defaults.static_shape = static_shape_ ? &*static_shape_ : nullptr;
     const ResolvedParams r = resolve_common(task, p, images, defaults, 2 * scale,
                                             "twice the VAE scale factor " + std::to_string(scale) + ": FLUX.2 packs 2x2 latent pixels");
+    check_static_guidance(defaults.static_shape, static_guided(), !distilled_ && r.guidance > 1.0f, r.guidance);
     if (p.negative_prompt || p.negative_prompt_2 || p.negative_prompt_3)
         throw invalid_param(p.negative_prompt     ? "negative_prompt"
                             : p.negative_prompt_2 ? "negative_prompt_2"
@@ -144,6 +193,11 @@ ResolvedParams Flux2KleinPipeline::resolve(Task task, const GenerationParams& p,
         throw invalid_param("max_sequence_length", "max_sequence_length must be between 0 and 512 for FLUX.2 klein; got " +
                                                        std::to_string(*p.max_sequence_length));
     max_sequence_length = static_cast<size_t>(p.max_sequence_length.value_or(kMaxSequenceLength));
+    if (static_shape_ && max_sequence_length != static_cast<size_t>(kMaxSequenceLength))
+        throw invalid_param("max_sequence_length", "this model was reshaped to static shapes with the text encoder compiled for " +
+                                                       std::to_string(kMaxSequenceLength) +
+                                                       " tokens; leave max_sequence_length unset or give that; got " +
+                                                       std::to_string(max_sequence_length));
     return r;
 }
 
@@ -210,7 +264,7 @@ GenerationResult Flux2KleinPipeline::run(Task task, const GenerationParams& para
         return scheduler->float_timesteps();
     });
 
-    auto request = transformer_->borrow();
+    auto request = transformer_for(task).borrow();
     ov::Tensor hidden_states = request.input_buffer("hidden_states", ov::Shape{rows, tokens, features});
     ov::Tensor timestep = request.input_buffer("timestep", ov::Shape{rows});
     ov::Tensor text = request.input_buffer("encoder_hidden_states", ov::Shape{rows, max_sequence_length, text_width});
