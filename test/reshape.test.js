@@ -1,13 +1,13 @@
 'use strict';
 // Static shapes (LoadOptions.reshape) against the pinned openvino_genai's reshape() + compile(): pixels for
-// SD 1.5, SDXL, LCM, SD3 and FLUX.1-schnell, ours reshaped against ours dynamic, and the refusals.
+// SD 1.5, SDXL, LCM, SD3, FLUX.1-schnell and FLUX.2 klein, ours reshaped against ours dynamic, and the refusals.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
 const { DiffusionModel } = require('..');
 const { fixture } = require('./helpers/paths');
 const { runOracle, compareBytes, compareRepeated, pixels, printTable, unrepeatable } = require('./helpers/oracle');
-const { toOracleRequest } = require('./helpers/cases');
+const { toOracleRequest, withJsonPatch } = require('./helpers/cases');
 const { editInputs } = require('./helpers/images');
 
 const PROMPT = 'a photo of a cat';
@@ -67,6 +67,26 @@ const MODELS = [
       { shape: { numImagesPerPrompt: 2 }, calls: [t2i('steps=3')] },
     ],
   },
+  // FLUX.2 klein: distilled, the guidance scale shapes nothing; not distilled, guidance above 1 doubles the
+  // transformer's batch. Image-to-image (a reference, strength has no effect) feeds twice the image tokens.
+  {
+    name: 'flux2-klein',
+    shapes: [
+      { shape: { numImagesPerPrompt: 1 }, calls: [t2i('steps=3'), t2i('guidance 7', { guidanceScale: 7 }), i2i('strength=1')] },
+      { shape: { numImagesPerPrompt: 2 }, calls: [t2i('steps=3')] },
+    ],
+  },
+  {
+    name: 'flux2-klein not distilled',
+    dir: withJsonPatch(fixture('flux2-klein'), 'model_index.json', { is_distilled: false }),
+    shapes: [
+      {
+        shape: { numImagesPerPrompt: 1, guidanceScale: 4 },
+        calls: [t2i('steps=3'), t2i('guidance 2', { guidanceScale: 2 }), i2i('strength=1')],
+      },
+      { shape: { numImagesPerPrompt: 1, guidanceScale: 1 }, calls: [t2i('no CFG')] },
+    ],
+  },
 ];
 
 function t2i(name, options = {}) {
@@ -88,7 +108,7 @@ function run(model, c, files) {
 const describe = (s) => `${W}x${H} n=${s.numImagesPerPrompt}${s.guidanceScale === undefined ? '' : ` g=${s.guidanceScale}`}`;
 
 async function modelRows(entry, files) {
-  const dir = fixture(entry.name);
+  const dir = entry.dir ?? fixture(entry.name);
   const requests = [];
   for (const { shape, calls } of entry.shapes) {
     for (const c of calls) {
@@ -153,7 +173,7 @@ async function modelRows(entry, files) {
   return rows;
 }
 
-test('static shapes match openvino_genai reshape() + compile() (SD 1.5, SDXL, LCM, SD3, FLUX.1-schnell)', async () => {
+test('static shapes match openvino_genai reshape() + compile() (SD 1.5, SDXL, LCM, SD3, FLUX.1-schnell, FLUX.2 klein)', async () => {
   const files = await editInputs();
   const rows = [];
   // Two models at a time: each runs its own oracle process alongside.
@@ -271,6 +291,13 @@ test('static shapes refuse other sizes, counts, guidance batches and sequence le
   await assert.rejects(flux.text2image(PROMPT, { ...opts, width: 32 }), invalid(/64x48/));
   flux.dispose();
 
+  const klein = await DiffusionModel.load(withJsonPatch(fixture('flux2-klein'), 'model_index.json', { is_distilled: false }), {
+    reshape: { width: W, height: H },
+  });
+  await assert.rejects(klein.text2image(PROMPT, { ...opts, maxSequenceLength: 64 }), invalid(/compiled for 512 tokens.*got 64/));
+  await assert.rejects(klein.text2image(PROMPT, { ...opts, guidanceScale: 1 }), invalid(/reshaped for classifier-free guidance/));
+  klein.dispose();
+
   const load = (name, reshape) => DiffusionModel.load(fixture(name), { reshape });
   await assert.rejects(load('sd15', { width: 63, height: 48 }), invalid(/static shape: width and height must be divisible by 2.*63x48/));
   await assert.rejects(
@@ -278,6 +305,7 @@ test('static shapes refuse other sizes, counts, guidance batches and sequence le
     invalid(/divisible by 8 \(the VAE scale factor 4 times the transformer patch size 2\)/),
   );
   await assert.rejects(load('flux-schnell', { width: 66, height: 48 }), invalid(/divisible by 4 .*FLUX packs 2x2/));
+  await assert.rejects(load('flux2-klein', { width: 66, height: 48 }), invalid(/divisible by 4 .*FLUX.2 packs 2x2/));
   await assert.rejects(load('sd15', { width: 64, height: 0 }), invalid(/must be positive/));
   await assert.rejects(load('sd15', { width: 64, height: 48, numImagesPerPrompt: 0 }), invalid(/num_images_per_prompt must be at least 1/));
   await assert.rejects(load('sd15', { width: 64 }), invalid(/reshape needs width and height/));

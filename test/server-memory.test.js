@@ -11,6 +11,7 @@ const { buildModelSettings } = require('../dist/server/settings');
 const { fakeModel } = require('./helpers/server-fakes');
 const { withApp } = require('./helpers/server-http');
 const { fixture } = require('./helpers/paths');
+const { withJsonPatch } = require('./helpers/cases');
 
 const MIB = 2 ** 20;
 
@@ -25,6 +26,11 @@ test('profiles come from the model folders; the estimate grows with size and ima
   assert.equal(flux.patch, 2);
   assert.equal(modelMemoryProfile(fixture('sd3')).patch, 2);
   assert.equal(modelMemoryProfile(fixture('lcm')).guidanceBatch, 1);
+  // FLUX.2 klein: 2x2 tokens; guidance doubles the batch only on a model that is not distilled.
+  const klein = modelMemoryProfile(fixture('flux2-klein'));
+  assert.deepEqual({ patch: klein.patch, guidanceBatch: klein.guidanceBatch }, { patch: 2, guidanceBatch: 1 });
+  const guided = withJsonPatch(fixture('flux2-klein'), 'model_index.json', { is_distilled: false });
+  assert.equal(modelMemoryProfile(guided).guidanceBatch, 2);
   const at = (width, n = 1) => estimateCallBytes(sd15, { task: 'text2image', width, height: width, numImagesPerPrompt: n });
   assert.ok(at(128) < at(256) && at(256) < at(512), 'larger sizes need more');
   assert.ok(at(256, 2) > at(256, 1) && at(256, 4) > at(256, 2), 'more images need more');

@@ -49,6 +49,8 @@ export function modelMemoryProfile(dir: string, loadedClassName?: string): Model
   const unet = readJson(path.join(dir, 'unet', 'config.json'));
   const transformer = readJson(path.join(dir, 'transformer', 'config.json'));
   const flux = /^Flux/.test(className);
+  // FLUX.1 runs without classifier-free guidance; FLUX.2 klein guides unless model_index.json says it is distilled.
+  const guided = !flux || (/^Flux2Klein/.test(className) && (readJson(path.join(dir, 'model_index.json')) ?? {}).is_distilled !== true);
   if (transformer) {
     const heads = Number(transformer.num_attention_heads ?? 24);
     const headDim = Number(transformer.attention_head_dim ?? 64);
@@ -61,7 +63,7 @@ export function modelMemoryProfile(dir: string, loadedClassName?: string): Model
       vaeChannels,
       patch: flux ? 2 : patch,
       denoiserChannels: width,
-      guidanceBatch: flux ? 1 : 2,
+      guidanceBatch: guided ? 2 : 1,
     };
   }
   const blocks = numbers(unet?.block_out_channels);

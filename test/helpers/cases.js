@@ -28,20 +28,28 @@ function toOracleRequest(pipeline, model, prompt, options, extra = {}) {
 }
 
 /**
- * A copy of a fixture whose scheduler_config.json is patched (sub-folders are symlinked, so it is cheap):
- * covers scheduler settings no exported fixture has, e.g. trailing spacing.
+ * A copy of a fixture whose JSON file `relative` (top level or one folder down) has `patch` merged in; everything
+ * else is symlinked, so it is cheap.
  */
-function withSchedulerPatch(fixtureDir, patch) {
+function withJsonPatch(fixtureDir, relative, patch) {
   fixtureDir = path.resolve(fixtureDir);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ovd-patched-'));
+  const [top, inner] = relative.split('/');
   for (const entry of fs.readdirSync(fixtureDir)) {
-    if (entry === 'scheduler') continue;
-    fs.symlinkSync(path.join(fixtureDir, entry), path.join(dir, entry));
+    if (entry !== top) fs.symlinkSync(path.join(fixtureDir, entry), path.join(dir, entry));
   }
-  fs.mkdirSync(path.join(dir, 'scheduler'));
-  const config = JSON.parse(fs.readFileSync(path.join(fixtureDir, 'scheduler', 'scheduler_config.json'), 'utf8'));
-  fs.writeFileSync(path.join(dir, 'scheduler', 'scheduler_config.json'), JSON.stringify({ ...config, ...patch }, null, 2));
+  if (inner) {
+    fs.mkdirSync(path.join(dir, top));
+    for (const entry of fs.readdirSync(path.join(fixtureDir, top))) {
+      if (entry !== inner) fs.symlinkSync(path.join(fixtureDir, top, entry), path.join(dir, top, entry));
+    }
+  }
+  const config = JSON.parse(fs.readFileSync(path.join(fixtureDir, relative), 'utf8'));
+  fs.writeFileSync(path.join(dir, relative), JSON.stringify({ ...config, ...patch }, null, 2));
   return dir;
 }
 
-module.exports = { toOracleRequest, withSchedulerPatch };
+/** A copy of a fixture whose scheduler_config.json is patched: covers scheduler settings no exported fixture has. */
+const withSchedulerPatch = (fixtureDir, patch) => withJsonPatch(fixtureDir, 'scheduler/scheduler_config.json', patch);
+
+module.exports = { toOracleRequest, withJsonPatch, withSchedulerPatch };

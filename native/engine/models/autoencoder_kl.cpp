@@ -1,5 +1,6 @@
 #include "models/autoencoder_kl.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <openvino/core/preprocess/pre_post_process.hpp>
@@ -96,7 +97,7 @@ ov::Tensor AutoencoderKL::decode(const ov::Tensor& latent) const {
     return copy_tensor(request->get_output_tensor());
 }
 
-ov::Tensor AutoencoderKL::encode(const ov::Tensor& image, RandomGenerator& rng) const {
+ov::Tensor AutoencoderKL::run_encoder(const ov::Tensor& image, bool& is_distribution) const {
     IrModel& model = encoder();
     auto request = model.borrow();
     request.write_input(0, image);
@@ -106,27 +107,48 @@ ov::Tensor AutoencoderKL::encode(const ov::Tensor& image, RandomGenerator& rng) 
         throw EngineError(ErrorCode::Runtime, std::string("VAE encode failed: ") + e.what());
     }
     const auto port = model.compiled().output(0);
-    const ov::Tensor raw = request->get_tensor(port);
-    ov::Tensor latent;
-    if (port.get_names().count("latent_parameters")) {
+    is_distribution = port.get_names().count("latent_parameters") > 0;
+    return copy_tensor(request->get_tensor(port));
+}
+
+void AutoencoderKL::scale_latent(ov::Tensor& latent) const {
+    float* z = latent.data<float>();
+    for (size_t i = 0; i < latent.get_size(); ++i) z[i] = (z[i] - shift_factor_) * scaling_factor_;
+}
+
+ov::Tensor AutoencoderKL::encode(const ov::Tensor& image, RandomGenerator& rng) const {
+    bool is_distribution = false;
+    ov::Tensor latent = run_encoder(image, is_distribution);
+    if (is_distribution) {
         // [1, 2C, h, w]: mean then log-variance; sample mean + std * N(0,1).
-        const ov::Shape& shape = raw.get_shape();
+        const ov::Shape& shape = latent.get_shape();
         const size_t channels = shape[1] / 2, plane = shape[2] * shape[3], count = channels * plane;
-        latent = ov::Tensor(ov::element::f32, ov::Shape{1, channels, shape[2], shape[3]});
-        const float* mean = raw.data<const float>();
+        ov::Tensor sample(ov::element::f32, ov::Shape{1, channels, shape[2], shape[3]});
+        const float* mean = latent.data<const float>();
         const float* logvar = mean + count;
-        float* z = latent.data<float>();
+        float* z = sample.data<float>();
         rng.fill_normal(z, count);
         for (size_t i = 0; i < count; ++i) {
             const float clamped = std::min(std::max(logvar[i], -30.0f), 20.0f);
             const float std_dev = static_cast<float>(std::exp(0.5 * clamped));
             z[i] = mean[i] + std_dev * z[i];
         }
-    } else {
-        latent = copy_tensor(raw);
+        latent = sample;
     }
-    float* z = latent.data<float>();
-    for (size_t i = 0; i < latent.get_size(); ++i) z[i] = (z[i] - shift_factor_) * scaling_factor_;
+    scale_latent(latent);
+    return latent;
+}
+
+ov::Tensor AutoencoderKL::encode_mean(const ov::Tensor& image) const {
+    bool is_distribution = false;
+    ov::Tensor latent = run_encoder(image, is_distribution);
+    if (is_distribution) {
+        const ov::Shape& shape = latent.get_shape();
+        ov::Tensor mean(ov::element::f32, ov::Shape{1, shape[1] / 2, shape[2], shape[3]});
+        std::copy_n(latent.data<const float>(), mean.get_size(), mean.data<float>());
+        latent = mean;
+    }
+    scale_latent(latent);
     return latent;
 }
 

@@ -33,6 +33,8 @@ public:
     // Image f32 [1,3,H,W] in [-1,1] -> latent f32 [1,C,H/s,W/s], (z - shift) * scaling. An encoder that
     // outputs the distribution (`latent_parameters`) is sampled with `rng`, as the oracle does.
     ov::Tensor encode(const ov::Tensor& image, RandomGenerator& rng) const;
+    // The same without sampling: the distribution's mean (as FLUX.2 klein encodes its reference image), scaled.
+    ov::Tensor encode_mean(const ov::Tensor& image) const;
     bool has_encoder() const { return !encoder_xml_.empty(); }
 
     size_t scale_factor() const { return scale_factor_; }
@@ -44,6 +46,9 @@ public:
 
 private:
     IrModel& encoder() const;  // compiles it on the first call
+    // The encoder's output 0 and whether it is a distribution (`latent_parameters`: mean then log-variance).
+    ov::Tensor run_encoder(const ov::Tensor& image, bool& is_distribution) const;
+    void scale_latent(ov::Tensor& latent) const;  // (z - shift) * scaling, in place
 
     std::shared_ptr<IrModel> decoder_;
     std::string encoder_xml_, encoder_device_;

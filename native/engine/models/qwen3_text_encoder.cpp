@@ -7,7 +7,7 @@
 namespace ovd {
 
 std::shared_ptr<Qwen3TextEncoder> Qwen3TextEncoder::load(const ModelFolder& folder, const std::string& device,
-                                                         const PropertyMap& properties) {
+                                                         const PropertyMap& properties, const std::string& family, size_t static_length) {
     auto encoder = std::make_shared<Qwen3TextEncoder>();
     encoder->tokenizer_ = Tokenizer::load(folder.file("tokenizer/openvino_tokenizer.xml").parent_path());
     // The template as stored (Jinja source, so its newlines are the two characters "\n"). Qwen3's template, and any
@@ -16,9 +16,22 @@ std::shared_ptr<Qwen3TextEncoder> Qwen3TextEncoder::load(const ModelFolder& fold
     for (const char* marker : {"<|im_start|>", "<|im_end|>", "assistant", "<think>\\n\\n</think>\\n\\n"})
         if (tpl.find(marker) == std::string::npos)
             throw EngineError(ErrorCode::UnsupportedModel, folder.root().string() +
-                                                               "/tokenizer: the chat template is not a Qwen3 one (no '" + marker +
-                                                               "'); Z-Image needs its Qwen3 tokenizer");
-    encoder->model_ = IrModel::load(folder.file("text_encoder/openvino_model.xml").string(), device, properties);
+                                                               "/tokenizer: the chat template is not a Qwen3 one (no '" + marker + "'); " +
+                                                               family + " needs its Qwen3 tokenizer");
+    const std::string xml = folder.file("text_encoder/openvino_model.xml").string();
+    IrModel::Rewrite rewrite;
+    if (static_length)
+        rewrite = [&](const std::shared_ptr<ov::Model>& model) {
+            const ov::PartialShape ids{1, static_cast<int64_t>(static_length)};
+            reshape_inputs(
+                model,
+                [&](const std::string& name, const ov::PartialShape&) -> std::optional<ov::PartialShape> {
+                    if (name == "input_ids" || name == "attention_mask") return ids;
+                    return std::nullopt;
+                },
+                xml);
+        };
+    encoder->model_ = IrModel::load(xml, device, properties, rewrite);
     return encoder;
 }
 
@@ -26,11 +39,10 @@ std::string Qwen3TextEncoder::chat_prompt(const std::string& prompt) {
     return "<|im_start|>user\n" + prompt + "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n";
 }
 
-ov::Tensor Qwen3TextEncoder::encode(const std::string& prompt, size_t max_sequence_length) const {
+size_t Qwen3TextEncoder::infer(InferRequestPool::Lease& request, const std::string& prompt, size_t max_sequence_length) const {
     std::vector<int64_t> tokens = tokenizer_->encode(chat_prompt(prompt));
     const size_t length = std::min(tokens.size(), max_sequence_length);
     tokens.resize(max_sequence_length, tokenizer_->pad_token_id());
-    auto request = model_->borrow();
     const auto& compiled = model_->compiled();
     ov::Tensor ids = request.input_buffer(compiled.input("input_ids"), ov::Shape{1, max_sequence_length});
     ov::Tensor mask = request.input_buffer(compiled.input("attention_mask"), ov::Shape{1, max_sequence_length});
@@ -45,10 +57,48 @@ ov::Tensor Qwen3TextEncoder::encode(const std::string& prompt, size_t max_sequen
     } catch (const std::exception& e) {
         throw EngineError(ErrorCode::Runtime, std::string("Qwen3 text encoder inference failed: ") + e.what());
     }
+    return length;
+}
+
+ov::Tensor Qwen3TextEncoder::encode(const std::string& prompt, size_t max_sequence_length) const {
+    auto request = model_->borrow();
+    const size_t length = infer(request, prompt, max_sequence_length);
     const ov::Tensor hidden = request->get_output_tensor(0);
     const size_t width = hidden.get_shape().back();
     ov::Tensor out(ov::element::f32, ov::Shape{length, width});
     std::copy_n(hidden.data<const float>(), length * width, out.data<float>());
+    return out;
+}
+
+ov::Tensor Qwen3TextEncoder::encode_outputs(const std::string& prompt, size_t max_sequence_length,
+                                            const std::vector<std::string>& outputs) const {
+    const auto& compiled = model_->compiled();
+    std::vector<ov::Output<const ov::Node>> ports;
+    size_t width = 0;
+    for (const std::string& name : outputs) {
+        try {
+            ports.push_back(compiled.output(name));
+        } catch (const std::exception&) {
+            throw EngineError(ErrorCode::UnsupportedModel, "the Qwen3 text encoder has no output '" + name + "'");
+        }
+        const ov::PartialShape& shape = ports.back().get_partial_shape();
+        if (shape.rank().is_dynamic() || shape.size() != 3 || shape[2].is_dynamic())
+            throw EngineError(ErrorCode::UnsupportedModel, "the Qwen3 text encoder's output '" + name + "' is not [B, L, D]");
+        width += static_cast<size_t>(shape[2].get_length());
+    }
+    ov::Tensor out(ov::element::f32, ov::Shape{max_sequence_length, width});
+    if (max_sequence_length == 0) return out;
+    auto request = model_->borrow();
+    infer(request, prompt, max_sequence_length);
+    size_t offset = 0;
+    for (const auto& port : ports) {
+        const ov::Tensor hidden = request->get_tensor(port);
+        const size_t part = hidden.get_shape().back();
+        const float* src = hidden.data<const float>();
+        float* dst = out.data<float>();
+        for (size_t row = 0; row < max_sequence_length; ++row) std::copy_n(src + row * part, part, dst + row * width + offset);
+        offset += part;
+    }
     return out;
 }
 

@@ -1,9 +1,11 @@
 #pragma once
-// Z-Image's text encoder: a Qwen3 decoder LLM used as an encoder. The prompt is wrapped in the Qwen3 chat format
-// (a user turn, then the assistant turn with an empty think block), and the exported model returns the
-// second-to-last hidden state; the pipeline takes the rows of the real tokens.
+// A Qwen3 decoder LLM used as a text encoder (Z-Image, FLUX.2 klein). The prompt is wrapped in the Qwen3 chat format
+// (a user turn, then the assistant turn with an empty think block), tokenized, cut and padded to the maximum
+// sequence length and masked. Z-Image reads the exported model's first output (the second-to-last hidden state) on
+// the real tokens; FLUX.2 klein reads several named hidden-state outputs on every padded position.
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "base/ir_model.hpp"
 #include "base/model_folder.hpp"
@@ -14,18 +16,28 @@ namespace ovd {
 class Qwen3TextEncoder {
 public:
     // Reads text_encoder/ and tokenizer/. Refuses a tokenizer whose chat template is not Qwen3's (we render
-    // that format ourselves; the oracle renders the template with enable_thinking = false).
-    static std::shared_ptr<Qwen3TextEncoder> load(const ModelFolder& folder, const std::string& device, const PropertyMap& properties);
+    // that format ourselves; the oracle renders the template with enable_thinking = false). `family` names the
+    // model in that refusal. A `static_length` compiles the model for ids [1, static_length] (static shapes).
+    static std::shared_ptr<Qwen3TextEncoder> load(const ModelFolder& folder, const std::string& device, const PropertyMap& properties,
+                                                  const std::string& family, size_t static_length = 0);
 
     // The Qwen3 chat rendering of one user message, as the template gives it with add_generation_prompt and
     // enable_thinking = false.
     static std::string chat_prompt(const std::string& prompt);
 
-    // The hidden states [L, D] of the chat-formatted prompt's first L = min(tokens, max_sequence_length) tokens.
-    // Like the oracle, the ids are padded to max_sequence_length and masked; only the real rows are returned.
+    // The first output's rows [L, D] for the chat-formatted prompt's first L = min(tokens, max_sequence_length)
+    // tokens (the ids are padded to max_sequence_length and masked, as the oracle; only the real rows are returned).
     ov::Tensor encode(const std::string& prompt, size_t max_sequence_length) const;
 
+    // The outputs named `outputs` (each [1, max_sequence_length, D]) side by side per token:
+    // [max_sequence_length, D * outputs.size()], padded rows included. max_sequence_length 0 gives [0, D * n]
+    // without running the model.
+    ov::Tensor encode_outputs(const std::string& prompt, size_t max_sequence_length, const std::vector<std::string>& outputs) const;
+
 private:
+    // Runs the model on the padded, masked ids; returns the number of real tokens.
+    size_t infer(InferRequestPool::Lease& request, const std::string& prompt, size_t max_sequence_length) const;
+
     std::shared_ptr<IrModel> model_;
     std::shared_ptr<Tokenizer> tokenizer_;
 };

@@ -2,6 +2,7 @@
 
 #include "base/errors.hpp"
 #include "base/model_folder.hpp"
+#include "pipelines/flux2_klein_pipeline.hpp"
 #include "pipelines/flux_pipeline.hpp"
 #include "pipelines/sd3_pipeline.hpp"
 #include "pipelines/stable_diffusion_pipeline.hpp"
@@ -28,6 +29,8 @@ std::shared_ptr<DiffusionModel> load_diffusion_model(const std::string& model_di
         pipeline = std::make_shared<StableDiffusion3Pipeline>(folder, load_config);
     } else if (cls == "FluxPipeline" || cls == "FluxInpaintPipeline" || cls == "FluxFillPipeline") {
         pipeline = std::make_shared<FluxPipeline>(folder, load_config);
+    } else if (cls == "Flux2KleinPipeline") {
+        pipeline = std::make_shared<Flux2KleinPipeline>(folder, load_config);
     } else if (cls == "ZImagePipeline") {
         pipeline = std::make_shared<ZImagePipeline>(folder, load_config);
     } else {

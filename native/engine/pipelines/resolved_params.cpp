@@ -55,6 +55,9 @@ ResolvedParams resolve_common(Task task, const GenerationParams& p, const ImageI
     r.batch = static_cast<size_t>(p.num_images_per_prompt.value_or(fixed ? fixed->num_images_per_prompt : 1));
     if ((p.width && *p.width <= 0) || (p.height && *p.height <= 0))
         throw invalid_param(p.width && *p.width <= 0 ? "width" : "height", "width and height must be positive");
+    if ((r.width == 0 || r.height == 0) && task == Task::Image2Image && defaults.image2image_size_from_image)
+        throw invalid_param("image", "the input image is smaller than " + std::to_string(size_multiple) +
+                                         " pixels on a side, so it gives no output size; give width and height (" + size_rule + ")");
     if (r.width == 0 || r.height == 0) throw invalid_param("width", "width and height must be given: the model config has no default size");
     if (r.width % size_multiple || r.height % size_multiple)
         throw invalid_param(r.width % size_multiple ? "width" : "height", "width and height must be divisible by " +

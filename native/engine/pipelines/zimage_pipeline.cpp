@@ -73,7 +73,7 @@ ZImagePipeline::ZImagePipeline(const ModelFolder& folder, const LoadConfig& load
                                                            "/transformer/config.json: Z-Image transformers patch 2x2 latent pixels; got " +
                                                            std::to_string(patch_size_));
 
-    text_encoder_ = Qwen3TextEncoder::load(folder, load_config.text_encoder, load_config.properties);
+    text_encoder_ = Qwen3TextEncoder::load(folder, load_config.text_encoder, load_config.properties, "Z-Image");
     transformer_ = IrModel::load(folder.file("transformer/openvino_model.xml").string(), load_config.denoiser, load_config.properties);
     vae_ = AutoencoderKL::load(folder, folder.exists("vae_encoder/openvino_model.xml"), load_config.vae, load_config.properties);
     if (vae_->latent_channels() != in_channels_)
