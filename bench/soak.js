@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 // Soak of the real server (issue 18):
-//   node bench/soak.js [--minutes M] [--requests N] [--seed S] [--concurrency C] [--model DIR] [--out file.json]
+//   node bench/soak.js [--minutes M] [--requests N] [--seed S] [--concurrency C] [--model DIR] [--kinds LIST] [--out file.json]
 //
 // Starts the CLI on a model folder (default: the sd15 fixture, with its two kohya LoRA adapters as 'sd15-a' and
 // 'sd15-b' and a blend 'sd15-ab'), then sends a seeded mix of requests from C clients until N requests or M minutes:
@@ -10,7 +10,9 @@
 // tables (test/helpers/bad-input.js). Every 500 ms it samples the server's RSS (/proc/<pid>/status) and the event-loop
 // delay a /v2/health/live round trip shows. Reports: answers by class, every answer that is neither 2xx nor an
 // OpenAI-shaped 4xx (target: none; cancelled requests are counted apart), and the slope of RSS after the warm-up
-// (the first 20% of the run) by least squares, in MiB per 1000 requests and per hour (target: flat within noise).
+// (the first 20% of the run) by least squares, in MiB per 1000 requests and per hour (target: flat within noise),
+// for the whole RSS and for its anonymous part (heap; the rest is file pages, mostly the memory-mapped weights), with
+// a series every 30 s. --kinds restricts the mix (e.g. t2i,lora_alphas) to find which requests a growth follows.
 // Writes JSON to bench/results/soak.json (or --out).
 const fs = require('fs');
 const path = require('path');
@@ -22,19 +24,35 @@ const { prng } = require('./lib/prng');
 const ROOT = path.join(__dirname, '..');
 
 function args(argv) {
-  const o = { minutes: 10, requests: 3000, seed: 7, concurrency: 3, model: path.join(ROOT, 'test', 'fixtures', 'sd15'), out: undefined };
+  const o = {
+    minutes: 10,
+    requests: 3000,
+    seed: 7,
+    concurrency: 3,
+    model: path.join(ROOT, 'test', 'fixtures', 'sd15'),
+    kinds: MIX,
+    out: undefined,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (['--minutes', '--requests', '--seed', '--concurrency'].includes(a)) o[a.slice(2)] = Number(argv[++i]);
     else if (a === '--model') o.model = path.resolve(argv[++i]);
     else if (a === '--out') o.out = argv[++i];
-    else throw new Error(`unknown argument ${a}`);
+    else if (a === '--kinds') {
+      const kinds = argv[++i].split(',');
+      const unknown = kinds.filter((k) => !MIX.includes(k));
+      if (unknown.length) throw new Error(`unknown kinds ${unknown.join(',')}: the kinds are ${[...new Set(MIX)].join(',')}`);
+      o.kinds = MIX.filter((k) => kinds.includes(k)); // keeps the mix's weights
+    } else throw new Error(`unknown argument ${a}`);
   }
   return o;
 }
 
+// The request mix: each draw picks one entry (so t2i and bad requests come more often).
+const MIX = ['t2i', 't2i', 't2i', 'edit', 'variation', 'stream', 'cancel', 'lora_alphas', 'bad', 'bad'];
+
 const status = (pid) => fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-const rssMiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(status(pid))[1]) / 1024;
+const statusMiB = (text, field) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(text)[1]) / 1024;
 
 /** Least-squares slope of y over x. */
 function slope(points) {
@@ -87,6 +105,20 @@ async function main() {
   const started = performance.now();
   const samples = [];
   let done = 0;
+  // The JS heap and the memory V8 knows outside it (Buffers), from the server's /metrics every 10 s: what of the RSS
+  // is the JS side's (garbage waiting for a collection counts until it happens).
+  let js = { heapMiB: 0, externalMiB: 0 };
+  const metricMiB = (text, name) => Number(new RegExp(`^ov_diffusion_${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
+  const readJs = async () => {
+    try {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      js = { heapMiB: metricMiB(text, 'nodejs_heap_size_total_bytes'), externalMiB: metricMiB(text, 'nodejs_external_memory_bytes') };
+    } catch {
+      // keeps the last reading
+    }
+  };
+  await readJs();
+  const jsSampler = setInterval(readJs, 10000);
   const sampler = setInterval(async () => {
     const t0 = performance.now();
     try {
@@ -94,10 +126,13 @@ async function main() {
     } catch {
       // counted as a missing sample
     }
+    const now = status(pid);
     samples.push({
       t: (performance.now() - started) / 1000,
       requests: done,
-      rssMiB: rssMiB(pid),
+      rssMiB: statusMiB(now, 'VmRSS'),
+      anonMiB: statusMiB(now, 'RssAnon'),
+      ...js,
       fds: fs.readdirSync(`/proc/${pid}/fd`).length,
       healthMs: performance.now() - t0,
     });
@@ -108,7 +143,7 @@ async function main() {
   const unexpected = [];
   const models = ['sd15', 'sd15-a', 'sd15-b', 'sd15-ab'];
   const one = async () => {
-    const kind = r.pick(['t2i', 't2i', 't2i', 'edit', 'variation', 'stream', 'cancel', 'lora_alphas', 'bad', 'bad']);
+    const kind = r.pick(o.kinds);
     let pieces;
     let cancelAfterMs;
     const model = r.pick(models);
@@ -172,10 +207,13 @@ async function main() {
     }),
   );
   clearInterval(sampler);
+  clearInterval(jsSampler);
   const seconds = (performance.now() - started) / 1000;
   const after = samples.filter((s) => s.t >= seconds * 0.2);
   const perRequest = slope(after.map((s) => ({ x: s.requests, y: s.rssMiB })));
   const perSecond = slope(after.map((s) => ({ x: s.t, y: s.rssMiB })));
+  const anonPerRequest = slope(after.map((s) => ({ x: s.requests, y: s.anonMiB })));
+  const series = samples.filter((s, i) => i === samples.length - 1 || Math.floor(s.t / 30) !== Math.floor((samples[i + 1]?.t ?? 0) / 30));
   const health = samples.map((s) => s.healthMs);
   const output = server.output();
   await server.stop();
@@ -198,7 +236,10 @@ async function main() {
       maxMiB: Math.round(Math.max(...samples.map((s) => s.rssMiB))),
       slopeMiBPer1000Requests: Math.round(perRequest * 1000 * 100) / 100,
       slopeMiBPerHour: Math.round(perSecond * 3600 * 10) / 10,
+      anonSlopeMiBPer1000Requests: Math.round(anonPerRequest * 1000 * 100) / 100,
       samples: samples.length,
+      // [seconds, requests answered, RSS MiB, anonymous RSS MiB, JS heap MiB, JS external MiB] every 30 s
+      series: series.map((s) => [s.t, s.requests, s.rssMiB, s.anonMiB, s.heapMiB, s.externalMiB].map(Math.round)),
     },
     openFiles: { start: samples[0]?.fds, max: Math.max(...samples.map((s) => s.fds)), end: samples.at(-1)?.fds },
     healthRoundTripMs: {
@@ -223,7 +264,9 @@ async function main() {
   console.log(`answers: ${JSON.stringify(tally)}`);
   console.log(`unexpected (not 2xx, shaped 4xx or a cancel): ${unexpected.length}`);
   for (const u of unexpected.slice(0, 10)) console.log(`  ${u.kind}: ${u.class} ${String(u.answer).slice(0, 150)}`);
-  console.log(`RSS: ${JSON.stringify(result.rss)}`);
+  const { series: every30s, ...rss } = result.rss;
+  console.log(`RSS: ${JSON.stringify(rss)}`);
+  console.log(`RSS every 30 s [s, requests, MiB, anonymous MiB, JS heap MiB, JS external MiB]: ${JSON.stringify(every30s)}`);
   console.log(`health round trip (event-loop delay): ${JSON.stringify(result.healthRoundTripMs)}`);
   console.log(`open files of the server: ${JSON.stringify(result.openFiles)}`);
   console.log(`server error lines: ${result.serverErrorLines.length}`);
