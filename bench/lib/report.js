@@ -370,8 +370,12 @@ function markdown(results, opts, chartFiles, cases) {
       continue;
     }
     const info = m.info
-      ? ` Full-size SD 1.5 architecture, random weights, ${m.info.weight_format} weights (${(m.info.total_bytes / 1e9).toFixed(2)} GB): ` +
-        'UNet 859.5 M, text encoder 123.1 M, VAE 83.7 M parameters.'
+      ? ` Full-size ${/xl/.test(m.info.architecture || '') ? 'SDXL base 1.0' : 'SD 1.5'} architecture, random weights, ` +
+        `${m.info.weight_format} weights (${(m.info.total_bytes / 1e9).toFixed(2)} GB): ` +
+        Object.entries(m.info.parameters || {})
+          .map(([k, n]) => `${{ unet: 'UNet', vae: 'VAE' }[k] || k.replace(/_/g, ' ')} ${(n / 1e6).toFixed(1)} M`)
+          .join(', ') +
+        ' parameters.'
       : m.kind === 'tiny-fixture'
         ? ' Tiny random-weight test model: fixed overheads dominate.'
         : '';
