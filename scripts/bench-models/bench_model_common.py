@@ -54,6 +54,20 @@ def max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _build_and_save(build, architecture, save_dtype, src: Path, result: Path) -> None:
+    torch.manual_seed(0)
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    print(f"[1/4] building the {architecture.split(' (')[0]} pipeline at full size (random weights)", flush=True)
+    pipe, params = build()
+    for k, v in params.items():
+        print(f"  {k}: {v / 1e6:.1f} M parameters", flush=True)
+    if save_dtype is not None:
+        pipe.to(dtype=save_dtype)
+    print(f"[2/4] save_pretrained -> {src}" + (f" ({save_dtype})" if save_dtype else ""), flush=True)
+    pipe.save_pretrained(src, safe_serialization=True)
+    result.write_text(json.dumps({"params": params, "max_rss_mb": round(max_rss_mb())}))
+
+
 def run(*, name: str, tag: str, generator: str, architecture: str, build: Callable[[], tuple],
         configs: dict, scheduler_extra: dict | None, tokenizer_info: dict, doc: str | None,
         save_dtype: "torch.dtype | None" = None) -> int:
@@ -71,46 +85,45 @@ def run(*, name: str, tag: str, generator: str, architecture: str, build: Callab
         print(f"{tag}: {out} exists (bench-model.json present); --force rebuilds it")
         return 0
 
-    torch.manual_seed(0)
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
     t0 = time.time()
-    print(f"[1/4] building the {architecture.split(' (')[0]} pipeline at full size (random weights)", flush=True)
-    pipe, params = build()
-    for k, v in params.items():
-        print(f"  {k}: {v / 1e6:.1f} M parameters", flush=True)
-    if save_dtype is not None:
-        pipe.to(dtype=save_dtype)
-        gc.collect()
-
     tmp_parent = out.parent
     tmp_parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=tmp_parent))  # next to the output: same disk, not /tmp
     timings = {}
     try:
         src = tmp / "diffusers"
-        print(f"[2/4] save_pretrained -> {src}" + (f" ({save_dtype})" if save_dtype else ""), flush=True)
-        pipe.save_pretrained(src, safe_serialization=True)
-        del pipe
-        gc.collect()
+        # Build and save in a forked child: when it exits, all of its memory is back before the exporter starts
+        # (torch/diffusers keep the saved weights alive in this process otherwise).
+        import multiprocessing
+
+        result = tmp / "build.json"
+        child = multiprocessing.get_context("fork").Process(
+            target=_build_and_save, args=(build, architecture, save_dtype, src, result))
+        child.start()
+        child.join()
+        if child.exitcode != 0 or not result.exists():
+            raise RuntimeError(f"building/saving the pipeline failed (exit {child.exitcode})")
+        built = json.loads(result.read_text())
+        params = built["params"]
         timings["build_and_save_s"] = round(time.time() - t0, 1)
-        timings["build_and_save_max_rss_mb"] = round(max_rss_mb())
+        timings["build_and_save_max_rss_mb"] = built["max_rss_mb"]
         dst_tmp = tmp / "ov"
         cli = Path(sys.executable).with_name("optimum-cli")
         cmd = [str(cli) if cli.exists() else "optimum-cli", "export", "openvino", "--model", str(src),
                "--library", "diffusers", "--task", "text-to-image", "--weight-format", args.weight_format,
                str(dst_tmp)]
-        print(f"[3/4] export ({time.time() - t0:.0f}s so far, peak RSS of this process "
-              f"{timings['build_and_save_max_rss_mb']:.0f} MB)\n  $ {' '.join(cmd)}", flush=True)
+        print(f"[3/4] export ({time.time() - t0:.0f}s so far; building and saving peaked at "
+              f"{timings['build_and_save_max_rss_mb']} MB RSS)\n  $ {' '.join(cmd)}", flush=True)
         t1 = time.time()
         # The exporter's own temporary folder (the un-quantized IR) goes next to the output as well.
         env = dict(os.environ, TMPDIR=str(tmp))
-        r = subprocess.run(cmd, env=env)
-        if r.returncode != 0:
-            raise RuntimeError(f"optimum-cli export failed (exit {r.returncode})")
+        proc = subprocess.Popen(cmd, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage: its peak RSS alone
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise RuntimeError(f"optimum-cli export failed (exit {proc.returncode})")
         timings["export_s"] = round(time.time() - t1, 1)
-        import resource
-
-        timings["export_max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+        timings["export_max_rss_mb"] = round(usage.ru_maxrss / 1024)
         print(f"[4/4] finishing ({time.time() - t0:.0f}s so far; export {timings['export_s']}s, "
               f"exporter peak RSS {timings['export_max_rss_mb']} MB)", flush=True)
         if scheduler_extra:
