@@ -34,9 +34,18 @@ INT8_ASYM, exactly the ``optimum-cli export openvino --weight-format int8`` path
 IR input/output names of an optimum-intel SDXL export (unet, text_encoder, text_encoder_2, tokenizer,
 tokenizer_2, vae_decoder, vae_encoder, scheduler, model_index.json, openvino_config.json).
 
-Measured (nice -n 19, 2 cores, 24 GB, openvino 2026.4.1, nncf 3.4.0, optimum-intel 2.2.0, torch 2.15.0):
-  /usr/bin/time -v bash scripts/bench-models/make-sdxl-random-int8.sh
-  MEASURED_PLACEHOLDER
+Measured 2026-12-07 with `nice -n 19 /usr/bin/time -v bash scripts/bench-models/make-sdxl-random-int8.sh` on a
+2-vCPU Intel Xeon VM with 23.5 GiB (shared with other work at normal priority; openvino 2026.4.1, nncf 3.4.0,
+optimum-intel 2.2.0, torch 2.15.0, diffusers 0.39.0):
+  wall 11 min 36 s (build + fp16 save 149 s, optimum-cli export incl. INT8 compression 527 s);
+  peak RSS 12.0 GB while building (the fp32 UNet, 10.3 GB, plus its fp16 copy; in a forked child that exits
+  before the export) and 19.3 GB in the exporter (time -v "Maximum resident set size" 19714064 kB): it fits in
+  24 GB with ~4 GB to spare, nothing else big may run meanwhile. Result: 3.48 GB (unet 2.58 GB, text_encoder_2
+  0.70 GB, text_encoder 0.12 GB, vae_decoder 50 MB, vae_encoder 34 MB); 18.2 GB written to disk in all (time -v
+  "File system outputs"; the fp16 checkpoint and the 16-bit IR are temporary, next to the output).
+  Figures per run: bench-model.json "timings".
+Checked: DiffusionModel.load (ours) and openvino_genai.Text2ImagePipeline both load it and make the same
+256x256 image in 2 steps (identical sha256).
 
 Run through scripts/bench-models/make-sdxl-random-int8.sh (which uses the pinned fixture venv).
 Usage: make_sdxl_random.py [--out DIR] [--weight-format int8|fp16|fp32] [--force] [--keep-tmp]
