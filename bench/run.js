@@ -37,6 +37,8 @@ Options:
   --model LIST        Comma-separated models (default: ${RANDOM_MODEL},fixture:sd15):
                         ${RANDOM_MODEL}   full-size SD 1.5 INT8 with random weights (.cache/bench-models/; built
                                            by scripts/bench-models/make-sd15-random-int8.sh when missing)
+                        sdxl-int8-random   full-size SDXL base 1.0 INT8 with random weights (the same, built by
+                                           scripts/bench-models/make-sdxl-random-int8.sh; 1024x1024 by default)
                         fixture:NAME       a tiny test model, test/fixtures/NAME
                         PATH               any model folder in OpenVINO (optimum-intel) layout, e.g. a download of
                                            OpenVINO/stable-diffusion-v1-5-int8-ov

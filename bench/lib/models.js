@@ -7,21 +7,27 @@ const { ROOT } = require('./workers');
 const { log } = require('./log');
 
 const RANDOM_MODEL = 'sd15-int8-random';
+// Full-size random-weight models (.cache/bench-models/NAME), each with the script that builds it and its cost.
+const RANDOM_MODELS = {
+  [RANDOM_MODEL]: { script: 'make-sd15-random-int8.sh', cost: '~5-10 min, ~12 GB RAM' },
+  'sdxl-int8-random': { script: 'make-sdxl-random-int8.sh', cost: 'about an hour on 2 cores, see make_sdxl_random.py' },
+};
 
 function resolveModel(spec, opts) {
-  if (spec === RANDOM_MODEL) {
-    const dir = path.join(ROOT, '.cache', 'bench-models', RANDOM_MODEL);
+  if (RANDOM_MODELS[spec]) {
+    const dir = path.join(ROOT, '.cache', 'bench-models', spec);
+    const script = path.join('scripts', 'bench-models', RANDOM_MODELS[spec].script);
     if (!fs.existsSync(path.join(dir, 'bench-model.json'))) {
-      if (!opts.generate) throw new Error(`${dir} is missing; build it with bash scripts/bench-models/make-sd15-random-int8.sh`);
-      log(`${RANDOM_MODEL} is missing: building it (bash scripts/bench-models/make-sd15-random-int8.sh; ~5-10 min, ~12 GB RAM)`);
-      const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'bench-models', 'make-sd15-random-int8.sh')], {
+      if (!opts.generate) throw new Error(`${dir} is missing; build it with bash ${script}`);
+      log(`${spec} is missing: building it (bash ${script}; ${RANDOM_MODELS[spec].cost})`);
+      const r = spawnSync('bash', [path.join(ROOT, script)], {
         cwd: ROOT,
         stdio: 'inherit',
       });
       if (r.status !== 0) throw new Error('building the random model failed');
     }
     return {
-      id: RANDOM_MODEL,
+      id: spec,
       dir,
       kind: 'random-full-size',
       info: JSON.parse(fs.readFileSync(path.join(dir, 'bench-model.json'), 'utf8')),
@@ -63,4 +69,4 @@ function dirBytes(dir) {
   return total;
 }
 
-module.exports = { RANDOM_MODEL, resolveModel, modelDefaults, dirBytes };
+module.exports = { RANDOM_MODEL, RANDOM_MODELS, resolveModel, modelDefaults, dirBytes };

@@ -340,11 +340,19 @@ function markdown(results, opts, chartFiles, cases) {
   L.push(`| Machine load | ${meta.load.verdict} |`);
   L.push('');
   const o = meta.options;
+  // Text-to-image is paired (both sides loaded, ABBA) unless --no-paired, or both sides did not fit in memory
+  // (Session.fitsPaired): then the engine case has no "per alternating pair" row.
+  const engineRows = results.models.map((m) => m.cases && m.cases.engine && m.cases.engine.rows).filter(Boolean);
+  const pairedRun =
+    o.paired !== false && (!engineRows.length || engineRows.some((rs) => rs.some((r) => /per alternating pair/.test(r.metric))));
   L.push(
     `Settings: properties \`${JSON.stringify(o.properties)}\` for every submodel on both sides; prompt "${o.prompt}"; ` +
       `${o.repeat} measured repetitions per figure (median, with min–max and n), ${o.warmup} unmeasured warm-up generation(s) after each load ` +
       '(reported as "first generate()"); each side runs in its own process (peak RSS = VmHWM of that process); text-to-image ' +
-      'generations alternate ours / openvino_genai (ABBA) with both loaded, so machine drift hits both alike.',
+      (pairedRun
+        ? 'generations alternate ours / openvino_genai (ABBA) with both loaded, so machine drift hits both alike.'
+        : 'generations ran one side after the other (separate processes, not both loaded at once: --no-paired, or both ' +
+          'did not fit in memory), so machine drift between them is not evened out.'),
   );
   const alloc = meta.versions.allocator;
   if (alloc) {
@@ -370,8 +378,12 @@ function markdown(results, opts, chartFiles, cases) {
       continue;
     }
     const info = m.info
-      ? ` Full-size SD 1.5 architecture, random weights, ${m.info.weight_format} weights (${(m.info.total_bytes / 1e9).toFixed(2)} GB): ` +
-        'UNet 859.5 M, text encoder 123.1 M, VAE 83.7 M parameters.'
+      ? ` Full-size ${/xl/.test(m.info.architecture || '') ? 'SDXL base 1.0' : 'SD 1.5'} architecture, random weights, ` +
+        `${m.info.weight_format} weights (${(m.info.total_bytes / 1e9).toFixed(2)} GB): ` +
+        Object.entries(m.info.parameters || {})
+          .map(([k, n]) => `${{ unet: 'UNet', vae: 'VAE' }[k] || k.replace(/_/g, ' ')} ${(n / 1e6).toFixed(1)} M`)
+          .join(', ') +
+        ' parameters.'
       : m.kind === 'tiny-fixture'
         ? ' Tiny random-weight test model: fixed overheads dominate.'
         : '';

@@ -17,19 +17,22 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="${FIXTURE_VENV:-$ROOT/.cache/fixture-venv}"
 REQ="$ROOT/scripts/bench-models/requirements.txt"
 PY="${PYTHON:-python3}"
+# make-sdxl-random-int8.sh runs this wrapper with BENCH_MODEL_SCRIPT=make_sdxl_random.py
+SCRIPT="${BENCH_MODEL_SCRIPT:-make_sd15_random.py}"
+TAG="${BENCH_MODEL_TAG:-make-sd15-random-int8}"
 
-die() { echo "make-sd15-random-int8: ERROR: $*" >&2; exit 1; }
+die() { echo "$TAG: ERROR: $*" >&2; exit 1; }
 
 if [ ! -x "$VENV/bin/python" ]; then
-  echo "make-sd15-random-int8: creating $VENV (pinned, see $REQ)" >&2
+  echo "$TAG: creating $VENV (pinned, see $REQ)" >&2
   "$PY" -m venv "$VENV" || die "'$PY -m venv' failed (Debian: apt-get install python3-venv)"
 fi
 # A new venv, or one made by make-fixtures.sh without the export packages, gets the pinned requirements.
 "$VENV/bin/python" -c 'import torch, diffusers, transformers, optimum.intel, nncf, openvino_tokenizers' 2>/dev/null || {
-  echo "make-sd15-random-int8: installing the pinned requirements into $VENV" >&2
+  echo "$TAG: installing the pinned requirements into $VENV" >&2
   (cd "$ROOT/scripts/bench-models" && "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r "$REQ") \
     || die "pip install failed (is PyPI reachable?)"
 }
 
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 DO_NOT_TRACK=1 TOKENIZERS_PARALLELISM=false
-exec "$VENV/bin/python" "$ROOT/scripts/bench-models/make_sd15_random.py" "$@"
+exec "$VENV/bin/python" "$ROOT/scripts/bench-models/$SCRIPT" "$@"
