@@ -11,8 +11,8 @@
 // delay a /v2/health/live round trip shows. Reports: answers by class, every answer that is neither 2xx nor an
 // OpenAI-shaped 4xx (target: none; cancelled requests are counted apart), and the slope of RSS after the warm-up
 // (the first 20% of the run) by least squares, in MiB per 1000 requests and per hour (target: flat within noise),
-// for the whole RSS and for its anonymous part (heap; the rest is file pages, mostly the memory-mapped weights), with
-// a series every 30 s. --kinds restricts the mix (e.g. t2i,lora_alphas) to find which requests a growth follows.
+// for the whole RSS, its anonymous part (the rest is file pages, mostly the memory-mapped weights) and that less the
+// JS heap (the native side's), with a series every 30 s. --kinds restricts the mix (e.g. t2i,lora_alphas) to find which requests a growth follows.
 // Writes JSON to bench/results/soak.json (or --out).
 const fs = require('fs');
 const path = require('path');
@@ -213,6 +213,9 @@ async function main() {
   const perRequest = slope(after.map((s) => ({ x: s.requests, y: s.rssMiB })));
   const perSecond = slope(after.map((s) => ({ x: s.t, y: s.rssMiB })));
   const anonPerRequest = slope(after.map((s) => ({ x: s.requests, y: s.anonMiB })));
+  // The anonymous RSS less the JS heap: the native side's (OpenVINO, the engine, malloc). V8 grows its heap in steps
+  // as it sees fit, which shows in the RSS as jumps that are not leaks.
+  const nativePerRequest = slope(after.filter((s) => s.heapMiB > 0).map((s) => ({ x: s.requests, y: s.anonMiB - s.heapMiB })));
   const series = samples.filter((s, i) => i === samples.length - 1 || Math.floor(s.t / 30) !== Math.floor((samples[i + 1]?.t ?? 0) / 30));
   const health = samples.map((s) => s.healthMs);
   const output = server.output();
@@ -237,6 +240,7 @@ async function main() {
       slopeMiBPer1000Requests: Math.round(perRequest * 1000 * 100) / 100,
       slopeMiBPerHour: Math.round(perSecond * 3600 * 10) / 10,
       anonSlopeMiBPer1000Requests: Math.round(anonPerRequest * 1000 * 100) / 100,
+      nativeSlopeMiBPer1000Requests: Math.round(nativePerRequest * 1000 * 100) / 100,
       samples: samples.length,
       // [seconds, requests answered, RSS MiB, anonymous RSS MiB, JS heap MiB, JS external MiB] every 30 s
       series: series.map((s) => [s.t, s.requests, s.rssMiB, s.anonMiB, s.heapMiB, s.externalMiB].map(Math.round)),
