@@ -39,6 +39,41 @@ import torch  # noqa: E402
 import make_fixtures as fx  # noqa: E402  (tokenizer generator, scheduler configs, seeding helpers, layout check)
 
 
+# stable-diffusion-v1-5/stable-diffusion-v1-5 vae/config.json (SDXL's differs in scaling_factor, force_upcast and
+# sample_size).
+SD_VAE_CONFIG = {
+    "act_fn": "silu",
+    "block_out_channels": [128, 256, 512, 512],
+    "down_block_types": ["DownEncoderBlock2D"] * 4,
+    "in_channels": 3,
+    "latent_channels": 4,
+    "layers_per_block": 2,
+    "norm_num_groups": 32,
+    "out_channels": 3,
+    "sample_size": 512,
+    "up_block_types": ["UpDecoderBlock2D"] * 4,
+    "scaling_factor": 0.18215,
+}
+
+# The CLIP ViT-L/14 text tower's config (openai/clip-vit-large-patch14), SD 1.5's text_encoder and SDXL's first.
+# bos/eos/pad ids are taken from the generated tokenizer (the real ones are 49406/49407/49407).
+CLIP_VIT_L_TEXT_CONFIG = {
+    "attention_dropout": 0.0,
+    "dropout": 0.0,
+    "hidden_act": "quick_gelu",
+    "hidden_size": 768,
+    "initializer_factor": 1.0,
+    "initializer_range": 0.02,
+    "intermediate_size": 3072,
+    "layer_norm_eps": 1e-05,
+    "max_position_embeddings": 77,
+    "num_attention_heads": 12,
+    "num_hidden_layers": 12,
+    "projection_dim": 768,
+    "vocab_size": 49408,
+}
+
+
 def dir_size(p: Path) -> int:
     return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
 

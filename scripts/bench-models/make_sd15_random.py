@@ -45,38 +45,10 @@ UNET_CONFIG = {
     "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
 }
 
-# stable-diffusion-v1-5/stable-diffusion-v1-5 vae/config.json
-VAE_CONFIG = {
-    "act_fn": "silu",
-    "block_out_channels": [128, 256, 512, 512],
-    "down_block_types": ["DownEncoderBlock2D"] * 4,
-    "in_channels": 3,
-    "latent_channels": 4,
-    "layers_per_block": 2,
-    "norm_num_groups": 32,
-    "out_channels": 3,
-    "sample_size": 512,
-    "up_block_types": ["UpDecoderBlock2D"] * 4,
-    "scaling_factor": 0.18215,
-}
-
-# stable-diffusion-v1-5/stable-diffusion-v1-5 text_encoder/config.json (openai/clip-vit-large-patch14 text tower).
-# bos/eos/pad ids are taken from the generated tokenizer (the real ones are 49406/49407/49407).
-TEXT_ENCODER_CONFIG = {
-    "attention_dropout": 0.0,
-    "dropout": 0.0,
-    "hidden_act": "quick_gelu",
-    "hidden_size": 768,
-    "initializer_factor": 1.0,
-    "initializer_range": 0.02,
-    "intermediate_size": 3072,
-    "layer_norm_eps": 1e-05,
-    "max_position_embeddings": 77,
-    "num_attention_heads": 12,
-    "num_hidden_layers": 12,
-    "projection_dim": 768,
-    "vocab_size": 49408,
-}
+# stable-diffusion-v1-5/stable-diffusion-v1-5 vae/config.json and text_encoder/config.json (the CLIP ViT-L/14 text
+# tower): the configs SDXL shares, in bench_model_common.
+VAE_CONFIG = common.SD_VAE_CONFIG
+TEXT_ENCODER_CONFIG = common.CLIP_VIT_L_TEXT_CONFIG
 
 
 def build_pipeline():

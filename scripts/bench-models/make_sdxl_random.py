@@ -93,39 +93,12 @@ UNET_CONFIG = {
     "use_linear_projection": True,
 }
 
-# stabilityai/stable-diffusion-xl-base-1.0 vae/config.json
-VAE_CONFIG = {
-    "act_fn": "silu",
-    "block_out_channels": [128, 256, 512, 512],
-    "down_block_types": ["DownEncoderBlock2D"] * 4,
-    "force_upcast": True,
-    "in_channels": 3,
-    "latent_channels": 4,
-    "layers_per_block": 2,
-    "norm_num_groups": 32,
-    "out_channels": 3,
-    "sample_size": 1024,
-    "scaling_factor": 0.13025,
-    "up_block_types": ["UpDecoderBlock2D"] * 4,
-}
+# stabilityai/stable-diffusion-xl-base-1.0 vae/config.json: SD's VAE with its own scaling factor, upcast and size.
+VAE_CONFIG = {**common.SD_VAE_CONFIG, "force_upcast": True, "sample_size": 1024, "scaling_factor": 0.13025}
 
-# stabilityai/stable-diffusion-xl-base-1.0 text_encoder/config.json (CLIP ViT-L/14 text tower).
-# bos/eos/pad ids are taken from the generated tokenizers (the real ones are 49406/49407/49407 and 49406/49407/0).
-TEXT_ENCODER_CONFIG = {
-    "attention_dropout": 0.0,
-    "dropout": 0.0,
-    "hidden_act": "quick_gelu",
-    "hidden_size": 768,
-    "initializer_factor": 1.0,
-    "initializer_range": 0.02,
-    "intermediate_size": 3072,
-    "layer_norm_eps": 1e-05,
-    "max_position_embeddings": 77,
-    "num_attention_heads": 12,
-    "num_hidden_layers": 12,
-    "projection_dim": 768,
-    "vocab_size": 49408,
-}
+# stabilityai/stable-diffusion-xl-base-1.0 text_encoder/config.json: the CLIP ViT-L/14 text tower, as SD 1.5's
+# (the real bos/eos/pad ids are 49406/49407/49407 here and 49406/49407/0 for text_encoder_2).
+TEXT_ENCODER_CONFIG = common.CLIP_VIT_L_TEXT_CONFIG
 
 # stabilityai/stable-diffusion-xl-base-1.0 text_encoder_2/config.json (OpenCLIP ViT-bigG/14 text tower)
 TEXT_ENCODER_2_CONFIG = {
