@@ -23,6 +23,8 @@ const SUITES = [
   'text2image-parity',
   'edit-parity',
   'sd3-flux-parity',
+  'zimage-parity',
+  'flux2-klein-parity',
   'reshape',
   'server-openai',
 ].map((name) => `test/${name}.test.js`);
