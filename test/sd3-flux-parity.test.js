@@ -9,6 +9,7 @@ const { fixture } = require('./helpers/paths');
 const { printTable, unrepeatable } = require('./helpers/oracle');
 const { parity: runParity } = require('./helpers/parity');
 const { editInputs, writePng, mask } = require('./helpers/images');
+const { textToImageCase } = require('./helpers/cases');
 
 const PROMPT = 'a photo of a cat';
 const LONG_PROMPT = Array(14).fill('a red cat sitting on the big green mat').join(' ');
@@ -29,7 +30,7 @@ function t5Shape(model, c) {
 
 const parity = (rows, model, cases) => runParity(rows, model, cases, { prompt: PROMPT, groupOf: (c) => t5Shape(model, c) });
 
-const t2i = (name, options, extra = {}) => ({ name, task: 'text2image', options, ...extra });
+const t2i = textToImageCase();
 
 function sd3Cases(files, withT5) {
   const cases = [

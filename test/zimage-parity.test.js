@@ -9,15 +9,16 @@ const { fixture } = require('./helpers/paths');
 const { printTable, unrepeatable } = require('./helpers/oracle');
 const { parity } = require('./helpers/parity');
 const { editInputs } = require('./helpers/images');
+const { textToImageCase, imageToImageCase } = require('./helpers/cases');
 
 const PROMPT = 'a photo of a cat';
 // 14 x 9 words: about 260 tokens in the chat format, so maxSequenceLength 64 cuts it (and the chat format's end).
 const LONG_PROMPT = Array(14).fill('a red cat sitting on the big green mat').join(' ');
 const DIR = fixture('z-image');
 
-const t2i = (name, options, extra = {}) => ({ name, task: 'text2image', options: { width: 64, height: 64, ...options }, ...extra });
+const t2i = textToImageCase({ width: 64, height: 64 });
 // Image-to-image runs at the input's size (80x72 here), as the oracle, which ignores width and height there.
-const i2i = (name, image, options) => ({ name, task: 'image2image', image, options });
+const i2i = imageToImageCase;
 
 function cases(files) {
   return [

@@ -52,4 +52,13 @@ function withJsonPatch(fixtureDir, relative, patch) {
 /** A copy of a fixture whose scheduler_config.json is patched: covers scheduler settings no exported fixture has. */
 const withSchedulerPatch = (fixtureDir, patch) => withJsonPatch(fixtureDir, 'scheduler/scheduler_config.json', patch);
 
-module.exports = { toOracleRequest, withJsonPatch, withSchedulerPatch };
+/**
+ * Case builders for the parity tables: `textToImageCase(defaults)` gives `(name, options, extra) => case` with the
+ * table's default options (e.g. its width and height) under each case's own.
+ */
+const textToImageCase =
+  (defaults = {}) =>
+  (name, options, extra = {}) => ({ name, task: 'text2image', options: { ...defaults, ...options }, ...extra });
+const imageToImageCase = (name, image, options) => ({ name, task: 'image2image', image, options });
+
+module.exports = { toOracleRequest, withJsonPatch, withSchedulerPatch, textToImageCase, imageToImageCase };
