@@ -51,6 +51,7 @@ const TIERS = {
     'sd3-flux-parity',
     'zimage-parity',
     'flux2-klein-parity',
+    'qwen-image-parity',
     'reshape',
     'lora',
     'server-openai',

@@ -1,0 +1,140 @@
+'use strict';
+// Qwen-Image (QwenImagePipeline) pixels against the pinned openvino_genai: text-to-image with and without true
+// classifier-free guidance (a negative prompt and guidance above 1), max_sequence_length, scheduler configs the
+// exporter does not write, and the refusals both make. Every case must be exact. Image-to-image (SDEdit in the
+// oracle) is not implemented yet: the engine refuses it, which the second test checks.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('fs');
+const { DiffusionModel } = require('..');
+const { fixture } = require('./helpers/paths');
+const { printTable, unrepeatable } = require('./helpers/oracle');
+const { parity } = require('./helpers/parity');
+const { withSchedulerPatch } = require('./helpers/cases');
+const { editInputs } = require('./helpers/images');
+
+const PROMPT = 'a red cat';
+// About 130 tokens after the template's 34-token prefix, so maxSequenceLength 64 cuts it (and the template's end).
+const LONG_PROMPT = Array(14).fill('a red cat sitting on the big green mat').join(' ');
+const DIR = fixture('qwen-image');
+
+const t2i = (name, options, extra = {}) => ({ name, task: 'text2image', options: { width: 64, height: 64, ...options }, ...extra });
+
+function cases(files) {
+  return [
+    // One step: the shift_terminal stretch divides 0 by 0, both give NaN latents and a black image.
+    t2i('steps=1 (NaN, black)', { numInferenceSteps: 1 }),
+    t2i('steps=3', { numInferenceSteps: 3 }),
+    t2i('steps=9 128x96 seed 3', { numInferenceSteps: 9, width: 128, height: 96, seed: 3 }),
+    t2i('48x80 steps=4 seed 7', { numInferenceSteps: 4, width: 48, height: 80, seed: 7 }),
+    t2i('68x68 (odd packed grid)', { numInferenceSteps: 2, width: 68, height: 68 }),
+    t2i('2 images steps=3', { numInferenceSteps: 3, numImagesPerPrompt: 2 }),
+    t2i('3 images 32x48', { numInferenceSteps: 2, numImagesPerPrompt: 3, width: 32, height: 48 }),
+    // Without a negative prompt the guidance scale changes nothing.
+    t2i('guidance 7, no negative prompt (no effect)', { numInferenceSteps: 3, guidanceScale: 7 }),
+    t2i('empty prompt', { numInferenceSteps: 2 }, { prompt: '' }),
+    t2i('long prompt', { numInferenceSteps: 3 }, { prompt: LONG_PROMPT }),
+    t2i('long prompt maxSequenceLength=64', { numInferenceSteps: 2, maxSequenceLength: 64 }, { prompt: LONG_PROMPT }),
+    t2i('maxSequenceLength=8', { numInferenceSteps: 3, maxSequenceLength: 8 }),
+    t2i('maxSequenceLength=1', { numInferenceSteps: 2, maxSequenceLength: 1 }),
+    t2i('maxSequenceLength=1024', { numInferenceSteps: 2, maxSequenceLength: 1024 }),
+    // True CFG with the per-token norm rescale.
+    t2i('negative prompt, guidance 4 (default)', { numInferenceSteps: 3, negativePrompt: 'blurry' }),
+    t2i('empty negative prompt, guidance 2', { numInferenceSteps: 3, guidanceScale: 2, negativePrompt: '' }),
+    t2i('2 images 48x32 negative prompt guidance 3 seed 9', {
+      numInferenceSteps: 3,
+      guidanceScale: 3,
+      negativePrompt: 'blurry',
+      numImagesPerPrompt: 2,
+      width: 48,
+      height: 32,
+      seed: 9,
+    }),
+    t2i('negative prompt maxSequenceLength=16 guidance 3', {
+      numInferenceSteps: 2,
+      guidanceScale: 3,
+      negativePrompt: 'blurry',
+      maxSequenceLength: 16,
+    }),
+    // Refused by both.
+    t2i('maxSequenceLength=0', { numInferenceSteps: 1, maxSequenceLength: 0 }),
+    t2i('width 66 (not a multiple of 4)', { numInferenceSteps: 1, width: 66 }),
+    t2i('negative prompt, guidance 1', { numInferenceSteps: 1, guidanceScale: 1, negativePrompt: 'blurry' }),
+    t2i('prompt 2', { numInferenceSteps: 1, prompt2: 'x' }),
+    t2i('prompt 3', { numInferenceSteps: 1, prompt3: 'x' }),
+    t2i('negative prompt 2', { numInferenceSteps: 1, guidanceScale: 4, negativePrompt: 'y', negativePrompt2: 'x' }),
+    {
+      name: 'inpaint (no Qwen-Image inpainting)',
+      task: 'inpainting',
+      image: files.image,
+      mask: files.boxMask,
+      options: { numInferenceSteps: 2 },
+    },
+  ];
+}
+
+// Scheduler configs the exporter does not write (time_shift_type is ignored by the oracle: always FLUX.1's linear mu).
+const scheduleCases = () => [t2i('steps=4 48x80 seed 7', { numInferenceSteps: 4, width: 48, height: 80, seed: 7 })];
+
+test('Qwen-Image text-to-image matches openvino_genai pixel for pixel', async () => {
+  const files = await editInputs();
+  const rows = [];
+  await parity(rows, { name: 'qwen-image', dir: DIR }, cases(files), { prompt: PROMPT });
+  for (const [name, patch] of [
+    ['qwen no shift_terminal', { shift_terminal: null }],
+    ['qwen static shift 3', { use_dynamic_shifting: false, shift: 3.0 }],
+    ['qwen base/max shift 0.1/3', { base_shift: 0.1, max_shift: 3.0 }],
+    ['qwen time_shift_type linear', { time_shift_type: 'linear' }],
+  ])
+    await parity(rows, { name, dir: withSchedulerPatch(DIR, patch) }, scheduleCases(), { prompt: PROMPT });
+  printTable('Qwen-Image parity (ours vs openvino_genai)', rows);
+  assert.deepEqual(
+    rows.filter((r) => r.maxDiff !== 0),
+    [],
+    'cases not pixel-equal',
+  );
+  assert.deepEqual(unrepeatable(rows), [], 'repeated calls gave different pixels');
+});
+
+test('Qwen-Image: family, tasks, defaults and the refusals it adds', async () => {
+  const model = await DiffusionModel.load(DIR);
+  assert.equal(model.className, 'QwenImagePipeline');
+  assert.equal(model.family, 'Qwen-Image');
+  assert.deepEqual([...model.tasks], ['text2image']);
+  // The oracle's defaults: 128 x the VAE scale (2 here), 50 steps (seen by admit, then refused so nothing runs).
+  let plan;
+  const stop = new Error('planned');
+  await assert.rejects(
+    model.text2image(PROMPT, {
+      admit: (p) => {
+        plan = p;
+        throw stop;
+      },
+    }),
+    (e) => e === stop,
+  );
+  assert.deepEqual([plan.width, plan.height, plan.numInferenceSteps], [256, 256, 50]);
+
+  const refuses = async (promise, param, pattern) =>
+    assert.rejects(promise, (e) => e.code === 'ERR_INVALID_ARGUMENT' && e.param === param && pattern.test(e.message));
+  const small = { width: 64, height: 64, numInferenceSteps: 1 };
+  await refuses(model.text2image(PROMPT, { ...small, taylorseer: true }), 'taylorseer', /TaylorSeer/);
+  await refuses(model.text2image(PROMPT, { ...small, scheduler: 'EULER_DISCRETE' }), 'scheduler', /FLOW_MATCH_EULER_DISCRETE/);
+  await refuses(model.text2image(PROMPT, { ...small, maxSequenceLength: 1025 }), 'maxSequenceLength', /between 1 and 1024/);
+  // Image-to-image is not implemented yet (the oracle's is SDEdit with strength, default 0.6).
+  const files = await editInputs();
+  await assert.rejects(
+    model.image2image(PROMPT, fs.readFileSync(files.image), { numInferenceSteps: 1 }),
+    (e) => e.code === 'ERR_INVALID_ARGUMENT',
+  );
+
+  const events = [];
+  const result = await model.text2image(PROMPT, { ...small, numInferenceSteps: 3, previews: 1, onStep: (e) => events.push(e) });
+  assert.equal(result.steps, 3);
+  assert.deepEqual(Object.keys(result.metrics.textEncoderMs), ['text_encoder']);
+  assert.equal(events.length, 3);
+  const preview = events.find((e) => e.preview);
+  assert.ok(preview, 'a preview');
+  assert.deepEqual([preview.preview[0].width, preview.preview[0].height], [64, 64]);
+  model.dispose();
+});
