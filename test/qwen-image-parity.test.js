@@ -1,8 +1,8 @@
 'use strict';
 // Qwen-Image (QwenImagePipeline) pixels against the pinned openvino_genai: text-to-image with and without true
 // classifier-free guidance (a negative prompt and guidance above 1), max_sequence_length, scheduler configs the
-// exporter does not write, and the refusals both make. Every case must be exact. Image-to-image (SDEdit in the
-// oracle) is not implemented yet: the engine refuses it, which the second test checks.
+// exporter does not write, image-to-image (SDEdit with strength, at the size asked for or the default 256x256) and
+// the refusals both make (the oracle has no Qwen-Image inpainting). Every case must be exact.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
@@ -19,6 +19,7 @@ const LONG_PROMPT = Array(14).fill('a red cat sitting on the big green mat').joi
 const DIR = fixture('qwen-image');
 
 const t2i = (name, options, extra = {}) => ({ name, task: 'text2image', options: { width: 64, height: 64, ...options }, ...extra });
+const i2i = (name, image, options) => ({ name, task: 'image2image', image, options });
 
 function cases(files) {
   return [
@@ -63,6 +64,23 @@ function cases(files) {
     t2i('prompt 2', { numInferenceSteps: 1, prompt2: 'x' }),
     t2i('prompt 3', { numInferenceSteps: 1, prompt3: 'x' }),
     t2i('negative prompt 2', { numInferenceSteps: 1, guidanceScale: 4, negativePrompt: 'y', negativePrompt2: 'x' }),
+    // Image-to-image: SDEdit, the input resized to the output size (default 256x256, whatever the input's size).
+    i2i('i2i 64x64 strength 0.75', files.image, { numInferenceSteps: 4, width: 64, height: 64, strength: 0.75 }),
+    i2i('i2i default size and strength (256x256, 0.6)', files.image, { numInferenceSteps: 4 }),
+    i2i('i2i 128x96 strength 0.6 seed 5', files.image, { numInferenceSteps: 5, width: 128, height: 96, seed: 5 }),
+    i2i('i2i strength 1', files.image, { numInferenceSteps: 3, width: 64, height: 64, strength: 1 }),
+    i2i('i2i strength 0.1 (one step)', files.image, { numInferenceSteps: 4, width: 64, height: 64, strength: 0.1 }),
+    i2i('i2i 48x80 negative prompt guidance 3', files.image, {
+      numInferenceSteps: 4,
+      width: 48,
+      height: 80,
+      strength: 0.7,
+      negativePrompt: 'blurry',
+      guidanceScale: 3,
+    }),
+    i2i('i2i maxSequenceLength=16', files.image, { numInferenceSteps: 3, width: 64, height: 64, maxSequenceLength: 16 }),
+    i2i('i2i strength 0 (no step left)', files.image, { numInferenceSteps: 4, width: 64, height: 64, strength: 0 }),
+    i2i('i2i 2 images (the oracle fails)', files.image, { numInferenceSteps: 2, width: 64, height: 64, numImagesPerPrompt: 2 }),
     {
       name: 'inpaint (no Qwen-Image inpainting)',
       task: 'inpainting',
@@ -76,7 +94,7 @@ function cases(files) {
 // Scheduler configs the exporter does not write (time_shift_type is ignored by the oracle: always FLUX.1's linear mu).
 const scheduleCases = () => [t2i('steps=4 48x80 seed 7', { numInferenceSteps: 4, width: 48, height: 80, seed: 7 })];
 
-test('Qwen-Image text-to-image matches openvino_genai pixel for pixel', async () => {
+test('Qwen-Image matches openvino_genai pixel for pixel', async () => {
   const files = await editInputs();
   const rows = [];
   await parity(rows, { name: 'qwen-image', dir: DIR }, cases(files), { prompt: PROMPT });
@@ -100,7 +118,7 @@ test('Qwen-Image: family, tasks, defaults and the refusals it adds', async () =>
   const model = await DiffusionModel.load(DIR);
   assert.equal(model.className, 'QwenImagePipeline');
   assert.equal(model.family, 'Qwen-Image');
-  assert.deepEqual([...model.tasks], ['text2image']);
+  assert.deepEqual([...model.tasks].sort(), ['image2image', 'text2image']);
   // The oracle's defaults: 128 x the VAE scale (2 here), 50 steps (seen by admit, then refused so nothing runs).
   let plan;
   const stop = new Error('planned');
@@ -114,6 +132,19 @@ test('Qwen-Image: family, tasks, defaults and the refusals it adds', async () =>
     (e) => e === stop,
   );
   assert.deepEqual([plan.width, plan.height, plan.numInferenceSteps], [256, 256, 50]);
+  const files = await editInputs();
+  plan = undefined;
+  await assert.rejects(
+    model.image2image(PROMPT, fs.readFileSync(files.image), {
+      admit: (p) => {
+        plan = p;
+        throw stop;
+      },
+    }),
+    (e) => e === stop,
+  );
+  // Image-to-image: the default size, not the 80x72 input's.
+  assert.deepEqual([plan.width, plan.height], [256, 256]);
 
   const refuses = async (promise, param, pattern) =>
     assert.rejects(promise, (e) => e.code === 'ERR_INVALID_ARGUMENT' && e.param === param && pattern.test(e.message));
@@ -121,11 +152,14 @@ test('Qwen-Image: family, tasks, defaults and the refusals it adds', async () =>
   await refuses(model.text2image(PROMPT, { ...small, taylorseer: true }), 'taylorseer', /TaylorSeer/);
   await refuses(model.text2image(PROMPT, { ...small, scheduler: 'EULER_DISCRETE' }), 'scheduler', /FLOW_MATCH_EULER_DISCRETE/);
   await refuses(model.text2image(PROMPT, { ...small, maxSequenceLength: 1025 }), 'maxSequenceLength', /between 1 and 1024/);
-  // Image-to-image is not implemented yet (the oracle's is SDEdit with strength, default 0.6).
-  const files = await editInputs();
+  await refuses(
+    model.image2image(PROMPT, fs.readFileSync(files.image), { ...small, numImagesPerPrompt: 2 }),
+    'numImagesPerPrompt',
+    /one image per call/,
+  );
   await assert.rejects(
-    model.image2image(PROMPT, fs.readFileSync(files.image), { numInferenceSteps: 1 }),
-    (e) => e.code === 'ERR_INVALID_ARGUMENT',
+    model.inpaint(PROMPT, fs.readFileSync(files.image), fs.readFileSync(files.boxMask), { numInferenceSteps: 1 }),
+    (e) => e.code === 'ERR_INVALID_ARGUMENT' && /inpaint/.test(e.message),
   );
 
   const events = [];

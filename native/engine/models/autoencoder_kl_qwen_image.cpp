@@ -1,6 +1,10 @@
 #include "models/autoencoder_kl_qwen_image.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 #include "base/errors.hpp"
+#include "base/random_generator.hpp"
 
 namespace ovd {
 
@@ -24,6 +28,11 @@ std::shared_ptr<AutoencoderKLQwenImage> AutoencoderKLQwenImage::load(const Model
         vae->std_.push_back(static_cast<float>(stds[c]));
     }
     vae->decoder_ = IrModel::load(folder.file("vae_decoder/openvino_model.xml").string(), device, properties);
+    if (folder.exists("vae_encoder/openvino_model.xml")) {
+        vae->encoder_xml_ = folder.file("vae_encoder/openvino_model.xml").string();
+        vae->encoder_device_ = device;
+        vae->encoder_properties_ = properties;
+    }
     return vae;
 }
 
@@ -67,6 +76,43 @@ ov::Tensor AutoencoderKLQwenImage::decode(const ov::Tensor& latent) const {
             }
         }
     return image;
+}
+
+ov::Tensor AutoencoderKLQwenImage::encode(const ov::Tensor& image, RandomGenerator& rng) const {
+    if (!has_encoder()) throw invalid_argument("this Qwen-Image model has no vae_encoder");
+    std::call_once(encoder_once_, [this] { encoder_ = IrModel::load(encoder_xml_, encoder_device_, encoder_properties_); });
+    const ov::Shape& s = image.get_shape();
+    if (s.size() != 4 || s[0] != 1 || s[1] != 3) throw invalid_argument("Qwen-Image encode takes an image [1,3,H,W]");
+    auto request = encoder_->borrow();
+    ov::Tensor input = request.input_buffer(encoder_->compiled().input(0), ov::Shape{1, 3, 1, s[2], s[3]});
+    std::copy_n(image.data<const float>(), image.get_size(), input.data<float>());
+    try {
+        request->infer();
+    } catch (const std::exception& e) {
+        throw EngineError(ErrorCode::Runtime, std::string("VAE encode failed: ") + e.what());
+    }
+    const ov::Tensor out = request->get_output_tensor(0);
+    const ov::Shape& o = out.get_shape();
+    const size_t channels = mean_.size();
+    if (o.size() != 5 || o[0] != 1 || o[1] != 2 * channels || o[2] < 1)
+        throw EngineError(ErrorCode::UnsupportedModel, "the Qwen-Image VAE encoder's output is not [1, 2C, frames, h, w]");
+    const size_t plane = o[3] * o[4], frame_stride = o[2] * plane, count = channels * plane;
+    ov::Tensor latent(ov::element::f32, ov::Shape{1, channels, o[3], o[4]});
+    float* z = latent.data<float>();
+    rng.fill_normal(z, count);
+    const float* params = out.data<const float>();
+    for (size_t c = 0; c < channels; ++c) {
+        const float* mean = params + c * frame_stride;                 // frame 0 of channel c
+        const float* logvar = params + (channels + c) * frame_stride;  // and of its log-variance
+        const float inverse_std = 1.0f / std_[c];
+        for (size_t k = 0; k < plane; ++k) {
+            const float clamped = std::min(std::max(logvar[k], -30.0f), 20.0f);
+            const float std_dev = std::exp(0.5f * clamped);  // float exp (expf), not double: the oracle's last bit
+            const float sample = mean[k] + std_dev * z[c * plane + k];
+            z[c * plane + k] = (sample - mean_[c]) * inverse_std;
+        }
+    }
+    return latent;
 }
 
 }  // namespace ovd

@@ -5,6 +5,7 @@
 #include "base/errors.hpp"
 #include "base/random_generator.hpp"
 #include "base/tensor_ops.hpp"
+#include "models/image_processor.hpp"
 #include "pipelines/denoising_loop.hpp"
 #include "pipelines/flux_latent_packing.hpp"
 #include "pipelines/resolved_params.hpp"
@@ -53,7 +54,7 @@ QwenImagePipeline::QwenImagePipeline(const ModelFolder& folder, const LoadConfig
     transformer_ = IrModel::load(folder.file("transformer/openvino_model.xml").string(), load_config.denoiser, load_config.properties);
 }
 
-bool QwenImagePipeline::supports(Task task) const { return task == Task::Text2Image; }
+bool QwenImagePipeline::supports(Task task) const { return task == Task::Text2Image || (task == Task::Image2Image && vae_->has_encoder()); }
 
 ov::Tensor QwenImagePipeline::decode(const ov::Tensor& latent) const {
     const ov::Shape& s = latent.get_shape();
@@ -71,16 +72,21 @@ CallShape QwenImagePipeline::validate(Task task, const GenerationParams& params,
 ResolvedParams QwenImagePipeline::resolve(Task task, const GenerationParams& p, const ImageInputs& images,
                                           size_t& max_sequence_length) const {
     if (!supports(task))
-        throw invalid_argument(task == Task::Inpainting ? "Qwen-Image has no inpainting pipeline (the oracle has none either)"
-                                                        : "Qwen-Image image-to-image is not implemented yet; use text2image");
+        throw invalid_argument(task == Task::Inpainting
+                                   ? "Qwen-Image has no inpainting pipeline (the oracle has none either)"
+                                   : class_name_ + " has no vae_encoder; it cannot run " + std::string(task_name(task)));
     const size_t scale = vae_->scale_factor();
     FamilyDefaults defaults;
     defaults.guidance_scale = kDefaultGuidance;
     defaults.steps = 50;
-    defaults.strength = 1.0f;
+    // Image-to-image: SDEdit from the input resized to the size asked for, else the default size (not the input's).
+    defaults.strength = task == Task::Image2Image ? 0.6f : 1.0f;
     defaults.width = defaults.height = kDefaultSampleSize * scale;
     const ResolvedParams r = resolve_common(task, p, images, defaults, 2 * scale,
                                             "twice the VAE scale factor " + std::to_string(scale) + ": Qwen-Image packs 2x2 latent pixels");
+    if (task == Task::Image2Image && r.batch != 1)
+        throw invalid_param("num_images_per_prompt", "Qwen-Image image-to-image makes one image per call (the oracle fails on more); got " +
+                                                         std::to_string(r.batch));
     if (p.negative_prompt && !(r.guidance > 1.0f))
         throw invalid_param("negative_prompt",
                             "a negative prompt needs guidance_scale above 1 (the oracle: guidance scale <= 1.0 ignores negative prompt)");
@@ -133,18 +139,31 @@ GenerationResult QwenImagePipeline::run(Task task, const GenerationParams& param
     result.metrics.text_encode_ms = ms_since(t0);
     const size_t rows = prompts.size(), text_width = positive.get_shape()[1];
 
-    // The noise: one draw over the unpacked batch, then packed.
-    RandomGenerator rng(static_cast<uint32_t>(params.rng_seed));
-    ov::Tensor noise(ov::element::f32, ov::Shape{r.batch, latent_channels_, h, w});
-    rng.fill_normal(noise.data<float>(), noise.get_size());
-    ov::Tensor latent = pack_latents(noise);
-
     const std::unique_ptr<Scheduler> scheduler =
         scheduler_for_call(scheduler_config_, SchedulerType::FlowMatchEulerDiscrete, scheduler_source_);
     const std::vector<float> timesteps = timesteps_for_call([&] {
-        scheduler->set_timesteps(seq, r.steps, 1.0f);
+        scheduler->set_timesteps(seq, r.steps, r.strength);
         return scheduler->float_timesteps();
     });
+
+    // Random numbers in the oracle's order: image-to-image samples the image's encoding first, then the noise; one
+    // draw over the unpacked batch, then packed.
+    RandomGenerator rng(static_cast<uint32_t>(params.rng_seed));
+    ov::Tensor image_latent;
+    if (task == Task::Image2Image) {
+        const ov::Tensor processed = normalize_image(resize_image_u8(images.image, r.height, r.width));
+        t0 = Clock::now();
+        image_latent = vae_->encode(processed, rng);
+        result.metrics.vae_encode_ms += ms_since(t0);
+    }
+    ov::Tensor noise(ov::element::f32, ov::Shape{r.batch, latent_channels_, h, w});
+    rng.fill_normal(noise.data<float>(), noise.get_size());
+    ov::Tensor latent = pack_latents(noise);
+    if (image_latent) {
+        const ov::Tensor packed_noise = latent;
+        latent = pack_latents(image_latent);
+        scheduler->scale_noise(latent.data<float>(), packed_noise.data<const float>(), count, timesteps.front());
+    }
 
     auto request = transformer_->borrow();
     const auto& compiled = transformer_->compiled();

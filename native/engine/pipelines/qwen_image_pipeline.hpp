@@ -3,8 +3,8 @@
 // template, an MMDiT transformer over packed 2x2 latent tokens with a text mask, the causal 3-D VAE run on one frame
 // with per-channel latent statistics, and flow-matching Euler with FLUX.1's linear shift and a terminal stretch.
 // True classifier-free guidance (with a per-token norm rescale) only with a negative prompt and guidance_scale > 1.
-// Text-to-image only so far: the oracle's image-to-image (SDEdit with strength) and its refusal of inpainting are
-// described in test/fixtures/README.md; image-to-image is not implemented yet and is refused.
+// Text-to-image and image-to-image (SDEdit with strength, at the size asked for or the default size, one image per
+// call, as the oracle); no inpainting, as the oracle.
 #include "base/model_folder.hpp"
 #include "models/autoencoder_kl_qwen_image.hpp"
 #include "models/qwen3_text_encoder.hpp"
