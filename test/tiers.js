@@ -35,6 +35,7 @@ const TIERS = {
     'server-sd3-flux',
     'server-zimage',
     'server-flux2-klein',
+    'server-qwen-image',
     'server-limits',
     'server-jobs-engine',
     'server-faults',
