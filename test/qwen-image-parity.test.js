@@ -59,6 +59,7 @@ function cases(files) {
     }),
     // Refused by both.
     t2i('maxSequenceLength=0', { numInferenceSteps: 1, maxSequenceLength: 0 }),
+    t2i('maxSequenceLength=1025', { numInferenceSteps: 1, maxSequenceLength: 1025 }),
     t2i('width 66 (not a multiple of 4)', { numInferenceSteps: 1, width: 66 }),
     t2i('negative prompt, guidance 1', { numInferenceSteps: 1, guidanceScale: 1, negativePrompt: 'blurry' }),
     t2i('prompt 2', { numInferenceSteps: 1, prompt2: 'x' }),

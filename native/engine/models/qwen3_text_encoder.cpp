@@ -83,19 +83,22 @@ ov::Tensor Qwen3TextEncoder::encode(const std::string& prompt, size_t max_sequen
 
 ov::Tensor Qwen3TextEncoder::encode_text(const std::string& text, size_t max_tokens, size_t drop) const {
     std::vector<int64_t> tokens = tokenizer_->encode(text);
-    if (tokens.size() > max_tokens) tokens.resize(max_tokens);
-    if (tokens.size() <= drop)
-        throw invalid_argument("the prompt template gives " + std::to_string(tokens.size()) + " tokens after the cut, not more than its " +
+    const size_t length = std::min(tokens.size(), max_tokens);
+    if (length <= drop)
+        throw invalid_argument("the prompt template gives " + std::to_string(length) + " tokens after the cut, not more than its " +
                                std::to_string(drop) + "-token prefix: nothing is left to encode");
+    // Padded to max_tokens and masked, as the oracle (the real rows are the same either way on AVX-512, not on AVX2).
+    tokens.resize(max_tokens, tokenizer_->pad_token_id());
     auto request = model_->borrow();
     const auto& compiled = model_->compiled();
-    const size_t length = tokens.size();
-    ov::Tensor ids = request.input_buffer(compiled.input("input_ids"), ov::Shape{1, length});
-    ov::Tensor mask = request.input_buffer(compiled.input("attention_mask"), ov::Shape{1, length});
+    ov::Tensor ids = request.input_buffer(compiled.input("input_ids"), ov::Shape{1, max_tokens});
+    ov::Tensor mask = request.input_buffer(compiled.input("attention_mask"), ov::Shape{1, max_tokens});
     if (ids.get_element_type() != ov::element::i64 || mask.get_element_type() != ov::element::i64)
         throw EngineError(ErrorCode::UnsupportedModel, "the Qwen text encoder's input_ids and attention_mask must be i64");
     std::copy(tokens.begin(), tokens.end(), ids.data<int64_t>());
-    std::fill_n(mask.data<int64_t>(), length, 1);
+    int64_t* m = mask.data<int64_t>();
+    std::fill_n(m, max_tokens, int64_t{0});
+    std::fill_n(m, length, int64_t{1});
     try {
         request->infer();
     } catch (const std::exception& e) {

@@ -39,7 +39,7 @@ public:
     ov::Tensor encode_outputs(const std::string& prompt, size_t max_sequence_length, const std::vector<std::string>& outputs) const;
 
     // The first output's rows from `drop` on, [L - drop, D], for `text` tokenized as it is (no chat format), its ids cut
-    // to `max_tokens` (unpadded, all attended). Throws an ERR_INVALID_ARGUMENT when L <= drop (nothing left).
+    // to L <= `max_tokens` and padded to `max_tokens` and masked. Throws an ERR_INVALID_ARGUMENT when L <= drop.
     ov::Tensor encode_text(const std::string& text, size_t max_tokens, size_t drop) const;
 
 private:
