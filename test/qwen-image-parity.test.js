@@ -171,5 +171,11 @@ test('Qwen-Image: family, tasks, defaults and the refusals it adds', async () =>
   const preview = events.find((e) => e.preview);
   assert.ok(preview, 'a preview');
   assert.deepEqual([preview.preview[0].width, preview.preview[0].height], [64, 64]);
+  // Fast previews: the latent-to-RGB map fitted from one decode of the callback's latent.
+  const fast = [];
+  await model.text2image(PROMPT, { ...small, numInferenceSteps: 3, previews: 1, previewMode: 'fast', onStep: (e) => fast.push(e) });
+  const fastPreview = fast.find((e) => e.preview);
+  assert.ok(fastPreview, 'a fast preview');
+  assert.deepEqual([fastPreview.preview[0].width, fastPreview.preview[0].height], [64, 64]);
   model.dispose();
 });
