@@ -76,7 +76,7 @@ export const GENERATION_PARAMETERS = [
     name: 'negativePrompt',
     field: 'negative_prompt',
     type: 'string',
-    doc: 'Needs classifier-free guidance (guidance_scale > 1); not for FLUX, FLUX.2 klein or LCM. Z-Image: default the empty prompt when guidance_scale > 0.',
+    doc: 'Needs classifier-free guidance (guidance_scale > 1); not for FLUX, FLUX.2 klein or LCM. Z-Image: default the empty prompt when guidance_scale > 0. Qwen-Image: guidance is on only with a negative prompt.',
   },
   {
     name: 'negativePrompt2',
@@ -90,7 +90,7 @@ export const GENERATION_PARAMETERS = [
     field: 'width',
     type: 'int',
     min: 1,
-    doc: 'Default: the model size (image-to-image: the input size; Z-Image 1024; FLUX.2 klein 128 x the VAE scale, image-to-image the input size rounded down). Multiple of the VAE scale (FLUX, FLUX.2 klein, Z-Image: 2x, SD3: x patch).',
+    doc: 'Default: the model size (image-to-image: the input size; Z-Image 1024; FLUX.2 klein 128 x the VAE scale, image-to-image the input size rounded down; Qwen-Image 128 x the VAE scale, image-to-image too). Multiple of the VAE scale (FLUX, FLUX.2 klein, Qwen-Image, Z-Image: 2x, SD3: x patch).',
   },
   { name: 'height', field: 'height', type: 'int', min: 1, doc: 'As width.' },
   {
@@ -98,13 +98,13 @@ export const GENERATION_PARAMETERS = [
     field: 'num_inference_steps',
     type: 'int',
     min: 1,
-    doc: 'Default: 50 (LCM 4, SD3 and FLUX 28, FLUX Fill 50, FLUX.2 klein 50, Z-Image 50; Z-Image-Turbo wants 8-9). The server sends its configured default (50).',
+    doc: 'Default: 50 (LCM 4, SD3 and FLUX 28, FLUX Fill 50, FLUX.2 klein 50, Qwen-Image 50, Z-Image 50; Z-Image-Turbo wants 8-9). The server sends its configured default (50).',
   },
   {
     name: 'guidanceScale',
     field: 'guidance_scale',
     type: 'float',
-    doc: 'Default: 7.5 (SDXL 5, LCM 8.5, SD3 7, FLUX 3.5 and 7 for edits, FLUX Fill 30, FLUX.2 klein 4: used above 1 only by non-distilled models, Z-Image 5: guidance is on above 0, Z-Image-Turbo wants 0); FLUX without guidance embeds takes none.',
+    doc: 'Default: 7.5 (SDXL 5, LCM 8.5, SD3 7, FLUX 3.5 and 7 for edits, FLUX Fill 30, FLUX.2 klein 4: used above 1 only by non-distilled models, Qwen-Image 4: used above 1 with a negative prompt, Z-Image 5: guidance is on above 0, Z-Image-Turbo wants 0); FLUX without guidance embeds takes none.',
   },
   {
     name: 'guidanceRescale',
@@ -129,20 +129,20 @@ export const GENERATION_PARAMETERS = [
     type: 'float',
     min: 0,
     max: 1,
-    doc: 'Image-to-image and inpainting: how much is repainted. Default 0.8 (SDXL 0.3, SD3, FLUX and Z-Image 0.6); inpainting 1 (SDXL 0.9999). No effect on FLUX.2 klein (its image-to-image conditions every step on the image).',
+    doc: 'Image-to-image and inpainting: how much is repainted. Default 0.8 (SDXL 0.3, SD3, FLUX, Qwen-Image and Z-Image 0.6); inpainting 1 (SDXL 0.9999). No effect on FLUX.2 klein (its image-to-image conditions every step on the image).',
   },
   {
     name: 'maxSequenceLength',
     field: 'max_sequence_length',
     type: 'int',
     min: 1,
-    doc: 'SD3 and FLUX: T5 tokens, at most 512. Default 256 (FLUX 512). Z-Image and FLUX.2 klein: Qwen3 tokens of the chat-formatted prompt, default 512 (klein: at most 512; the library also takes 0, no text tokens, as openvino_genai).',
+    doc: 'SD3 and FLUX: T5 tokens, at most 512. Default 256 (FLUX 512). Z-Image and FLUX.2 klein: Qwen3 tokens of the chat-formatted prompt, default 512 (klein: at most 512; the library also takes 0, no text tokens, as openvino_genai). Qwen-Image: tokens after the 34-token prefix of its prompt template, default 512, 1..1024.',
   },
   {
     name: 'scheduler',
     field: 'scheduler',
     type: 'scheduler',
-    doc: `One of ${SCHEDULER_NAMES.join(', ')}. Default AUTO: the model folder's. UNet models take all but FLOW_MATCH_EULER_DISCRETE, SD3, FLUX, FLUX.2 klein and Z-Image only that one (a model lists its own in /v3/models).`,
+    doc: `One of ${SCHEDULER_NAMES.join(', ')}. Default AUTO: the model folder's. UNet models take all but FLOW_MATCH_EULER_DISCRETE, SD3, FLUX, FLUX.2 klein, Qwen-Image and Z-Image only that one (a model lists its own in /v3/models).`,
   },
   {
     name: 'taylorseer',

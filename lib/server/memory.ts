@@ -43,8 +43,10 @@ export function modelMemoryProfile(dir: string, loadedClassName?: string): Model
   const className =
     loadedClassName ?? String((readJson(path.join(dir, 'model_index.json')) ?? {})._class_name ?? 'StableDiffusionPipeline');
   const vae = readJson(path.join(dir, 'vae_decoder', 'config.json')) ?? {};
-  const vaeBlocks = numbers(vae.block_out_channels);
-  const latentScale = vaeBlocks.length ? 2 ** (vaeBlocks.length - 1) : 8;
+  // Qwen-Image's VAE (AutoencoderKLQwenImage) gives base_dim x dim_mult per level and one halving per temperal_downsample entry.
+  const qwenVae = Array.isArray(vae.temperal_downsample);
+  const vaeBlocks = qwenVae ? numbers(vae.dim_mult).map((m) => m * Number(vae.base_dim ?? 96)) : numbers(vae.block_out_channels);
+  const latentScale = qwenVae ? 2 ** (vae.temperal_downsample as unknown[]).length : vaeBlocks.length ? 2 ** (vaeBlocks.length - 1) : 8;
   const vaeChannels = vaeBlocks.length ? pyramid(vaeBlocks) : pyramid([128, 256, 512, 512]);
   const unet = readJson(path.join(dir, 'unet', 'config.json'));
   const transformer = readJson(path.join(dir, 'transformer', 'config.json'));

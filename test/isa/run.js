@@ -25,6 +25,7 @@ const SUITES = [
   'sd3-flux-parity',
   'zimage-parity',
   'flux2-klein-parity',
+  'qwen-image-parity',
   'reshape',
   'server-openai',
 ].map((name) => `test/${name}.test.js`);

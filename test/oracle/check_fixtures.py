@@ -44,7 +44,7 @@ LORA_EXPECT_CHANGE = {"kohya": True, "peft-unet": True, "diffusers-legacy": True
 
 # Classes the oracle runs for text-to-image and image-to-image only: no inpainting pipeline, and no TaylorSeer cache
 # (FLUX.2 klein accepts the config but it changes nothing).
-NO_INPAINTING_CLASSES = ("ZImage", "Flux2Klein")
+NO_INPAINTING_CLASSES = ("ZImage", "Flux2Klein", "QwenImage")
 
 # (fixture, scheduler type) combinations the oracle rejects; the value is part of the expected message.
 EXPECTED_SCHEDULER_ERRORS = {

@@ -8,8 +8,7 @@ namespace ovd {
 
 std::shared_ptr<Qwen3TextEncoder> Qwen3TextEncoder::load(const ModelFolder& folder, const std::string& device,
                                                          const PropertyMap& properties, const std::string& family, size_t static_length) {
-    auto encoder = std::make_shared<Qwen3TextEncoder>();
-    encoder->tokenizer_ = Tokenizer::load(folder.file("tokenizer/openvino_tokenizer.xml").parent_path());
+    auto encoder = load_model(folder, device, properties, static_length);
     // The template as stored (Jinja source, so its newlines are the two characters "\n"). Qwen3's template, and any
     // that renders the same single-user-turn text, has the ChatML markers and the empty think block.
     const std::string& tpl = encoder->tokenizer_->chat_template();
@@ -18,6 +17,18 @@ std::shared_ptr<Qwen3TextEncoder> Qwen3TextEncoder::load(const ModelFolder& fold
             throw EngineError(ErrorCode::UnsupportedModel, folder.root().string() +
                                                                "/tokenizer: the chat template is not a Qwen3 one (no '" + marker + "'); " +
                                                                family + " needs its Qwen3 tokenizer");
+    return encoder;
+}
+
+std::shared_ptr<Qwen3TextEncoder> Qwen3TextEncoder::load_for_template(const ModelFolder& folder, const std::string& device,
+                                                                      const PropertyMap& properties) {
+    return load_model(folder, device, properties, 0);
+}
+
+std::shared_ptr<Qwen3TextEncoder> Qwen3TextEncoder::load_model(const ModelFolder& folder, const std::string& device,
+                                                               const PropertyMap& properties, size_t static_length) {
+    auto encoder = std::make_shared<Qwen3TextEncoder>();
+    encoder->tokenizer_ = Tokenizer::load(folder.file("tokenizer/openvino_tokenizer.xml").parent_path());
     const std::string xml = folder.file("text_encoder/openvino_model.xml").string();
     IrModel::Rewrite rewrite;
     if (static_length)
@@ -67,6 +78,36 @@ ov::Tensor Qwen3TextEncoder::encode(const std::string& prompt, size_t max_sequen
     const size_t width = hidden.get_shape().back();
     ov::Tensor out(ov::element::f32, ov::Shape{length, width});
     std::copy_n(hidden.data<const float>(), length * width, out.data<float>());
+    return out;
+}
+
+ov::Tensor Qwen3TextEncoder::encode_text(const std::string& text, size_t max_tokens, size_t drop) const {
+    std::vector<int64_t> tokens = tokenizer_->encode(text);
+    const size_t length = std::min(tokens.size(), max_tokens);
+    if (length <= drop)
+        throw invalid_argument("the prompt template gives " + std::to_string(length) + " tokens after the cut, not more than its " +
+                               std::to_string(drop) + "-token prefix: nothing is left to encode");
+    // Padded to max_tokens and masked, as the oracle (the real rows are the same either way on AVX-512, not on AVX2).
+    tokens.resize(max_tokens, tokenizer_->pad_token_id());
+    auto request = model_->borrow();
+    const auto& compiled = model_->compiled();
+    ov::Tensor ids = request.input_buffer(compiled.input("input_ids"), ov::Shape{1, max_tokens});
+    ov::Tensor mask = request.input_buffer(compiled.input("attention_mask"), ov::Shape{1, max_tokens});
+    if (ids.get_element_type() != ov::element::i64 || mask.get_element_type() != ov::element::i64)
+        throw EngineError(ErrorCode::UnsupportedModel, "the Qwen text encoder's input_ids and attention_mask must be i64");
+    std::copy(tokens.begin(), tokens.end(), ids.data<int64_t>());
+    int64_t* m = mask.data<int64_t>();
+    std::fill_n(m, max_tokens, int64_t{0});
+    std::fill_n(m, length, int64_t{1});
+    try {
+        request->infer();
+    } catch (const std::exception& e) {
+        throw EngineError(ErrorCode::Runtime, std::string("Qwen text encoder inference failed: ") + e.what());
+    }
+    const ov::Tensor hidden = request->get_output_tensor(0);
+    const size_t width = hidden.get_shape().back();
+    ov::Tensor out(ov::element::f32, ov::Shape{length - drop, width});
+    std::copy_n(hidden.data<const float>() + drop * width, (length - drop) * width, out.data<float>());
     return out;
 }
 

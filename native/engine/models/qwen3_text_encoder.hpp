@@ -1,8 +1,9 @@
 #pragma once
-// A Qwen3 decoder LLM used as a text encoder (Z-Image, FLUX.2 klein). The prompt is wrapped in the Qwen3 chat format
-// (a user turn, then the assistant turn with an empty think block), tokenized, cut and padded to the maximum
-// sequence length and masked. Z-Image reads the exported model's first output (the second-to-last hidden state) on
-// the real tokens; FLUX.2 klein reads several named hidden-state outputs on every padded position.
+// A Qwen decoder LLM used as a text encoder (Z-Image, FLUX.2 klein: Qwen3; Qwen-Image: Qwen2.5-VL's language model).
+// For Qwen3 the prompt is wrapped in the Qwen3 chat format (a user turn, then the assistant turn with an empty think
+// block), tokenized, cut and padded to the maximum sequence length and masked. Z-Image reads the exported model's
+// first output (the second-to-last hidden state) on the real tokens; FLUX.2 klein reads several named hidden-state
+// outputs on every padded position. Qwen-Image renders its own template and reads the first output (encode_text).
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,6 +21,9 @@ public:
     // model in that refusal. A `static_length` compiles the model for ids [1, static_length] (static shapes).
     static std::shared_ptr<Qwen3TextEncoder> load(const ModelFolder& folder, const std::string& device, const PropertyMap& properties,
                                                   const std::string& family, size_t static_length = 0);
+    // The same without the chat-template check (dynamic shapes): for a family that renders its own prompt template.
+    static std::shared_ptr<Qwen3TextEncoder> load_for_template(const ModelFolder& folder, const std::string& device,
+                                                               const PropertyMap& properties);
 
     // The Qwen3 chat rendering of one user message, as the template gives it with add_generation_prompt and
     // enable_thinking = false.
@@ -34,7 +38,13 @@ public:
     // without running the model.
     ov::Tensor encode_outputs(const std::string& prompt, size_t max_sequence_length, const std::vector<std::string>& outputs) const;
 
+    // The first output's rows from `drop` on, [L - drop, D], for `text` tokenized as it is (no chat format), its ids cut
+    // to L <= `max_tokens` and padded to `max_tokens` and masked. Throws an ERR_INVALID_ARGUMENT when L <= drop.
+    ov::Tensor encode_text(const std::string& text, size_t max_tokens, size_t drop) const;
+
 private:
+    static std::shared_ptr<Qwen3TextEncoder> load_model(const ModelFolder& folder, const std::string& device, const PropertyMap& properties,
+                                                        size_t static_length);
     // Runs the model on the padded, masked ids; returns the number of real tokens.
     size_t infer(InferRequestPool::Lease& request, const std::string& prompt, size_t max_sequence_length) const;
 

@@ -15,6 +15,20 @@ void apply_guidance(const float* prediction, size_t count, bool with_guidance, f
     for (size_t k = 0; k < count; ++k) out[k] = uncond[k] + guidance_scale * (cond[k] - uncond[k]);
 }
 
+void apply_guidance_norm_rescale(const float* prediction, size_t count, float guidance_scale, size_t width, float* out) {
+    apply_guidance(prediction, count, true, guidance_scale, out);
+    const float* cond = prediction + count;
+    auto norm = [width](const float* x) {
+        float squares = 0.0f;
+        for (size_t k = 0; k < width; ++k) squares += x[k] * x[k];
+        return std::sqrt(squares);
+    };
+    for (size_t token = 0; token + width <= count; token += width) {
+        const float ratio = norm(cond + token) / norm(out + token);
+        for (size_t k = 0; k < width; ++k) out[token + k] *= ratio;
+    }
+}
+
 void rescale_guidance(const float* cond, size_t count, size_t images, float phi, float* out) {
     const size_t per_image = count / images;
     // Population or sample deviation alike: only their ratio is used.

@@ -9,6 +9,11 @@ namespace ovd {
 // or a plain copy of the first `count` values without guidance.
 void apply_guidance(const float* prediction, size_t count, bool with_guidance, float guidance_scale, float* out);
 
+// Qwen-Image's true classifier-free guidance: out = u + g (c - u) as apply_guidance, then every token (`width`
+// consecutive values) scaled to the norm of the conditional prediction, out *= |c| / |out|, each norm the square
+// root of a float sum of squares taken in order (as the oracle; a pairwise or double sum is off in the last bit).
+void apply_guidance_norm_rescale(const float* prediction, size_t count, float guidance_scale, size_t width, float* out);
+
 // Guidance rescale (Lin et al. 2023, arXiv 2305.08891): per image, the guided prediction is scaled to the standard
 // deviation of the text-conditioned one and mixed back, out = phi * out * std(cond) / std(out) + (1 - phi) * out,
 // against the over-exposure that strong guidance gives. `count` values per batch, `images` images in it.

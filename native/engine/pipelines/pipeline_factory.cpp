@@ -4,6 +4,7 @@
 #include "base/model_folder.hpp"
 #include "pipelines/flux2_klein_pipeline.hpp"
 #include "pipelines/flux_pipeline.hpp"
+#include "pipelines/qwen_image_pipeline.hpp"
 #include "pipelines/sd3_pipeline.hpp"
 #include "pipelines/stable_diffusion_pipeline.hpp"
 #include "pipelines/zimage_pipeline.hpp"
@@ -33,6 +34,8 @@ std::shared_ptr<DiffusionModel> load_diffusion_model(const std::string& model_di
         pipeline = std::make_shared<Flux2KleinPipeline>(folder, load_config);
     } else if (cls == "ZImagePipeline") {
         pipeline = std::make_shared<ZImagePipeline>(folder, load_config);
+    } else if (cls == "QwenImagePipeline") {
+        pipeline = std::make_shared<QwenImagePipeline>(folder, load_config);
     } else {
         throw EngineError(ErrorCode::UnsupportedModel,
                           folder.root().string() + "/model_index.json: unsupported pipeline class '" + cls + "'");

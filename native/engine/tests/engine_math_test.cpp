@@ -743,6 +743,12 @@ void test_guidance() {
     const std::vector<float> image = {9, 9, 9, 9}, mask = {0, 1};
     blend_outside_mask(latent.data(), image.data(), mask.data(), 4, 2);
     CHECK((latent == std::vector<float>{9, 1, 9, 1}));
+    // Qwen-Image's norm rescale, two tokens of 2 values: token 0 u = (0, 0), c = (3, 4) -> u + 2 (c - u) = (6, 8),
+    // scaled by |c| / |out| = 5 / 10; token 1 u = c = (1, 1) stays.
+    const std::vector<float> tokens = {0, 0, 1, 1, 3, 4, 1, 1};
+    std::vector<float> rescaled(4);
+    apply_guidance_norm_rescale(tokens.data(), 4, 2.0f, 2, rescaled.data());
+    CHECK((rescaled == std::vector<float>{3, 4, 1, 1}));
 }
 
 }  // namespace

@@ -1,0 +1,218 @@
+#include "pipelines/qwen_image_pipeline.hpp"
+
+#include <algorithm>
+
+#include "base/errors.hpp"
+#include "base/random_generator.hpp"
+#include "base/tensor_ops.hpp"
+#include "models/image_processor.hpp"
+#include "pipelines/denoising_loop.hpp"
+#include "pipelines/flux_latent_packing.hpp"
+#include "pipelines/resolved_params.hpp"
+
+namespace ovd {
+namespace {
+
+constexpr int64_t kDefaultMaxSequenceLength = 512;
+constexpr int64_t kMaxSequenceLength = 1024;  // the oracle's limit
+constexpr float kDefaultGuidance = 4.0f;
+constexpr size_t kDefaultSampleSize = 128;  // default size = this x the VAE scale factor, as the oracle
+// The oracle's fixed prompt template; the text embedding starts after its first 34 tokens (the system part as Qwen2.5's
+// tokenizer splits it), whatever the model's tokenizer makes of them.
+const std::string kTemplatePrefix =
+    "<|im_start|>system\nDescribe the image by detailing the color, shape, size, texture, quantity, text, spatial "
+    "relationships of the objects and background:<|im_end|>\n<|im_start|>user\n";
+const std::string kTemplateSuffix = "<|im_end|>\n<|im_start|>assistant\n";
+constexpr size_t kTemplateDrop = 34;
+
+}  // namespace
+
+QwenImagePipeline::QwenImagePipeline(const ModelFolder& folder, const LoadConfig& load_config) {
+    folder.expect_component("text_encoder", "Qwen2_5_VLForConditionalGeneration");
+    folder.expect_component("transformer", "QwenImageTransformer2DModel");
+    folder.expect_component("vae", "AutoencoderKLQwenImage");
+    if (load_config.static_shape)
+        throw invalid_argument("static shapes (reshape) are not supported for Qwen-Image yet; load it without them");
+    if (!load_config.adapters.empty()) throw invalid_argument("LoRA adapters are not supported for Qwen-Image yet; load it without them");
+
+    scheduler_source_ = folder.file("scheduler/scheduler_config.json").string();
+    scheduler_config_ = folder.json("scheduler/scheduler_config.json");
+    // The oracle shifts Qwen-Image's sigmas with FLUX.1's linear mu whatever time_shift_type says.
+    if (scheduler_config_.is_object()) scheduler_config_.set("time_shift_type", Json(std::string("linear")));
+    if (create_scheduler(scheduler_config_, SchedulerType::Auto, scheduler_source_)->type() != SchedulerType::FlowMatchEulerDiscrete)
+        throw EngineError(ErrorCode::UnsupportedModel, scheduler_source_ + ": Qwen-Image needs FlowMatchEulerDiscreteScheduler");
+
+    vae_ = AutoencoderKLQwenImage::load(folder, load_config.vae, load_config.properties);
+    latent_channels_ = vae_->latent_channels();
+    const Json config = folder.json("transformer/config.json");
+    const size_t in_channels = config.get_or<size_t>("in_channels", 4 * latent_channels_);
+    if (in_channels != 4 * latent_channels_ || config.get_or<size_t>("patch_size", 2) != 2)
+        throw EngineError(ErrorCode::UnsupportedModel, folder.root().string() + "/transformer/config.json: in_channels " +
+                                                           std::to_string(in_channels) + " is not 4 x the VAE's " +
+                                                           std::to_string(latent_channels_) + " latent channels (2x2 patches)");
+    text_encoder_ = Qwen3TextEncoder::load_for_template(folder, load_config.text_encoder, load_config.properties);
+    transformer_ = IrModel::load(folder.file("transformer/openvino_model.xml").string(), load_config.denoiser, load_config.properties);
+}
+
+bool QwenImagePipeline::supports(Task task) const { return task == Task::Text2Image || (task == Task::Image2Image && vae_->has_encoder()); }
+
+ov::Tensor QwenImagePipeline::decode(const ov::Tensor& latent) const {
+    const ov::Shape& s = latent.get_shape();
+    if (s.size() != 4 || s[1] != latent_channels_)
+        throw invalid_argument("Qwen-Image decode takes a latent [N," + std::to_string(latent_channels_) +
+                               ",h,w] (what the step callback receives)");
+    return vae_->decode(latent);
+}
+
+CallShape QwenImagePipeline::validate(Task task, const GenerationParams& params, const ImageInputs& images) const {
+    size_t max_sequence_length = 0;
+    return call_shape(resolve(task, params, images, max_sequence_length));
+}
+
+ResolvedParams QwenImagePipeline::resolve(Task task, const GenerationParams& p, const ImageInputs& images,
+                                          size_t& max_sequence_length) const {
+    if (!supports(task))
+        throw invalid_argument(task == Task::Inpainting
+                                   ? "Qwen-Image has no inpainting pipeline (the oracle has none either)"
+                                   : class_name_ + " has no vae_encoder; it cannot run " + std::string(task_name(task)));
+    const size_t scale = vae_->scale_factor();
+    FamilyDefaults defaults;
+    defaults.guidance_scale = kDefaultGuidance;
+    defaults.steps = 50;
+    // Image-to-image: SDEdit from the input resized to the size asked for, else the default size (not the input's).
+    defaults.strength = task == Task::Image2Image ? 0.6f : 1.0f;
+    defaults.width = defaults.height = kDefaultSampleSize * scale;
+    const ResolvedParams r = resolve_common(task, p, images, defaults, 2 * scale,
+                                            "twice the VAE scale factor " + std::to_string(scale) + ": Qwen-Image packs 2x2 latent pixels");
+    if (task == Task::Image2Image && r.batch != 1)
+        throw invalid_param("num_images_per_prompt", "Qwen-Image image-to-image makes one image per call (the oracle fails on more); got " +
+                                                         std::to_string(r.batch));
+    if (p.negative_prompt && !(r.guidance > 1.0f))
+        throw invalid_param("negative_prompt",
+                            "a negative prompt needs guidance_scale above 1 (the oracle: guidance scale <= 1.0 ignores negative prompt)");
+    if (p.prompt_2 || p.prompt_3) throw invalid_param(p.prompt_2 ? "prompt_2" : "prompt_3", "Qwen-Image has one text encoder: use prompt");
+    if (p.negative_prompt_2 || p.negative_prompt_3)
+        throw invalid_param(p.negative_prompt_2 ? "negative_prompt_2" : "negative_prompt_3",
+                            "Qwen-Image has one text encoder: use negative_prompt");
+    if (p.taylorseer || p.disable_taylorseer)
+        throw invalid_param("taylorseer", "Qwen-Image does not use the TaylorSeer cache; leave taylorseer unset");
+    if (p.scheduler != SchedulerType::Auto && p.scheduler != SchedulerType::FlowMatchEulerDiscrete)
+        throw invalid_param("scheduler", "Qwen-Image runs with the FLOW_MATCH_EULER_DISCRETE scheduler only");
+    if (p.max_sequence_length && (*p.max_sequence_length < 1 || *p.max_sequence_length > kMaxSequenceLength))
+        throw invalid_param("max_sequence_length",
+                            "max_sequence_length must be between 1 and 1024 for Qwen-Image; got " + std::to_string(*p.max_sequence_length));
+    max_sequence_length = static_cast<size_t>(p.max_sequence_length.value_or(kDefaultMaxSequenceLength));
+    return r;
+}
+
+ov::Tensor QwenImagePipeline::encode_prompt(const std::string& prompt, size_t max_sequence_length) const {
+    return text_encoder_->encode_text(kTemplatePrefix + prompt + kTemplateSuffix, kTemplateDrop + max_sequence_length, kTemplateDrop);
+}
+
+GenerationResult QwenImagePipeline::run(Task task, const GenerationParams& params, const ImageInputs& images,
+                                        const GenerationControl& control) const {
+    const auto start = Clock::now();
+    size_t max_sequence_length = 0;
+    const ResolvedParams r = resolve(task, params, images, max_sequence_length);
+    const size_t scale = vae_->scale_factor(), h = r.height / scale, w = r.width / scale;
+    const size_t seq = (h / 2) * (w / 2), features = 4 * latent_channels_;
+    const size_t count = r.batch * seq * features;  // the packed latent of the batch
+    const bool do_cfg = params.negative_prompt.has_value() && r.guidance > 1.0f;
+
+    GenerationResult result;
+    result.width = r.width;
+    result.height = r.height;
+    result.seed = params.rng_seed;
+    result.scheduler = scheduler_type_name(SchedulerType::FlowMatchEulerDiscrete);
+
+    // Prompts: [negative x N, prompt x N] with guidance (the layout apply_guidance reads), else [prompt x N].
+    auto t0 = Clock::now();
+    const ov::Tensor positive = encode_prompt(params.prompt, max_sequence_length);
+    std::vector<const ov::Tensor*> prompts;
+    ov::Tensor negative;
+    if (do_cfg) {
+        negative = encode_prompt(*params.negative_prompt, max_sequence_length);
+        prompts.assign(r.batch, &negative);
+    }
+    prompts.insert(prompts.end(), r.batch, &positive);
+    result.metrics.text_encoder_ms["text_encoder"] = ms_since(t0);
+    result.metrics.text_encode_ms = ms_since(t0);
+    const size_t rows = prompts.size(), text_width = positive.get_shape()[1];
+
+    const std::unique_ptr<Scheduler> scheduler =
+        scheduler_for_call(scheduler_config_, SchedulerType::FlowMatchEulerDiscrete, scheduler_source_);
+    const std::vector<float> timesteps = timesteps_for_call([&] {
+        scheduler->set_timesteps(seq, r.steps, r.strength);
+        return scheduler->float_timesteps();
+    });
+
+    // Random numbers in the oracle's order: image-to-image samples the image's encoding first, then the noise; one
+    // draw over the unpacked batch, then packed.
+    RandomGenerator rng(static_cast<uint32_t>(params.rng_seed));
+    ov::Tensor image_latent;
+    if (task == Task::Image2Image) {
+        const ov::Tensor processed = normalize_image(resize_image_u8(images.image, r.height, r.width));
+        t0 = Clock::now();
+        image_latent = vae_->encode(processed, rng);
+        result.metrics.vae_encode_ms += ms_since(t0);
+    }
+    ov::Tensor noise(ov::element::f32, ov::Shape{r.batch, latent_channels_, h, w});
+    rng.fill_normal(noise.data<float>(), noise.get_size());
+    ov::Tensor latent = pack_latents(noise);
+    if (image_latent) {
+        const ov::Tensor packed_noise = latent;
+        latent = pack_latents(image_latent);
+        scheduler->scale_noise(latent.data<float>(), packed_noise.data<const float>(), count, timesteps.front());
+    }
+
+    auto request = transformer_->borrow();
+    const auto& compiled = transformer_->compiled();
+    ov::Tensor hidden_states = request.input_buffer("hidden_states", ov::Shape{rows, seq, features});
+    ov::Tensor timestep = request.input_buffer("timestep", ov::Shape{rows});
+    // Every prompt padded with zeros to max_sequence_length rows, the mask 1 on its real rows.
+    ov::Tensor text = request.input_buffer("encoder_hidden_states", ov::Shape{rows, max_sequence_length, text_width});
+    ov::Tensor mask = request.input_buffer("encoder_hidden_states_mask", ov::Shape{rows, max_sequence_length});
+    if (mask.get_element_type() != ov::element::i64)
+        throw EngineError(ErrorCode::UnsupportedModel, "the Qwen-Image transformer's encoder_hidden_states_mask must be i64");
+    std::fill_n(text.data<float>(), text.get_size(), 0.0f);
+    std::fill_n(mask.data<int64_t>(), mask.get_size(), int64_t{0});
+    for (size_t row = 0; row < rows; ++row) {
+        const size_t length = prompts[row]->get_shape()[0];
+        std::copy_n(prompts[row]->data<const float>(), length * text_width, text.data<float>() + row * max_sequence_length * text_width);
+        std::fill_n(mask.data<int64_t>() + row * max_sequence_length, length, int64_t{1});
+    }
+    // The packed grid, as scalars.
+    for (const char* name : {"height", "width"}) {
+        ov::Tensor size = request.input_buffer(compiled.input(name), ov::Shape{});
+        if (size.get_element_type() != ov::element::i64)
+            throw EngineError(ErrorCode::UnsupportedModel, std::string("the Qwen-Image transformer's ") + name + " must be an i64 scalar");
+        *size.data<int64_t>() = static_cast<int64_t>(std::string(name) == "height" ? h / 2 : w / 2);
+    }
+
+    const size_t per_image = seq * features;
+    std::vector<float> velocity(count);
+    DenoisingLoop loop;
+    loop.num_steps = timesteps.size();
+    loop.step = [&](size_t i) {
+        const float* x = latent.data<const float>();
+        for (size_t row = 0; row < rows; ++row)
+            std::copy_n(x + (row % r.batch) * per_image, per_image, hidden_states.data<float>() + row * per_image);
+        // The transformer takes sigma (timestep / 1000).
+        std::fill_n(timestep.data<float>(), rows, timesteps[i] / 1000.0f);
+        infer_denoiser(*request, result, "Qwen-Image transformer");
+        const ov::Tensor output = request->get_output_tensor(0);
+        if (output.get_size() != rows * per_image)
+            throw EngineError(ErrorCode::UnsupportedModel, "the Qwen-Image transformer output does not match its input's shape");
+        if (do_cfg)
+            apply_guidance_norm_rescale(output.data<const float>(), count, r.guidance, features, velocity.data());
+        else
+            std::copy_n(output.data<const float>(), count, velocity.data());
+        const StepResult step = scheduler->step(velocity.data(), latent.data<float>(), count, i, rng);
+        std::copy(step.latent.begin(), step.latent.end(), latent.data<float>());
+    };
+    loop.latent_for_callback = [&] { return unpack_latents(latent, h, w); };
+    finish_generation(run_denoising_loop(loop, control, result), [&] { return vae_->decode(unpack_latents(latent, h, w)); }, start, result);
+    return result;
+}
+
+}  // namespace ovd

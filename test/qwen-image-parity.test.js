@@ -1,0 +1,181 @@
+'use strict';
+// Qwen-Image (QwenImagePipeline) pixels against the pinned openvino_genai: text-to-image with and without true
+// classifier-free guidance (a negative prompt and guidance above 1), max_sequence_length, scheduler configs the
+// exporter does not write, image-to-image (SDEdit with strength, at the size asked for or the default 256x256) and
+// the refusals both make (the oracle has no Qwen-Image inpainting). Every case must be exact.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('fs');
+const { DiffusionModel } = require('..');
+const { fixture } = require('./helpers/paths');
+const { printTable, unrepeatable } = require('./helpers/oracle');
+const { parity } = require('./helpers/parity');
+const { withSchedulerPatch } = require('./helpers/cases');
+const { editInputs } = require('./helpers/images');
+
+const PROMPT = 'a red cat';
+// About 130 tokens after the template's 34-token prefix, so maxSequenceLength 64 cuts it (and the template's end).
+const LONG_PROMPT = Array(14).fill('a red cat sitting on the big green mat').join(' ');
+const DIR = fixture('qwen-image');
+
+const t2i = (name, options, extra = {}) => ({ name, task: 'text2image', options: { width: 64, height: 64, ...options }, ...extra });
+const i2i = (name, image, options) => ({ name, task: 'image2image', image, options });
+
+function cases(files) {
+  return [
+    // One step: the shift_terminal stretch divides 0 by 0, both give NaN latents and a black image.
+    t2i('steps=1 (NaN, black)', { numInferenceSteps: 1 }),
+    t2i('steps=3', { numInferenceSteps: 3 }),
+    t2i('steps=9 128x96 seed 3', { numInferenceSteps: 9, width: 128, height: 96, seed: 3 }),
+    t2i('48x80 steps=4 seed 7', { numInferenceSteps: 4, width: 48, height: 80, seed: 7 }),
+    t2i('68x68 (odd packed grid)', { numInferenceSteps: 2, width: 68, height: 68 }),
+    t2i('2 images steps=3', { numInferenceSteps: 3, numImagesPerPrompt: 2 }),
+    t2i('3 images 32x48', { numInferenceSteps: 2, numImagesPerPrompt: 3, width: 32, height: 48 }),
+    // Without a negative prompt the guidance scale changes nothing.
+    t2i('guidance 7, no negative prompt (no effect)', { numInferenceSteps: 3, guidanceScale: 7 }),
+    t2i('empty prompt', { numInferenceSteps: 2 }, { prompt: '' }),
+    t2i('long prompt', { numInferenceSteps: 3 }, { prompt: LONG_PROMPT }),
+    t2i('long prompt maxSequenceLength=64', { numInferenceSteps: 2, maxSequenceLength: 64 }, { prompt: LONG_PROMPT }),
+    t2i('maxSequenceLength=8', { numInferenceSteps: 3, maxSequenceLength: 8 }),
+    t2i('maxSequenceLength=1', { numInferenceSteps: 2, maxSequenceLength: 1 }),
+    t2i('maxSequenceLength=1024', { numInferenceSteps: 2, maxSequenceLength: 1024 }),
+    // True CFG with the per-token norm rescale.
+    t2i('negative prompt, guidance 4 (default)', { numInferenceSteps: 3, negativePrompt: 'blurry' }),
+    t2i('empty negative prompt, guidance 2', { numInferenceSteps: 3, guidanceScale: 2, negativePrompt: '' }),
+    t2i('2 images 48x32 negative prompt guidance 3 seed 9', {
+      numInferenceSteps: 3,
+      guidanceScale: 3,
+      negativePrompt: 'blurry',
+      numImagesPerPrompt: 2,
+      width: 48,
+      height: 32,
+      seed: 9,
+    }),
+    t2i('negative prompt maxSequenceLength=16 guidance 3', {
+      numInferenceSteps: 2,
+      guidanceScale: 3,
+      negativePrompt: 'blurry',
+      maxSequenceLength: 16,
+    }),
+    // Refused by both.
+    t2i('maxSequenceLength=0', { numInferenceSteps: 1, maxSequenceLength: 0 }),
+    t2i('maxSequenceLength=1025', { numInferenceSteps: 1, maxSequenceLength: 1025 }),
+    t2i('width 66 (not a multiple of 4)', { numInferenceSteps: 1, width: 66 }),
+    t2i('negative prompt, guidance 1', { numInferenceSteps: 1, guidanceScale: 1, negativePrompt: 'blurry' }),
+    t2i('prompt 2', { numInferenceSteps: 1, prompt2: 'x' }),
+    t2i('prompt 3', { numInferenceSteps: 1, prompt3: 'x' }),
+    t2i('negative prompt 2', { numInferenceSteps: 1, guidanceScale: 4, negativePrompt: 'y', negativePrompt2: 'x' }),
+    // Image-to-image: SDEdit, the input resized to the output size (default 256x256, whatever the input's size).
+    i2i('i2i 64x64 strength 0.75', files.image, { numInferenceSteps: 4, width: 64, height: 64, strength: 0.75 }),
+    i2i('i2i default size and strength (256x256, 0.6)', files.image, { numInferenceSteps: 4 }),
+    i2i('i2i 128x96 strength 0.6 seed 5', files.image, { numInferenceSteps: 5, width: 128, height: 96, seed: 5 }),
+    i2i('i2i strength 1', files.image, { numInferenceSteps: 3, width: 64, height: 64, strength: 1 }),
+    i2i('i2i strength 0.1 (one step)', files.image, { numInferenceSteps: 4, width: 64, height: 64, strength: 0.1 }),
+    i2i('i2i 48x80 negative prompt guidance 3', files.image, {
+      numInferenceSteps: 4,
+      width: 48,
+      height: 80,
+      strength: 0.7,
+      negativePrompt: 'blurry',
+      guidanceScale: 3,
+    }),
+    i2i('i2i maxSequenceLength=16', files.image, { numInferenceSteps: 3, width: 64, height: 64, maxSequenceLength: 16 }),
+    i2i('i2i strength 0 (no step left)', files.image, { numInferenceSteps: 4, width: 64, height: 64, strength: 0 }),
+    i2i('i2i 2 images (the oracle fails)', files.image, { numInferenceSteps: 2, width: 64, height: 64, numImagesPerPrompt: 2 }),
+    {
+      name: 'inpaint (no Qwen-Image inpainting)',
+      task: 'inpainting',
+      image: files.image,
+      mask: files.boxMask,
+      options: { numInferenceSteps: 2 },
+    },
+  ];
+}
+
+// Scheduler configs the exporter does not write (time_shift_type is ignored by the oracle: always FLUX.1's linear mu).
+const scheduleCases = () => [t2i('steps=4 48x80 seed 7', { numInferenceSteps: 4, width: 48, height: 80, seed: 7 })];
+
+test('Qwen-Image matches openvino_genai pixel for pixel', async () => {
+  const files = await editInputs();
+  const rows = [];
+  await parity(rows, { name: 'qwen-image', dir: DIR }, cases(files), { prompt: PROMPT });
+  for (const [name, patch] of [
+    ['qwen no shift_terminal', { shift_terminal: null }],
+    ['qwen static shift 3', { use_dynamic_shifting: false, shift: 3.0 }],
+    ['qwen base/max shift 0.1/3', { base_shift: 0.1, max_shift: 3.0 }],
+    ['qwen time_shift_type linear', { time_shift_type: 'linear' }],
+  ])
+    await parity(rows, { name, dir: withSchedulerPatch(DIR, patch) }, scheduleCases(), { prompt: PROMPT });
+  printTable('Qwen-Image parity (ours vs openvino_genai)', rows);
+  assert.deepEqual(
+    rows.filter((r) => r.maxDiff !== 0),
+    [],
+    'cases not pixel-equal',
+  );
+  assert.deepEqual(unrepeatable(rows), [], 'repeated calls gave different pixels');
+});
+
+test('Qwen-Image: family, tasks, defaults and the refusals it adds', async () => {
+  const model = await DiffusionModel.load(DIR);
+  assert.equal(model.className, 'QwenImagePipeline');
+  assert.equal(model.family, 'Qwen-Image');
+  assert.deepEqual([...model.tasks].sort(), ['image2image', 'text2image']);
+  // The oracle's defaults: 128 x the VAE scale (2 here), 50 steps (seen by admit, then refused so nothing runs).
+  let plan;
+  const stop = new Error('planned');
+  await assert.rejects(
+    model.text2image(PROMPT, {
+      admit: (p) => {
+        plan = p;
+        throw stop;
+      },
+    }),
+    (e) => e === stop,
+  );
+  assert.deepEqual([plan.width, plan.height, plan.numInferenceSteps], [256, 256, 50]);
+  const files = await editInputs();
+  plan = undefined;
+  await assert.rejects(
+    model.image2image(PROMPT, fs.readFileSync(files.image), {
+      admit: (p) => {
+        plan = p;
+        throw stop;
+      },
+    }),
+    (e) => e === stop,
+  );
+  // Image-to-image: the default size, not the 80x72 input's.
+  assert.deepEqual([plan.width, plan.height], [256, 256]);
+
+  const refuses = async (promise, param, pattern) =>
+    assert.rejects(promise, (e) => e.code === 'ERR_INVALID_ARGUMENT' && e.param === param && pattern.test(e.message));
+  const small = { width: 64, height: 64, numInferenceSteps: 1 };
+  await refuses(model.text2image(PROMPT, { ...small, taylorseer: true }), 'taylorseer', /TaylorSeer/);
+  await refuses(model.text2image(PROMPT, { ...small, scheduler: 'EULER_DISCRETE' }), 'scheduler', /FLOW_MATCH_EULER_DISCRETE/);
+  await refuses(model.text2image(PROMPT, { ...small, maxSequenceLength: 1025 }), 'maxSequenceLength', /between 1 and 1024/);
+  await refuses(
+    model.image2image(PROMPT, fs.readFileSync(files.image), { ...small, numImagesPerPrompt: 2 }),
+    'numImagesPerPrompt',
+    /one image per call/,
+  );
+  await assert.rejects(
+    model.inpaint(PROMPT, fs.readFileSync(files.image), fs.readFileSync(files.boxMask), { numInferenceSteps: 1 }),
+    (e) => e.code === 'ERR_INVALID_ARGUMENT' && /inpaint/.test(e.message),
+  );
+
+  const events = [];
+  const result = await model.text2image(PROMPT, { ...small, numInferenceSteps: 3, previews: 1, onStep: (e) => events.push(e) });
+  assert.equal(result.steps, 3);
+  assert.deepEqual(Object.keys(result.metrics.textEncoderMs), ['text_encoder']);
+  assert.equal(events.length, 3);
+  const preview = events.find((e) => e.preview);
+  assert.ok(preview, 'a preview');
+  assert.deepEqual([preview.preview[0].width, preview.preview[0].height], [64, 64]);
+  // Fast previews: the latent-to-RGB map fitted from one decode of the callback's latent.
+  const fast = [];
+  await model.text2image(PROMPT, { ...small, numInferenceSteps: 3, previews: 1, previewMode: 'fast', onStep: (e) => fast.push(e) });
+  const fastPreview = fast.find((e) => e.preview);
+  assert.ok(fastPreview, 'a fast preview');
+  assert.deepEqual([fastPreview.preview[0].width, fastPreview.preview[0].height], [64, 64]);
+  model.dispose();
+});
