@@ -10,7 +10,7 @@ const { DiffusionModel } = require('..');
 const { fixture } = require('./helpers/paths');
 const { printTable, unrepeatable } = require('./helpers/oracle');
 const { parity } = require('./helpers/parity');
-const { withSchedulerPatch } = require('./helpers/cases');
+const { withSchedulerPatch, textToImageCase, imageToImageCase } = require('./helpers/cases');
 const { editInputs } = require('./helpers/images');
 
 const PROMPT = 'a red cat';
@@ -18,8 +18,8 @@ const PROMPT = 'a red cat';
 const LONG_PROMPT = Array(14).fill('a red cat sitting on the big green mat').join(' ');
 const DIR = fixture('qwen-image');
 
-const t2i = (name, options, extra = {}) => ({ name, task: 'text2image', options: { width: 64, height: 64, ...options }, ...extra });
-const i2i = (name, image, options) => ({ name, task: 'image2image', image, options });
+const t2i = textToImageCase({ width: 64, height: 64 });
+const i2i = imageToImageCase;
 
 function cases(files) {
   return [

@@ -380,14 +380,23 @@ class DenoisingLoss:
     model trained only on true pairs learns to find the object there (a shortcut: at inference the first latents
     are pure noise, so it puts the object wherever the noise suggests, whatever the caption says). From t = T on,
     a growing share of the samples (0 at T, up to 90 % at t = 999) is noised from another image of the batch while
-    the target stays the caption's image: eps* = (z_t - sqrt(a) z0) / sqrt(1 - a), the noise that leads to z0."""
+    the target stays the caption's image: eps* = (z_t - sqrt(a) z0) / sqrt(1 - a), the noise that leads to z0.
 
-    def __init__(self, offset_noise: float, layout_from: int | None = None):
+    x0_weight_cap > 1 weighs the high-noise samples by their error on the clean latent instead of the noise:
+    w = clamp(1 / snr, 1, cap) on top of min-SNR-5. With the epsilon target at t = 950 an error in the predicted
+    image costs only snr = 0.008 times as much as the same error in the noise, so the layout, which is decided
+    there, gets almost no gradient (measured: swapping the position words in the caption changed the base model's
+    image prediction by < 1 %, swapping the colour by 45 %)."""
+
+    def __init__(self, offset_noise: float, layout_from: int | None = None, swap_share: float = 0.9,
+                 x0_weight_cap: float = 1.0):
         self.sched = C.make_train_scheduler()
         a = self.sched.alphas_cumprod
         self.snr = a / (1 - a)
         self.offset_noise = offset_noise
         self.layout_from = layout_from
+        self.swap_share = swap_share
+        self.weight = torch.clamp(self.snr, max=5.0) / self.snr * torch.clamp(1 / self.snr, min=1.0, max=x0_weight_cap)
 
     def noised(self, z0: torch.Tensor, g: torch.Generator):
         """(z_t, t, target) for a batch of clean latents."""
@@ -401,7 +410,7 @@ class DenoisingLoss:
         # half of the batch at the high noise levels where the layout is decided
         high = torch.rand(n, generator=g) < 0.5
         t = torch.where(high, torch.randint(self.layout_from, steps, (n,), generator=g), t)
-        share = 0.9 * ((t - self.layout_from).clamp(min=0) / (steps - 1 - self.layout_from))
+        share = self.swap_share * ((t - self.layout_from).clamp(min=0) / (steps - 1 - self.layout_from))
         swap = torch.rand(n, generator=g) < share
         source = torch.where(swap[:, None, None, None], z0.roll(1, dims=0), z0)
         a = self.sched.alphas_cumprod[t][:, None, None, None]
@@ -409,8 +418,7 @@ class DenoisingLoss:
         return zt, t, (zt - a.sqrt() * z0) / (1 - a).sqrt()
 
     def __call__(self, pred: torch.Tensor, target: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        w = torch.clamp(self.snr[t], max=5.0) / self.snr[t]
-        return (w * ((pred - target) ** 2).mean(dim=(1, 2, 3))).mean()
+        return (self.weight[t] * ((pred - target) ** 2).mean(dim=(1, 2, 3))).mean()
 
 
 def run_fine_tune(stage: str, cache: Path, minutes: float, steps: int, params: list, state: dict, lr: float,
@@ -469,7 +477,7 @@ def encode_images(vae, imgs: list[np.ndarray]) -> torch.Tensor:
 # ------------------------------------------------------------------------------------------------
 
 def train_layout(cache: Path, minutes: float, steps: int, batch: int, lr: float, dropout: float, offset_noise: float,
-                 layout_from: int) -> None:
+                 layout_from: int, swap_share: float, x0_weight_cap: float) -> None:
     from diffusers import AutoencoderKL
 
     if not (cache / "unet" / "done.json").exists():
@@ -484,7 +492,7 @@ def train_layout(cache: Path, minutes: float, steps: int, batch: int, lr: float,
     unet.load_state_dict(unet_state)
     te.train()
     unet.train()
-    objective = DenoisingLoss(offset_noise, layout_from)
+    objective = DenoisingLoss(offset_noise, layout_from, swap_share, x0_weight_cap)
     state = {**{f"text_encoder.{k}": v for k, v in te.named_parameters()},
              **{f"unet.{k}": v for k, v in unet.named_parameters()}}
 
@@ -499,7 +507,8 @@ def train_layout(cache: Path, minutes: float, steps: int, batch: int, lr: float,
 
     step = run_fine_tune("layout", cache, minutes, steps, list(state.values()), state, lr, loss_of_step)
     torch.save({"text_encoder": te.state_dict(), "unet": unet.state_dict()}, cache / "layout" / "weights.pt")
-    (cache / "layout" / "done.json").write_text(json.dumps({"step": step, "from": layout_from, "lr": lr}))
+    (cache / "layout" / "done.json").write_text(json.dumps({"step": step, "from": layout_from, "lr": lr,
+                                                            "swap_share": swap_share, "x0_weight_cap": x0_weight_cap}))
     log("layout", final=step)
 
 
@@ -749,6 +758,8 @@ def main() -> int:
     ap.add_argument("--offset-noise", type=float, default=0.15)
     ap.add_argument("--rank", type=int, default=8)
     ap.add_argument("--layout-from", type=int, default=600, help="layout: the first timestep of the swapped samples")
+    ap.add_argument("--swap-share", type=float, default=0.9, help="layout: share of swapped samples at t = 999")
+    ap.add_argument("--x0-weight-cap", type=float, default=1.0, help="layout: cap of the clean-latent weighting")
     args = ap.parse_args()
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
@@ -763,7 +774,7 @@ def main() -> int:
                    args.offset_noise)
     elif args.stage == "layout":
         train_layout(cache, args.minutes, args.steps or 2000, args.batch or 32, args.lr or 1e-4, args.dropout,
-                     args.offset_noise, args.layout_from)
+                     args.offset_noise, args.layout_from, args.swap_share, args.x0_weight_cap)
     elif args.stage == "inpaint":
         train_inpaint(cache, args.minutes, args.steps or 1500, args.batch or 32, args.lr or 2e-4, args.dropout,
                       args.count or 8000, args.offset_noise)
