@@ -42,10 +42,7 @@ Flux2KleinPipeline::Flux2KleinPipeline(const ModelFolder& folder, const LoadConf
     if (!load_config.adapters.empty()) throw invalid_argument("LoRA adapters are not supported for FLUX.2 klein yet; load it without them");
     distilled_ = folder.json("model_index.json").get_or<bool>("is_distilled", false);
 
-    scheduler_source_ = folder.file("scheduler/scheduler_config.json").string();
-    scheduler_config_ = folder.json("scheduler/scheduler_config.json");
-    if (create_scheduler(scheduler_config_, SchedulerType::Auto, scheduler_source_)->type() != SchedulerType::FlowMatchEulerDiscrete)
-        throw EngineError(ErrorCode::UnsupportedModel, scheduler_source_ + ": FLUX.2 klein needs FlowMatchEulerDiscreteScheduler");
+    load_flow_match_scheduler(folder, "FLUX.2 klein");
 
     // Static shapes (the oracle's reshape): the encoder at [1, 512] ids, the transformer at the batch (doubled by
     // guidance on a model that is not distilled), the image tokens and 512 text tokens, the VAE at N images.
@@ -155,17 +152,9 @@ ov::Tensor Flux2KleinPipeline::decode(const ov::Tensor& latent) const {
     return vae_->decode(unpack_latents(packed, s[2], s[3]));
 }
 
-CallShape Flux2KleinPipeline::validate(Task task, const GenerationParams& params, const ImageInputs& images) const {
-    size_t max_sequence_length = 0;
-    return call_shape(resolve(task, params, images, max_sequence_length));
-}
-
 ResolvedParams Flux2KleinPipeline::resolve(Task task, const GenerationParams& p, const ImageInputs& images,
                                            size_t& max_sequence_length) const {
-    if (!supports(task))
-        throw invalid_argument(task == Task::Inpainting
-                                   ? "FLUX.2 klein has no inpainting pipeline (the oracle has none either)"
-                                   : class_name_ + " has no vae_encoder; it cannot run " + std::string(task_name(task)));
+    check_task_supported(supports(task), task, "FLUX.2 klein", class_name_);
     const size_t scale = vae_->scale_factor();
     FamilyDefaults defaults;
     defaults.guidance_scale = kDefaultGuidance;
@@ -183,15 +172,10 @@ ResolvedParams Flux2KleinPipeline::resolve(Task task, const GenerationParams& p,
                                                   : "negative_prompt_3",
                             "FLUX.2 klein takes no negative prompt (its guidance, when the model is not distilled, uses the empty "
                             "prompt)");
-    if (p.prompt_2 || p.prompt_3)
-        throw invalid_param(p.prompt_2 ? "prompt_2" : "prompt_3", "FLUX.2 klein has one text encoder: use prompt");
-    if (p.taylorseer || p.disable_taylorseer)
-        throw invalid_param("taylorseer", "FLUX.2 klein does not use the TaylorSeer cache; leave taylorseer unset");
-    if (p.scheduler != SchedulerType::Auto && p.scheduler != SchedulerType::FlowMatchEulerDiscrete)
-        throw invalid_param("scheduler", "FLUX.2 klein runs with the FLOW_MATCH_EULER_DISCRETE scheduler only");
-    if (p.max_sequence_length && (*p.max_sequence_length < 0 || *p.max_sequence_length > kMaxSequenceLength))
-        throw invalid_param("max_sequence_length", "max_sequence_length must be between 0 and 512 for FLUX.2 klein; got " +
-                                                       std::to_string(*p.max_sequence_length));
+    refuse_extra_prompts(p, "FLUX.2 klein");
+    refuse_taylorseer(p, "FLUX.2 klein");
+    check_flow_match_scheduler(p, "FLUX.2 klein");
+    check_max_sequence_length(p, 0, kMaxSequenceLength, " for FLUX.2 klein");
     max_sequence_length = static_cast<size_t>(p.max_sequence_length.value_or(kMaxSequenceLength));
     if (static_shape_ && max_sequence_length != static_cast<size_t>(kMaxSequenceLength))
         throw invalid_param("max_sequence_length", "this model was reshaped to static shapes with the text encoder compiled for " +
@@ -222,25 +206,13 @@ GenerationResult Flux2KleinPipeline::run(Task task, const GenerationParams& para
     const size_t count = r.batch * seq * features;  // the packed latent of the batch
     const bool do_cfg = !distilled_ && r.guidance > 1.0f;
 
-    GenerationResult result;
-    result.width = r.width;
-    result.height = r.height;
-    result.seed = params.rng_seed;
-    result.scheduler = scheduler_type_name(SchedulerType::FlowMatchEulerDiscrete);
+    GenerationResult result = result_for_call(r, SchedulerType::FlowMatchEulerDiscrete);
 
-    // Prompts: [empty prompt x N, prompt x N] with guidance (the layout apply_guidance reads), else [prompt x N].
-    auto t0 = Clock::now();
-    const ov::Tensor positive = encode_prompt(params.prompt, max_sequence_length);
-    std::vector<const ov::Tensor*> prompts;
-    ov::Tensor unconditional;
-    if (do_cfg) {
-        unconditional = encode_prompt("", max_sequence_length);
-        prompts.assign(r.batch, &unconditional);
-    }
-    prompts.insert(prompts.end(), r.batch, &positive);
-    result.metrics.text_encoder_ms["text_encoder"] = ms_since(t0);
-    result.metrics.text_encode_ms = ms_since(t0);
-    const size_t rows = prompts.size(), text_width = positive.get_shape()[1];
+    // Prompts: [empty prompt x N, prompt x N] with guidance, else [prompt x N].
+    const std::vector<ov::Tensor> prompts =
+        encode_prompt_rows([&](const std::string& text) { return encode_prompt(text, max_sequence_length); }, params.prompt,
+                           do_cfg ? std::optional<std::string>("") : std::nullopt, r.batch, result.metrics);
+    const size_t rows = prompts.size(), text_width = prompts.back().get_shape()[1];
 
     // The noise: one draw over the unpacked batch, then packed.
     RandomGenerator rng(static_cast<uint32_t>(params.rng_seed));
@@ -250,7 +222,7 @@ GenerationResult Flux2KleinPipeline::run(Task task, const GenerationParams& para
 
     ov::Tensor reference;
     if (task == Task::Image2Image) {
-        t0 = Clock::now();
+        const auto t0 = Clock::now();
         reference = reference_tokens(images.image, r.height, r.width);
         result.metrics.vae_encode_ms += ms_since(t0);
     }
@@ -272,7 +244,7 @@ GenerationResult Flux2KleinPipeline::run(Task task, const GenerationParams& para
     ov::Tensor img_ids = request.input_buffer("img_ids", ov::Shape{rows, tokens, 4});
     std::fill_n(txt_ids.data<float>(), txt_ids.get_size(), 0.0f);
     for (size_t row = 0; row < rows; ++row) {
-        std::copy_n(prompts[row]->data<const float>(), prompts[row]->get_size(), text.data<float>() + row * prompts[row]->get_size());
+        std::copy_n(prompts[row].data<const float>(), prompts[row].get_size(), text.data<float>() + row * prompts[row].get_size());
         float* ids = txt_ids.data<float>() + row * max_sequence_length * 4;
         for (size_t l = 0; l < max_sequence_length; ++l) ids[4 * l + 3] = static_cast<float>(l);
         float* image_ids = img_ids.data<float>() + row * tokens * 4;

@@ -10,28 +10,25 @@
 #include "base/model_folder.hpp"
 #include "models/autoencoder_kl.hpp"
 #include "models/qwen3_text_encoder.hpp"
-#include "pipelines/diffusion_model.hpp"
-#include "schedulers/scheduler.hpp"
+#include "pipelines/flow_transformer_pipeline.hpp"
 
 namespace ovd {
 
-struct ResolvedParams;
-
-class Flux2KleinPipeline : public DiffusionModel {
+class Flux2KleinPipeline : public FlowTransformerPipeline {
 public:
     Flux2KleinPipeline(const ModelFolder& folder, const LoadConfig& load_config);
 
     // Takes an unpacked, still batch-normalised latent [N,C,h,w]: what the step callback receives.
     ov::Tensor decode(const ov::Tensor& latent) const override;
     bool supports(Task task) const override;
-    CallShape validate(Task task, const GenerationParams& params, const ImageInputs& images) const override;
 
 protected:
     GenerationResult run(Task task, const GenerationParams& params, const ImageInputs& images,
                          const GenerationControl& control) const override;
 
 private:
-    ResolvedParams resolve(Task task, const GenerationParams& params, const ImageInputs& images, size_t& max_sequence_length) const;
+    ResolvedParams resolve(Task task, const GenerationParams& params, const ImageInputs& images,
+                           size_t& max_sequence_length) const override;
     // The prompt's embedding [max_sequence_length, D]: the encoder's three hidden layers side by side.
     ov::Tensor encode_prompt(const std::string& prompt, size_t max_sequence_length) const;
     // The input image at the output size as packed, normalised latent tokens [1, (h/2)(w/2), 4C].
@@ -50,8 +47,6 @@ private:
     size_t latent_channels_ = 0;                   // the VAE's
     std::optional<StaticShape> static_shape_;      // set: every submodel compiled for these shapes
     std::vector<float> latent_mean_, latent_std_;  // per packed channel, from the VAE's batch-norm statistics
-    Json scheduler_config_;
-    std::string scheduler_source_;
     std::shared_ptr<Qwen3TextEncoder> text_encoder_;
     std::shared_ptr<IrModel> transformer_;
     std::string transformer_xml_, denoiser_device_;

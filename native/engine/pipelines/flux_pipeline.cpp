@@ -28,10 +28,7 @@ FluxPipeline::FluxPipeline(const ModelFolder& folder, const LoadConfig& load_con
     folder.expect_component("transformer", "FluxTransformer2DModel");
     folder.expect_component("vae", "AutoencoderKL");
 
-    scheduler_source_ = folder.file("scheduler/scheduler_config.json").string();
-    scheduler_config_ = folder.json("scheduler/scheduler_config.json");
-    if (create_scheduler(scheduler_config_, SchedulerType::Auto, scheduler_source_)->type() != SchedulerType::FlowMatchEulerDiscrete)
-        throw EngineError(ErrorCode::UnsupportedModel, scheduler_source_ + ": FLUX needs FlowMatchEulerDiscreteScheduler");
+    load_flow_match_scheduler(folder, "FLUX");
 
     const Json config = folder.json("transformer/config.json");
     in_channels_ = config.get_or<size_t>("in_channels", 64);
@@ -107,11 +104,6 @@ ov::Tensor FluxPipeline::decode(const ov::Tensor& latent) const {
     return vae_->decode(latent);
 }
 
-CallShape FluxPipeline::validate(Task task, const GenerationParams& params, const ImageInputs& images) const {
-    size_t max_sequence_length = 0;
-    return call_shape(resolve(task, params, images, max_sequence_length));
-}
-
 ResolvedParams FluxPipeline::resolve(Task task, const GenerationParams& p, const ImageInputs& images, size_t& max_sequence_length) const {
     if (!supports(task))
         throw invalid_argument(inpainting_only_ ? class_name_ + " is an inpainting pipeline; it cannot run " + std::string(task_name(task))
@@ -142,16 +134,12 @@ ResolvedParams FluxPipeline::resolve(Task task, const GenerationParams& p, const
         throw invalid_param("guidance_scale",
                             "this FLUX transformer has no guidance embedding (FLUX.1-schnell style), so guidance_scale has no effect; "
                             "leave it unset");
-    if (p.max_sequence_length && (*p.max_sequence_length < 1 || *p.max_sequence_length > 512))
-        throw invalid_param("max_sequence_length",
-                            "max_sequence_length must be between 1 and 512 (T5's limit); got " + std::to_string(*p.max_sequence_length));
+    check_max_sequence_length(p, 1, 512, " (T5's limit)");
     if (!fill_ && task != Task::Text2Image && r.batch != 1)
         throw invalid_param("num_images_per_prompt",
                             "FLUX " + std::string(task_name(task)) + " makes one image per call (num_images_per_prompt = 1)");
-    if (fill_ && (p.taylorseer || p.disable_taylorseer))
-        throw invalid_param("taylorseer", "FluxFillPipeline does not use the TaylorSeer cache; leave taylorseer unset");
-    if (p.scheduler != SchedulerType::Auto && p.scheduler != SchedulerType::FlowMatchEulerDiscrete)
-        throw invalid_param("scheduler", "FLUX runs with the FLOW_MATCH_EULER_DISCRETE scheduler only");
+    if (fill_) refuse_taylorseer(p, "FluxFillPipeline");
+    check_flow_match_scheduler(p, "FLUX");
     max_sequence_length = static_cast<size_t>(p.max_sequence_length.value_or(kDefaultMaxSequenceLength));
     if (static_shape_ && max_sequence_length != static_cast<size_t>(kDefaultMaxSequenceLength))
         throw invalid_param("max_sequence_length", "this model was reshaped to static shapes with T5 compiled for max_sequence_length " +
@@ -170,11 +158,7 @@ GenerationResult FluxPipeline::run(Task task, const GenerationParams& params, co
     const ov::Shape shape{r.batch, latent_channels_, h, w};
     const size_t count = ov::shape_size(shape);
 
-    GenerationResult result;
-    result.width = r.width;
-    result.height = r.height;
-    result.seed = params.rng_seed;
-    result.scheduler = scheduler_type_name(SchedulerType::FlowMatchEulerDiscrete);
+    GenerationResult result = result_for_call(r, SchedulerType::FlowMatchEulerDiscrete);
 
     // Conditioning: CLIP's pooled output and T5's sequence (prompt_2 goes to T5), no negatives.
     auto t0 = Clock::now();

@@ -35,12 +35,10 @@ QwenImagePipeline::QwenImagePipeline(const ModelFolder& folder, const LoadConfig
         throw invalid_argument("static shapes (reshape) are not supported for Qwen-Image yet; load it without them");
     if (!load_config.adapters.empty()) throw invalid_argument("LoRA adapters are not supported for Qwen-Image yet; load it without them");
 
-    scheduler_source_ = folder.file("scheduler/scheduler_config.json").string();
-    scheduler_config_ = folder.json("scheduler/scheduler_config.json");
     // The oracle shifts Qwen-Image's sigmas with FLUX.1's linear mu whatever time_shift_type says.
-    if (scheduler_config_.is_object()) scheduler_config_.set("time_shift_type", Json(std::string("linear")));
-    if (create_scheduler(scheduler_config_, SchedulerType::Auto, scheduler_source_)->type() != SchedulerType::FlowMatchEulerDiscrete)
-        throw EngineError(ErrorCode::UnsupportedModel, scheduler_source_ + ": Qwen-Image needs FlowMatchEulerDiscreteScheduler");
+    load_flow_match_scheduler(folder, "Qwen-Image", [](Json& config) {
+        if (config.is_object()) config.set("time_shift_type", Json(std::string("linear")));
+    });
 
     vae_ = AutoencoderKLQwenImage::load(folder, load_config.vae, load_config.properties);
     latent_channels_ = vae_->latent_channels();
@@ -64,17 +62,9 @@ ov::Tensor QwenImagePipeline::decode(const ov::Tensor& latent) const {
     return vae_->decode(latent);
 }
 
-CallShape QwenImagePipeline::validate(Task task, const GenerationParams& params, const ImageInputs& images) const {
-    size_t max_sequence_length = 0;
-    return call_shape(resolve(task, params, images, max_sequence_length));
-}
-
 ResolvedParams QwenImagePipeline::resolve(Task task, const GenerationParams& p, const ImageInputs& images,
                                           size_t& max_sequence_length) const {
-    if (!supports(task))
-        throw invalid_argument(task == Task::Inpainting
-                                   ? "Qwen-Image has no inpainting pipeline (the oracle has none either)"
-                                   : class_name_ + " has no vae_encoder; it cannot run " + std::string(task_name(task)));
+    check_task_supported(supports(task), task, "Qwen-Image", class_name_);
     const size_t scale = vae_->scale_factor();
     FamilyDefaults defaults;
     defaults.guidance_scale = kDefaultGuidance;
@@ -87,20 +77,12 @@ ResolvedParams QwenImagePipeline::resolve(Task task, const GenerationParams& p, 
     if (task == Task::Image2Image && r.batch != 1)
         throw invalid_param("num_images_per_prompt", "Qwen-Image image-to-image makes one image per call (the oracle fails on more); got " +
                                                          std::to_string(r.batch));
-    if (p.negative_prompt && !(r.guidance > 1.0f))
-        throw invalid_param("negative_prompt",
-                            "a negative prompt needs guidance_scale above 1 (the oracle: guidance scale <= 1.0 ignores negative prompt)");
-    if (p.prompt_2 || p.prompt_3) throw invalid_param(p.prompt_2 ? "prompt_2" : "prompt_3", "Qwen-Image has one text encoder: use prompt");
-    if (p.negative_prompt_2 || p.negative_prompt_3)
-        throw invalid_param(p.negative_prompt_2 ? "negative_prompt_2" : "negative_prompt_3",
-                            "Qwen-Image has one text encoder: use negative_prompt");
-    if (p.taylorseer || p.disable_taylorseer)
-        throw invalid_param("taylorseer", "Qwen-Image does not use the TaylorSeer cache; leave taylorseer unset");
-    if (p.scheduler != SchedulerType::Auto && p.scheduler != SchedulerType::FlowMatchEulerDiscrete)
-        throw invalid_param("scheduler", "Qwen-Image runs with the FLOW_MATCH_EULER_DISCRETE scheduler only");
-    if (p.max_sequence_length && (*p.max_sequence_length < 1 || *p.max_sequence_length > kMaxSequenceLength))
-        throw invalid_param("max_sequence_length",
-                            "max_sequence_length must be between 1 and 1024 for Qwen-Image; got " + std::to_string(*p.max_sequence_length));
+    check_negative_prompt_guided(p, r.guidance);
+    refuse_extra_prompts(p, "Qwen-Image");
+    refuse_extra_negative_prompts(p, "Qwen-Image");
+    refuse_taylorseer(p, "Qwen-Image");
+    check_flow_match_scheduler(p, "Qwen-Image");
+    check_max_sequence_length(p, 1, kMaxSequenceLength, " for Qwen-Image");
     max_sequence_length = static_cast<size_t>(p.max_sequence_length.value_or(kDefaultMaxSequenceLength));
     return r;
 }
@@ -119,25 +101,13 @@ GenerationResult QwenImagePipeline::run(Task task, const GenerationParams& param
     const size_t count = r.batch * seq * features;  // the packed latent of the batch
     const bool do_cfg = params.negative_prompt.has_value() && r.guidance > 1.0f;
 
-    GenerationResult result;
-    result.width = r.width;
-    result.height = r.height;
-    result.seed = params.rng_seed;
-    result.scheduler = scheduler_type_name(SchedulerType::FlowMatchEulerDiscrete);
+    GenerationResult result = result_for_call(r, SchedulerType::FlowMatchEulerDiscrete);
 
-    // Prompts: [negative x N, prompt x N] with guidance (the layout apply_guidance reads), else [prompt x N].
-    auto t0 = Clock::now();
-    const ov::Tensor positive = encode_prompt(params.prompt, max_sequence_length);
-    std::vector<const ov::Tensor*> prompts;
-    ov::Tensor negative;
-    if (do_cfg) {
-        negative = encode_prompt(*params.negative_prompt, max_sequence_length);
-        prompts.assign(r.batch, &negative);
-    }
-    prompts.insert(prompts.end(), r.batch, &positive);
-    result.metrics.text_encoder_ms["text_encoder"] = ms_since(t0);
-    result.metrics.text_encode_ms = ms_since(t0);
-    const size_t rows = prompts.size(), text_width = positive.get_shape()[1];
+    // Prompts: [negative x N, prompt x N] with guidance, else [prompt x N].
+    const std::vector<ov::Tensor> prompts =
+        encode_prompt_rows([&](const std::string& text) { return encode_prompt(text, max_sequence_length); }, params.prompt,
+                           do_cfg ? params.negative_prompt : std::nullopt, r.batch, result.metrics);
+    const size_t rows = prompts.size(), text_width = prompts.back().get_shape()[1];
 
     const std::unique_ptr<Scheduler> scheduler =
         scheduler_for_call(scheduler_config_, SchedulerType::FlowMatchEulerDiscrete, scheduler_source_);
@@ -152,7 +122,7 @@ GenerationResult QwenImagePipeline::run(Task task, const GenerationParams& param
     ov::Tensor image_latent;
     if (task == Task::Image2Image) {
         const ov::Tensor processed = normalize_image(resize_image_u8(images.image, r.height, r.width));
-        t0 = Clock::now();
+        const auto t0 = Clock::now();
         image_latent = vae_->encode(processed, rng);
         result.metrics.vae_encode_ms += ms_since(t0);
     }
@@ -177,8 +147,8 @@ GenerationResult QwenImagePipeline::run(Task task, const GenerationParams& param
     std::fill_n(text.data<float>(), text.get_size(), 0.0f);
     std::fill_n(mask.data<int64_t>(), mask.get_size(), int64_t{0});
     for (size_t row = 0; row < rows; ++row) {
-        const size_t length = prompts[row]->get_shape()[0];
-        std::copy_n(prompts[row]->data<const float>(), length * text_width, text.data<float>() + row * max_sequence_length * text_width);
+        const size_t length = prompts[row].get_shape()[0];
+        std::copy_n(prompts[row].data<const float>(), length * text_width, text.data<float>() + row * max_sequence_length * text_width);
         std::fill_n(mask.data<int64_t>() + row * max_sequence_length, length, int64_t{1});
     }
     // The packed grid, as scalars.

@@ -8,34 +8,29 @@
 #include "base/model_folder.hpp"
 #include "models/autoencoder_kl_qwen_image.hpp"
 #include "models/qwen3_text_encoder.hpp"
-#include "pipelines/diffusion_model.hpp"
-#include "schedulers/scheduler.hpp"
+#include "pipelines/flow_transformer_pipeline.hpp"
 
 namespace ovd {
 
-struct ResolvedParams;
-
-class QwenImagePipeline : public DiffusionModel {
+class QwenImagePipeline : public FlowTransformerPipeline {
 public:
     QwenImagePipeline(const ModelFolder& folder, const LoadConfig& load_config);
 
     // Takes an unpacked, still normalised latent [N,C,h,w]: what the step callback receives.
     ov::Tensor decode(const ov::Tensor& latent) const override;
     bool supports(Task task) const override;
-    CallShape validate(Task task, const GenerationParams& params, const ImageInputs& images) const override;
 
 protected:
     GenerationResult run(Task task, const GenerationParams& params, const ImageInputs& images,
                          const GenerationControl& control) const override;
 
 private:
-    ResolvedParams resolve(Task task, const GenerationParams& params, const ImageInputs& images, size_t& max_sequence_length) const;
+    ResolvedParams resolve(Task task, const GenerationParams& params, const ImageInputs& images,
+                           size_t& max_sequence_length) const override;
     // The prompt's embedding [L, D], L <= max_sequence_length: the template's tokens after its 34-token prefix.
     ov::Tensor encode_prompt(const std::string& prompt, size_t max_sequence_length) const;
 
     size_t latent_channels_ = 16;
-    Json scheduler_config_;
-    std::string scheduler_source_;
     std::shared_ptr<Qwen3TextEncoder> text_encoder_;
     std::shared_ptr<IrModel> transformer_;
     std::shared_ptr<AutoencoderKLQwenImage> vae_;

@@ -123,4 +123,52 @@ std::optional<StaticImages> vae_static_images(const std::optional<StaticShape>& 
                         static_cast<size_t>(shape->width)};
 }
 
+GenerationResult result_for_call(const ResolvedParams& r, SchedulerType scheduler) {
+    GenerationResult result;
+    result.width = r.width;
+    result.height = r.height;
+    result.seed = r.params->rng_seed;
+    result.scheduler = scheduler_type_name(scheduler);
+    return result;
+}
+
+void check_task_supported(bool supported, Task task, const std::string& family, const std::string& class_name) {
+    if (!supported)
+        throw invalid_argument(task == Task::Inpainting
+                                   ? family + " has no inpainting pipeline (the oracle has none either)"
+                                   : class_name + " has no vae_encoder; it cannot run " + std::string(task_name(task)));
+}
+
+void check_negative_prompt_guided(const GenerationParams& p, float guidance) {
+    if (p.negative_prompt && !(guidance > 1.0f))
+        throw invalid_param("negative_prompt",
+                            "a negative prompt needs guidance_scale above 1 (the oracle: guidance scale <= 1.0 ignores negative prompt)");
+}
+
+void refuse_extra_prompts(const GenerationParams& p, const std::string& family) {
+    if (p.prompt_2 || p.prompt_3) throw invalid_param(p.prompt_2 ? "prompt_2" : "prompt_3", family + " has one text encoder: use prompt");
+}
+
+void refuse_extra_negative_prompts(const GenerationParams& p, const std::string& family) {
+    if (p.negative_prompt_2 || p.negative_prompt_3)
+        throw invalid_param(p.negative_prompt_2 ? "negative_prompt_2" : "negative_prompt_3",
+                            family + " has one text encoder: use negative_prompt");
+}
+
+void refuse_taylorseer(const GenerationParams& p, const std::string& family) {
+    if (p.taylorseer || p.disable_taylorseer)
+        throw invalid_param("taylorseer", family + " does not use the TaylorSeer cache; leave taylorseer unset");
+}
+
+void check_flow_match_scheduler(const GenerationParams& p, const std::string& family) {
+    if (p.scheduler != SchedulerType::Auto && p.scheduler != SchedulerType::FlowMatchEulerDiscrete)
+        throw invalid_param("scheduler", family + " runs with the FLOW_MATCH_EULER_DISCRETE scheduler only");
+}
+
+void check_max_sequence_length(const GenerationParams& p, int64_t min, int64_t max, const std::string& limit) {
+    if (p.max_sequence_length && (*p.max_sequence_length < min || *p.max_sequence_length > max))
+        throw invalid_param("max_sequence_length", "max_sequence_length must be between " + std::to_string(min) + " and " +
+                                                       std::to_string(max) + limit + "; got " + std::to_string(*p.max_sequence_length));
+}
+
 }  // namespace ovd

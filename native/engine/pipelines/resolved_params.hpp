@@ -57,6 +57,26 @@ void check_image_inputs(Task task, const ImageInputs& images);
 ResolvedParams resolve_common(Task task, const GenerationParams& params, const ImageInputs& images, const FamilyDefaults& defaults,
                               size_t size_multiple, const std::string& size_rule);
 
+// A call's result before its images: the size and seed it ran with and the scheduler's name.
+GenerationResult result_for_call(const ResolvedParams& r, SchedulerType scheduler);
+
+// The refusals that families with one text encoder and no inpainting pipeline (as the oracle) share; each names the
+// `family` (e.g. "Qwen-Image") in its message.
+// Throws unless `supported`: inpainting has no pipeline; image-to-image needs the folder's vae_encoder.
+void check_task_supported(bool supported, Task task, const std::string& family, const std::string& class_name);
+// True classifier-free guidance: a negative prompt is refused unless guidance_scale is above 1.
+void check_negative_prompt_guided(const GenerationParams& p, float guidance);
+// One text encoder: prompt_2 and prompt_3 are refused (use prompt).
+void refuse_extra_prompts(const GenerationParams& p, const std::string& family);
+// One text encoder: negative_prompt_2 and negative_prompt_3 are refused (use negative_prompt).
+void refuse_extra_negative_prompts(const GenerationParams& p, const std::string& family);
+// The family has no TaylorSeer cache: taylorseer is refused.
+void refuse_taylorseer(const GenerationParams& p, const std::string& family);
+// The family runs FlowMatchEulerDiscrete only: any other scheduler is refused.
+void check_flow_match_scheduler(const GenerationParams& p, const std::string& family);
+// max_sequence_length, when set, in [min, max]; `limit` ends the range in the message (e.g. " for Qwen-Image").
+void check_max_sequence_length(const GenerationParams& p, int64_t min, int64_t max, const std::string& limit);
+
 // The binarized full-size mask [1,1,H,W] -> the same, after checking that it repaints something
 // (an all-black mask is refused rather than returning the input).
 const ov::Tensor& check_mask_not_empty(const ov::Tensor& mask_condition);

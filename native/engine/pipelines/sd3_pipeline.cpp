@@ -126,9 +126,7 @@ ResolvedParams StableDiffusion3Pipeline::resolve(Task task, const GenerationPara
                              : p.negative_prompt_2 ? "negative_prompt_2"
                                                    : "negative_prompt_3"),
                             "a negative prompt needs guidance_scale > 1");
-    if (p.max_sequence_length && (*p.max_sequence_length < 1 || *p.max_sequence_length > 512))
-        throw invalid_param("max_sequence_length",
-                            "max_sequence_length must be between 1 and 512 (T5's limit); got " + std::to_string(*p.max_sequence_length));
+    check_max_sequence_length(p, 1, 512, " (T5's limit)");
     if (!t5_ && (p.prompt_3 || p.negative_prompt_3 || p.max_sequence_length))
         throw invalid_param(p.prompt_3            ? "prompt_3"
                             : p.negative_prompt_3 ? "negative_prompt_3"
@@ -138,8 +136,7 @@ ResolvedParams StableDiffusion3Pipeline::resolve(Task task, const GenerationPara
     if (task != Task::Text2Image && r.batch != 1)
         throw invalid_param("num_images_per_prompt",
                             "Stable Diffusion 3 " + std::string(task_name(task)) + " makes one image per call (num_images_per_prompt = 1)");
-    if (p.scheduler != SchedulerType::Auto && p.scheduler != SchedulerType::FlowMatchEulerDiscrete)
-        throw invalid_param("scheduler", "Stable Diffusion 3 runs with the FLOW_MATCH_EULER_DISCRETE scheduler only");
+    check_flow_match_scheduler(p, "Stable Diffusion 3");
     max_sequence_length = static_cast<size_t>(p.max_sequence_length.value_or(kDefaultMaxSequenceLength));
     if (static_shape_ && t5_ && max_sequence_length != static_cast<size_t>(kDefaultMaxSequenceLength))
         throw invalid_param("max_sequence_length", "this model was reshaped to static shapes with T5 compiled for max_sequence_length " +
@@ -198,11 +195,7 @@ GenerationResult StableDiffusion3Pipeline::run(Task task, const GenerationParams
     // The cache is sized by the steps actually run (after strength), as the oracle does.
     TaylorSeerCache cache(TaylorSeerCache::config_for(params, task == Task::Text2Image), timesteps.size());
 
-    GenerationResult result;
-    result.width = r.width;
-    result.height = r.height;
-    result.seed = params.rng_seed;
-    result.scheduler = scheduler_type_name(scheduler->type());
+    GenerationResult result = result_for_call(r, scheduler->type());
 
     auto t0 = Clock::now();
     const Conditioning conditioning = encode_prompts(r, do_cfg, max_sequence_length, result.metrics);

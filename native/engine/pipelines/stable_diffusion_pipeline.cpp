@@ -282,11 +282,7 @@ GenerationResult StableDiffusionPipeline::run(Task task, const GenerationParams&
         return scheduler->timesteps();
     });
 
-    GenerationResult result;
-    result.width = r.width;
-    result.height = r.height;
-    result.seed = params.rng_seed;
-    result.scheduler = scheduler_type_name(scheduler->type());
+    GenerationResult result = result_for_call(r, scheduler->type());
 
     auto t0 = Clock::now();
     UNetConditioning conditioning = is_xl_ ? encode_prompts_xl(r, result.metrics) : encode_prompts(r, result.metrics);

@@ -58,10 +58,7 @@ ZImagePipeline::ZImagePipeline(const ModelFolder& folder, const LoadConfig& load
     if (load_config.static_shape) throw invalid_argument("static shapes (reshape) are not supported for Z-Image yet; load it without them");
     if (!load_config.adapters.empty()) throw invalid_argument("LoRA adapters are not supported for Z-Image yet; load it without them");
 
-    scheduler_source_ = folder.file("scheduler/scheduler_config.json").string();
-    scheduler_config_ = folder.json("scheduler/scheduler_config.json");
-    if (create_scheduler(scheduler_config_, SchedulerType::Auto, scheduler_source_)->type() != SchedulerType::FlowMatchEulerDiscrete)
-        throw EngineError(ErrorCode::UnsupportedModel, scheduler_source_ + ": Z-Image needs FlowMatchEulerDiscreteScheduler");
+    load_flow_match_scheduler(folder, "Z-Image");
 
     const Json config = folder.json("transformer/config.json");
     in_channels_ = config.get_or<size_t>("in_channels", 16);
@@ -89,16 +86,8 @@ ov::Tensor ZImagePipeline::decode(const ov::Tensor& latent) const {
     return vae_->decode(latent);
 }
 
-CallShape ZImagePipeline::validate(Task task, const GenerationParams& params, const ImageInputs& images) const {
-    size_t max_sequence_length = 0;
-    return call_shape(resolve(task, params, images, max_sequence_length));
-}
-
 ResolvedParams ZImagePipeline::resolve(Task task, const GenerationParams& p, const ImageInputs& images, size_t& max_sequence_length) const {
-    if (!supports(task))
-        throw invalid_argument(task == Task::Inpainting
-                                   ? "Z-Image has no inpainting pipeline (the oracle has none either)"
-                                   : class_name_ + " has no vae_encoder; it cannot run " + std::string(task_name(task)));
+    check_task_supported(supports(task), task, "Z-Image", class_name_);
     const size_t scale = vae_->scale_factor();
     FamilyDefaults defaults;
     defaults.guidance_scale = 5.0f;
@@ -120,17 +109,11 @@ ResolvedParams ZImagePipeline::resolve(Task task, const GenerationParams& p, con
     const ResolvedParams r = resolve_common(task, p, images, defaults, patch_size_ * scale, size_rule);
     if (task == Task::Image2Image && !(r.strength > 0.0f))
         throw invalid_param("strength", "Z-Image image-to-image needs strength in (0, 1]; got 0");
-    if (p.negative_prompt && !(r.guidance > 1.0f))
-        throw invalid_param("negative_prompt",
-                            "a negative prompt needs guidance_scale above 1 (the oracle: guidance scale <= 1.0 ignores negative prompt)");
-    if (p.prompt_2 || p.prompt_3) throw invalid_param(p.prompt_2 ? "prompt_2" : "prompt_3", "Z-Image has one text encoder: use prompt");
-    if (p.negative_prompt_2 || p.negative_prompt_3)
-        throw invalid_param(p.negative_prompt_2 ? "negative_prompt_2" : "negative_prompt_3",
-                            "Z-Image has one text encoder: use negative_prompt");
-    if (p.taylorseer || p.disable_taylorseer)
-        throw invalid_param("taylorseer", "Z-Image does not use the TaylorSeer cache; leave taylorseer unset");
-    if (p.scheduler != SchedulerType::Auto && p.scheduler != SchedulerType::FlowMatchEulerDiscrete)
-        throw invalid_param("scheduler", "Z-Image runs with the FLOW_MATCH_EULER_DISCRETE scheduler only");
+    check_negative_prompt_guided(p, r.guidance);
+    refuse_extra_prompts(p, "Z-Image");
+    refuse_extra_negative_prompts(p, "Z-Image");
+    refuse_taylorseer(p, "Z-Image");
+    check_flow_match_scheduler(p, "Z-Image");
     if (p.max_sequence_length && *p.max_sequence_length < 1)
         throw invalid_param("max_sequence_length", "max_sequence_length must be at least 1; got " + std::to_string(*p.max_sequence_length));
     max_sequence_length = static_cast<size_t>(p.max_sequence_length.value_or(kDefaultMaxSequenceLength));
@@ -148,23 +131,12 @@ GenerationResult ZImagePipeline::run(Task task, const GenerationParams& params, 
     // Classifier-free guidance whenever the scale is positive (Z-Image's rule, unlike the other families' > 1).
     const bool do_cfg = r.guidance > 0.0f;
 
-    GenerationResult result;
-    result.width = r.width;
-    result.height = r.height;
-    result.seed = params.rng_seed;
-    result.scheduler = scheduler_type_name(SchedulerType::FlowMatchEulerDiscrete);
+    GenerationResult result = result_for_call(r, SchedulerType::FlowMatchEulerDiscrete);
 
-    // Captions: [negative x N, positive x N] with guidance (the layout apply_guidance reads), else [positive x N].
-    auto t0 = Clock::now();
-    const ov::Tensor positive = text_encoder_->encode(params.prompt, max_sequence_length);
-    std::vector<ov::Tensor> captions;
-    if (do_cfg) {
-        const ov::Tensor negative = text_encoder_->encode(params.negative_prompt.value_or(""), max_sequence_length);
-        captions.assign(r.batch, negative);
-    }
-    captions.insert(captions.end(), r.batch, positive);
-    result.metrics.text_encoder_ms["text_encoder"] = ms_since(t0);
-    result.metrics.text_encode_ms = ms_since(t0);
+    // Captions: [negative x N, positive x N] with guidance (the empty negative prompt by default), else [positive x N].
+    const std::vector<ov::Tensor> captions = encode_prompt_rows(
+        [&](const std::string& text) { return text_encoder_->encode(text, max_sequence_length); }, params.prompt,
+        do_cfg ? std::optional<std::string>(params.negative_prompt.value_or("")) : std::nullopt, r.batch, result.metrics);
     const ZImageTextInputs text = zimage_transformer_inputs(captions, h / patch_size_, w / patch_size_);
     const size_t rows = captions.size();
 
@@ -181,7 +153,7 @@ GenerationResult ZImagePipeline::run(Task task, const GenerationParams& params, 
     rng.fill_normal(latent.data<float>(), count);
     if (task == Task::Image2Image) {
         const ov::Tensor processed = normalize_image(resize_image_u8(images.image, r.height, r.width));
-        t0 = Clock::now();
+        const auto t0 = Clock::now();
         const ov::Tensor image_latent = repeat_rows(vae_->encode(processed, rng), r.batch);
         result.metrics.vae_encode_ms += ms_since(t0);
         const ov::Tensor noise = latent;

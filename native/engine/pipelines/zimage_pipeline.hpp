@@ -5,32 +5,27 @@
 #include "base/model_folder.hpp"
 #include "models/autoencoder_kl.hpp"
 #include "models/qwen3_text_encoder.hpp"
-#include "pipelines/diffusion_model.hpp"
-#include "schedulers/scheduler.hpp"
+#include "pipelines/flow_transformer_pipeline.hpp"
 
 namespace ovd {
 
-struct ResolvedParams;
-
-class ZImagePipeline : public DiffusionModel {
+class ZImagePipeline : public FlowTransformerPipeline {
 public:
     ZImagePipeline(const ModelFolder& folder, const LoadConfig& load_config);
 
     ov::Tensor decode(const ov::Tensor& latent) const override;
     bool supports(Task task) const override;
-    CallShape validate(Task task, const GenerationParams& params, const ImageInputs& images) const override;
 
 protected:
     GenerationResult run(Task task, const GenerationParams& params, const ImageInputs& images,
                          const GenerationControl& control) const override;
 
 private:
-    ResolvedParams resolve(Task task, const GenerationParams& params, const ImageInputs& images, size_t& max_sequence_length) const;
+    ResolvedParams resolve(Task task, const GenerationParams& params, const ImageInputs& images,
+                           size_t& max_sequence_length) const override;
 
     size_t in_channels_ = 16;
     size_t patch_size_ = 2;
-    Json scheduler_config_;
-    std::string scheduler_source_;
     std::shared_ptr<Qwen3TextEncoder> text_encoder_;
     std::shared_ptr<IrModel> transformer_;
     std::shared_ptr<AutoencoderKL> vae_;
