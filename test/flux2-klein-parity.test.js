@@ -8,14 +8,13 @@ const fs = require('fs');
 const sharp = require('sharp');
 const { DiffusionModel } = require('..');
 const { fixture } = require('./helpers/paths');
-const { printTable, unrepeatable } = require('./helpers/oracle');
-const { parity } = require('./helpers/parity');
-const { withJsonPatch, withSchedulerPatch, textToImageCase, imageToImageCase } = require('./helpers/cases');
+const { parity, assertAllExact } = require('./helpers/parity');
+const { LONG_PROMPT, withJsonPatch, withSchedulerPatch, textToImageCase, imageToImageCase } = require('./helpers/cases');
+const { planOf, refusesParam, previewedCall } = require('./helpers/model-checks');
 const { editInputs, writePng, gradient } = require('./helpers/images');
 
 const PROMPT = 'a red cat';
-// 14 x 9 words: about 150 tokens in the chat format, so maxSequenceLength 64 cuts it (and the chat format's end).
-const LONG_PROMPT = Array(14).fill('a red cat sitting on the big green mat').join(' ');
+// LONG_PROMPT: about 150 tokens in the chat format, so maxSequenceLength 64 cuts it (and the chat format's end).
 const DIR = fixture('flux2-klein');
 
 const t2i = textToImageCase({ width: 64, height: 64 });
@@ -107,13 +106,7 @@ test('FLUX.2 klein matches openvino_genai pixel for pixel', async () => {
     ['klein linear mu', { time_shift_type: 'linear' }],
   ])
     await parity(rows, { name, dir: withSchedulerPatch(DIR, patch) }, scheduleCases(), { prompt: PROMPT });
-  printTable('FLUX.2 klein parity (ours vs openvino_genai)', rows);
-  assert.deepEqual(
-    rows.filter((r) => r.maxDiff !== 0),
-    [],
-    'cases not pixel-equal',
-  );
-  assert.deepEqual(unrepeatable(rows), [], 'repeated calls gave different pixels');
+  assertAllExact('FLUX.2 klein parity (ours vs openvino_genai)', rows);
 });
 
 test('FLUX.2 klein: family, tasks, defaults and the refusals it adds', async () => {
@@ -122,20 +115,6 @@ test('FLUX.2 klein: family, tasks, defaults and the refusals it adds', async () 
   assert.equal(model.family, 'FLUX.2 klein');
   assert.deepEqual([...model.tasks].sort(), ['image2image', 'text2image']);
   // The oracle's defaults: 128 x the VAE scale (2 here), 50 steps (seen by admit, then refused so nothing runs).
-  const planOf = async (call) => {
-    let plan;
-    const stop = new Error('planned');
-    await assert.rejects(
-      call({
-        admit: (p) => {
-          plan = p;
-          throw stop;
-        },
-      }),
-      (e) => e === stop,
-    );
-    return { width: plan.width, height: plan.height, steps: plan.numInferenceSteps };
-  };
   assert.deepEqual(await planOf((o) => model.text2image(PROMPT, o)), { width: 256, height: 256, steps: 50 });
   const files = await inputs();
   // Image-to-image: the input's size floored to a multiple of 4, or the size asked for.
@@ -147,36 +126,26 @@ test('FLUX.2 klein: family, tasks, defaults and the refusals it adds', async () 
     steps: 50,
   });
 
-  const refuses = async (promise, param, pattern) =>
-    assert.rejects(promise, (e) => e.code === 'ERR_INVALID_ARGUMENT' && e.param === param && pattern.test(e.message));
   const small = { width: 64, height: 64, numInferenceSteps: 1 };
-  await refuses(model.text2image(PROMPT, { ...small, negativePrompt2: 'x' }), 'negativePrompt2', /no negative prompt/);
-  await refuses(model.text2image(PROMPT, { ...small, taylorseer: true }), 'taylorseer', /TaylorSeer/);
-  await refuses(model.text2image(PROMPT, { ...small, scheduler: 'EULER_DISCRETE' }), 'scheduler', /FLOW_MATCH_EULER_DISCRETE/);
-  await refuses(model.text2image(PROMPT, { ...small, maxSequenceLength: 600 }), 'maxSequenceLength', /between 0 and 512/);
+  await refusesParam(model.text2image(PROMPT, { ...small, negativePrompt2: 'x' }), 'negativePrompt2', /no negative prompt/);
+  await refusesParam(model.text2image(PROMPT, { ...small, taylorseer: true }), 'taylorseer', /TaylorSeer/);
+  await refusesParam(model.text2image(PROMPT, { ...small, scheduler: 'EULER_DISCRETE' }), 'scheduler', /FLOW_MATCH_EULER_DISCRETE/);
+  await refusesParam(model.text2image(PROMPT, { ...small, maxSequenceLength: 600 }), 'maxSequenceLength', /between 0 and 512/);
   const tiny = await sharp(Buffer.alloc(3 * 3 * 3, 128), { raw: { width: 3, height: 3, channels: 3 } })
     .png()
     .toBuffer();
-  await refuses(model.image2image(PROMPT, tiny, { numInferenceSteps: 1 }), 'image', /smaller than 4 pixels/);
+  await refusesParam(model.image2image(PROMPT, tiny, { numInferenceSteps: 1 }), 'image', /smaller than 4 pixels/);
   await assert.rejects(
     model.inpaint(PROMPT, fs.readFileSync(files.image), fs.readFileSync(files.boxMask), { numInferenceSteps: 1 }),
     (e) => e.code === 'ERR_INVALID_ARGUMENT' && /image2image|text2image|inpaint/.test(e.message),
   );
 
-  const events = [];
-  const result = await model.text2image(PROMPT, { ...small, numInferenceSteps: 3, previews: 1, onStep: (e) => events.push(e) });
+  const { result, events } = await previewedCall(model, PROMPT, { ...small, numInferenceSteps: 3 });
   assert.equal(result.steps, 3);
   assert.deepEqual(Object.keys(result.metrics.textEncoderMs), ['text_encoder']);
   assert.equal(events.length, 3);
-  const preview = events.find((e) => e.preview);
-  assert.ok(preview, 'a preview');
-  assert.deepEqual([preview.preview[0].width, preview.preview[0].height], [64, 64]);
   // Fast previews: the latent-to-RGB map fitted from one decode of the callback's latent.
-  const fast = [];
-  await model.text2image(PROMPT, { ...small, numInferenceSteps: 3, previews: 1, previewMode: 'fast', onStep: (e) => fast.push(e) });
-  const fastPreview = fast.find((e) => e.preview);
-  assert.ok(fastPreview, 'a fast preview');
-  assert.deepEqual([fastPreview.preview[0].width, fastPreview.preview[0].height], [64, 64]);
+  await previewedCall(model, PROMPT, { ...small, numInferenceSteps: 3, previewMode: 'fast' });
   model.dispose();
 
   // A folder without the VAE's batch-norm statistics (the exporter writes them to vae_decoder/config.json).

@@ -8,14 +8,13 @@ const assert = require('node:assert/strict');
 const fs = require('fs');
 const { DiffusionModel } = require('..');
 const { fixture } = require('./helpers/paths');
-const { printTable, unrepeatable } = require('./helpers/oracle');
-const { parity } = require('./helpers/parity');
-const { withSchedulerPatch, textToImageCase, imageToImageCase } = require('./helpers/cases');
+const { parity, assertAllExact } = require('./helpers/parity');
+const { LONG_PROMPT, withSchedulerPatch, textToImageCase, imageToImageCase } = require('./helpers/cases');
+const { planOf, refusesParam, previewedCall } = require('./helpers/model-checks');
 const { editInputs } = require('./helpers/images');
 
 const PROMPT = 'a red cat';
-// About 130 tokens after the template's 34-token prefix, so maxSequenceLength 64 cuts it (and the template's end).
-const LONG_PROMPT = Array(14).fill('a red cat sitting on the big green mat').join(' ');
+// LONG_PROMPT: about 130 tokens after the template's 34-token prefix, so maxSequenceLength 64 cuts it (and the template's end).
 const DIR = fixture('qwen-image');
 
 const t2i = textToImageCase({ width: 64, height: 64 });
@@ -106,13 +105,7 @@ test('Qwen-Image matches openvino_genai pixel for pixel', async () => {
     ['qwen time_shift_type linear', { time_shift_type: 'linear' }],
   ])
     await parity(rows, { name, dir: withSchedulerPatch(DIR, patch) }, scheduleCases(), { prompt: PROMPT });
-  printTable('Qwen-Image parity (ours vs openvino_genai)', rows);
-  assert.deepEqual(
-    rows.filter((r) => r.maxDiff !== 0),
-    [],
-    'cases not pixel-equal',
-  );
-  assert.deepEqual(unrepeatable(rows), [], 'repeated calls gave different pixels');
+  assertAllExact('Qwen-Image parity (ours vs openvino_genai)', rows);
 });
 
 test('Qwen-Image: family, tasks, defaults and the refusals it adds', async () => {
@@ -121,39 +114,17 @@ test('Qwen-Image: family, tasks, defaults and the refusals it adds', async () =>
   assert.equal(model.family, 'Qwen-Image');
   assert.deepEqual([...model.tasks].sort(), ['image2image', 'text2image']);
   // The oracle's defaults: 128 x the VAE scale (2 here), 50 steps (seen by admit, then refused so nothing runs).
-  let plan;
-  const stop = new Error('planned');
-  await assert.rejects(
-    model.text2image(PROMPT, {
-      admit: (p) => {
-        plan = p;
-        throw stop;
-      },
-    }),
-    (e) => e === stop,
-  );
-  assert.deepEqual([plan.width, plan.height, plan.numInferenceSteps], [256, 256, 50]);
+  assert.deepEqual(await planOf((o) => model.text2image(PROMPT, o)), { width: 256, height: 256, steps: 50 });
   const files = await editInputs();
-  plan = undefined;
-  await assert.rejects(
-    model.image2image(PROMPT, fs.readFileSync(files.image), {
-      admit: (p) => {
-        plan = p;
-        throw stop;
-      },
-    }),
-    (e) => e === stop,
-  );
   // Image-to-image: the default size, not the 80x72 input's.
-  assert.deepEqual([plan.width, plan.height], [256, 256]);
+  const edit = await planOf((o) => model.image2image(PROMPT, fs.readFileSync(files.image), o));
+  assert.deepEqual([edit.width, edit.height], [256, 256]);
 
-  const refuses = async (promise, param, pattern) =>
-    assert.rejects(promise, (e) => e.code === 'ERR_INVALID_ARGUMENT' && e.param === param && pattern.test(e.message));
   const small = { width: 64, height: 64, numInferenceSteps: 1 };
-  await refuses(model.text2image(PROMPT, { ...small, taylorseer: true }), 'taylorseer', /TaylorSeer/);
-  await refuses(model.text2image(PROMPT, { ...small, scheduler: 'EULER_DISCRETE' }), 'scheduler', /FLOW_MATCH_EULER_DISCRETE/);
-  await refuses(model.text2image(PROMPT, { ...small, maxSequenceLength: 1025 }), 'maxSequenceLength', /between 1 and 1024/);
-  await refuses(
+  await refusesParam(model.text2image(PROMPT, { ...small, taylorseer: true }), 'taylorseer', /TaylorSeer/);
+  await refusesParam(model.text2image(PROMPT, { ...small, scheduler: 'EULER_DISCRETE' }), 'scheduler', /FLOW_MATCH_EULER_DISCRETE/);
+  await refusesParam(model.text2image(PROMPT, { ...small, maxSequenceLength: 1025 }), 'maxSequenceLength', /between 1 and 1024/);
+  await refusesParam(
     model.image2image(PROMPT, fs.readFileSync(files.image), { ...small, numImagesPerPrompt: 2 }),
     'numImagesPerPrompt',
     /one image per call/,
@@ -163,19 +134,11 @@ test('Qwen-Image: family, tasks, defaults and the refusals it adds', async () =>
     (e) => e.code === 'ERR_INVALID_ARGUMENT' && /inpaint/.test(e.message),
   );
 
-  const events = [];
-  const result = await model.text2image(PROMPT, { ...small, numInferenceSteps: 3, previews: 1, onStep: (e) => events.push(e) });
+  const { result, events } = await previewedCall(model, PROMPT, { ...small, numInferenceSteps: 3 });
   assert.equal(result.steps, 3);
   assert.deepEqual(Object.keys(result.metrics.textEncoderMs), ['text_encoder']);
   assert.equal(events.length, 3);
-  const preview = events.find((e) => e.preview);
-  assert.ok(preview, 'a preview');
-  assert.deepEqual([preview.preview[0].width, preview.preview[0].height], [64, 64]);
   // Fast previews: the latent-to-RGB map fitted from one decode of the callback's latent.
-  const fast = [];
-  await model.text2image(PROMPT, { ...small, numInferenceSteps: 3, previews: 1, previewMode: 'fast', onStep: (e) => fast.push(e) });
-  const fastPreview = fast.find((e) => e.preview);
-  assert.ok(fastPreview, 'a fast preview');
-  assert.deepEqual([fastPreview.preview[0].width, fastPreview.preview[0].height], [64, 64]);
+  await previewedCall(model, PROMPT, { ...small, numInferenceSteps: 3, previewMode: 'fast' });
   model.dispose();
 });

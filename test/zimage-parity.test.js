@@ -6,14 +6,13 @@ const assert = require('node:assert/strict');
 const fs = require('fs');
 const { DiffusionModel } = require('..');
 const { fixture } = require('./helpers/paths');
-const { printTable, unrepeatable } = require('./helpers/oracle');
-const { parity } = require('./helpers/parity');
+const { parity, assertAllExact } = require('./helpers/parity');
 const { editInputs } = require('./helpers/images');
-const { textToImageCase, imageToImageCase } = require('./helpers/cases');
+const { LONG_PROMPT, textToImageCase, imageToImageCase } = require('./helpers/cases');
+const { planOf, refusesParam, previewedCall } = require('./helpers/model-checks');
 
 const PROMPT = 'a photo of a cat';
-// 14 x 9 words: about 260 tokens in the chat format, so maxSequenceLength 64 cuts it (and the chat format's end).
-const LONG_PROMPT = Array(14).fill('a red cat sitting on the big green mat').join(' ');
+// LONG_PROMPT: about 260 tokens in the chat format, so maxSequenceLength 64 cuts it (and the chat format's end).
 const DIR = fixture('z-image');
 
 const t2i = textToImageCase({ width: 64, height: 64 });
@@ -60,13 +59,7 @@ test('Z-Image matches openvino_genai pixel for pixel', async () => {
   const files = await editInputs();
   const rows = [];
   await parity(rows, { name: 'z-image', dir: DIR }, cases(files), { prompt: PROMPT });
-  printTable('Z-Image parity (ours vs openvino_genai)', rows);
-  assert.deepEqual(
-    rows.filter((r) => r.maxDiff !== 0),
-    [],
-    'cases not pixel-equal',
-  );
-  assert.deepEqual(unrepeatable(rows), [], 'repeated calls gave different pixels');
+  assertAllExact('Z-Image parity (ours vs openvino_genai)', rows);
 });
 
 test('Z-Image: family, tasks, defaults and the refusals it adds', async () => {
@@ -75,42 +68,19 @@ test('Z-Image: family, tasks, defaults and the refusals it adds', async () => {
   assert.equal(model.family, 'Z-Image');
   assert.deepEqual([...model.tasks].sort(), ['image2image', 'text2image']);
   // The oracle's defaults: 1024x1024 whatever the VAE, 50 steps (seen by admit, then refused so nothing runs).
-  let plan;
-  const stop = new Error('planned');
-  await assert.rejects(
-    model.text2image(PROMPT, {
-      admit: (p) => {
-        plan = p;
-        throw stop;
-      },
-    }),
-    (e) => e === stop,
-  );
-  assert.deepEqual({ width: plan.width, height: plan.height, steps: plan.numInferenceSteps }, { width: 1024, height: 1024, steps: 50 });
-  const refuses = async (promise, param, pattern) =>
-    assert.rejects(promise, (e) => e.code === 'ERR_INVALID_ARGUMENT' && e.param === param && pattern.test(e.message));
+  assert.deepEqual(await planOf((o) => model.text2image(PROMPT, o)), { width: 1024, height: 1024, steps: 50 });
   const small = { width: 64, height: 64, numInferenceSteps: 1 };
-  await refuses(model.text2image(PROMPT, { ...small, prompt2: 'x' }), 'prompt2', /one text encoder/);
-  await refuses(model.text2image(PROMPT, { ...small, guidanceScale: 2, negativePrompt2: 'x' }), 'negativePrompt2', /one text encoder/);
-  await refuses(model.text2image(PROMPT, { ...small, taylorseer: true }), 'taylorseer', /TaylorSeer/);
-  await refuses(model.text2image(PROMPT, { ...small, maxSequenceLength: 0 }), 'maxSequenceLength', /at least 1/);
-  await refuses(model.text2image(PROMPT, { ...small, scheduler: 'EULER_DISCRETE' }), 'scheduler', /FLOW_MATCH_EULER_DISCRETE/);
-  await refuses(model.text2image(PROMPT, { ...small, guidanceScale: 1, negativePrompt: 'x' }), 'negativePrompt', /above 1/);
+  await refusesParam(model.text2image(PROMPT, { ...small, prompt2: 'x' }), 'prompt2', /one text encoder/);
+  await refusesParam(model.text2image(PROMPT, { ...small, guidanceScale: 2, negativePrompt2: 'x' }), 'negativePrompt2', /one text encoder/);
+  await refusesParam(model.text2image(PROMPT, { ...small, taylorseer: true }), 'taylorseer', /TaylorSeer/);
+  await refusesParam(model.text2image(PROMPT, { ...small, maxSequenceLength: 0 }), 'maxSequenceLength', /at least 1/);
+  await refusesParam(model.text2image(PROMPT, { ...small, scheduler: 'EULER_DISCRETE' }), 'scheduler', /FLOW_MATCH_EULER_DISCRETE/);
+  await refusesParam(model.text2image(PROMPT, { ...small, guidanceScale: 1, negativePrompt: 'x' }), 'negativePrompt', /above 1/);
   const image = fs.readFileSync((await editInputs()).image);
-  await refuses(model.image2image(PROMPT, image, { numInferenceSteps: 1, width: 64 }), 'width', /input image's size \(80x72\)/);
-  const events = [];
-  const result = await model.text2image(PROMPT, {
-    ...small,
-    numInferenceSteps: 3,
-    guidanceScale: 0,
-    previews: 1,
-    onStep: (e) => events.push(e),
-  });
+  await refusesParam(model.image2image(PROMPT, image, { numInferenceSteps: 1, width: 64 }), 'width', /input image's size \(80x72\)/);
+  const { result, events } = await previewedCall(model, PROMPT, { ...small, numInferenceSteps: 3, guidanceScale: 0 });
   assert.equal(result.steps, 3);
   assert.deepEqual(Object.keys(result.metrics.textEncoderMs), ['text_encoder']);
   assert.equal(events.length, 3);
-  const preview = events.find((e) => e.preview);
-  assert.ok(preview, 'a preview');
-  assert.deepEqual([preview.preview[0].width, preview.preview[0].height], [64, 64]);
   model.dispose();
 });

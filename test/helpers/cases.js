@@ -61,4 +61,7 @@ const textToImageCase =
   (name, options, extra = {}) => ({ name, task: 'text2image', options: { ...defaults, ...options }, ...extra });
 const imageToImageCase = (name, image, options) => ({ name, task: 'image2image', image, options });
 
-module.exports = { toOracleRequest, withJsonPatch, withSchedulerPatch, textToImageCase, imageToImageCase };
+// A prompt long enough (14 x 9 words) that maxSequenceLength 64 cuts it in every family's tokenization.
+const LONG_PROMPT = Array(14).fill('a red cat sitting on the big green mat').join(' ');
+
+module.exports = { LONG_PROMPT, toOracleRequest, withJsonPatch, withSchedulerPatch, textToImageCase, imageToImageCase };

@@ -4,7 +4,7 @@
 const assert = require('node:assert/strict');
 const fs = require('fs');
 const { DiffusionModel } = require('../..');
-const { runOracle, compareBytes, pixels } = require('./oracle');
+const { runOracle, compareBytes, pixels, printTable, unrepeatable } = require('./oracle');
 const { toOracleRequest } = require('./cases');
 
 const TAYLORSEER_NAMES = {
@@ -97,4 +97,15 @@ async function parity(rows, model, cases, { prompt, groupOf = () => 'all' }) {
   });
 }
 
-module.exports = { parity };
+/** Prints the table and asserts that every row is pixel-equal to the oracle and every repeated call gave the same pixels. */
+function assertAllExact(title, rows) {
+  printTable(title, rows);
+  assert.deepEqual(
+    rows.filter((r) => r.maxDiff !== 0),
+    [],
+    'cases not pixel-equal',
+  );
+  assert.deepEqual(unrepeatable(rows), [], 'repeated calls gave different pixels');
+}
+
+module.exports = { parity, assertAllExact };

@@ -1,5 +1,7 @@
 'use strict';
 // Starting servers for tests: an Express app from createApp on 127.0.0.1, or the real CLI as a child process.
+const assert = require('node:assert/strict');
+const fs = require('fs');
 const http = require('http');
 const path = require('path');
 const { spawn } = require('child_process');
@@ -104,6 +106,82 @@ function startCli(args, { env = {}, timeoutMs = 120000, prefix = [] } = {}) {
 }
 
 /**
+ * The CLI on `args`, started before a test file's tests and stopped after them (the file's one server): {url, post,
+ * postImage, postRefused, assertModelReport}.
+ * post(route, body) sends JSON, or a FormData as multipart, to /v3/images/<route> and returns {status, json}.
+ */
+function cliForTests(args) {
+  const test = require('node:test'); // here, not at the top: scripts use this file too
+  let server;
+  const handle = {
+    url: undefined,
+    async post(route, body) {
+      const res = await fetch(
+        `${handle.url}/v3/images/${route}`,
+        body instanceof FormData
+          ? { method: 'POST', body }
+          : {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify(body),
+            },
+      );
+      return { status: res.status, json: await res.json() };
+    },
+    /** post(), asserting a 400 (`label` heads the failure message): the response's error ({message, param, ...}). */
+    async postRefused(route, body, label) {
+      const res = await handle.post(route, body);
+      assert.equal(res.status, 400, `${label ? `${label}: ` : ''}${JSON.stringify(res.json).slice(0, 300)}`);
+      return res.json.error;
+    },
+    /** Asserts what /v3/models/<name> reports: its class, family and tasks (in any order). */
+    async assertModelReport(name, { className, family, tasks }) {
+      const model = await (await fetch(`${handle.url}/v3/models/${name}`)).json();
+      assert.deepEqual(
+        { className: model.class_name, family: model.family, tasks: [...model.tasks].sort() },
+        { className, family, tasks: [...tasks].sort() },
+      );
+    },
+    /** post(), asserting a 200: the response's first image, decoded ({data, info}). */
+    async postImage(route, body) {
+      const res = await handle.post(route, body);
+      assert.equal(res.status, 200, JSON.stringify(res.json).slice(0, 300));
+      return firstImagePixels(res.json);
+    },
+  };
+  test.before(async () => {
+    server = await startCli(args);
+    handle.url = server.url;
+  });
+  test.after(async () => {
+    await server?.stop();
+  });
+  return handle;
+}
+
+/** An images response's first image (b64_json), decoded: sharp's {data, info}. */
+const firstImagePixels = async (json) =>
+  require('sharp')(Buffer.from(json.data[0].b64_json, 'base64')).raw().toBuffer({ resolveWithObject: true });
+
+/** Asserts that `data`, a server's image, is the library's pixels for the same call: generate(model) on the model at `dir`. */
+async function assertLibraryPixels(data, dir, generate, message = 'the server returns the library pixels') {
+  const { DiffusionModel } = require('../..');
+  const { pixels } = require('./oracle');
+  const model = await DiffusionModel.load(dir);
+  const mine = await generate(model);
+  model.dispose();
+  assert.ok(Buffer.compare(data, Buffer.from(pixels(mine))) === 0, message);
+}
+
+/** A multipart body: the text `fields`, and `files` (field name -> PNG path) sent as <field>.png. */
+function imageForm(fields, files) {
+  const body = new FormData();
+  for (const [k, v] of Object.entries(fields)) body.append(k, v);
+  for (const [k, file] of Object.entries(files)) body.append(k, new Blob([fs.readFileSync(file)]), `${k}.png`);
+  return body;
+}
+
+/**
  * Splits a server-sent event body by the WHATWG rules the OpenAI clients follow: {events: [{event, data (parsed
  * JSON), raw}], comments: [text]}. Throws when an event's data is not JSON (every client would).
  */
@@ -125,4 +203,4 @@ function parseSse(text) {
   return { events, comments };
 }
 
-module.exports = { listen, withApp, runCli, startCli, parseSse, CLI };
+module.exports = { listen, withApp, runCli, startCli, cliForTests, firstImagePixels, assertLibraryPixels, imageForm, parseSse, CLI };
