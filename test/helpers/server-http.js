@@ -1,5 +1,6 @@
 'use strict';
-// Starting servers for tests: an Express app from createApp on 127.0.0.1, or the real CLI as a child process.
+// Starting servers for tests (an Express app from createApp on 127.0.0.1, or the real CLI as a child process) and
+// the requests and checks the family server tests make against them.
 const assert = require('node:assert/strict');
 const fs = require('fs');
 const http = require('http');
