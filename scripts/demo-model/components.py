@@ -124,16 +124,17 @@ def make_unet(in_channels: int = 4):
     return UNet2DConditionModel(**{**UNET_CONFIG, "in_channels": in_channels})
 
 
-def base_weights(cache: Path, after_layout: bool = True) -> tuple[dict, dict, dict]:
-    """Text encoder and UNet state dicts of the base model, with where they come from: the layout fine-tune's
-    (cache/layout) when it has run and after_layout, else the unet stage's EMA. Export, inpainting and LoRA
-    stages all start from these."""
+def base_weights(cache: Path, after_layout: bool = True, after_detail: bool = True) -> tuple[dict, dict, dict]:
+    """Text encoder and UNet state dicts of the base model, with where they come from: the last fine-tune that has
+    run (detail after layout, each when allowed), else the unet stage's EMA. Export, inpainting and LoRA stages
+    all start from these."""
     import torch
 
-    done = cache / "layout" / "done.json"
-    if after_layout and done.exists():
-        w = torch.load(cache / "layout" / "weights.pt", map_location="cpu", weights_only=False)
-        return w["text_encoder"], w["unet"], {"weights": "layout", **json.loads(done.read_text())}
+    for stage, allowed in (("detail", after_detail and after_layout), ("layout", after_layout)):
+        done = cache / stage / "done.json"
+        if allowed and done.exists():
+            w = torch.load(cache / stage / "weights.pt", map_location="cpu", weights_only=False)
+            return w["text_encoder"], w["unet"], {"weights": stage, **json.loads(done.read_text())}
     ck = torch.load(cache / "unet" / "checkpoint.pt", map_location="cpu", weights_only=False)
     return ck["ema"]["text_encoder"], ck["ema"]["unet"], {"weights": "ema", "step": ck["step"], "samples": ck["samples"]}
 

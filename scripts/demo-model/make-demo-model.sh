@@ -3,7 +3,7 @@
 # models/demo-inpaint and its style LoRA to models/loras/outlined.safetensors (see models/demo/README.md).
 #
 #   bash scripts/demo-model/make-demo-model.sh                # everything; resumes where it stopped
-#   bash scripts/demo-model/make-demo-model.sh --stage unet   # one stage: vae|encode|unet|layout|decoder|inpaint|lora|export|eval
+#   bash scripts/demo-model/make-demo-model.sh --stage unet   # one stage: vae|encode|unet|layout|detail|decoder|inpaint|lora|export|eval
 #
 # Stages (each resumable; checkpoints and latents live in .cache/demo-train, never in git):
 #   venv    .cache/demo-venv from scripts/demo-model/requirements.txt (pinned; openvino pins == package.json)
@@ -12,11 +12,14 @@
 #   encode  ENCODE_COUNT training drawings -> VAE posteriors (16x16x4 latents at 128x128)
 #   unet    CLIP text encoder + UNet trained jointly, 10 % caption dropout, offset noise 0.15
 #           (UNET_STEPS steps of batch UNET_BATCH, cosine lr)
-#   layout  text encoder + UNet fine-tuned to take the objects' places from the caption: above t=600 a growing share
-#           of samples is noised from another image while the target stays the caption's (LAYOUT_STEPS steps of
-#           batch 32; train.py DenoisingLoss; default 0 = skipped: 2000 steps moved position only from 11.7 % to 15 %
-#           and cost colour, so the shipped model has none; models/demo/STATUS.md). When run, the inpainting and LoRA
-#           stages and the export start from its weights.
+#   layout  text encoder + UNet fine-tuned to take the objects' places from the caption (LAYOUT_STEPS steps of batch 32,
+#           lr LAYOUT_LR): half of each batch at t >= LAYOUT_FROM, where a growing share of the samples (up to
+#           LAYOUT_SWAP_SHARE at t=999) is noised from another image while the target stays the caption's, and the
+#           high-noise samples weighted by their error on the clean latent (capped at LAYOUT_X0_WEIGHT_CAP); see
+#           train.py DenoisingLoss. Without it the model ignores position words (position at chance); 0 = skipped.
+#   detail  the UNet alone trained again on t < DETAIL_T_BELOW (DETAIL_STEPS steps of batch 32), where the layout is set:
+#           recovers the fine shape the layout stage's weighting costs. Inpainting, LoRA and export start from the
+#           last of unet EMA / layout / detail that has run (components.base_weights).
 #   decoder VAE decoder fine-tuned on full 128x128 drawings, encoder frozen, object pixels weigh 8x (DECODER_STEPS steps of batch 8;
 #           0 = skipped)
 #   inpaint 9-channel inpainting UNet initialised from the base UNet, fine-tuned on INPAINT_COUNT drawings with
@@ -45,6 +48,12 @@ ENCODE_COUNT="${ENCODE_COUNT:-12000}"
 UNET_STEPS="${UNET_STEPS:-6400}"
 UNET_BATCH="${UNET_BATCH:-32}"
 LAYOUT_STEPS="${LAYOUT_STEPS:-0}"
+LAYOUT_FROM="${LAYOUT_FROM:-700}"
+LAYOUT_SWAP_SHARE="${LAYOUT_SWAP_SHARE:-0.9}"
+LAYOUT_X0_WEIGHT_CAP="${LAYOUT_X0_WEIGHT_CAP:-100}"
+LAYOUT_LR="${LAYOUT_LR:-3e-4}"
+DETAIL_STEPS="${DETAIL_STEPS:-1000}"
+DETAIL_T_BELOW="${DETAIL_T_BELOW:-500}"
 DECODER_STEPS="${DECODER_STEPS:-1500}"
 INPAINT_STEPS="${INPAINT_STEPS:-3000}"
 INPAINT_COUNT="${INPAINT_COUNT:-8000}"
@@ -99,7 +108,12 @@ if want unet; then
 fi
 if want layout && [ "$LAYOUT_STEPS" -gt 0 ]; then
   if [ -f "$CACHE/layout/done.json" ]; then echo "make-demo-model: layout done" >&2
-  else resumable layout --steps "$LAYOUT_STEPS"; fi
+  else resumable layout --steps "$LAYOUT_STEPS" --layout-from "$LAYOUT_FROM" --swap-share "$LAYOUT_SWAP_SHARE" \
+    --x0-weight-cap "$LAYOUT_X0_WEIGHT_CAP" --lr "$LAYOUT_LR"; fi
+fi
+if want detail && [ "$LAYOUT_STEPS" -gt 0 ] && [ "$DETAIL_STEPS" -gt 0 ]; then
+  if [ -f "$CACHE/detail/done.json" ]; then echo "make-demo-model: detail done" >&2
+  else resumable detail --steps "$DETAIL_STEPS" --t-below "$DETAIL_T_BELOW"; fi
 fi
 if want decoder && [ "$DECODER_STEPS" -gt 0 ]; then
   if [ -f "$CACHE/vae/decoder-done.json" ]; then echo "make-demo-model: decoder done" >&2

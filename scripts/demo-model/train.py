@@ -389,7 +389,8 @@ class DenoisingLoss:
     image prediction by < 1 %, swapping the colour by 45 %)."""
 
     def __init__(self, offset_noise: float, layout_from: int | None = None, swap_share: float = 0.9,
-                 x0_weight_cap: float = 1.0):
+                 x0_weight_cap: float = 1.0, t_below: int | None = None):
+        self.t_below = t_below  # sample only t < t_below (the detail stage)
         self.sched = C.make_train_scheduler()
         a = self.sched.alphas_cumprod
         self.snr = a / (1 - a)
@@ -401,7 +402,7 @@ class DenoisingLoss:
     def noised(self, z0: torch.Tensor, g: torch.Generator):
         """(z_t, t, target) for a batch of clean latents."""
         n, steps = z0.shape[0], self.sched.config.num_train_timesteps
-        t = torch.randint(0, steps, (n,), generator=g)
+        t = torch.randint(0, self.t_below or steps, (n,), generator=g)
         noise = torch.randn(z0.shape, generator=g)
         if self.offset_noise:
             noise = noise + self.offset_noise * torch.randn(n, z0.shape[1], 1, 1, generator=g)
@@ -486,7 +487,7 @@ def train_layout(cache: Path, minutes: float, steps: int, batch: int, lr: float,
     mean, std, caps = load_latents(cache)
     tok = C.make_tokenizer(cache)
     ids_all, empty_ids = C.tokenize(tok, caps), C.tokenize(tok, [""])[0]
-    te_state, unet_state, _ = C.base_weights(cache, after_layout=False)
+    te_state, unet_state, _ = C.base_weights(cache, after_layout=False, after_detail=False)
     te, unet = C.make_text_encoder(tok), C.make_unet()
     te.load_state_dict(te_state)
     unet.load_state_dict(unet_state)
@@ -510,6 +511,48 @@ def train_layout(cache: Path, minutes: float, steps: int, batch: int, lr: float,
     (cache / "layout" / "done.json").write_text(json.dumps({"step": step, "from": layout_from, "lr": lr,
                                                             "swap_share": swap_share, "x0_weight_cap": x0_weight_cap}))
     log("layout", final=step)
+
+
+# ------------------------------------------------------------------------------------------------
+# Detail fine-tune: the layout stage's weighting favours the high noise levels and costs fine shape (shape 75 -> 63 %
+# on the held-out prompts); the UNet alone is trained again on t < t_below only, where the layout is already set
+# ------------------------------------------------------------------------------------------------
+
+def train_detail(cache: Path, minutes: float, steps: int, batch: int, lr: float, dropout: float, offset_noise: float,
+                 t_below: int) -> None:
+    from diffusers import AutoencoderKL
+
+    if not (cache / "layout" / "done.json").exists():
+        raise SystemExit("the layout stage is not finished (run it first)")
+    scaling = AutoencoderKL.load_config(cache / "vae" / "final")["scaling_factor"]
+    mean, std, caps = load_latents(cache)
+    tok = C.make_tokenizer(cache)
+    ids_all, empty_ids = C.tokenize(tok, caps), C.tokenize(tok, [""])[0]
+    te_state, unet_state, _ = C.base_weights(cache, after_detail=False)
+    te, unet = C.make_text_encoder(tok), C.make_unet()
+    te.load_state_dict(te_state)
+    unet.load_state_dict(unet_state)
+    te.requires_grad_(False)
+    te.eval()
+    unet.train()
+    objective = DenoisingLoss(offset_noise, t_below=t_below)
+    state = {f"unet.{k}": v for k, v in unet.named_parameters()}
+
+    def loss_of_step(step: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(5000 + step)
+        idx = torch.randint(0, len(caps), (batch,), generator=g)
+        z0 = (mean[idx] + std[idx] * torch.randn(mean[idx].shape, generator=g)) * scaling
+        ids = ids_all[idx].clone()
+        ids[torch.rand(batch, generator=g) < dropout] = empty_ids
+        zt, t, target = objective.noised(z0, g)
+        with torch.no_grad():
+            cond = te(ids).last_hidden_state
+        return objective(unet(zt, t, encoder_hidden_states=cond).sample, target, t)
+
+    step = run_fine_tune("detail", cache, minutes, steps, list(state.values()), state, lr, loss_of_step)
+    torch.save({"text_encoder": te.state_dict(), "unet": unet.state_dict()}, cache / "detail" / "weights.pt")
+    (cache / "detail" / "done.json").write_text(json.dumps({"step": step, "t_below": t_below, "lr": lr}))
+    log("detail", final=step)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -746,7 +789,7 @@ def bench(cache: Path, seconds: float) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("stage", choices=["vae", "encode", "unet", "layout", "decoder", "inpaint", "lora", "bench"])
+    ap.add_argument("stage", choices=["vae", "encode", "unet", "layout", "detail", "decoder", "inpaint", "lora", "bench"])
     ap.add_argument("--cache", default=".cache/demo-train")
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--steps", type=int, default=None)
@@ -760,6 +803,7 @@ def main() -> int:
     ap.add_argument("--layout-from", type=int, default=600, help="layout: the first timestep of the swapped samples")
     ap.add_argument("--swap-share", type=float, default=0.9, help="layout: share of swapped samples at t = 999")
     ap.add_argument("--x0-weight-cap", type=float, default=1.0, help="layout: cap of the clean-latent weighting")
+    ap.add_argument("--t-below", type=int, default=500, help="detail: the timesteps trained are 0 .. t_below - 1")
     args = ap.parse_args()
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
@@ -775,6 +819,9 @@ def main() -> int:
     elif args.stage == "layout":
         train_layout(cache, args.minutes, args.steps or 2000, args.batch or 32, args.lr or 1e-4, args.dropout,
                      args.offset_noise, args.layout_from, args.swap_share, args.x0_weight_cap)
+    elif args.stage == "detail":
+        train_detail(cache, args.minutes, args.steps or 1000, args.batch or 32, args.lr or 1e-4, args.dropout,
+                     args.offset_noise, args.t_below)
     elif args.stage == "inpaint":
         train_inpaint(cache, args.minutes, args.steps or 1500, args.batch or 32, args.lr or 2e-4, args.dropout,
                       args.count or 8000, args.offset_noise)
