@@ -26,6 +26,7 @@ const SUITES = [
   'zimage-parity',
   'flux2-klein-parity',
   'qwen-image-parity',
+  'demo-model',
   'reshape',
   'server-openai',
 ].map((name) => `test/${name}.test.js`);
