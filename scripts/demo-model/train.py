@@ -477,37 +477,51 @@ def encode_images(vae, imgs: list[np.ndarray]) -> torch.Tensor:
 # Layout fine-tune: text encoder + UNet learn to put objects where the caption says (DenoisingLoss.layout_from)
 # ------------------------------------------------------------------------------------------------
 
-def train_layout(cache: Path, minutes: float, steps: int, batch: int, lr: float, dropout: float, offset_noise: float,
-                 layout_from: int, swap_share: float, x0_weight_cap: float) -> None:
+def fine_tune_base(stage: str, cache: Path, minutes: float, steps: int, batch: int, lr: float, dropout: float,
+                   objective: DenoisingLoss, seed: int, train_text_encoder: bool, after_layout: bool) -> int:
+    """A fine-tune of the base model on the training latents and captions (10 % caption dropout by default): the UNet,
+    and the text encoder too when train_text_encoder; starts from C.base_weights (the layout stage's weights when
+    after_layout), saves cache/stage/weights.pt. Returns the step reached."""
     from diffusers import AutoencoderKL
 
-    if not (cache / "unet" / "done.json").exists():
-        raise SystemExit("the base UNet is not finished (run the unet stage first)")
     scaling = AutoencoderKL.load_config(cache / "vae" / "final")["scaling_factor"]
     mean, std, caps = load_latents(cache)
     tok = C.make_tokenizer(cache)
     ids_all, empty_ids = C.tokenize(tok, caps), C.tokenize(tok, [""])[0]
-    te_state, unet_state, _ = C.base_weights(cache, after_layout=False, after_detail=False)
+    te_state, unet_state, _ = C.base_weights(cache, after_layout=after_layout, after_detail=False)
     te, unet = C.make_text_encoder(tok), C.make_unet()
     te.load_state_dict(te_state)
     unet.load_state_dict(unet_state)
-    te.train()
+    te.requires_grad_(train_text_encoder)
+    te.train(train_text_encoder)
     unet.train()
-    objective = DenoisingLoss(offset_noise, layout_from, swap_share, x0_weight_cap)
-    state = {**{f"text_encoder.{k}": v for k, v in te.named_parameters()},
-             **{f"unet.{k}": v for k, v in unet.named_parameters()}}
+    state = {f"unet.{k}": v for k, v in unet.named_parameters()}
+    if train_text_encoder:
+        state = {**{f"text_encoder.{k}": v for k, v in te.named_parameters()}, **state}
 
     def loss_of_step(step: int) -> torch.Tensor:
-        g = torch.Generator().manual_seed(4000 + step)
+        g = torch.Generator().manual_seed(seed + step)
         idx = torch.randint(0, len(caps), (batch,), generator=g)
         z0 = (mean[idx] + std[idx] * torch.randn(mean[idx].shape, generator=g)) * scaling
         ids = ids_all[idx].clone()
         ids[torch.rand(batch, generator=g) < dropout] = empty_ids
         zt, t, target = objective.noised(z0, g)
-        return objective(unet(zt, t, encoder_hidden_states=te(ids).last_hidden_state).sample, target, t)
+        with torch.set_grad_enabled(train_text_encoder):
+            cond = te(ids).last_hidden_state
+        return objective(unet(zt, t, encoder_hidden_states=cond).sample, target, t)
 
-    step = run_fine_tune("layout", cache, minutes, steps, list(state.values()), state, lr, loss_of_step)
-    torch.save({"text_encoder": te.state_dict(), "unet": unet.state_dict()}, cache / "layout" / "weights.pt")
+    step = run_fine_tune(stage, cache, minutes, steps, list(state.values()), state, lr, loss_of_step)
+    torch.save({"text_encoder": te.state_dict(), "unet": unet.state_dict()}, cache / stage / "weights.pt")
+    return step
+
+
+def train_layout(cache: Path, minutes: float, steps: int, batch: int, lr: float, dropout: float, offset_noise: float,
+                 layout_from: int, swap_share: float, x0_weight_cap: float) -> None:
+    if not (cache / "unet" / "done.json").exists():
+        raise SystemExit("the base UNet is not finished (run the unet stage first)")
+    objective = DenoisingLoss(offset_noise, layout_from, swap_share, x0_weight_cap)
+    step = fine_tune_base("layout", cache, minutes, steps, batch, lr, dropout, objective, seed=4000,
+                          train_text_encoder=True, after_layout=False)
     (cache / "layout" / "done.json").write_text(json.dumps({"step": step, "from": layout_from, "lr": lr,
                                                             "swap_share": swap_share, "x0_weight_cap": x0_weight_cap}))
     log("layout", final=step)
@@ -520,37 +534,10 @@ def train_layout(cache: Path, minutes: float, steps: int, batch: int, lr: float,
 
 def train_detail(cache: Path, minutes: float, steps: int, batch: int, lr: float, dropout: float, offset_noise: float,
                  t_below: int) -> None:
-    from diffusers import AutoencoderKL
-
     if not (cache / "layout" / "done.json").exists():
         raise SystemExit("the layout stage is not finished (run it first)")
-    scaling = AutoencoderKL.load_config(cache / "vae" / "final")["scaling_factor"]
-    mean, std, caps = load_latents(cache)
-    tok = C.make_tokenizer(cache)
-    ids_all, empty_ids = C.tokenize(tok, caps), C.tokenize(tok, [""])[0]
-    te_state, unet_state, _ = C.base_weights(cache, after_detail=False)
-    te, unet = C.make_text_encoder(tok), C.make_unet()
-    te.load_state_dict(te_state)
-    unet.load_state_dict(unet_state)
-    te.requires_grad_(False)
-    te.eval()
-    unet.train()
-    objective = DenoisingLoss(offset_noise, t_below=t_below)
-    state = {f"unet.{k}": v for k, v in unet.named_parameters()}
-
-    def loss_of_step(step: int) -> torch.Tensor:
-        g = torch.Generator().manual_seed(5000 + step)
-        idx = torch.randint(0, len(caps), (batch,), generator=g)
-        z0 = (mean[idx] + std[idx] * torch.randn(mean[idx].shape, generator=g)) * scaling
-        ids = ids_all[idx].clone()
-        ids[torch.rand(batch, generator=g) < dropout] = empty_ids
-        zt, t, target = objective.noised(z0, g)
-        with torch.no_grad():
-            cond = te(ids).last_hidden_state
-        return objective(unet(zt, t, encoder_hidden_states=cond).sample, target, t)
-
-    step = run_fine_tune("detail", cache, minutes, steps, list(state.values()), state, lr, loss_of_step)
-    torch.save({"text_encoder": te.state_dict(), "unet": unet.state_dict()}, cache / "detail" / "weights.pt")
+    step = fine_tune_base("detail", cache, minutes, steps, batch, lr, dropout, DenoisingLoss(offset_noise, t_below=t_below),
+                          seed=5000, train_text_encoder=False, after_layout=True)
     (cache / "detail" / "done.json").write_text(json.dumps({"step": step, "t_below": t_below, "lr": lr}))
     log("detail", final=step)
 
