@@ -12,6 +12,7 @@ const { parity, assertAllExact } = require('./helpers/parity');
 const { LONG_PROMPT, withJsonPatch, withSchedulerPatch, textToImageCase, imageToImageCase } = require('./helpers/cases');
 const { assertFamily, planOf, refusesParam, refusesTaylorSeerAndOtherSchedulers, previewedCall } = require('./helpers/model-checks');
 const { editInputs, writePng, gradient } = require('./helpers/images');
+const { compareStyle } = require('./helpers/lora');
 
 const PROMPT = 'a red cat';
 // LONG_PROMPT: about 150 tokens in the chat format, so maxSequenceLength 64 cuts it (and the chat format's end).
@@ -149,4 +150,15 @@ test('FLUX.2 klein: family, tasks, defaults and the refusals it adds', async () 
     DiffusionModel.load(noStatistics),
     (e) => e.code === 'ERR_UNSUPPORTED_MODEL' && /bn_running_mean_data/.test(e.message),
   );
+});
+
+test('FLUX.2 klein LoRA (diffusers transformer keys, as the oracle: the transformer only) matches openvino_genai', async () => {
+  const { rows, report } = await compareStyle('flux2-klein', 'diffusers');
+  for (const r of report) {
+    assert.deepEqual(r.unmatchedKeys, [], `${r.name}: every key finds its layer`);
+    assert.ok(r.matchedLayers > 0);
+  }
+  assertAllExact('FLUX.2 klein LoRA parity (ours vs openvino_genai)', rows);
+  // The adapters really change the image, so the equality above is not trivial.
+  assert.ok(rows.filter((r) => !r.name.endsWith('none after adapters')).every((r) => r.adapterEffect > 1));
 });

@@ -12,6 +12,7 @@ const { parity, assertAllExact } = require('./helpers/parity');
 const { LONG_PROMPT, withSchedulerPatch, textToImageCase, imageToImageCase } = require('./helpers/cases');
 const { assertFamily, planOf, refusesParam, refusesTaylorSeerAndOtherSchedulers, previewedCall } = require('./helpers/model-checks');
 const { editInputs } = require('./helpers/images');
+const { compareStyle } = require('./helpers/lora');
 
 const PROMPT = 'a red cat';
 // LONG_PROMPT: about 130 tokens after the template's 34-token prefix, so maxSequenceLength 64 cuts it (and the template's end).
@@ -136,4 +137,20 @@ test('Qwen-Image: family, tasks, defaults and the refusals it adds', async () =>
   // Fast previews: the latent-to-RGB map fitted from one decode of the callback's latent.
   await previewedCall(model, PROMPT, { ...small, numInferenceSteps: 3, previewMode: 'fast' });
   model.dispose();
+});
+
+test('Qwen-Image LoRA (diffusers transformer keys, as the oracle: the transformer only) matches openvino_genai', async () => {
+  const { rows, report } = await compareStyle('qwen-image', 'diffusers');
+  // The exporter drops the last block's text stream (its output is unused): those keys fit no layer, in the oracle too.
+  const lastTextStream = /^transformer\.transformer_blocks\.1\.(attn\.to_add_out|txt_mlp\.net\.(0\.proj|2))$/;
+  for (const r of report) {
+    assert.ok(r.matchedLayers > 0);
+    assert.deepEqual(
+      r.unmatchedKeys.filter((k) => !lastTextStream.test(k)),
+      [],
+      `${r.name}: every other key finds its layer`,
+    );
+  }
+  assertAllExact('Qwen-Image LoRA parity (ours vs openvino_genai)', rows);
+  assert.ok(rows.filter((r) => !r.name.endsWith('none after adapters')).every((r) => r.adapterEffect > 1));
 });

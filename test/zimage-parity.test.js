@@ -9,6 +9,8 @@ const { fixture } = require('./helpers/paths');
 const { parity, assertAllExact } = require('./helpers/parity');
 const { editInputs } = require('./helpers/images');
 const { LONG_PROMPT, textToImageCase, imageToImageCase } = require('./helpers/cases');
+const { runOracle } = require('./helpers/oracle');
+const { lora } = require('./helpers/lora');
 const { assertFamily, planOf, refusesParam, refusesTaylorSeerAndOtherSchedulers, previewedCall } = require('./helpers/model-checks');
 
 const PROMPT = 'a photo of a cat';
@@ -78,4 +80,16 @@ test('Z-Image: family, tasks, defaults and the refusals it adds', async () => {
   const { result } = await previewedCall(model, PROMPT, { ...small, numInferenceSteps: 3, guidanceScale: 0 });
   assert.deepEqual(Object.keys(result.metrics.textEncoderMs), ['text_encoder']);
   model.dispose();
+});
+
+test('Z-Image LoRA: openvino_genai accepts adapters and applies none, so we refuse them at load', async () => {
+  const adapter = lora('z-image-diffusers-a');
+  const request = { pipeline: 'text2image', model: DIR, prompt: PROMPT, width: 64, height: 64, num_inference_steps: 2 };
+  const [plain, withAdapter] = await runOracle([request, { ...request, adapters: [{ path: adapter, alpha: 1 }] }]);
+  assert.ok(!plain.error && !withAdapter.error, plain.error || withAdapter.error);
+  assert.deepEqual(withAdapter.data, plain.data, 'the oracle gives the same pixels with the adapter as without it');
+  await assert.rejects(
+    DiffusionModel.load(DIR, { adapters: { a: adapter } }),
+    (e) => e.code === 'ERR_INVALID_ARGUMENT' && /LoRA adapters are not supported for Z-Image.*applies none/.test(e.message),
+  );
 });

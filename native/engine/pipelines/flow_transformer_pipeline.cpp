@@ -18,6 +18,29 @@ void FlowTransformerPipeline::load_flow_match_scheduler(const ModelFolder& folde
         throw EngineError(ErrorCode::UnsupportedModel, scheduler_source_ + ": " + family + " needs FlowMatchEulerDiscreteScheduler");
 }
 
+void FlowTransformerPipeline::register_adapters(const LoadConfig& load_config, LoraNaming naming) {
+    adapters_ = std::make_unique<AdapterSet>(load_config.adapters, load_config.lora_mode, naming);
+}
+
+FlowTransformerPipeline::Transformer FlowTransformerPipeline::load_transformer(const std::string& xml, const std::string& device,
+                                                                               const PropertyMap& properties,
+                                                                               const IrModel::Rewrite& reshape) const {
+    Transformer transformer;
+    IrModel::Rewrite rewrite;
+    if (reshape || !adapters_->empty())
+        rewrite = [&](const std::shared_ptr<ov::Model>& model) {
+            if (reshape) reshape(model);
+            if (!adapters_->empty()) transformer.lora = adapters_->prepare(model, "transformer");
+        };
+    transformer.model = IrModel::load(xml, device, properties, rewrite);
+    return transformer;
+}
+
+void FlowTransformerPipeline::apply_adapters(const Transformer& transformer, InferRequestPool::Lease& request,
+                                             const std::vector<AppliedAdapter>& adapters, GenerationMetrics& metrics) {
+    if (transformer.lora) metrics.adapter_apply_ms += transformer.lora->apply(request, adapters);
+}
+
 std::vector<ov::Tensor> FlowTransformerPipeline::encode_prompt_rows(const std::function<ov::Tensor(const std::string&)>& encode,
                                                                     const std::string& prompt,
                                                                     const std::optional<std::string>& unconditional, size_t batch,

@@ -1,12 +1,15 @@
 #pragma once
 // What the flow-matching transformer families (FLUX.1, FLUX.2 klein, Z-Image, Qwen-Image) share around their own
-// maths: the scheduler config they check at load, and validate() as their resolve() without generating.
+// maths: the scheduler config they check at load, validate() as their resolve() without generating, and LoRA adapters
+// on the transformer.
 #include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "base/ir_model.hpp"
 #include "base/model_folder.hpp"
+#include "lora/adapter_set.hpp"
 #include "pipelines/diffusion_model.hpp"
 #include "pipelines/resolved_params.hpp"
 #include "schedulers/scheduler.hpp"
@@ -32,8 +35,24 @@ protected:
                                                       const std::string& prompt, const std::optional<std::string>& unconditional,
                                                       size_t batch, GenerationMetrics& metrics);
 
+    // A compiled transformer and, when LoRA adapters were registered (dynamic mode), the controller of its states.
+    struct Transformer {
+        std::shared_ptr<IrModel> model;
+        std::shared_ptr<LoraController> lora;  // null without adapters (or in fuse mode)
+    };
+    // Registers the load's adapters with `naming` (call before load_transformer).
+    void register_adapters(const LoadConfig& load_config, LoraNaming naming);
+    // Compiles transformer/openvino_model.xml after `reshape` (static shapes; may be empty) with the registered
+    // adapters attached to it, keys prefixed "transformer" (as the oracle: the transformer only).
+    Transformer load_transformer(const std::string& xml, const std::string& device, const PropertyMap& properties,
+                                 const IrModel::Rewrite& reshape) const;
+    // The call's adapters on the leased request of `transformer` (the time spent goes to the metrics).
+    static void apply_adapters(const Transformer& transformer, InferRequestPool::Lease& request,
+                               const std::vector<AppliedAdapter>& adapters, GenerationMetrics& metrics);
+
     Json scheduler_config_;
     std::string scheduler_source_;
+    std::unique_ptr<AdapterSet> adapters_;  // set by register_adapters
 };
 
 }  // namespace ovd

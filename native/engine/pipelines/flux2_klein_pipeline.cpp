@@ -39,7 +39,6 @@ Flux2KleinPipeline::Flux2KleinPipeline(const ModelFolder& folder, const LoadConf
     folder.expect_component("text_encoder", "Qwen3ForCausalLM");
     folder.expect_component("transformer", "Flux2Transformer2DModel");
     folder.expect_component("vae", "AutoencoderKLFlux2");
-    if (!load_config.adapters.empty()) throw invalid_argument("LoRA adapters are not supported for FLUX.2 klein yet; load it without them");
     distilled_ = folder.json("model_index.json").get_or<bool>("is_distilled", false);
 
     load_flow_match_scheduler(folder, "FLUX.2 klein");
@@ -86,10 +85,13 @@ Flux2KleinPipeline::Flux2KleinPipeline(const ModelFolder& folder, const LoadConf
     transformer_xml_ = folder.file("transformer/openvino_model.xml").string();
     denoiser_device_ = load_config.denoiser;
     denoiser_properties_ = load_config.properties;
-    transformer_ = load_transformer(1);
+    // LoRA, as the oracle: the transformer only, prefix "transformer", names normalized as for FLUX.1.
+    register_adapters(load_config, LoraNaming::Flux);
+    transformer_ = compile_transformer(1);
+    adapter_report_ = adapters_->report();
 }
 
-std::shared_ptr<IrModel> Flux2KleinPipeline::load_transformer(int64_t token_grids) const {
+FlowTransformerPipeline::Transformer Flux2KleinPipeline::compile_transformer(int64_t token_grids) const {
     IrModel::Rewrite rewrite;
     if (static_shape_)
         rewrite = [&](const std::shared_ptr<ov::Model>& transformer) {
@@ -110,16 +112,16 @@ std::shared_ptr<IrModel> Flux2KleinPipeline::load_transformer(int64_t token_grid
                 },
                 transformer_xml_);
         };
-    return IrModel::load(transformer_xml_, denoiser_device_, denoiser_properties_, rewrite);
+    return load_transformer(transformer_xml_, denoiser_device_, denoiser_properties_, rewrite);
 }
 
-IrModel& Flux2KleinPipeline::transformer_for(Task task) const {
-    if (task != Task::Image2Image || !static_shape_) return *transformer_;
+const FlowTransformerPipeline::Transformer& Flux2KleinPipeline::transformer_for(Task task) const {
+    if (task != Task::Image2Image || !static_shape_) return transformer_;
     // Static shapes: image-to-image feeds twice the tokens (noise and reference), so it needs a transformer compiled
     // for them, as the oracle's Image2ImagePipeline reshape makes. Compiled on first use; a failed compile leaves the
     // flag unset (call_once rethrows), so a later call tries again.
-    std::call_once(reference_transformer_once_, [this] { reference_transformer_ = load_transformer(2); });
-    return *reference_transformer_;
+    std::call_once(reference_transformer_once_, [this] { reference_transformer_ = compile_transformer(2); });
+    return reference_transformer_;
 }
 
 bool Flux2KleinPipeline::static_guided() const {
@@ -201,6 +203,7 @@ GenerationResult Flux2KleinPipeline::run(Task task, const GenerationParams& para
     const auto start = Clock::now();
     size_t max_sequence_length = 0;
     const ResolvedParams r = resolve(task, params, images, max_sequence_length);
+    const std::vector<AppliedAdapter> applied_adapters = adapters_->choose(params.adapters);
     const size_t scale = vae_->scale_factor(), h = r.height / scale, w = r.width / scale;
     const size_t rows_grid = h / 2, cols_grid = w / 2, seq = rows_grid * cols_grid, features = 4 * latent_channels_;
     const size_t count = r.batch * seq * features;  // the packed latent of the batch
@@ -236,7 +239,9 @@ GenerationResult Flux2KleinPipeline::run(Task task, const GenerationParams& para
         return scheduler->float_timesteps();
     });
 
-    auto request = transformer_for(task).borrow();
+    const Transformer& transformer = transformer_for(task);
+    auto request = transformer.model->borrow();
+    apply_adapters(transformer, request, applied_adapters, result.metrics);
     ov::Tensor hidden_states = request.input_buffer("hidden_states", ov::Shape{rows, tokens, features});
     ov::Tensor timestep = request.input_buffer("timestep", ov::Shape{rows});
     ov::Tensor text = request.input_buffer("encoder_hidden_states", ov::Shape{rows, max_sequence_length, text_width});

@@ -3,6 +3,7 @@
 // latent tokens with 4-axis positions, the FLUX.2 VAE whose latents are batch-normalised in the packed space, and
 // flow-matching Euler with FLUX.2's empirical shift; static shapes as the oracle's reshape. Image-to-image is reference-image conditioning
 // (the input's latent tokens ride along with the noise tokens), not SDEdit: strength has no effect. No inpainting, as the oracle.
+// LoRA adapters on the transformer, as the oracle.
 #include <mutex>
 #include <optional>
 #include <vector>
@@ -40,19 +41,19 @@ private:
     bool static_guided() const;
     // The transformer, compiled for `token_grids` grids of image tokens under static shapes (1: text-to-image,
     // 2: image-to-image, noise and reference); dynamic without them.
-    std::shared_ptr<IrModel> load_transformer(int64_t token_grids) const;
-    IrModel& transformer_for(Task task) const;
+    Transformer compile_transformer(int64_t token_grids) const;
+    const Transformer& transformer_for(Task task) const;
 
     bool distilled_ = true;                        // model_index.json is_distilled: no classifier-free guidance
     size_t latent_channels_ = 0;                   // the VAE's
     std::optional<StaticShape> static_shape_;      // set: every submodel compiled for these shapes
     std::vector<float> latent_mean_, latent_std_;  // per packed channel, from the VAE's batch-norm statistics
     std::shared_ptr<Qwen3TextEncoder> text_encoder_;
-    std::shared_ptr<IrModel> transformer_;
+    Transformer transformer_;
     std::string transformer_xml_, denoiser_device_;
     PropertyMap denoiser_properties_;
     mutable std::once_flag reference_transformer_once_;
-    mutable std::shared_ptr<IrModel> reference_transformer_;  // image-to-image on static shapes
+    mutable Transformer reference_transformer_;  // image-to-image on static shapes
     std::shared_ptr<AutoencoderKL> vae_;
 };
 

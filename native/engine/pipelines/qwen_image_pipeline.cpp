@@ -33,7 +33,6 @@ QwenImagePipeline::QwenImagePipeline(const ModelFolder& folder, const LoadConfig
     folder.expect_component("vae", "AutoencoderKLQwenImage");
     if (load_config.static_shape)
         throw invalid_argument("static shapes (reshape) are not supported for Qwen-Image yet; load it without them");
-    if (!load_config.adapters.empty()) throw invalid_argument("LoRA adapters are not supported for Qwen-Image yet; load it without them");
 
     // The oracle shifts Qwen-Image's sigmas with FLUX.1's linear mu whatever time_shift_type says.
     load_flow_match_scheduler(folder, "Qwen-Image", [](Json& config) {
@@ -49,7 +48,11 @@ QwenImagePipeline::QwenImagePipeline(const ModelFolder& folder, const LoadConfig
                                                            std::to_string(in_channels) + " is not 4 x the VAE's " +
                                                            std::to_string(latent_channels_) + " latent channels (2x2 patches)");
     text_encoder_ = Qwen3TextEncoder::load_for_template(folder, load_config.text_encoder, load_config.properties);
-    transformer_ = IrModel::load(folder.file("transformer/openvino_model.xml").string(), load_config.denoiser, load_config.properties);
+    // LoRA, as the oracle: the transformer only, keys as they are in the file, prefix "transformer".
+    register_adapters(load_config, LoraNaming::Raw);
+    transformer_ =
+        load_transformer(folder.file("transformer/openvino_model.xml").string(), load_config.denoiser, load_config.properties, {});
+    adapter_report_ = adapters_->report();
 }
 
 bool QwenImagePipeline::supports(Task task) const { return task == Task::Text2Image || (task == Task::Image2Image && vae_->has_encoder()); }
@@ -96,6 +99,7 @@ GenerationResult QwenImagePipeline::run(Task task, const GenerationParams& param
     const auto start = Clock::now();
     size_t max_sequence_length = 0;
     const ResolvedParams r = resolve(task, params, images, max_sequence_length);
+    const std::vector<AppliedAdapter> applied_adapters = adapters_->choose(params.adapters);
     const size_t scale = vae_->scale_factor(), h = r.height / scale, w = r.width / scale;
     const size_t seq = (h / 2) * (w / 2), features = 4 * latent_channels_;
     const size_t count = r.batch * seq * features;  // the packed latent of the batch
@@ -135,8 +139,9 @@ GenerationResult QwenImagePipeline::run(Task task, const GenerationParams& param
         scheduler->scale_noise(latent.data<float>(), packed_noise.data<const float>(), count, timesteps.front());
     }
 
-    auto request = transformer_->borrow();
-    const auto& compiled = transformer_->compiled();
+    auto request = transformer_.model->borrow();
+    apply_adapters(transformer_, request, applied_adapters, result.metrics);
+    const auto& compiled = transformer_.model->compiled();
     ov::Tensor hidden_states = request.input_buffer("hidden_states", ov::Shape{rows, seq, features});
     ov::Tensor timestep = request.input_buffer("timestep", ov::Shape{rows});
     // Every prompt padded with zeros to max_sequence_length rows, the mask 1 on its real rows.

@@ -4,7 +4,7 @@
 // with per-channel latent statistics, and flow-matching Euler with FLUX.1's linear shift and a terminal stretch.
 // True classifier-free guidance (with a per-token norm rescale) only with a negative prompt and guidance_scale > 1.
 // Text-to-image and image-to-image (SDEdit with strength, at the size asked for or the default size, one image per
-// call, as the oracle); no inpainting, as the oracle.
+// call, as the oracle); no inpainting, as the oracle. LoRA adapters on the transformer, as the oracle.
 #include "base/model_folder.hpp"
 #include "models/autoencoder_kl_qwen_image.hpp"
 #include "models/qwen3_text_encoder.hpp"
@@ -32,7 +32,7 @@ private:
 
     size_t latent_channels_ = 16;
     std::shared_ptr<Qwen3TextEncoder> text_encoder_;
-    std::shared_ptr<IrModel> transformer_;
+    Transformer transformer_;
     std::shared_ptr<AutoencoderKLQwenImage> vae_;
 };
 

@@ -56,7 +56,12 @@ ZImagePipeline::ZImagePipeline(const ModelFolder& folder, const LoadConfig& load
     folder.expect_component("transformer", "ZImageTransformer2DModel");
     folder.expect_component("vae", "AutoencoderKL");
     if (load_config.static_shape) throw invalid_argument("static shapes (reshape) are not supported for Z-Image yet; load it without them");
-    if (!load_config.adapters.empty()) throw invalid_argument("LoRA adapters are not supported for Z-Image yet; load it without them");
+    // openvino_genai's Z-Image pipeline takes adapters and applies none of them, whatever their key names: refused here
+    // rather than ignored.
+    if (!load_config.adapters.empty())
+        throw invalid_argument(
+            "LoRA adapters are not supported for Z-Image (openvino_genai accepts them for Z-Image but applies none); "
+            "load it without them");
 
     load_flow_match_scheduler(folder, "Z-Image");
 
