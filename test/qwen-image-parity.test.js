@@ -13,6 +13,7 @@ const { LONG_PROMPT, withSchedulerPatch, textToImageCase, imageToImageCase } = r
 const { assertFamily, planOf, refusesParam, refusesTaylorSeerAndOtherSchedulers, previewedCall } = require('./helpers/model-checks');
 const { editInputs } = require('./helpers/images');
 const { compareStyle } = require('./helpers/lora');
+const { t2i: reshapeT2i, i2i: reshapeI2i, modelRows, assertStaticRefusals } = require('./helpers/reshape');
 
 const PROMPT = 'a red cat';
 // LONG_PROMPT: about 130 tokens after the template's 34-token prefix, so maxSequenceLength 64 cuts it (and the template's end).
@@ -153,4 +154,41 @@ test('Qwen-Image LoRA (diffusers transformer keys, as the oracle: the transforme
   }
   assertAllExact('Qwen-Image LoRA parity (ours vs openvino_genai)', rows);
   assert.ok(rows.filter((r) => !r.name.endsWith('none after adapters')).every((r) => r.adapterEffect > 1));
+});
+
+// Static shapes, as the oracle's reshape(): the text encoder at [2, 546] ids when the reshape's guidance is above 1
+// (negative prompt and prompt in one batch; without a negative prompt the second row goes unused), else [1, 546]; the
+// transformer at N rows, once per guidance branch, with 512 text tokens; the VAE at N images.
+const STATIC_MODEL = {
+  name: 'qwen-image',
+  shapes: [
+    {
+      shape: { numImagesPerPrompt: 1, guidanceScale: 4 },
+      calls: [
+        reshapeT2i('no negative prompt (unguided)'),
+        reshapeT2i('negative prompt', { negativePrompt: 'blurry' }),
+        reshapeT2i('negative prompt guidance 7', { negativePrompt: ' ', guidanceScale: 7 }),
+        reshapeI2i('strength=0.6'),
+        reshapeI2i('strength=0.3'),
+      ],
+    },
+    { shape: { numImagesPerPrompt: 2, guidanceScale: 4 }, calls: [reshapeT2i('negative prompt', { negativePrompt: 'blurry' })] },
+    { shape: { numImagesPerPrompt: 1, guidanceScale: 1 }, calls: [reshapeT2i('guidance 1'), reshapeI2i('strength=0.6')] },
+  ],
+};
+
+test('Qwen-Image static shapes (reshape) match openvino_genai reshape() + compile() pixel for pixel', async () => {
+  const rows = await modelRows(STATIC_MODEL, await editInputs());
+  assertAllExact('Qwen-Image static shapes (ours reshaped vs openvino_genai reshaped)', rows);
+});
+
+test('Qwen-Image static shapes refuse what the oracle cannot run: other guidance, sizes, counts and sequence lengths', async () => {
+  await assertStaticRefusals(DIR, PROMPT, { guided: 4, threshold: 1, guidedCall: { guidanceScale: 7, negativePrompt: ' ' } });
+  // Image-to-image makes one image per call (the oracle compiles its VAE encoder for N images and fails).
+  const two = await DiffusionModel.load(DIR, { reshape: { width: 64, height: 48, numImagesPerPrompt: 2, guidanceScale: 4 } });
+  await assert.rejects(two.image2image(PROMPT, fs.readFileSync((await editInputs()).image), { numInferenceSteps: 1 }), {
+    code: 'ERR_INVALID_ARGUMENT',
+    message: /one image per call/,
+  });
+  two.dispose();
 });

@@ -3,16 +3,15 @@
 // SD 1.5, SDXL, LCM, SD3, FLUX.1-schnell and FLUX.2 klein, ours reshaped against ours dynamic, and the refusals.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('fs');
 const { DiffusionModel } = require('..');
 const { fixture } = require('./helpers/paths');
 const { runOracle, compareBytes, compareRepeated, pixels, printTable, unrepeatable } = require('./helpers/oracle');
 const { toOracleRequest, withJsonPatch } = require('./helpers/cases');
 const { editInputs } = require('./helpers/images');
 
-const PROMPT = 'a photo of a cat';
-// Not square, so a swapped width and height shows.
-const [W, H] = [64, 48];
+const { PROMPT, SIZE, t2i, i2i, inpaint, run, modelRows } = require('./helpers/reshape');
+
+const [W, H] = SIZE;
 
 /**
  * Per model: static shapes and the calls made on them. Calls leave size and count unset (the static
@@ -89,90 +88,6 @@ const MODELS = [
   },
 ];
 
-function t2i(name, options = {}) {
-  return { name, task: 'text2image', options: { numInferenceSteps: 3, ...options } };
-}
-function i2i(name) {
-  return { name, task: 'image2image', options: { numInferenceSteps: 3, strength: Number(name.split('=')[1]) } };
-}
-function inpaint(name) {
-  return { name, task: 'inpainting', options: { numInferenceSteps: 3 } };
-}
-
-function run(model, c, files) {
-  if (c.task === 'text2image') return model.text2image(PROMPT, c.options);
-  if (c.task === 'image2image') return model.image2image(PROMPT, fs.readFileSync(files.image), c.options);
-  return model.inpaint(PROMPT, fs.readFileSync(files.image), fs.readFileSync(files.boxMask), c.options);
-}
-
-const describe = (s) => `${W}x${H} n=${s.numImagesPerPrompt}${s.guidanceScale === undefined ? '' : ` g=${s.guidanceScale}`}`;
-
-async function modelRows(entry, files) {
-  const dir = entry.dir ?? fixture(entry.name);
-  const requests = [];
-  for (const { shape, calls } of entry.shapes) {
-    for (const c of calls) {
-      const options = { ...c.options, width: W, height: H, numImagesPerPrompt: shape.numImagesPerPrompt };
-      if (shape.guidanceScale !== undefined && options.guidanceScale === undefined) options.guidanceScale = shape.guidanceScale;
-      const images = c.task === 'text2image' ? {} : { image: files.image, ...(c.task === 'inpainting' ? { mask: files.boxMask } : {}) };
-      const guidance = shape.guidanceScale ?? 0; // FLUX: shapes nothing
-      requests.push({ ...toOracleRequest(c.task, dir, PROMPT, options, images), reshape: [shape.numImagesPerPrompt, H, W, guidance] });
-    }
-  }
-  const oracle = runOracle(requests);
-  const rows = [];
-  const dynamic = await DiffusionModel.load(dir);
-  let k = 0;
-  const ours = [];
-  for (const { shape, calls } of entry.shapes) {
-    const reshaped = await DiffusionModel.load(dir, { reshape: { width: W, height: H, ...shape } });
-    const firstCall = pixels(await run(reshaped, calls[0], files));
-    for (const c of calls) {
-      const result = await run(reshaped, c, files);
-      const again = await run(reshaped, c, files);
-      assert.equal(result.images.length, shape.numImagesPerPrompt, `${entry.name} ${c.name}: the static count is the default`);
-      assert.deepEqual([result.width, result.height], [W, H], `${entry.name} ${c.name}: the static size is the default`);
-      const options = { ...c.options, width: W, height: H, numImagesPerPrompt: shape.numImagesPerPrompt };
-      if (shape.guidanceScale !== undefined && options.guidanceScale === undefined) options.guidanceScale = shape.guidanceScale;
-      const plain = await run(dynamic, { ...c, options }, files);
-      ours.push({
-        name: `${entry.name} ${describe(shape)} ${c.task} ${c.name}`,
-        data: pixels(result),
-        again: pixels(again),
-        dynamic: pixels(plain),
-        index: k,
-      });
-      k += 1;
-    }
-    // The first call once more, after the others: still the same pixels.
-    const later = pixels(await run(reshaped, calls[0], files));
-    ours.push({
-      name: `${entry.name} ${describe(shape)} ${calls[0].task} ${calls[0].name} (again, after the others)`,
-      data: later,
-      again: firstCall,
-      dynamic: ours[ours.length - calls.length].dynamic,
-      index: k - calls.length,
-    });
-    reshaped.dispose();
-  }
-  dynamic.dispose();
-  const answers = await oracle;
-  for (const o of ours) {
-    assert.ok(!answers[o.index].error, `${o.name}: oracle: ${answers[o.index].error}`);
-    const [vsOracle, againVsOracle] = [o.data, o.again].map((data) => compareBytes(data, answers[o.index].data));
-    const vsDynamic = compareBytes(o.data, o.dynamic);
-    rows.push({
-      name: o.name,
-      maxDiff: Math.max(vsOracle.maxDiff, againVsOracle.maxDiff),
-      exact: Math.min(vsOracle.exact, againVsOracle.exact),
-      repeatDiff: compareBytes(o.data, o.again).maxDiff,
-      dynamicMax: vsDynamic.maxDiff,
-      dynamicExact: vsDynamic.exact,
-    });
-  }
-  return rows;
-}
-
 test('static shapes match openvino_genai reshape() + compile() (SD 1.5, SDXL, LCM, SD3, FLUX.1-schnell, FLUX.2 klein)', async () => {
   const files = await editInputs();
   const rows = [];
@@ -232,28 +147,37 @@ test('static shapes with N > 1 where openvino_genai fails (LCM, SD image-to-imag
     assert.ok(r.mean < r.seedEffect / 10, `${r.name}: mean |diff| ${r.mean.toFixed(2)} vs another seed ${r.seedEffect.toFixed(2)}`);
 });
 
-test('static shapes with LoRA adapters (SD 1.5: linear and 1x1 convolution layers) match openvino_genai', async () => {
-  const a = `${fixture('loras')}/sd15-kohya-a.safetensors`;
-  const request = {
-    ...toOracleRequest('text2image', fixture('sd15'), PROMPT, { numInferenceSteps: 3, width: W, height: H }),
-    reshape: [1, H, W, 7.5],
-    adapters: [{ path: a, alpha: 0.7 }],
-  };
-  const [oracle] = await runOracle([request]);
-  assert.ok(!oracle.error, oracle.error);
-  const model = await DiffusionModel.load(fixture('sd15'), { reshape: { width: W, height: H }, adapters: { a } });
-  const call = () => model.text2image(PROMPT, { numInferenceSteps: 3, adapters: { a: 0.7 } });
-  const { result, ...compared } = await compareRepeated(call, oracle.data);
-  await model.text2image(PROMPT, { numInferenceSteps: 3 }); // another choice, then the same call once more
-  const later = compareBytes(pixels(await call()), oracle.data);
-  model.dispose();
-  const rows = [
-    { name: `sd15 ${W}x${H} kohya a@0.7`, ...compared },
-    { name: `sd15 ${W}x${H} kohya a@0.7 (after a call without it)`, ...later },
-  ];
+test('static shapes with LoRA adapters (SD 1.5: linear and 1x1 convolution layers; FLUX.2 klein, Qwen-Image) match openvino_genai', async () => {
+  const rows = [];
+  // [model, adapter, reshape guidance, largest difference allowed]
+  for (const [name, adapter, guidance, allowed] of [
+    ['sd15', 'sd15-kohya-a', 7.5, 1],
+    ['flux2-klein', 'flux2-klein-diffusers-a', 4, 0],
+    ['qwen-image', 'qwen-image-diffusers-a', 4, 0],
+  ]) {
+    const a = `${fixture('loras')}/${adapter}.safetensors`;
+    const options = { numInferenceSteps: 3, width: W, height: H, guidanceScale: guidance };
+    const request = {
+      ...toOracleRequest('text2image', fixture(name), PROMPT, options),
+      reshape: [1, H, W, guidance],
+      adapters: [{ path: a, alpha: 0.7 }],
+    };
+    const [oracle] = await runOracle([request]);
+    assert.ok(!oracle.error, oracle.error);
+    const model = await DiffusionModel.load(fixture(name), { reshape: { width: W, height: H, guidanceScale: guidance }, adapters: { a } });
+    const call = () => model.text2image(PROMPT, { numInferenceSteps: 3, adapters: { a: 0.7 } });
+    const { result, ...compared } = await compareRepeated(call, oracle.data);
+    await model.text2image(PROMPT, { numInferenceSteps: 3 }); // another choice, then the same call once more
+    const later = compareBytes(pixels(await call()), oracle.data);
+    model.dispose();
+    assert.equal(result.images.length, 1);
+    rows.push(
+      { name: `${name} ${W}x${H} ${adapter}@0.7`, allowed, ...compared },
+      { name: `${name} ${W}x${H} ${adapter}@0.7 (after a call without it)`, allowed, ...later },
+    );
+  }
   printTable('Static shapes with LoRA', rows);
-  assert.equal(result.images.length, 1);
-  for (const row of rows) assert.ok(row.maxDiff <= 1, `${row.name}: max diff ${row.maxDiff}`);
+  for (const row of rows) assert.ok(row.maxDiff <= row.allowed, `${row.name}: max diff ${row.maxDiff}`);
   assert.deepEqual(unrepeatable(rows), []);
 });
 

@@ -11,6 +11,7 @@ const { editInputs } = require('./helpers/images');
 const { LONG_PROMPT, textToImageCase, imageToImageCase } = require('./helpers/cases');
 const { runOracle } = require('./helpers/oracle');
 const { lora } = require('./helpers/lora');
+const { t2i: reshapeT2i, i2i: reshapeI2i, modelRows, assertStaticRefusals } = require('./helpers/reshape');
 const { assertFamily, planOf, refusesParam, refusesTaylorSeerAndOtherSchedulers, previewedCall } = require('./helpers/model-checks');
 
 const PROMPT = 'a photo of a cat';
@@ -92,4 +93,44 @@ test('Z-Image LoRA: openvino_genai accepts adapters and applies none, so we refu
     DiffusionModel.load(DIR, { adapters: { a: adapter } }),
     (e) => e.code === 'ERR_INVALID_ARGUMENT' && /LoRA adapters are not supported for Z-Image.*applies none/.test(e.message),
   );
+});
+
+// Static shapes, as the oracle's reshape(): the text encoder at [2, 512] ids with guidance (guidance above 0 at load:
+// negative prompt and prompt in one batch), else [1, 512]; the transformer at N rows, once per guidance branch, with
+// 512 caption positions. Image-to-image runs at the input's size (80x72), so its static shapes have that size.
+const STATIC_MODELS = [
+  {
+    name: 'z-image',
+    shapes: [
+      {
+        shape: { numImagesPerPrompt: 1, guidanceScale: 4 },
+        calls: [
+          reshapeT2i('steps=3'),
+          reshapeT2i('negative prompt', { negativePrompt: 'blurry' }),
+          reshapeT2i('guidance 1 (still guided)', { guidanceScale: 1 }),
+        ],
+      },
+      { shape: { numImagesPerPrompt: 2, guidanceScale: 5 }, calls: [reshapeT2i('steps=3')] },
+      { shape: { numImagesPerPrompt: 1, guidanceScale: 0 }, calls: [reshapeT2i('no guidance')] },
+    ],
+  },
+  {
+    name: 'z-image',
+    size: [80, 72],
+    shapes: [
+      { shape: { numImagesPerPrompt: 1, guidanceScale: 4 }, calls: [reshapeI2i('strength=0.6'), reshapeI2i('strength=0.3')] },
+      { shape: { numImagesPerPrompt: 1, guidanceScale: 0 }, calls: [reshapeI2i('strength=0.6')] },
+    ],
+  },
+];
+
+test('Z-Image static shapes (reshape) match openvino_genai reshape() + compile() pixel for pixel', async () => {
+  const files = await editInputs();
+  const rows = [];
+  for (const entry of STATIC_MODELS) rows.push(...(await modelRows(entry, files)));
+  assertAllExact('Z-Image static shapes (ours reshaped vs openvino_genai reshaped)', rows);
+});
+
+test('Z-Image static shapes refuse what the oracle cannot run: other guidance, sizes, counts and sequence lengths', async () => {
+  await assertStaticRefusals(DIR, PROMPT, { guided: 4, threshold: 0, guidedCall: { guidanceScale: 1 } });
 });

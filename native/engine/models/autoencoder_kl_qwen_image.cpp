@@ -8,8 +8,27 @@
 
 namespace ovd {
 
+namespace {
+
+// A 5-D input [N, C, 1 frame, height, width] (static shapes).
+IrModel::Rewrite one_frame(size_t batch, size_t height, size_t width, const std::string& xml) {
+    return [=](const std::shared_ptr<ov::Model>& model) {
+        reshape_inputs(
+            model,
+            [&](const std::string&, ov::PartialShape shape) -> std::optional<ov::PartialShape> {
+                if (shape.rank() != 5) return std::nullopt;
+                return ov::PartialShape{static_cast<int64_t>(batch), shape[1], 1, static_cast<int64_t>(height),
+                                        static_cast<int64_t>(width)};
+            },
+            xml);
+    };
+}
+
+}  // namespace
+
 std::shared_ptr<AutoencoderKLQwenImage> AutoencoderKLQwenImage::load(const ModelFolder& folder, const std::string& device,
-                                                                     const PropertyMap& properties) {
+                                                                     const PropertyMap& properties,
+                                                                     const std::optional<StaticImages>& fixed) {
     auto vae = std::make_shared<AutoencoderKLQwenImage>();
     const Json config = folder.json("vae_decoder/config.json");
     const std::string where = folder.root().string() + "/vae_decoder/config.json";
@@ -27,11 +46,15 @@ std::shared_ptr<AutoencoderKLQwenImage> AutoencoderKLQwenImage::load(const Model
         vae->mean_.push_back(static_cast<float>(means[c]));
         vae->std_.push_back(static_cast<float>(stds[c]));
     }
-    vae->decoder_ = IrModel::load(folder.file("vae_decoder/openvino_model.xml").string(), device, properties);
+    const std::string decoder_xml = folder.file("vae_decoder/openvino_model.xml").string();
+    vae->decoder_ = IrModel::load(
+        decoder_xml, device, properties,
+        fixed ? one_frame(fixed->count, fixed->height / vae->scale_factor_, fixed->width / vae->scale_factor_, decoder_xml) : nullptr);
     if (folder.exists("vae_encoder/openvino_model.xml")) {
         vae->encoder_xml_ = folder.file("vae_encoder/openvino_model.xml").string();
         vae->encoder_device_ = device;
         vae->encoder_properties_ = properties;
+        vae->fixed_ = fixed;
     }
     return vae;
 }
@@ -80,7 +103,10 @@ ov::Tensor AutoencoderKLQwenImage::decode(const ov::Tensor& latent) const {
 
 ov::Tensor AutoencoderKLQwenImage::encode(const ov::Tensor& image, RandomGenerator& rng) const {
     if (!has_encoder()) throw invalid_argument("this Qwen-Image model has no vae_encoder");
-    std::call_once(encoder_once_, [this] { encoder_ = IrModel::load(encoder_xml_, encoder_device_, encoder_properties_); });
+    std::call_once(encoder_once_, [this] {
+        encoder_ = IrModel::load(encoder_xml_, encoder_device_, encoder_properties_,
+                                 fixed_ ? one_frame(1, fixed_->height, fixed_->width, encoder_xml_) : nullptr);
+    });
     const ov::Shape& s = image.get_shape();
     if (s.size() != 4 || s[0] != 1 || s[1] != 3) throw invalid_argument("Qwen-Image encode takes an image [1,3,H,W]");
     auto request = encoder_->borrow();

@@ -5,10 +5,12 @@
 // and gives the distribution (mean, log-variance) as `latent_parameters`.
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "base/ir_model.hpp"
 #include "base/model_folder.hpp"
+#include "models/autoencoder_kl.hpp"
 
 namespace ovd {
 
@@ -16,9 +18,10 @@ class RandomGenerator;
 
 class AutoencoderKLQwenImage {
 public:
-    // Reads vae_decoder/ (IR and config: z_dim, temperal_downsample, latents_mean, latents_std).
-    static std::shared_ptr<AutoencoderKLQwenImage> load(const ModelFolder& folder, const std::string& device,
-                                                        const PropertyMap& properties);
+    // Reads vae_decoder/ (IR and config: z_dim, temperal_downsample, latents_mean, latents_std). `fixed` compiles the
+    // decoder for that many images of that size (static shapes), the encoder for one.
+    static std::shared_ptr<AutoencoderKLQwenImage> load(const ModelFolder& folder, const std::string& device, const PropertyMap& properties,
+                                                        const std::optional<StaticImages>& fixed = std::nullopt);
 
     // A normalised latent f32 [N, C, h, w] (what the denoiser works on) -> RGB u8 [N, H, W, 3]: per channel
     // z * std + mean, decoded as one frame, then floor((x / 2 + 1 / 2) * 255) as the oracle (non-finite values give 0).
@@ -37,6 +40,7 @@ private:
     std::shared_ptr<IrModel> decoder_;
     std::string encoder_xml_, encoder_device_;
     PropertyMap encoder_properties_;
+    std::optional<StaticImages> fixed_;
     mutable std::once_flag encoder_once_;
     mutable std::shared_ptr<IrModel> encoder_;
     size_t scale_factor_ = 8;

@@ -41,18 +41,37 @@ void FlowTransformerPipeline::apply_adapters(const Transformer& transformer, Inf
     if (transformer.lora) metrics.adapter_apply_ms += transformer.lora->apply(request, adapters);
 }
 
+namespace {
+
+// [unconditional x N, positive x N], or [positive x N] without an unconditional embedding; times the encoder.
+std::vector<ov::Tensor> prompt_rows(const ov::Tensor& positive, const std::optional<ov::Tensor>& unconditional, size_t batch,
+                                    Clock::time_point start, GenerationMetrics& metrics) {
+    std::vector<ov::Tensor> rows;
+    if (unconditional) rows.assign(batch, *unconditional);
+    rows.insert(rows.end(), batch, positive);
+    metrics.text_encoder_ms["text_encoder"] = ms_since(start);
+    metrics.text_encode_ms = ms_since(start);
+    return rows;
+}
+
+}  // namespace
+
 std::vector<ov::Tensor> FlowTransformerPipeline::encode_prompt_rows(const std::function<ov::Tensor(const std::string&)>& encode,
                                                                     const std::string& prompt,
                                                                     const std::optional<std::string>& unconditional, size_t batch,
                                                                     GenerationMetrics& metrics) {
     const auto start = Clock::now();
     const ov::Tensor positive = encode(prompt);
-    std::vector<ov::Tensor> rows;
-    if (unconditional) rows.assign(batch, encode(*unconditional));
-    rows.insert(rows.end(), batch, positive);
-    metrics.text_encoder_ms["text_encoder"] = ms_since(start);
-    metrics.text_encode_ms = ms_since(start);
-    return rows;
+    return prompt_rows(positive, unconditional ? std::optional<ov::Tensor>(encode(*unconditional)) : std::nullopt, batch, start, metrics);
+}
+
+std::vector<ov::Tensor> FlowTransformerPipeline::encode_prompt_rows_batched(
+    const std::function<std::vector<ov::Tensor>(const std::vector<std::string>&)>& encode, const std::string& prompt,
+    const std::optional<std::string>& unconditional, size_t batch, GenerationMetrics& metrics) {
+    const auto start = Clock::now();
+    if (!unconditional) return prompt_rows(encode({prompt}).front(), std::nullopt, batch, start, metrics);
+    const std::vector<ov::Tensor> encoded = encode({*unconditional, prompt});
+    return prompt_rows(encoded[1], encoded[0], batch, start, metrics);
 }
 
 }  // namespace ovd

@@ -34,6 +34,10 @@ protected:
     static std::vector<ov::Tensor> encode_prompt_rows(const std::function<ov::Tensor(const std::string&)>& encode,
                                                       const std::string& prompt, const std::optional<std::string>& unconditional,
                                                       size_t batch, GenerationMetrics& metrics);
+    // The same rows with the prompts encoded in one batch (static shapes compile the encoder for it).
+    static std::vector<ov::Tensor> encode_prompt_rows_batched(
+        const std::function<std::vector<ov::Tensor>(const std::vector<std::string>&)>& encode, const std::string& prompt,
+        const std::optional<std::string>& unconditional, size_t batch, GenerationMetrics& metrics);
 
     // A compiled transformer and, when LoRA adapters were registered (dynamic mode), the controller of its states.
     struct Transformer {

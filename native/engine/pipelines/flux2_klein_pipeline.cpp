@@ -179,11 +179,7 @@ ResolvedParams Flux2KleinPipeline::resolve(Task task, const GenerationParams& p,
     check_flow_match_scheduler(p, "FLUX.2 klein");
     check_max_sequence_length(p, 0, kMaxSequenceLength, " for FLUX.2 klein");
     max_sequence_length = static_cast<size_t>(p.max_sequence_length.value_or(kMaxSequenceLength));
-    if (static_shape_ && max_sequence_length != static_cast<size_t>(kMaxSequenceLength))
-        throw invalid_param("max_sequence_length", "this model was reshaped to static shapes with the text encoder compiled for " +
-                                                       std::to_string(kMaxSequenceLength) +
-                                                       " tokens; leave max_sequence_length unset or give that; got " +
-                                                       std::to_string(max_sequence_length));
+    if (static_shape_) check_static_sequence_length(max_sequence_length, kMaxSequenceLength);
     return r;
 }
 

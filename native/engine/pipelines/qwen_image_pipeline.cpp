@@ -31,15 +31,18 @@ QwenImagePipeline::QwenImagePipeline(const ModelFolder& folder, const LoadConfig
     folder.expect_component("text_encoder", "Qwen2_5_VLForConditionalGeneration");
     folder.expect_component("transformer", "QwenImageTransformer2DModel");
     folder.expect_component("vae", "AutoencoderKLQwenImage");
-    if (load_config.static_shape)
-        throw invalid_argument("static shapes (reshape) are not supported for Qwen-Image yet; load it without them");
 
     // The oracle shifts Qwen-Image's sigmas with FLUX.1's linear mu whatever time_shift_type says.
     load_flow_match_scheduler(folder, "Qwen-Image", [](Json& config) {
         if (config.is_object()) config.set("time_shift_type", Json(std::string("linear")));
     });
 
-    vae_ = AutoencoderKLQwenImage::load(folder, load_config.vae, load_config.properties);
+    // Static shapes (the oracle's reshape): the encoder at [2, 34 + 512] ids when the reshape's guidance is above 1
+    // (negative prompt and prompt in one batch), else [1, 546]; the transformer at N rows (run once per guidance branch)
+    // with N x the image tokens and 512 text tokens; the VAE at N images.
+    static_shape_ = load_config.static_shape;
+    vae_ = AutoencoderKLQwenImage::load(folder, load_config.vae, load_config.properties, vae_static_images(static_shape_));
+    if (static_shape_) check_static_shape(*static_shape_, 2 * vae_->scale_factor(), size_rule());
     latent_channels_ = vae_->latent_channels();
     const Json config = folder.json("transformer/config.json");
     const size_t in_channels = config.get_or<size_t>("in_channels", 4 * latent_channels_);
@@ -47,13 +50,39 @@ QwenImagePipeline::QwenImagePipeline(const ModelFolder& folder, const LoadConfig
         throw EngineError(ErrorCode::UnsupportedModel, folder.root().string() + "/transformer/config.json: in_channels " +
                                                            std::to_string(in_channels) + " is not 4 x the VAE's " +
                                                            std::to_string(latent_channels_) + " latent channels (2x2 patches)");
-    text_encoder_ = Qwen3TextEncoder::load_for_template(folder, load_config.text_encoder, load_config.properties);
+    text_encoder_ =
+        Qwen3TextEncoder::load_for_template(folder, load_config.text_encoder, load_config.properties,
+                                            static_shape_ ? kTemplateDrop + kDefaultMaxSequenceLength : 0, static_guided() ? 2 : 1);
     // LoRA, as the oracle: the transformer only, keys as they are in the file, prefix "transformer".
     register_adapters(load_config, LoraNaming::Raw);
-    transformer_ =
-        load_transformer(folder.file("transformer/openvino_model.xml").string(), load_config.denoiser, load_config.properties, {});
+    const std::string transformer_xml = folder.file("transformer/openvino_model.xml").string();
+    IrModel::Rewrite reshape;
+    if (static_shape_)
+        reshape = [&](const std::shared_ptr<ov::Model>& transformer) {
+            const int64_t n = static_shape_->num_images_per_prompt, unit = static_cast<int64_t>(2 * vae_->scale_factor());
+            const int64_t tokens = (static_shape_->height / unit) * (static_shape_->width / unit);
+            reshape_inputs(
+                transformer,
+                [&](const std::string& name, ov::PartialShape shape) -> std::optional<ov::PartialShape> {
+                    if (shape.rank().is_dynamic()) return std::nullopt;
+                    // The feature widths stay dynamic, as the oracle leaves them.
+                    if (name == "hidden_states" && shape.size() == 3) return ov::PartialShape{n, tokens, -1};
+                    if (name == "encoder_hidden_states" && shape.size() == 3) return ov::PartialShape{n, kDefaultMaxSequenceLength, -1};
+                    if (name == "encoder_hidden_states_mask" && shape.size() == 2) return ov::PartialShape{n, kDefaultMaxSequenceLength};
+                    if (name == "timestep" && shape.size() == 1) return ov::PartialShape{n};
+                    return std::nullopt;
+                },
+                transformer_xml);
+        };
+    transformer_ = load_transformer(transformer_xml, load_config.denoiser, load_config.properties, reshape);
     adapter_report_ = adapters_->report();
 }
+
+std::string QwenImagePipeline::size_rule() const {
+    return "twice the VAE scale factor " + std::to_string(vae_->scale_factor()) + ": Qwen-Image packs 2x2 latent pixels";
+}
+
+bool QwenImagePipeline::static_guided() const { return static_shape_ && static_shape_->guidance_scale.value_or(kDefaultGuidance) > 1.0f; }
 
 bool QwenImagePipeline::supports(Task task) const { return task == Task::Text2Image || (task == Task::Image2Image && vae_->has_encoder()); }
 
@@ -75,8 +104,10 @@ ResolvedParams QwenImagePipeline::resolve(Task task, const GenerationParams& p, 
     // Image-to-image: SDEdit from the input resized to the size asked for, else the default size (not the input's).
     defaults.strength = task == Task::Image2Image ? 0.6f : 1.0f;
     defaults.width = defaults.height = kDefaultSampleSize * scale;
-    const ResolvedParams r = resolve_common(task, p, images, defaults, 2 * scale,
-                                            "twice the VAE scale factor " + std::to_string(scale) + ": Qwen-Image packs 2x2 latent pixels");
+    defaults.static_shape = static_shape_ ? &*static_shape_ : nullptr;
+    const ResolvedParams r = resolve_common(task, p, images, defaults, 2 * scale, size_rule());
+    // The static encoder batch follows the reshape's guidance (above 1: two rows), with or without a negative prompt.
+    check_static_guidance(defaults.static_shape, static_guided(), r.guidance > 1.0f, r.guidance);
     if (task == Task::Image2Image && r.batch != 1)
         throw invalid_param("num_images_per_prompt", "Qwen-Image image-to-image makes one image per call (the oracle fails on more); got " +
                                                          std::to_string(r.batch));
@@ -87,6 +118,7 @@ ResolvedParams QwenImagePipeline::resolve(Task task, const GenerationParams& p, 
     check_flow_match_scheduler(p, "Qwen-Image");
     check_max_sequence_length(p, 1, kMaxSequenceLength, " for Qwen-Image");
     max_sequence_length = static_cast<size_t>(p.max_sequence_length.value_or(kDefaultMaxSequenceLength));
+    if (static_shape_) check_static_sequence_length(max_sequence_length, kDefaultMaxSequenceLength);
     return r;
 }
 
@@ -107,11 +139,25 @@ GenerationResult QwenImagePipeline::run(Task task, const GenerationParams& param
 
     GenerationResult result = result_for_call(r, SchedulerType::FlowMatchEulerDiscrete);
 
-    // Prompts: [negative x N, prompt x N] with guidance, else [prompt x N].
-    const std::vector<ov::Tensor> prompts =
-        encode_prompt_rows([&](const std::string& text) { return encode_prompt(text, max_sequence_length); }, params.prompt,
-                           do_cfg ? params.negative_prompt : std::nullopt, r.batch, result.metrics);
+    // Prompts: [negative x N, prompt x N] with guidance, else [prompt x N]. Static shapes made for guidance encode two
+    // rows in one batch, the second the empty negative prompt when the call has none (its rows then go unused).
+    std::vector<ov::Tensor> prompts;
+    if (static_guided()) {
+        prompts = encode_prompt_rows_batched(
+            [&](const std::vector<std::string>& texts) {
+                std::vector<std::string> templated;
+                for (const std::string& text : texts) templated.push_back(kTemplatePrefix + text + kTemplateSuffix);
+                return text_encoder_->encode_text_batch(templated, kTemplateDrop + max_sequence_length, kTemplateDrop);
+            },
+            params.prompt, params.negative_prompt.value_or(""), r.batch, result.metrics);
+        if (!do_cfg) prompts.erase(prompts.begin(), prompts.begin() + static_cast<std::ptrdiff_t>(r.batch));
+    } else {
+        prompts = encode_prompt_rows([&](const std::string& text) { return encode_prompt(text, max_sequence_length); }, params.prompt,
+                                     do_cfg ? params.negative_prompt : std::nullopt, r.batch, result.metrics);
+    }
     const size_t rows = prompts.size(), text_width = prompts.back().get_shape()[1];
+    // Static shapes: one transformer run per guidance branch (N rows each).
+    const size_t branches = static_shape_ && do_cfg ? 2 : 1, branch_rows = rows / branches;
 
     const std::unique_ptr<Scheduler> scheduler =
         scheduler_for_call(scheduler_config_, SchedulerType::FlowMatchEulerDiscrete, scheduler_source_);
@@ -142,20 +188,22 @@ GenerationResult QwenImagePipeline::run(Task task, const GenerationParams& param
     auto request = transformer_.model->borrow();
     apply_adapters(transformer_, request, applied_adapters, result.metrics);
     const auto& compiled = transformer_.model->compiled();
-    ov::Tensor hidden_states = request.input_buffer("hidden_states", ov::Shape{rows, seq, features});
-    ov::Tensor timestep = request.input_buffer("timestep", ov::Shape{rows});
-    // Every prompt padded with zeros to max_sequence_length rows, the mask 1 on its real rows.
-    ov::Tensor text = request.input_buffer("encoder_hidden_states", ov::Shape{rows, max_sequence_length, text_width});
-    ov::Tensor mask = request.input_buffer("encoder_hidden_states_mask", ov::Shape{rows, max_sequence_length});
-    if (mask.get_element_type() != ov::element::i64)
-        throw EngineError(ErrorCode::UnsupportedModel, "the Qwen-Image transformer's encoder_hidden_states_mask must be i64");
-    std::fill_n(text.data<float>(), text.get_size(), 0.0f);
-    std::fill_n(mask.data<int64_t>(), mask.get_size(), int64_t{0});
-    for (size_t row = 0; row < rows; ++row) {
-        const size_t length = prompts[row].get_shape()[0];
-        std::copy_n(prompts[row].data<const float>(), length * text_width, text.data<float>() + row * max_sequence_length * text_width);
-        std::fill_n(mask.data<int64_t>() + row * max_sequence_length, length, int64_t{1});
+    // Per branch: every prompt padded with zeros to max_sequence_length rows, the mask 1 on its real rows.
+    std::vector<ov::Tensor> text, mask;
+    for (size_t b = 0; b < branches; ++b) {
+        text.emplace_back(ov::element::f32, ov::Shape{branch_rows, max_sequence_length, text_width});
+        mask.emplace_back(ov::element::i64, ov::Shape{branch_rows, max_sequence_length});
+        std::fill_n(text[b].data<float>(), text[b].get_size(), 0.0f);
+        std::fill_n(mask[b].data<int64_t>(), mask[b].get_size(), int64_t{0});
+        for (size_t row = 0; row < branch_rows; ++row) {
+            const ov::Tensor& prompt = prompts[b * branch_rows + row];
+            const size_t length = prompt.get_shape()[0];
+            std::copy_n(prompt.data<const float>(), length * text_width, text[b].data<float>() + row * max_sequence_length * text_width);
+            std::fill_n(mask[b].data<int64_t>() + row * max_sequence_length, length, int64_t{1});
+        }
     }
+    if (compiled.input("encoder_hidden_states_mask").get_element_type() != ov::element::i64)
+        throw EngineError(ErrorCode::UnsupportedModel, "the Qwen-Image transformer's encoder_hidden_states_mask must be i64");
     // The packed grid, as scalars.
     for (const char* name : {"height", "width"}) {
         ov::Tensor size = request.input_buffer(compiled.input(name), ov::Shape{});
@@ -165,23 +213,32 @@ GenerationResult QwenImagePipeline::run(Task task, const GenerationParams& param
     }
 
     const size_t per_image = seq * features;
-    std::vector<float> velocity(count);
+    std::vector<float> prediction(rows * per_image), velocity(count);
     DenoisingLoop loop;
     loop.num_steps = timesteps.size();
     loop.step = [&](size_t i) {
         const float* x = latent.data<const float>();
-        for (size_t row = 0; row < rows; ++row)
-            std::copy_n(x + (row % r.batch) * per_image, per_image, hidden_states.data<float>() + row * per_image);
-        // The transformer takes sigma (timestep / 1000).
-        std::fill_n(timestep.data<float>(), rows, timesteps[i] / 1000.0f);
-        infer_denoiser(*request, result, "Qwen-Image transformer");
-        const ov::Tensor output = request->get_output_tensor(0);
-        if (output.get_size() != rows * per_image)
-            throw EngineError(ErrorCode::UnsupportedModel, "the Qwen-Image transformer output does not match its input's shape");
+        for (size_t b = 0; b < branches; ++b) {
+            if (branches > 1 || i == 0) {
+                request.write_input("encoder_hidden_states", text[b]);
+                request.write_input("encoder_hidden_states_mask", mask[b]);
+            }
+            ov::Tensor hidden_states = request.input_buffer("hidden_states", ov::Shape{branch_rows, seq, features});
+            ov::Tensor timestep = request.input_buffer("timestep", ov::Shape{branch_rows});
+            for (size_t row = 0; row < branch_rows; ++row)
+                std::copy_n(x + (row % r.batch) * per_image, per_image, hidden_states.data<float>() + row * per_image);
+            // The transformer takes sigma (timestep / 1000).
+            std::fill_n(timestep.data<float>(), branch_rows, timesteps[i] / 1000.0f);
+            infer_denoiser(*request, result, "Qwen-Image transformer");
+            const ov::Tensor output = request->get_output_tensor(0);
+            if (output.get_size() != branch_rows * per_image)
+                throw EngineError(ErrorCode::UnsupportedModel, "the Qwen-Image transformer output does not match its input's shape");
+            std::copy_n(output.data<const float>(), output.get_size(), prediction.data() + b * output.get_size());
+        }
         if (do_cfg)
-            apply_guidance_norm_rescale(output.data<const float>(), count, r.guidance, features, velocity.data());
+            apply_guidance_norm_rescale(prediction.data(), count, r.guidance, features, velocity.data());
         else
-            std::copy_n(output.data<const float>(), count, velocity.data());
+            std::copy_n(prediction.data(), count, velocity.data());
         const StepResult step = scheduler->step(velocity.data(), latent.data<float>(), count, i, rng);
         std::copy(step.latent.begin(), step.latent.end(), latent.data<float>());
     };

@@ -5,6 +5,9 @@
 // True classifier-free guidance (with a per-token norm rescale) only with a negative prompt and guidance_scale > 1.
 // Text-to-image and image-to-image (SDEdit with strength, at the size asked for or the default size, one image per
 // call, as the oracle); no inpainting, as the oracle. LoRA adapters on the transformer, as the oracle.
+#include <optional>
+#include <string>
+
 #include "base/model_folder.hpp"
 #include "models/autoencoder_kl_qwen_image.hpp"
 #include "models/qwen3_text_encoder.hpp"
@@ -29,7 +32,11 @@ private:
                            size_t& max_sequence_length) const override;
     // The prompt's embedding [L, D], L <= max_sequence_length: the template's tokens after its 34-token prefix.
     ov::Tensor encode_prompt(const std::string& prompt, size_t max_sequence_length) const;
+    std::string size_rule() const;
+    // Whether the static shapes (if any) were made for guidance above 1: the text encoder's batch is then 2.
+    bool static_guided() const;
 
+    std::optional<StaticShape> static_shape_;  // set: every submodel compiled for these shapes
     size_t latent_channels_ = 16;
     std::shared_ptr<Qwen3TextEncoder> text_encoder_;
     Transformer transformer_;

@@ -96,18 +96,24 @@ void check_static_shape(const StaticShape& s, size_t size_multiple, const std::s
         throw invalid_argument("static shape: guidance_scale must be a finite number");
 }
 
-void check_static_guidance(const StaticShape* shape, bool static_cfg, bool do_cfg, float guidance) {
+void check_static_guidance(const StaticShape* shape, bool static_cfg, bool do_cfg, float guidance, float threshold) {
     if (!shape || static_cfg == do_cfg) return;
-    std::ostringstream g;
+    std::ostringstream g, t;
     g << guidance;
-    throw invalid_param("guidance_scale",
-                        static_cfg
-                            ? "this model was reshaped for classifier-free guidance (its denoiser batch is 2 x num_images_per_prompt), "
-                              "so guidance_scale must be above 1; got " +
-                                  g.str()
-                            : "this model was reshaped without classifier-free guidance (guidance_scale <= 1 at load), so "
-                              "guidance_scale must be at most 1; got " +
-                                  g.str());
+    t << threshold;
+    throw invalid_param("guidance_scale", static_cfg
+                                              ? "this model was reshaped for classifier-free guidance (guidance_scale above " + t.str() +
+                                                    " at load: its batches hold the unconditional rows), so guidance_scale must be above " +
+                                                    t.str() + "; got " + g.str()
+                                              : "this model was reshaped without classifier-free guidance (guidance_scale <= " + t.str() +
+                                                    " at load), so guidance_scale must be at most " + t.str() + "; got " + g.str());
+}
+
+void check_static_sequence_length(size_t max_sequence_length, size_t static_length) {
+    if (max_sequence_length != static_length)
+        throw invalid_param("max_sequence_length",
+                            "this model was reshaped to static shapes with the text encoder compiled for " + std::to_string(static_length) +
+                                " tokens; leave max_sequence_length unset or give that; got " + std::to_string(max_sequence_length));
 }
 
 const ov::Tensor& check_mask_not_empty(const ov::Tensor& mask_condition) {

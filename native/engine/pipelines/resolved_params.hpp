@@ -43,8 +43,13 @@ struct FamilyDefaults {
 void check_static_shape(const StaticShape& shape, size_t size_multiple, const std::string& size_rule);
 
 // Throws invalid_argument when a call's classifier-free guidance (`do_cfg`) differs from the one the
-// static shapes were made for (`static_cfg`): the denoiser's batch would not fit. No-op without them.
-void check_static_guidance(const StaticShape* shape, bool static_cfg, bool do_cfg, float guidance);
+// static shapes were made for (`static_cfg`): the denoiser's batch would not fit. No-op without them. `threshold` is
+// the family's guidance rule: guidance is on above it.
+void check_static_guidance(const StaticShape* shape, bool static_cfg, bool do_cfg, float guidance, float threshold = 1.0f);
+
+// Throws invalid_argument unless a call on static shapes encodes at the `static_length` tokens the text encoder was
+// compiled for.
+void check_static_sequence_length(size_t max_sequence_length, size_t static_length);
 
 // Throws invalid_argument unless the images fit the task: image-to-image and inpainting need an
 // RGB u8 [1,H,W,3] image, inpainting a [1,H,W,1|3] mask of the image's size; text-to-image takes none.

@@ -2,6 +2,9 @@
 // Z-Image (ZImagePipeline, e.g. Z-Image-Turbo): a Qwen3 text encoder, a single-stream transformer over 2x2
 // latent patches with the caption's tokens, the FLUX.1 VAE, and flow-matching Euler. Text-to-image and
 // image-to-image, as the oracle (it has no Z-Image inpainting).
+#include <optional>
+#include <string>
+
 #include "base/model_folder.hpp"
 #include "models/autoencoder_kl.hpp"
 #include "models/qwen3_text_encoder.hpp"
@@ -23,7 +26,11 @@ protected:
 private:
     ResolvedParams resolve(Task task, const GenerationParams& params, const ImageInputs& images,
                            size_t& max_sequence_length) const override;
+    std::string size_rule(size_t scale) const;
+    // Whether the static shapes (if any) were made for classifier-free guidance (guidance_scale above 0 at load).
+    bool static_guided() const;
 
+    std::optional<StaticShape> static_shape_;  // set: every submodel compiled for these shapes
     size_t in_channels_ = 16;
     size_t patch_size_ = 2;
     std::shared_ptr<Qwen3TextEncoder> text_encoder_;
@@ -42,6 +49,7 @@ struct ZImageTextInputs {
     ov::Tensor txt_ids;                 // i32 [B, M, 3]
     ov::Tensor img_ids;                 // i32 [B, rows*cols rounded up to 32, 3]
 };
-ZImageTextInputs zimage_transformer_inputs(const std::vector<ov::Tensor>& captions, size_t rows, size_t cols);
+// A `text_length` pads every caption's batch row to that many positions instead (static shapes).
+ZImageTextInputs zimage_transformer_inputs(const std::vector<ov::Tensor>& captions, size_t rows, size_t cols, size_t text_length = 0);
 
 }  // namespace ovd
