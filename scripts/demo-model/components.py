@@ -124,19 +124,39 @@ def make_unet(in_channels: int = 4):
     return UNet2DConditionModel(**{**UNET_CONFIG, "in_channels": in_channels})
 
 
-def base_weights(cache: Path, after_layout: bool = True, after_detail: bool = True) -> tuple[dict, dict, dict]:
+def base_weights(cache: Path, after_layout: bool = True, after_detail: bool = True,
+                 after_guidance: bool = True) -> tuple[dict, dict, dict]:
     """Text encoder and UNet state dicts of the base model, with where they come from: the last fine-tune that has
-    run (detail after layout, each when allowed), else the unet stage's EMA. Export, inpainting and LoRA stages
-    all start from these."""
+    run (guidance after detail after layout, each when allowed), else the weights of an imported export, else the
+    unet stage's EMA. Export takes the last; the inpainting, LoRA and guidance stages start from the model before
+    the guidance stage."""
     import torch
 
-    for stage, allowed in (("detail", after_detail and after_layout), ("layout", after_layout)):
+    sources = (("guidance", after_guidance), ("detail", after_detail and after_layout), ("layout", after_layout),
+               ("imported", True))
+    for stage, allowed in sources:
         done = cache / stage / "done.json"
         if allowed and done.exists():
             w = torch.load(cache / stage / "weights.pt", map_location="cpu", weights_only=False)
             return w["text_encoder"], w["unet"], {"weights": stage, **json.loads(done.read_text())}
     ck = torch.load(cache / "unet" / "checkpoint.pt", map_location="cpu", weights_only=False)
     return ck["ema"]["text_encoder"], ck["ema"]["unet"], {"weights": "ema", "step": ck["step"], "samples": ck["samples"]}
+
+
+def base_is_trained(cache: Path) -> bool:
+    return (cache / "unet" / "done.json").exists() or (cache / "imported" / "done.json").exists()
+
+
+def inpaint_unet_dir(cache: Path) -> Path:
+    """The inpainting UNet to export: the guidance stage's when it has run, else the inpaint stage's."""
+    guided = cache / "guidance-inpaint"
+    return guided / "final" if (guided / "done.json").exists() else cache / "inpaint" / "final"
+
+
+def lora_file(cache: Path) -> Path:
+    """The LoRA to ship: the guidance stage's when it has run, else the lora stage's."""
+    guided = cache / "guidance-lora"
+    return (guided if (guided / "done.json").exists() else cache / "lora") / "outlined.safetensors"
 
 
 def make_train_scheduler():

@@ -111,8 +111,9 @@ def main() -> int:
     if args.inpaint:
         from diffusers import UNet2DConditionModel
 
-        unet = UNet2DConditionModel.from_pretrained(cache / "inpaint" / "final")
-        info = {**info, "inpaint": json.loads((cache / "inpaint" / "done.json").read_text())}
+        folder = C.inpaint_unet_dir(cache)
+        unet = UNet2DConditionModel.from_pretrained(folder)
+        info = {**info, "inpaint": json.loads((folder.parent / "done.json").read_text())}
     for m, name in ((te, "text_encoder"), (vae, "vae"), (unet, "unet")):
         print(f"{name}: {sum(p.numel() for p in m.parameters()) / 1e6:.2f} M parameters")
     name = "ov-diffusion/demo-inpaint" if args.inpaint else "ov-diffusion/demo"
