@@ -6,7 +6,7 @@
 // Speed is the denoiser time against interval 1 in the same process; the speed against openvino_genai at full size
 // is bench/run.js --cases deepcache.
 //
-//   node bench/deepcache-quality.js [modelDir=models/demo] [--limit 60] [--size 128] [--steps 20] [--guidance 2]
+//   node bench/deepcache-quality.js [modelDir=models/demo] [--limit 60] [--size 128] [--steps 20] [--guidance G (default: the model's, see evaluate.js)]
 //        [--intervals 1,2,3,5] [--branch 0] [--out FILE.json]
 const fs = require('fs');
 const path = require('path');
@@ -20,7 +20,7 @@ function options(argv) {
     limit: 60,
     size: 128,
     steps: 20,
-    guidance: 2,
+    guidance: undefined, // the model's own (scripts/demo-model/evaluate.js modelGuidance)
     intervals: [1, 2, 3, 5],
     branch: 0,
     out: null,
@@ -53,7 +53,7 @@ async function main() {
   model.dispose();
   const base = results[0];
   console.log(
-    `\n${o.model}: ${o.limit} held-out prompts, ${o.size}x${o.size}, ${o.steps} steps, guidance ${o.guidance}, branch ${o.branch}\n`,
+    `\n${o.model}: ${o.limit} held-out prompts, ${o.size}x${o.size}, ${o.steps} steps, guidance ${base.summary.guidance}, branch ${o.branch}\n`,
   );
   console.log(
     '| interval | UNet time vs interval 1 | colour | shape | position | two-object colours | all three right | median PSNR vs uncached |',

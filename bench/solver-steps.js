@@ -7,7 +7,7 @@
 // The shipped demo model puts objects at chance places (models/demo/STATUS.md), so with it use
 // --criteria colour,shape: a criterion at chance only adds noise to the comparison.
 //
-//   node bench/solver-steps.js [modelDir=models/demo] [--limit 40] [--size 128] [--guidance 7.5]
+//   node bench/solver-steps.js [modelDir=models/demo] [--limit 40] [--size 128] [--guidance G (default: the model's, see evaluate.js)]
 //        [--criteria colour,shape,position] [--ladder 4,6,8,10,12,15,20,25,30] [--solvers DPMPP_2M,...]
 //        [--out bench/results/solver-steps.json]
 //
@@ -36,7 +36,7 @@ function options(argv) {
     model: 'models/demo',
     limit: 40,
     size: 128,
-    guidance: 7.5,
+    guidance: undefined, // the model's own (scripts/demo-model/evaluate.js modelGuidance)
     ladder: [4, 6, 8, 10, 12, 15, 20, 25, 30],
     solvers: SOLVERS,
     criteria: ['colour', 'shape', 'position'],
@@ -55,7 +55,14 @@ async function main() {
   const model = await DiffusionModel.load(path.resolve(o.model));
   const run = async (scheduler, steps) => {
     const { rows, summary } = await evaluate(model, { ...o, scheduler, steps });
-    const result = { scheduler, steps, accuracy: accuracy(rows, o.criteria), seconds: summary.seconds, single: summary.single };
+    const result = {
+      scheduler,
+      steps,
+      accuracy: accuracy(rows, o.criteria),
+      seconds: summary.seconds,
+      single: summary.single,
+      guidance: summary.guidance,
+    };
     console.log(
       `${scheduler.padEnd(24)} ${String(steps).padStart(3)} steps  accuracy ${(result.accuracy * 100).toFixed(1)} %  (${summary.seconds} s)`,
     );
@@ -78,7 +85,7 @@ async function main() {
   }
   model.dispose();
   console.log(
-    `\nEuler at ${BASELINE.steps} steps: ${(baseline.accuracy * 100).toFixed(1)} % (${o.criteria.join(' + ')} right; ${o.limit} one-object prompts, ${o.size}x${o.size}, guidance ${o.guidance})\n`,
+    `\nEuler at ${BASELINE.steps} steps: ${(baseline.accuracy * 100).toFixed(1)} % (${o.criteria.join(' + ')} right; ${o.limit} one-object prompts, ${o.size}x${o.size}, guidance ${baseline.guidance})\n`,
   );
   console.log('| solver | steps to reach it | accuracy there | UNet calls |');
   console.log('|---|---|---|---|');

@@ -3,7 +3,7 @@
 // Renders the held-out prompts (scripts/demo-model/eval-prompts.json, never drawn into the training set)
 // through this library and scores each image with the shape judge (test/helpers/shape-judge.js).
 //
-//   node scripts/demo-model/evaluate.js [modelDir=models/demo] [--limit N] [--steps 20] [--guidance 7.5]
+//   node scripts/demo-model/evaluate.js [modelDir=models/demo] [--limit N] [--steps 20] [--guidance G]
 //        [--size 128] [--scheduler PNDM] [--guidance-rescale 0] [--out report.json] [--sheet sheet.png] [--cols 10]
 //
 // Metrics (the issue's targets): single-object colour / shape / position accuracy of the dominant blob,
@@ -20,7 +20,7 @@ function parseArgs(argv) {
     model: 'models/demo',
     limit: Infinity,
     steps: 20,
-    guidance: 7.5,
+    guidance: undefined, // the model's own (modelGuidance)
     size: 128,
     scheduler: undefined,
     guidanceRescale: 0,
@@ -38,8 +38,21 @@ function choosePrompts(limit) {
   return [...singles, ...doubles];
 }
 
-/** Renders the chosen prompts on a loaded model (seeds 1000 + k) and scores them; also returns the images when `keepImages`. */
+/**
+ * The guidance a demo model is meant to be run at: the `generation` entry of the vocabulary.json shipped beside it
+ * (what `npm start` serves it with), else the library's default for the model (undefined).
+ */
+function modelGuidance(dir) {
+  const file = path.join(dir, 'vocabulary.json');
+  return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')).generation?.guidance_scale : undefined;
+}
+
+/**
+ * Renders the chosen prompts on a loaded model (seeds 1000 + k) and scores them; also returns the images when
+ * `keepImages`. Without args.guidance, at the model's own guidance (modelGuidance).
+ */
 async function evaluate(model, args, keepImages = false) {
+  const guidanceScale = args.guidance !== undefined ? Number(args.guidance) : modelGuidance(args.model);
   const chosen = choosePrompts(args.limit);
   const rows = [];
   const tiles = [];
@@ -51,7 +64,7 @@ async function evaluate(model, args, keepImages = false) {
       width: args.size,
       height: args.size,
       numInferenceSteps: args.steps,
-      guidanceScale: args.guidance,
+      guidanceScale,
       guidanceRescale: args.guidanceRescale,
       seed: 1000 + k,
       ...(args.scheduler ? { scheduler: args.scheduler } : {}),
@@ -80,7 +93,7 @@ async function evaluate(model, args, keepImages = false) {
   const summary = {
     model: args.model,
     steps: args.steps,
-    guidance: args.guidance,
+    guidance: guidanceScale ?? 'library default',
     guidanceRescale: args.guidanceRescale,
     size: args.size,
     scheduler: args.scheduler ?? 'model default',
@@ -130,7 +143,7 @@ async function main() {
   }
 }
 
-module.exports = { evaluate, choosePrompts };
+module.exports = { modelGuidance, evaluate, choosePrompts };
 
 if (require.main === module)
   main().catch((e) => {
