@@ -134,8 +134,9 @@ def import_model(cache, base_dir, inpaint_dir, lora_file) -> dict:
     vae.eval()
     z = torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(0))
     ir = _compiled(str(base_dir / "vae_decoder" / "openvino_model.xml"))
-    checks |= _check("vae_decoder", vae.decode(z).sample.numpy(), ir([z.numpy()])[0])  # both take unscaled latents
-    x = vae.decode(z).sample.clamp(-1, 1)
+    decoded = vae.decode(z).sample
+    checks |= _check("vae_decoder", decoded.numpy(), ir([z.numpy()])[0])  # both take unscaled latents
+    x = decoded.clamp(-1, 1)
     ir = _compiled(str(base_dir / "vae_encoder" / "openvino_model.xml"))
     checks |= _check("vae_encoder", vae.quant_conv(vae.encoder(x)).numpy(),
                      ir([x.numpy()])[0])

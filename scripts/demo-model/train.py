@@ -682,6 +682,14 @@ def add_lora(unet, rank: int) -> dict[str, LoraLayer]:
     return found
 
 
+def lora_trainables(layers: dict[str, LoraLayer]) -> tuple[list, dict]:
+    """The LoRA matrices to train (made trainable), and the same by name for the checkpoint."""
+    state = {f"{n}.{k}": getattr(l, k) for n, l in layers.items() for k in ("down", "up")}
+    for p in state.values():
+        p.requires_grad_(True)
+    return list(state.values()), state
+
+
 def kohya_state(layers: dict[str, LoraLayer]) -> dict[str, torch.Tensor]:
     """kohya-format tensors: lora_unet_<module path with '_'>.lora_down/.lora_up/.alpha (alpha = rank, so
     tools that scale by alpha / rank apply the update at scale 1 as well)."""
@@ -724,10 +732,7 @@ def train_lora(cache: Path, minutes: float, steps: int, batch: int, lr: float, r
     with torch.no_grad():
         cond_all = torch.cat([te(ids_all[i:i + 256]).last_hidden_state for i in range(0, len(ids_all), 256)])
     layers = add_lora(unet, rank)
-    params = [p for l in layers.values() for p in (l.down, l.up)]
-    for p in params:
-        p.requires_grad_(True)
-    state = {f"{n}.{k}": getattr(l, k) for n, l in layers.items() for k in ("down", "up")}
+    params, state = lora_trainables(layers)
     objective = DenoisingLoss(offset_noise)
 
     def loss_of_step(step: int) -> torch.Tensor:
@@ -787,6 +792,20 @@ def shrink_cross_attention(teacher, student, batch, ratio: float) -> None:
 
 
 
+def caption_embeddings(tok, te, captions: list[str]):
+    """(embed, empty): embed(idx) gives the frozen text encoder's states of captions[idx]; empty is the empty
+    caption's, the unconditional side of guidance."""
+    ids_all = C.tokenize(tok, captions)
+    with torch.no_grad():
+        empty = te(C.tokenize(tok, [""])).last_hidden_state
+
+    @torch.no_grad()
+    def embed(idx: torch.Tensor) -> torch.Tensor:
+        return te(ids_all[idx]).last_hidden_state
+
+    return embed, empty
+
+
 def distill_guidance(stage: str, cache: Path, minutes: float, steps: int, lr: float, teacher, student, params: list,
                      state: dict, inputs, ratio: float, seed: int, offset_noise: float, shrink_init: bool) -> int:
     """The loop shared by the three guidance stages. inputs(g, objective) -> (model input, t, caption embeddings,
@@ -828,9 +847,7 @@ def guidance_base(cache: Path, minutes: float, steps: int, batch: int, lr: float
     tok, te, teacher, _ = load_base(cache)
     scaling = AutoencoderKL.load_config(cache / "vae" / "final")["scaling_factor"]
     mean, std, caps = load_latents(cache)
-    ids_all = C.tokenize(tok, caps)
-    with torch.no_grad():
-        empty = te(C.tokenize(tok, [""])).last_hidden_state
+    embed, empty = caption_embeddings(tok, te, caps)
     student = C.make_unet()
     student.load_state_dict(teacher.state_dict())
     student.train()
@@ -839,9 +856,7 @@ def guidance_base(cache: Path, minutes: float, steps: int, batch: int, lr: float
         idx = torch.randint(0, len(caps), (batch,), generator=g)
         z0 = (mean[idx] + std[idx] * torch.randn(mean[idx].shape, generator=g)) * scaling
         zt, t, _ = objective.noised(z0, g)
-        with torch.no_grad():
-            cond = te(ids_all[idx]).last_hidden_state
-        return zt, t, cond, empty
+        return zt, t, embed(idx), empty
 
     step = distill_guidance("guidance", cache, minutes, steps, lr, teacher, student, list(student.parameters()),
                             dict(student.named_parameters()), inputs, ratio, 6000, offset_noise,
@@ -859,9 +874,7 @@ def guidance_inpaint(cache: Path, minutes: float, steps: int, batch: int, lr: fl
         raise SystemExit("the inpainting UNet is not finished (run the inpaint stage first)")
     tok, te, _, vae = load_base(cache)
     data = inpaint_dataset(cache, vae, count)
-    ids_all = C.tokenize(tok, data["captions"])
-    with torch.no_grad():
-        empty = te(C.tokenize(tok, [""])).last_hidden_state
+    embed, empty = caption_embeddings(tok, te, data["captions"])
     teacher = UNet2DConditionModel.from_pretrained(cache / "inpaint" / "final")
     student = UNet2DConditionModel.from_pretrained(cache / "inpaint" / "final")
     student.train()
@@ -869,9 +882,7 @@ def guidance_inpaint(cache: Path, minutes: float, steps: int, batch: int, lr: fl
     def inputs(g, objective):
         idx = torch.randint(0, len(data["captions"]), (batch,), generator=g)
         zt, t, _ = objective.noised(data["z"][idx], g)
-        with torch.no_grad():
-            cond = te(ids_all[idx]).last_hidden_state
-        return torch.cat([zt, data["mask"][idx], data["masked"][idx]], dim=1), t, cond, empty
+        return torch.cat([zt, data["mask"][idx], data["masked"][idx]], dim=1), t, embed(idx), empty
 
     step = distill_guidance("guidance-inpaint", cache, minutes, steps, lr, teacher, student, list(student.parameters()),
                             dict(student.named_parameters()), inputs, ratio, 7000, offset_noise,
@@ -901,21 +912,14 @@ def guidance_lora(cache: Path, minutes: float, steps: int, batch: int, lr: float
     load_lora(add_lora(teacher, rank), cache / "lora" / "outlined.safetensors")
     layers = add_lora(student, rank)
     load_lora(layers, cache / "lora" / "outlined.safetensors")
-    params = [p for l in layers.values() for p in (l.down, l.up)]
-    for p in params:
-        p.requires_grad_(True)
-    ids_all = C.tokenize(tok, captions)
-    with torch.no_grad():
-        empty = te(C.tokenize(tok, [""])).last_hidden_state
+    params, state = lora_trainables(layers)
+    embed, empty = caption_embeddings(tok, te, captions)
 
     def inputs(g, objective):
         idx = torch.randint(0, len(captions), (batch,), generator=g)
         zt, t, _ = objective.noised(latents[idx], g)
-        with torch.no_grad():
-            cond = te(ids_all[idx]).last_hidden_state
-        return zt, t, cond, empty
+        return zt, t, embed(idx), empty
 
-    state = {f"{n}.{k}": getattr(l, k) for n, l in layers.items() for k in ("down", "up")}
     step = distill_guidance("guidance-lora", cache, minutes, steps, lr, teacher, student, params, state, inputs, ratio,
                             8000, offset_noise, shrink_init=False)
     save_file(kohya_state(layers), str(cache / "guidance-lora" / "outlined.safetensors"),
