@@ -39,6 +39,9 @@ Options:
                                            by scripts/bench-models/make-sd15-random-int8.sh when missing)
                         sdxl-int8-random   full-size SDXL base 1.0 INT8 with random weights (the same, built by
                                            scripts/bench-models/make-sdxl-random-int8.sh; 1024x1024 by default)
+                        zimage-int8-random full-size Z-Image-Turbo INT8 with random weights (the same, built by
+                                           scripts/bench-models/make-zimage-random-int8.sh; 10.2 GB, needs swap to
+                                           export; run it with --no-paired --guidance 0 --size 512x512)
                         fixture:NAME       a tiny test model, test/fixtures/NAME
                         PATH               any model folder in OpenVINO (optimum-intel) layout, e.g. a download of
                                            OpenVINO/stable-diffusion-v1-5-int8-ov

@@ -11,6 +11,10 @@ const RANDOM_MODEL = 'sd15-int8-random';
 const RANDOM_MODELS = {
   [RANDOM_MODEL]: { script: 'make-sd15-random-int8.sh', cost: '~5-10 min, ~12 GB RAM' },
   'sdxl-int8-random': { script: 'make-sdxl-random-int8.sh', cost: 'about an hour on 2 cores, see make_sdxl_random.py' },
+  'zimage-int8-random': {
+    script: 'make-zimage-random-int8.sh',
+    cost: 'see make_zimage_random.py; needs swap beside 24 GB of RAM',
+  },
 };
 
 function resolveModel(spec, opts) {

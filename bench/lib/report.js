@@ -378,7 +378,7 @@ function markdown(results, opts, chartFiles, cases) {
       continue;
     }
     const info = m.info
-      ? ` Full-size ${/xl/.test(m.info.architecture || '') ? 'SDXL base 1.0' : 'SD 1.5'} architecture, random weights, ` +
+      ? ` ${(m.info.architecture || 'unknown').split(' (')[0]} architecture at full size, random weights, ` +
         `${m.info.weight_format} weights (${(m.info.total_bytes / 1e9).toFixed(2)} GB): ` +
         Object.entries(m.info.parameters || {})
           .map(([k, n]) => `${{ unet: 'UNet', vae: 'VAE' }[k] || k.replace(/_/g, ' ')} ${(n / 1e6).toFixed(1)} M`)

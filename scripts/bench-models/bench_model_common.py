@@ -1,4 +1,5 @@
-"""Shared steps of the full-size random-weight bench model generators (make_sd15_random.py, make_sdxl_random.py).
+"""Shared steps of the full-size random-weight bench model generators (make_sd15_random.py, make_sdxl_random.py,
+make_zimage_random.py).
 
 A generator supplies a ``build()`` that returns a diffusers pipeline with random (seeded) weights and its
 parameter counts; ``run()`` saves it with diffusers, exports it with the real exporter
@@ -103,10 +104,57 @@ def _build_and_save(build, architecture, save_dtype, src: Path, result: Path) ->
     result.write_text(json.dumps({"params": params, "max_rss_mb": round(max_rss_mb())}))
 
 
+def _build_save_export(name: str, build, architecture, save_dtype, work: Path, weight_format: str, timings: dict,
+                       label: str) -> tuple[Path, dict]:
+    """Builds and saves one pipeline (in a forked child: when it exits, all of its memory is back before the
+    exporter starts; torch/diffusers keep the saved weights alive in this process otherwise), then exports it with
+    the real exporter. Returns the exported folder and the built components' parameter counts."""
+    import multiprocessing
+
+    t0 = time.time()
+    src, dst = work / "diffusers", work / "ov"
+    result = work / "build.json"
+    child = multiprocessing.get_context("fork").Process(
+        target=_build_and_save, args=(build, architecture, save_dtype, src, result))
+    child.start()
+    child.join()
+    if child.exitcode != 0 or not result.exists():
+        raise RuntimeError(f"building/saving the pipeline{label} failed (exit {child.exitcode})")
+    built = json.loads(result.read_text())
+    timings[f"build_and_save{label}_s"] = round(time.time() - t0, 1)
+    timings[f"build_and_save{label}_max_rss_mb"] = built["max_rss_mb"]
+    cli = Path(sys.executable).with_name("optimum-cli")
+    cmd = [str(cli) if cli.exists() else "optimum-cli", "export", "openvino", "--model", str(src),
+           "--library", "diffusers", "--task", "text-to-image", "--weight-format", weight_format, str(dst)]
+    print(f"[3/4] export{label} (building and saving peaked at {built['max_rss_mb']} MB RSS)\n"
+          f"  $ {' '.join(cmd)}", flush=True)
+    t1 = time.time()
+    # The exporter's own temporary folder (the un-quantized IR) goes next to the output as well.
+    env = dict(os.environ, TMPDIR=str(work))
+    proc = subprocess.Popen(cmd, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage: its peak RSS alone
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"optimum-cli export{label} failed (exit {proc.returncode})")
+    timings[f"export{label}_s"] = round(time.time() - t1, 1)
+    timings[f"export{label}_max_rss_mb"] = round(usage.ru_maxrss / 1024)
+    for f in sorted(dst.rglob("*.json")):  # configs record the temp path
+        t = f.read_text()
+        if str(src) in t:
+            f.write_text(t.replace(str(src), f"ov-diffusion-bench/{name}"))
+    shutil.rmtree(src)  # the 16-bit checkpoint is not needed any more: keep the disk for the next part
+    return dst, built["params"]
+
+
 def run(*, name: str, tag: str, generator: str, architecture: str, build: Callable[[], tuple],
         configs: dict, scheduler_extra: dict | None, tokenizer_info: dict, doc: str | None,
-        save_dtype: "torch.dtype | None" = None) -> int:
-    """Parse the common command line, build, save, export and finish. Returns the exit code."""
+        save_dtype: "torch.dtype | None" = None, parts: "dict[str, Callable[[], tuple]] | None" = None) -> int:
+    """Parse the common command line, build, save, export and finish. Returns the exit code.
+
+    parts: {component folder: build} for models too large to export in one go on this machine. build() then makes
+    the pipeline with every component in parts shrunk, each parts[c]() makes it with c at full size and the others
+    shrunk; each pipeline is exported on its own and c's exported folder replaces the small one. Every component is
+    still exported by the real exporter, from its real class and config; only the export's peak memory changes."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(ROOT / ".cache" / "bench-models" / name))
     ap.add_argument("--weight-format", default="int8", choices=["int8", "fp16", "fp32"])
@@ -126,50 +174,24 @@ def run(*, name: str, tag: str, generator: str, architecture: str, build: Callab
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=tmp_parent))  # next to the output: same disk, not /tmp
     timings = {}
     try:
-        src = tmp / "diffusers"
-        # Build and save in a forked child: when it exits, all of its memory is back before the exporter starts
-        # (torch/diffusers keep the saved weights alive in this process otherwise).
-        import multiprocessing
-
-        result = tmp / "build.json"
-        child = multiprocessing.get_context("fork").Process(
-            target=_build_and_save, args=(build, architecture, save_dtype, src, result))
-        child.start()
-        child.join()
-        if child.exitcode != 0 or not result.exists():
-            raise RuntimeError(f"building/saving the pipeline failed (exit {child.exitcode})")
-        built = json.loads(result.read_text())
-        params = built["params"]
-        timings["build_and_save_s"] = round(time.time() - t0, 1)
-        timings["build_and_save_max_rss_mb"] = built["max_rss_mb"]
-        dst_tmp = tmp / "ov"
-        cli = Path(sys.executable).with_name("optimum-cli")
-        cmd = [str(cli) if cli.exists() else "optimum-cli", "export", "openvino", "--model", str(src),
-               "--library", "diffusers", "--task", "text-to-image", "--weight-format", args.weight_format,
-               str(dst_tmp)]
-        print(f"[3/4] export ({time.time() - t0:.0f}s so far; building and saving peaked at "
-              f"{timings['build_and_save_max_rss_mb']} MB RSS)\n  $ {' '.join(cmd)}", flush=True)
-        t1 = time.time()
-        # The exporter's own temporary folder (the un-quantized IR) goes next to the output as well.
-        env = dict(os.environ, TMPDIR=str(tmp))
-        proc = subprocess.Popen(cmd, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage: its peak RSS alone
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            raise RuntimeError(f"optimum-cli export failed (exit {proc.returncode})")
-        timings["export_s"] = round(time.time() - t1, 1)
-        timings["export_max_rss_mb"] = round(usage.ru_maxrss / 1024)
-        print(f"[4/4] finishing ({time.time() - t0:.0f}s so far; export {timings['export_s']}s, "
-              f"exporter peak RSS {timings['export_max_rss_mb']} MB)", flush=True)
+        (tmp / "main").mkdir()
+        dst_tmp, params = _build_save_export(name, build, architecture, save_dtype, tmp / "main", args.weight_format,
+                                             timings, "")
+        for component, build_part in (parts or {}).items():
+            work = tmp / component
+            work.mkdir()
+            part, part_params = _build_save_export(name, build_part, architecture, save_dtype, work, args.weight_format,
+                                                   timings, f" ({component})")
+            shutil.rmtree(dst_tmp / component)
+            shutil.move(str(part / component), str(dst_tmp / component))
+            params[component] = part_params[component]
+            shutil.rmtree(work)
+        print(f"[4/4] finishing ({time.time() - t0:.0f}s so far)", flush=True)
         if scheduler_extra:
             sp = dst_tmp / "scheduler" / "scheduler_config.json"
             cfg = json.loads(sp.read_text())
             cfg.update(scheduler_extra)  # keys the public repo carries that current diffusers no longer writes
             sp.write_text(json.dumps(dict(sorted(cfg.items())), indent=2) + "\n")
-        for f in sorted(dst_tmp.rglob("*.json")):
-            t = f.read_text()
-            if str(src) in t:
-                f.write_text(t.replace(str(src), f"ov-diffusion-bench/{name}"))
         problems = fx.check_layout(dst_tmp)
         if problems:
             raise RuntimeError("; ".join(problems))
@@ -194,7 +216,7 @@ def run(*, name: str, tag: str, generator: str, architecture: str, build: Callab
         }
         if save_dtype is not None:
             info["saved_dtype"] = str(save_dtype).replace("torch.", "")
-            info["timings"] = timings
+        info["timings"] = timings
         (dst_tmp / "bench-model.json").write_text(json.dumps(info, indent=2) + "\n")
         if out.exists():
             shutil.rmtree(out)
