@@ -105,7 +105,7 @@ def _build_and_save(build, architecture, save_dtype, src: Path, result: Path) ->
 
 
 def _build_save_export(name: str, build, architecture, save_dtype, work: Path, weight_format: str, timings: dict,
-                       label: str) -> tuple[Path, dict]:
+                       label: str, keep_source: bool) -> tuple[Path, dict]:
     """Builds and saves one pipeline (in a forked child: when it exits, all of its memory is back before the
     exporter starts; torch/diffusers keep the saved weights alive in this process otherwise), then exports it with
     the real exporter. Returns the exported folder and the built components' parameter counts."""
@@ -142,7 +142,8 @@ def _build_save_export(name: str, build, architecture, save_dtype, work: Path, w
         t = f.read_text()
         if str(src) in t:
             f.write_text(t.replace(str(src), f"ov-diffusion-bench/{name}"))
-    shutil.rmtree(src)  # the 16-bit checkpoint is not needed any more: keep the disk for the next part
+    if not keep_source:  # the 16-bit checkpoint is not needed any more: keep the disk for the next part
+        shutil.rmtree(src)
     return dst, built["params"]
 
 
@@ -176,16 +177,17 @@ def run(*, name: str, tag: str, generator: str, architecture: str, build: Callab
     try:
         (tmp / "main").mkdir()
         dst_tmp, params = _build_save_export(name, build, architecture, save_dtype, tmp / "main", args.weight_format,
-                                             timings, "")
+                                             timings, "", args.keep_tmp)
         for component, build_part in (parts or {}).items():
             work = tmp / component
             work.mkdir()
             part, part_params = _build_save_export(name, build_part, architecture, save_dtype, work, args.weight_format,
-                                                   timings, f" ({component})")
+                                                   timings, f" ({component})", args.keep_tmp)
             shutil.rmtree(dst_tmp / component)
             shutil.move(str(part / component), str(dst_tmp / component))
             params[component] = part_params[component]
-            shutil.rmtree(work)
+            if not args.keep_tmp:
+                shutil.rmtree(work)
         print(f"[4/4] finishing ({time.time() - t0:.0f}s so far)", flush=True)
         if scheduler_extra:
             sp = dst_tmp / "scheduler" / "scheduler_config.json"
