@@ -5,7 +5,7 @@
 #   bash scripts/demo-model/make-demo-model.sh                # everything; resumes where it stopped
 #   bash scripts/demo-model/make-demo-model.sh --stage unet   # one stage: vae|encode|unet|layout|detail|decoder|inpaint|lora|guidance|export|eval
 #   bash scripts/demo-model/make-demo-model.sh --from models  # fine-tune the shipped models instead of training anew:
-#                                                             # import, encode, guidance, export, eval
+#                                                             # import, encode, [detail, lora], guidance, export, eval
 #
 # Stages (each resumable; checkpoints and latents live in .cache/demo-train, never in git):
 #   venv    .cache/demo-venv from scripts/demo-model/requirements.txt (pinned; openvino pins == package.json)
@@ -33,10 +33,12 @@
 #           draws what the model before drew at TEACHER_GUIDANCE, the scale where it draws best (GUIDANCE_STEPS,
 #           GUIDANCE_INPAINT_STEPS, GUIDANCE_LORA_STEPS of batch 32; base and inpainting side by side, one thread
 #           each). Not yet as good at 7.5 as the shipped model is at 2 (models/demo/STATUS.md), so the shipped models
-#           were made without it. See train.py distill_guidance.
+#           were made without it. See train.py distill_guidance. GUIDANCE_ROLLOUT_SHARE of each base batch comes from
+#           the student's own sampling at GUIDANCE_SCALE (train.py Rollouts; it took position at 7.5 from 78 % to 89 %).
 #   import  (--from DIR only) the cache rebuilt from DIR/demo, DIR/demo-inpaint and DIR/loras/outlined.safetensors
 #           (weights read back from the IRs, INT8 dequantised, each module checked against its IR), so the later stages
-#           can fine-tune a shipped model when the training cache is gone
+#           can fine-tune a shipped model when the training cache is gone. With REDETAIL_STEPS > 0 the imported base
+#           gets that many more detail steps and a new LoRA (lora stage) fitted to it; the inpainting UNet is kept.
 #   export  StableDiffusionPipeline / StableDiffusionInpaintPipeline -> optimum-cli export openvino -> models/demo,
 #           models/demo-inpaint (WEIGHT_FORMAT); the LoRA file -> models/loras/outlined.safetensors
 #   eval    node scripts/demo-model/evaluate.js: held-out prompts through this library, scored by the judge
@@ -65,6 +67,7 @@ LAYOUT_X0_WEIGHT_CAP="${LAYOUT_X0_WEIGHT_CAP:-100}"
 LAYOUT_LR="${LAYOUT_LR:-3e-4}"
 DETAIL_STEPS="${DETAIL_STEPS:-1000}"
 DETAIL_T_BELOW="${DETAIL_T_BELOW:-500}"
+REDETAIL_STEPS="${REDETAIL_STEPS:-0}"
 DECODER_STEPS="${DECODER_STEPS:-1500}"
 INPAINT_STEPS="${INPAINT_STEPS:-3000}"
 INPAINT_COUNT="${INPAINT_COUNT:-8000}"
@@ -75,6 +78,7 @@ GUIDANCE_INPAINT_STEPS="${GUIDANCE_INPAINT_STEPS:-1500}"
 GUIDANCE_LORA_STEPS="${GUIDANCE_LORA_STEPS:-400}"
 GUIDANCE_SCALE="${GUIDANCE_SCALE:-7.5}"
 TEACHER_GUIDANCE="${TEACHER_GUIDANCE:-1.75}"
+GUIDANCE_ROLLOUT_SHARE="${GUIDANCE_ROLLOUT_SHARE:-0.5}"
 WEIGHT_FORMAT="${WEIGHT_FORMAT:-int8}"
 STAGE_MINUTES="${STAGE_MINUTES:-30}"
 
@@ -139,6 +143,17 @@ if trains detail && [ "$LAYOUT_STEPS" -gt 0 ] && [ "$DETAIL_STEPS" -gt 0 ]; then
   if [ -f "$CACHE/detail/done.json" ]; then echo "make-demo-model: detail done" >&2
   else resumable detail --steps "$DETAIL_STEPS" --t-below "$DETAIL_T_BELOW"; fi
 fi
+if [ -n "$FROM" ] && [ "$REDETAIL_STEPS" -gt 0 ] && want detail; then
+  # the imported base trained again like the detail stage; the imported LoRA was fitted to the old base, so it is
+  # set aside and the lora stage trains a new one on the new base
+  if [ -f "$CACHE/detail/done.json" ]; then echo "make-demo-model: detail done" >&2
+  else resumable detail --steps "$REDETAIL_STEPS" --t-below "$DETAIL_T_BELOW"; fi
+  if grep -q imported_from "$CACHE/lora/done.json" 2>/dev/null; then
+    rm -rf "$CACHE/lora-imported" && mv "$CACHE/lora" "$CACHE/lora-imported"
+  fi
+  if [ -f "$CACHE/lora/done.json" ]; then echo "make-demo-model: lora done" >&2
+  else resumable lora --steps "$LORA_STEPS" --count "$LORA_COUNT"; fi
+fi
 if trains decoder && [ "$DECODER_STEPS" -gt 0 ]; then
   if [ -f "$CACHE/vae/decoder-done.json" ]; then echo "make-demo-model: decoder done" >&2
   else resumable decoder --steps "$DECODER_STEPS"; fi
@@ -159,7 +174,8 @@ if want guidance && [ "$GUIDANCE_STEPS" -gt 0 ]; then
     steps="$GUIDANCE_STEPS"; [ "$stage" = guidance-inpaint ] && steps="$GUIDANCE_INPAINT_STEPS"
     if [ -f "$CACHE/$stage/done.json" ]; then echo "make-demo-model: $stage done" >&2; continue; fi
     [ "$steps" -gt 0 ] || continue
-    DEMO_THREADS=1 resumable "$stage" --steps "$steps" "${guidance_args[@]}" &> "$CACHE/$stage.log" &
+    extra=(); [ "$stage" = guidance ] && extra=(--rollout-share "$GUIDANCE_ROLLOUT_SHARE")
+    DEMO_THREADS=1 resumable "$stage" --steps "$steps" "${guidance_args[@]}" "${extra[@]}" &> "$CACHE/$stage.log" &
     pids+=($!)
   done
   for pid in "${pids[@]}"; do wait "$pid" || die "a guidance stage failed (see $CACHE/guidance*.log)"; done

@@ -535,7 +535,8 @@ def train_layout(cache: Path, minutes: float, steps: int, batch: int, lr: float,
 
 def train_detail(cache: Path, minutes: float, steps: int, batch: int, lr: float, dropout: float, offset_noise: float,
                  t_below: int) -> None:
-    if not (cache / "layout" / "done.json").exists():
+    # from the layout stage's weights, or (make-demo-model.sh --from, REDETAIL_STEPS) from an imported finished model
+    if not (cache / "layout" / "done.json").exists() and not (cache / "imported" / "done.json").exists():
         raise SystemExit("the layout stage is not finished (run it first)")
     step = fine_tune_base("detail", cache, minutes, steps, batch, lr, dropout, DenoisingLoss(offset_noise, t_below=t_below),
                           seed=5000, train_text_encoder=False, after_layout=True)
@@ -806,6 +807,55 @@ def caption_embeddings(tok, te, captions: list[str]):
     return embed, empty
 
 
+class Rollouts:
+    """The states the student itself visits when it samples at the users' scale (DAgger-style): each batch of the
+    guidance stage takes a share of its samples from here instead of from noised training latents, so the student
+    also learns the teacher's answer where its own small errors, amplified by the scale, have led it off the training
+    distribution. Every `every` steps, `count` captions are sampled with DDIM at the inference timesteps (20, leading,
+    like the shipped PNDM scheduler's) from unit noise, and every intermediate latent is kept. The buffer is part of
+    the checkpointed state, so a resumed run continues from the same one."""
+
+    def __init__(self, embed, empty, captions: int, shape: tuple, scale: float, every: int, count: int,
+                 sample_steps: int = 20):
+        self.embed, self.empty, self.captions, self.scale, self.every = embed, empty, captions, scale, every
+        self.sched = C.make_train_scheduler()
+        steps = self.sched.config.num_train_timesteps
+        self.timesteps = torch.arange(sample_steps - 1, -1, -1) * (steps // sample_steps) + 1
+        n = count * sample_steps
+        self.state = {"rollout_z": torch.zeros(n, *shape), "rollout_t": torch.zeros(n, dtype=torch.long),
+                      "rollout_idx": torch.zeros(n, dtype=torch.long), "rollout_step": torch.full((1,), -1)}
+
+    @torch.no_grad()
+    def refresh(self, student, step: int) -> None:
+        g = torch.Generator().manual_seed(90_000 + step)
+        count = self.state["rollout_z"].shape[0] // len(self.timesteps)
+        idx = torch.randint(0, self.captions, (count,), generator=g)
+        cond = torch.cat([self.embed(idx), self.empty.expand(count, -1, -1)])
+        z = torch.randn((count, *self.state["rollout_z"].shape[1:]), generator=g)
+        a_all = self.sched.alphas_cumprod
+        was_training = student.training
+        student.eval()
+        for k, t in enumerate(self.timesteps.tolist()):
+            rows = slice(k * count, (k + 1) * count)
+            self.state["rollout_z"][rows], self.state["rollout_t"][rows], self.state["rollout_idx"][rows] = z, t, idx
+            e_c, e_u = student(torch.cat([z, z]), torch.full((2 * count,), t), encoder_hidden_states=cond).sample.chunk(2)
+            eps = e_u + self.scale * (e_c - e_u)
+            a = a_all[t]
+            a_prev = a_all[self.timesteps[k + 1]] if k + 1 < len(self.timesteps) else a_all[0]
+            x0 = (z - (1 - a).sqrt() * eps) / a.sqrt()
+            z = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
+        student.train(was_training)
+        self.state["rollout_step"].fill_(step)
+
+    def draw(self, student, step: int, g: torch.Generator, n: int):
+        """(z_t, t, caption indices) of n stored states; refreshes the buffer first when it is due."""
+        last = int(self.state["rollout_step"])
+        if last < 0 or step - last >= self.every:
+            self.refresh(student, step)
+        rows = torch.randint(0, self.state["rollout_z"].shape[0], (n,), generator=g)
+        return self.state["rollout_z"][rows], self.state["rollout_t"][rows], self.state["rollout_idx"][rows]
+
+
 def distill_guidance(stage: str, cache: Path, minutes: float, steps: int, lr: float, teacher, student, params: list,
                      state: dict, inputs, ratio: float, seed: int, offset_noise: float, shrink_init: bool) -> int:
     """The loop shared by the three guidance stages. inputs(g, objective) -> (model input, t, caption embeddings,
@@ -825,11 +875,11 @@ def distill_guidance(stage: str, cache: Path, minutes: float, steps: int, lr: fl
     teacher.requires_grad_(False)
     teacher.eval()
     if shrink_init and not (cache / stage / "checkpoint.pt").exists():
-        shrink_cross_attention(teacher, student, inputs(torch.Generator().manual_seed(seed - 1), objective), ratio)
+        shrink_cross_attention(teacher, student, inputs(torch.Generator().manual_seed(seed - 1), objective, None), ratio)
 
     def loss_of_step(step: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed + step)
-        x, t, cond, empty = inputs(g, objective)
+        x, t, cond, empty = inputs(g, objective, step)
         n = x.shape[0]
         both = torch.cat([cond, empty.expand(n, -1, -1)])
         with torch.no_grad():
@@ -845,7 +895,7 @@ def distill_guidance(stage: str, cache: Path, minutes: float, steps: int, lr: fl
 
 
 def guidance_base(cache: Path, minutes: float, steps: int, batch: int, lr: float, ratio: float,
-                  offset_noise: float) -> None:
+                  offset_noise: float, rollout_share: float, scale: float) -> None:
     from diffusers import AutoencoderKL
 
     tok, te, teacher, _ = load_base(cache)
@@ -856,15 +906,22 @@ def guidance_base(cache: Path, minutes: float, steps: int, batch: int, lr: float
     student.load_state_dict(teacher.state_dict())
     student.train()
 
-    def inputs(g, objective):
+    rollouts = Rollouts(embed, empty, len(caps), tuple(mean.shape[1:]), scale, every=50, count=32)
+    on_policy = round(batch * rollout_share)
+
+    def inputs(g, objective, step):
         idx = torch.randint(0, len(caps), (batch,), generator=g)
         z0 = (mean[idx] + std[idx] * torch.randn(mean[idx].shape, generator=g)) * scaling
         zt, t, _ = objective.noised(z0, g)
+        if on_policy and step is not None:
+            zt[:on_policy], t[:on_policy], idx[:on_policy] = rollouts.draw(student, step, g, on_policy)
         return zt, t, embed(idx), empty
 
+    state = dict(student.named_parameters())
+    if on_policy:
+        state.update(rollouts.state)
     step = distill_guidance("guidance", cache, minutes, steps, lr, teacher, student, list(student.parameters()),
-                            dict(student.named_parameters()), inputs, ratio, 6000, offset_noise,
-                            shrink_init=True)
+                            state, inputs, ratio, 6000, offset_noise, shrink_init=True)
     torch.save({"text_encoder": te.state_dict(), "unet": student.state_dict()}, cache / "guidance" / "weights.pt")
     (cache / "guidance" / "done.json").write_text(json.dumps({"step": step, "ratio": ratio, "lr": lr}))
     log("guidance", final=step)
@@ -883,7 +940,7 @@ def guidance_inpaint(cache: Path, minutes: float, steps: int, batch: int, lr: fl
     student = UNet2DConditionModel.from_pretrained(cache / "inpaint" / "final")
     student.train()
 
-    def inputs(g, objective):
+    def inputs(g, objective, step):
         idx = torch.randint(0, len(data["captions"]), (batch,), generator=g)
         zt, t, _ = objective.noised(data["z"][idx], g)
         return torch.cat([zt, data["mask"][idx], data["masked"][idx]], dim=1), t, embed(idx), empty
@@ -919,7 +976,7 @@ def guidance_lora(cache: Path, minutes: float, steps: int, batch: int, lr: float
     params, state = lora_trainables(layers)
     embed, empty = caption_embeddings(tok, te, captions)
 
-    def inputs(g, objective):
+    def inputs(g, objective, step):
         idx = torch.randint(0, len(captions), (batch,), generator=g)
         zt, t, _ = objective.noised(latents[idx], g)
         return zt, t, embed(idx), empty
@@ -989,6 +1046,8 @@ def main() -> int:
     ap.add_argument("--guidance-scale", type=float, default=7.5, help="guidance: the scale users run the model at")
     ap.add_argument("--teacher-guidance", type=float, default=1.75,
                     help="guidance: the scale at which the model before this stage draws best")
+    ap.add_argument("--rollout-share", type=float, default=0.0,
+                    help="guidance: share of each batch taken from the student's own sampling trajectories (Rollouts)")
     ap.add_argument("--from", dest="source", default="../../models",
                     help="import: the folder with demo/, demo-inpaint/ and loras/outlined.safetensors")
     args = ap.parse_args()
@@ -1024,7 +1083,7 @@ def main() -> int:
         common = dict(minutes=args.minutes, steps=args.steps or 1500, batch=args.batch or 32, lr=args.lr or 2e-4,
                       ratio=ratio, offset_noise=args.offset_noise)
         if args.stage == "guidance":
-            guidance_base(cache, **common)
+            guidance_base(cache, **common, rollout_share=args.rollout_share, scale=args.guidance_scale)
         elif args.stage == "guidance-inpaint":
             guidance_inpaint(cache, **common, count=args.count or 8000)
         else:
