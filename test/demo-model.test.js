@@ -13,7 +13,7 @@ const sharp = require('sharp');
 const { DiffusionModel, DEMO_MODEL_DIR, DEMO_INPAINT_MODEL_DIR, DEMO_LORA_FILES } = require('..');
 const { judge, score, isOutlined, VOCAB } = require('./helpers/shape-judge');
 const { ROOT } = require('./helpers/paths');
-const { modelGuidance } = require('../scripts/demo-model/evaluate');
+const { modelGuidance, choosePrompts } = require('../scripts/demo-model/evaluate');
 
 // OVD_DEMO_MODEL / OVD_DEMO_INPAINT_MODEL / OVD_DEMO_LORA point the tests at candidate exports instead of the committed ones
 const MODEL = process.env.OVD_DEMO_MODEL ? path.resolve(process.env.OVD_DEMO_MODEL) : DEMO_MODEL_DIR;
@@ -26,8 +26,9 @@ const PROMPTS = JSON.parse(fs.readFileSync(path.join(ROOT, 'scripts', 'demo-mode
 // the issue's 20 steps at the model's native 128x128, with the guidance the model is meant for (the `generation` entry
 // of its vocabulary.json, which `npm start` serves it with; the model card says why), and SD 1.5's 7.5 measured apart
 const CALL = { numInferenceSteps: 20, guidanceScale: modelGuidance(MODEL) ?? 7.5 };
-const N_SINGLE = 60; // one-object prompts (the first of the held-out list)
-const N_DOUBLE = 30; // two-object prompts
+// the whole held-out list (100 one-object + 50 two-object prompts; the issue asks for at least 100), in the order
+// and with the seeds of `node scripts/demo-model/evaluate.js` without --limit, so the figures of both agree
+const HELD_OUT = choosePrompts(Infinity);
 const TARGET = { colour: 0.9, shape: 0.8, position: 0.85, bothColours: 0.7 };
 
 /** Confusion table (expected rows x found columns) as text, for the test log. */
@@ -113,13 +114,10 @@ function judgeHeldOut(t, guidanceScale) {
 async function renderHeldOut(guidanceScale) {
   const model = await DiffusionModel.load(MODEL);
   try {
-    const singles = PROMPTS.filter((p) => p.objects.length === 1).slice(0, N_SINGLE);
-    const doubles = PROMPTS.filter((p) => p.objects.length === 2).slice(0, N_DOUBLE);
     const one = [];
     const two = [];
-    const chosen = [...singles, ...doubles];
-    for (let k = 0; k < chosen.length; k += 1) {
-      const p = chosen[k];
+    for (let k = 0; k < HELD_OUT.length; k += 1) {
+      const p = HELD_OUT[k];
       // seeds as scripts/demo-model/evaluate.js uses them, so the figures of both agree on the same prompts
       const r = await model.text2image(p.prompt, { width: 128, height: 128, ...CALL, guidanceScale, seed: 1000 + k });
       const verdict = judge(raw(r.images[0]));
