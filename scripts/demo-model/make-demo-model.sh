@@ -139,20 +139,12 @@ if trains layout && [ "$LAYOUT_STEPS" -gt 0 ]; then
   else resumable layout --steps "$LAYOUT_STEPS" --layout-from "$LAYOUT_FROM" --swap-share "$LAYOUT_SWAP_SHARE" \
     --x0-weight-cap "$LAYOUT_X0_WEIGHT_CAP" --lr "$LAYOUT_LR"; fi
 fi
-if trains detail && [ "$LAYOUT_STEPS" -gt 0 ] && [ "$DETAIL_STEPS" -gt 0 ]; then
+# the detail stage: after the layout stage when training anew; with --from, REDETAIL_STEPS more on the imported base
+detail_steps=0
+if [ -n "$FROM" ]; then detail_steps="$REDETAIL_STEPS"; elif [ "$LAYOUT_STEPS" -gt 0 ]; then detail_steps="$DETAIL_STEPS"; fi
+if want detail && [ "$detail_steps" -gt 0 ]; then
   if [ -f "$CACHE/detail/done.json" ]; then echo "make-demo-model: detail done" >&2
-  else resumable detail --steps "$DETAIL_STEPS" --t-below "$DETAIL_T_BELOW"; fi
-fi
-if [ -n "$FROM" ] && [ "$REDETAIL_STEPS" -gt 0 ] && want detail; then
-  # the imported base trained again like the detail stage; the imported LoRA was fitted to the old base, so it is
-  # set aside and the lora stage trains a new one on the new base
-  if [ -f "$CACHE/detail/done.json" ]; then echo "make-demo-model: detail done" >&2
-  else resumable detail --steps "$REDETAIL_STEPS" --t-below "$DETAIL_T_BELOW"; fi
-  if grep -q imported_from "$CACHE/lora/done.json" 2>/dev/null; then
-    rm -rf "$CACHE/lora-imported" && mv "$CACHE/lora" "$CACHE/lora-imported"
-  fi
-  if [ -f "$CACHE/lora/done.json" ]; then echo "make-demo-model: lora done" >&2
-  else resumable lora --steps "$LORA_STEPS" --count "$LORA_COUNT"; fi
+  else resumable detail --steps "$detail_steps" --t-below "$DETAIL_T_BELOW"; fi
 fi
 if trains decoder && [ "$DECODER_STEPS" -gt 0 ]; then
   if [ -f "$CACHE/vae/decoder-done.json" ]; then echo "make-demo-model: decoder done" >&2
@@ -162,7 +154,11 @@ if trains inpaint; then
   if [ -f "$CACHE/inpaint/done.json" ]; then echo "make-demo-model: inpaint done" >&2
   else resumable inpaint --steps "$INPAINT_STEPS" --count "$INPAINT_COUNT"; fi
 fi
-if trains lora; then
+# with --from, a base trained again after the import needs a LoRA fitted to it: the imported one is set aside
+if trains lora || { [ -n "$FROM" ] && [ -f "$CACHE/detail/done.json" ] && want lora; }; then
+  if grep -q imported_from "$CACHE/lora/done.json" 2>/dev/null; then
+    rm -rf "$CACHE/lora-imported" && mv "$CACHE/lora" "$CACHE/lora-imported"
+  fi
   if [ -f "$CACHE/lora/done.json" ]; then echo "make-demo-model: lora done" >&2
   else resumable lora --steps "$LORA_STEPS" --count "$LORA_COUNT"; fi
 fi

@@ -817,7 +817,8 @@ class Rollouts:
 
     def __init__(self, embed, empty, captions: int, shape: tuple, scale: float, every: int, count: int,
                  sample_steps: int = 20):
-        self.embed, self.empty, self.captions, self.scale, self.every = embed, empty, captions, scale, every
+        self.embed, self.empty, self.captions = embed, empty, captions
+        self.scale, self.every, self.count = scale, every, count
         self.sched = C.make_train_scheduler()
         steps = self.sched.config.num_train_timesteps
         self.timesteps = torch.arange(sample_steps - 1, -1, -1) * (steps // sample_steps) + 1
@@ -828,7 +829,7 @@ class Rollouts:
     @torch.no_grad()
     def refresh(self, student, step: int) -> None:
         g = torch.Generator().manual_seed(90_000 + step)
-        count = self.state["rollout_z"].shape[0] // len(self.timesteps)
+        count = self.count
         idx = torch.randint(0, self.captions, (count,), generator=g)
         cond = torch.cat([self.embed(idx), self.empty.expand(count, -1, -1)])
         z = torch.randn((count, *self.state["rollout_z"].shape[1:]), generator=g)
@@ -906,19 +907,19 @@ def guidance_base(cache: Path, minutes: float, steps: int, batch: int, lr: float
     student.load_state_dict(teacher.state_dict())
     student.train()
 
-    rollouts = Rollouts(embed, empty, len(caps), tuple(mean.shape[1:]), scale, every=50, count=32)
     on_policy = round(batch * rollout_share)
+    rollouts = Rollouts(embed, empty, len(caps), tuple(mean.shape[1:]), scale, every=50, count=32) if on_policy else None
 
     def inputs(g, objective, step):
         idx = torch.randint(0, len(caps), (batch,), generator=g)
         z0 = (mean[idx] + std[idx] * torch.randn(mean[idx].shape, generator=g)) * scaling
         zt, t, _ = objective.noised(z0, g)
-        if on_policy and step is not None:
+        if rollouts and step is not None:
             zt[:on_policy], t[:on_policy], idx[:on_policy] = rollouts.draw(student, step, g, on_policy)
         return zt, t, embed(idx), empty
 
     state = dict(student.named_parameters())
-    if on_policy:
+    if rollouts:
         state.update(rollouts.state)
     step = distill_guidance("guidance", cache, minutes, steps, lr, teacher, student, list(student.parameters()),
                             state, inputs, ratio, 6000, offset_noise, shrink_init=True)
